@@ -1,0 +1,1 @@
+"""SDPG Warp kernels: private ``@wp.kernel`` / ``@wp.func`` only; launch wrappers live in ``sdpg_warp``."""

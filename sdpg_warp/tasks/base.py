@@ -1,0 +1,74 @@
+"""The task interface: an MJCF body plus Warp kernels for reward, termination and privileged obs.
+
+Every quantity a task computes is a function of one world's (qpos, qvel, action), so the same
+kernel serves right after a step and right after a reset, and a NumPy reference can check it from a
+C MuJoCo ``MjData`` alone.
+"""
+
+import dataclasses
+import os
+from typing import ClassVar
+
+import mujoco
+import numpy as np
+import warp as wp
+
+ASSET_DIR = os.path.join(os.path.dirname(__file__), "assets")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Base class of a registered task; subclasses set the class variables and ``_kernel``."""
+
+    name: ClassVar[str]
+    """Registry name, e.g. ``"hopper"``."""
+    xml_file: ClassVar[str]
+    """MJCF file in ``sdpg_warp/tasks/assets``; it has a camera named ``track``."""
+    obs_dim: ClassVar[int]
+    """Size of the privileged (state) observation."""
+    reward_terms: ClassVar[tuple[str, ...]]
+    """Names of the weighted reward terms; the reward is their sum."""
+
+    frame_skip: int = 1
+    """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
+    episode_length: int = 1000
+    """Environment steps after which an episode is truncated."""
+    reset_noise_qpos: float = 0.1
+    """Half-width of the uniform noise added to every qpos entry at reset (quaternions renormalized)."""
+    reset_noise_qvel: float = 0.1
+    """Half-width of the uniform noise given to every qvel entry at reset."""
+
+    # Kernel with the fixed signature below, launched over dim=num_worlds:
+    #   # In:  qpos_in [W, nq], qvel_in [W, nv], action_in [W, nu] (float32, action in [-1, 1])
+    #   # Out: obs_out [W, obs_dim], terms_out [W, len(reward_terms)], reward_out [W],
+    #          terminated_out [W] (int32, 1 = early termination)
+    _kernel: ClassVar[wp.Kernel]
+
+    def mj_model(self) -> mujoco.MjModel:
+        """The C MuJoCo model of this task."""
+        return mujoco.MjModel.from_xml_path(os.path.join(ASSET_DIR, self.xml_file))
+
+    def evaluate(
+        self,
+        qpos: wp.array2d,
+        qvel: wp.array2d,
+        action: wp.array2d,
+        obs_out: wp.array2d,
+        terms_out: wp.array2d,
+        reward_out: wp.array,
+        terminated_out: wp.array,
+    ) -> None:
+        """Writes privileged obs, reward terms, reward and early termination for every world."""
+        wp.launch(
+            self._kernel,
+            dim=qpos.shape[0],
+            inputs=[qpos, qvel, action],
+            outputs=[obs_out, terms_out, reward_out, terminated_out],
+            device=qpos.device,
+        )
+
+    def reference(
+        self, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """NumPy reference for one world: (obs [obs_dim], reward terms [T], terminated)."""
+        raise NotImplementedError

@@ -1,0 +1,30 @@
+"""sdpg_warp: Stochastic Decoupled Policy Gradient on MuJoCo Warp."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="sdpg_warp",
+    version="0.1.0",
+    description="Stochastic Decoupled Policy Gradient (visual on-policy RL) on MuJoCo Warp and Warp kernels",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["sdpg_warp", "sdpg_warp.*", "kernels", "kernels.*"]),
+    package_data={"sdpg_warp.tasks": ["assets/*.xml"]},
+    install_requires=[
+        "warp-lang>=1.10",
+        "mujoco-warp>=3.3",
+        "mujoco>=3.3",
+        "torch>=2.4",
+        "numpy>=1.24",
+        "nvtx>=0.2",
+        "tyro>=0.9",
+        "tensorboard>=2.14",
+        "imageio>=2.30",
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "video": ["imageio-ffmpeg>=0.5"],
+        "export": ["onnx>=1.15", "onnxruntime>=1.17"],
+    },
+)
