@@ -28,6 +28,10 @@ class Task:
     """Size of the privileged (state) observation."""
     reward_terms: ClassVar[tuple[str, ...]]
     """Names of the weighted reward terms; the reward is their sum."""
+    max_contacts: ClassVar[int] = 16
+    """Contacts to allocate per world (mujoco_warp ``nconmax``); measured with margin for the task."""
+    max_constraints: ClassVar[int] = 64
+    """Constraint rows to allocate per world (mujoco_warp ``njmax``); measured with margin."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
