@@ -1,0 +1,162 @@
+"""Training configuration: one frozen dataclass (its field docstrings are the CLI's --help) and
+per-task defaults from the authors' public configs (DESIGN section 4.5)."""
+
+import dataclasses
+import json
+from typing import Literal, Optional, Tuple
+
+from sdpg_warp.tasks import task_names
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """SDPG training run."""
+
+    task: str = "hopper"
+    """Registered task: hopper, walker, ant, humanoid, pointmass."""
+    obs: Literal["state", "rgb", "depth"] = "rgb"
+    """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
+    num_nominal: int = 64
+    """N: nominal worlds, rendered and seen by the actor."""
+    num_aux: int = 63
+    """M: auxiliary (perturbed, state-only) worlds per nominal world."""
+    horizon: int = 32
+    """H: environment steps per epoch (short-horizon rollout)."""
+    epochs: int = 2000
+    """Number of epochs (rollout + update) to train for."""
+    device: str = "auto"
+    """Device for simulation and networks: "auto" (cuda:0 if present, else cpu), "cpu" or "cuda:N"."""
+    seed: int = 0
+    """Seed for simulation resets, perturbations and network initialization."""
+    log_dir: str = "runs"
+    """Directory under which each run gets its own folder (TensorBoard events, checkpoints, config.json)."""
+    run_name: Optional[str] = None
+    """Run folder name; default ``{task}__{obs}__{seed}__{time}``."""
+    resume: Optional[str] = None
+    """Run folder or checkpoint file to continue from (training continues in that run folder)."""
+    checkpoint_every: int = 100
+    """Write a checkpoint every this many epochs (and at the end)."""
+    log_every: int = 1
+    """Print progress and write TensorBoard scalars every this many epochs."""
+
+    # Observation
+    image_size: int = 84
+    """Rendered image width and height in pixels."""
+    frames: int = 3
+    """Stacked frames in the actor's observation."""
+
+    # Returns
+    gamma: float = 0.99
+    """Discount factor."""
+    lam: float = 0.95
+    """TD(lambda) trace parameter of the return-to-go and critic targets."""
+
+    # Actor
+    actor_lr: float = 2e-3
+    """Actor peak learning rate (Adam)."""
+    actor_lr_min: float = 1e-5
+    """Actor learning rate at the end of the cosine schedule."""
+    actor_warmup_epochs: int = 100
+    """Epochs of linear warm-up from 0 to ``actor_lr`` before the cosine decay."""
+    actor_hidden: Tuple[int, ...] = (128, 64, 32)
+    """Hidden layer widths of the actor's ELU MLP head."""
+    encoder_dim: int = 128
+    """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
+    init_logstd: float = 0.0
+    """Initial value of the state-independent log standard deviation."""
+    mean_bound: float = 2.0
+    """Pre-tanh action means and perturbed actions are clamped to [-mean_bound, mean_bound]."""
+    logstd_min: float = -5.0
+    """Lower bound of the log standard deviation."""
+    logstd_max: float = 2.0
+    """Upper bound of the log standard deviation."""
+    top_k: Optional[int] = None
+    """Average the estimate over only the k best perturbations of each group (None: all M+1)."""
+
+    # Entropy
+    alpha: float = 1e-2
+    """Initial entropy temperature (weight of the log-std bonus in the actor loss); 0 disables it."""
+    auto_alpha: bool = True
+    """Tune the temperature so that the mean policy std tracks ``target_std``."""
+    target_std: float = 0.15
+    """Target policy std of the temperature auto-tuning (and the soft critic's reference)."""
+    alpha_lr: float = 1e-3
+    """Learning rate of the log-temperature."""
+    soft_critic: bool = False
+    """Add the entropy bonus alpha*mean(logstd - log target_std) to the critic's rewards."""
+
+    # Critic
+    critic_lr: float = 2e-4
+    """Critic learning rate (Adam)."""
+    critic_lr_schedule: Literal["constant", "linear"] = "constant"
+    """Critic learning-rate schedule over the run: constant, or linear decay to zero."""
+    critic_hidden: Tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the critic's ELU MLP."""
+    critic_minibatch: int = 4096
+    """Critic minibatch size (samples drawn from all N*(M+1)*H states)."""
+    critic_iterations: int = 2
+    """Passes over the epoch's states per critic update."""
+    tau: float = 0.01
+    """Target network update: p_target = tau * p_target + (1 - tau) * p."""
+
+    grad_clip: float = 1.0
+    """Gradient-norm clip for actor and critic."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @staticmethod
+    def from_json(text: str) -> "TrainConfig":
+        fields = json.loads(text)
+        for name in ("actor_hidden", "critic_hidden"):
+            fields[name] = tuple(fields[name])
+        return TrainConfig(**fields)
+
+    def validate(self) -> None:
+        """Raises ValueError with a one-line message on an invalid setting."""
+        if self.task not in task_names():
+            raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(task_names())}")
+        for name in ("num_nominal", "num_aux", "horizon", "epochs", "image_size", "frames",
+                     "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.lam < 1.0:
+            raise ValueError(f"lam must be in [0, 1), got {self.lam}")
+        if self.logstd_min >= self.logstd_max:
+            raise ValueError(f"logstd-min ({self.logstd_min}) must be below logstd-max ({self.logstd_max})")
+        if not self.logstd_min <= self.init_logstd <= self.logstd_max:
+            raise ValueError(f"init-logstd {self.init_logstd} outside [{self.logstd_min}, {self.logstd_max}]")
+        if self.top_k is not None and not 1 <= self.top_k <= self.num_aux + 1:
+            raise ValueError(f"top-k must be in [1, num-aux + 1 = {self.num_aux + 1}], got {self.top_k}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"tau must be in [0, 1], got {self.tau}")
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+
+
+# Per-task defaults (DESIGN 4.5; authors' public configs). The point mass is ours: small and fast.
+TASK_DEFAULTS: dict[str, dict] = {
+    "hopper": dict(horizon=32, critic_lr=2e-4, tau=0.01, actor_hidden=(128, 64, 32),
+                   critic_hidden=(64, 64), encoder_dim=128, auto_alpha=True, target_std=0.15),
+    "walker": dict(horizon=32, critic_lr=2e-4, tau=0.01, actor_hidden=(128, 64, 32),
+                   critic_hidden=(64, 64), encoder_dim=128, auto_alpha=True, target_std=0.15),
+    "ant": dict(horizon=32, critic_lr=2e-3, critic_lr_schedule="linear", tau=0.2,
+                actor_hidden=(256, 64, 32), critic_hidden=(64, 64), encoder_dim=256, alpha=0.0,
+                auto_alpha=False),
+    "humanoid": dict(horizon=16, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
+                     actor_hidden=(256, 128), critic_hidden=(128, 128), encoder_dim=256,
+                     alpha=1e-2, auto_alpha=False, logstd_min=-2.2, logstd_max=0.0),
+    "pointmass": dict(num_nominal=8, num_aux=15, horizon=16, epochs=60, image_size=32,
+                      actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
+                      critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,
+                      alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=20),
+}
+
+
+def task_defaults(task: str) -> TrainConfig:
+    """The default config of ``task`` (base defaults overridden by the task's entry)."""
+    if task not in task_names():
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
+    return dataclasses.replace(TrainConfig(task=task), **TASK_DEFAULTS.get(task, {}))
