@@ -1,0 +1,151 @@
+"""World resets: auxiliary-from-nominal state copies, randomized initial states, reset masks.
+
+World layout (DESIGN section 2): world ``w = n*(M+1) + k``; ``k = 0`` is nominal ``n``, ``k = 1..M``
+its auxiliaries. ``group_size`` below is ``M + 1``.
+"""
+
+import warp as wp
+
+
+@wp.kernel
+def _copy_nominal_state(
+    # In:
+    group_size: int,
+    mask_in: wp.array(dtype=bool),
+    time_in: wp.array(dtype=float),
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    act_in: wp.array2d(dtype=float),
+    ctrl_in: wp.array2d(dtype=float),
+    qacc_warmstart_in: wp.array2d(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    mocap_quat_in: wp.array2d(dtype=wp.quat),
+    action_in: wp.array2d(dtype=float),
+    episode_step_in: wp.array(dtype=int),
+    obs_in: wp.array2d(dtype=float),
+    # Out:
+    time_out: wp.array(dtype=float),
+    qpos_out: wp.array2d(dtype=float),
+    qvel_out: wp.array2d(dtype=float),
+    act_out: wp.array2d(dtype=float),
+    ctrl_out: wp.array2d(dtype=float),
+    qacc_warmstart_out: wp.array2d(dtype=float),
+    mocap_pos_out: wp.array2d(dtype=wp.vec3),
+    mocap_quat_out: wp.array2d(dtype=wp.quat),
+    action_out: wp.array2d(dtype=float),
+    episode_step_out: wp.array(dtype=int),
+    obs_out: wp.array2d(dtype=float),
+):
+    """Auxiliary world w <- its nominal n*(M+1), for every field the next step depends on.
+
+    The ``_in`` and ``_out`` arrays are the same buffers: a thread reads only nominal rows and
+    writes only its own auxiliary row, so no thread reads what another writes.
+    """
+    worldid = wp.tid()
+    if worldid % group_size == 0 or not mask_in[worldid]:
+        return
+    src = worldid - worldid % group_size
+    time_out[worldid] = time_in[src]
+    for i in range(qpos_in.shape[1]):
+        qpos_out[worldid, i] = qpos_in[src, i]
+    for i in range(qvel_in.shape[1]):
+        qvel_out[worldid, i] = qvel_in[src, i]
+        qacc_warmstart_out[worldid, i] = qacc_warmstart_in[src, i]
+    for i in range(act_in.shape[1]):
+        act_out[worldid, i] = act_in[src, i]
+    for i in range(ctrl_in.shape[1]):
+        ctrl_out[worldid, i] = ctrl_in[src, i]
+        action_out[worldid, i] = action_in[src, i]
+    for i in range(mocap_pos_in.shape[1]):
+        mocap_pos_out[worldid, i] = mocap_pos_in[src, i]
+        mocap_quat_out[worldid, i] = mocap_quat_in[src, i]
+    episode_step_out[worldid] = episode_step_in[src]
+    for i in range(obs_in.shape[1]):
+        obs_out[worldid, i] = obs_in[src, i]
+
+
+@wp.kernel
+def _randomize_initial_state(
+    # In:
+    seed: int,
+    noise_qpos: float,
+    noise_qvel: float,
+    mask_in: wp.array(dtype=bool),
+    quat_adr_in: wp.array(dtype=int),
+    reset_count_in: wp.array(dtype=int),
+    # Out:
+    qpos_out: wp.array2d(dtype=float),
+    qvel_out: wp.array2d(dtype=float),
+    action_out: wp.array2d(dtype=float),
+    episode_step_out: wp.array(dtype=int),
+    reset_count_out: wp.array(dtype=int),
+):
+    """qpos = qpos0 + U(-noise_qpos, noise_qpos) (quaternions renormalized), qvel = U(-noise_qvel, noise_qvel).
+
+    Runs after ``mujoco_warp.reset_data`` put the masked worlds at qpos0 with zero velocity. The
+    generator is keyed by (seed, world, how often this world was reset), so runs are reproducible.
+    """
+    worldid = wp.tid()
+    if not mask_in[worldid]:
+        return
+    count = reset_count_in[worldid]
+    rng = wp.rand_init(seed + count * 1000003, worldid)
+    for i in range(qpos_out.shape[1]):
+        qpos_out[worldid, i] = qpos_out[worldid, i] + noise_qpos * (2.0 * wp.randf(rng) - 1.0)
+    for j in range(quat_adr_in.shape[0]):
+        adr = quat_adr_in[j]
+        q = wp.quat(
+            qpos_out[worldid, adr + 1], qpos_out[worldid, adr + 2], qpos_out[worldid, adr + 3], qpos_out[worldid, adr]
+        )
+        q = wp.normalize(q)
+        qpos_out[worldid, adr] = q[3]
+        qpos_out[worldid, adr + 1] = q[0]
+        qpos_out[worldid, adr + 2] = q[1]
+        qpos_out[worldid, adr + 3] = q[2]
+    for i in range(qvel_out.shape[1]):
+        qvel_out[worldid, i] = noise_qvel * (2.0 * wp.randf(rng) - 1.0)
+    for i in range(action_out.shape[1]):
+        action_out[worldid, i] = 0.0
+    episode_step_out[worldid] = 0
+    reset_count_out[worldid] = count + 1
+
+
+@wp.kernel
+def _copy_rows_masked(
+    # In:
+    mask_in: wp.array(dtype=bool),
+    src_in: wp.array2d(dtype=float),
+    # Out:
+    dst_out: wp.array2d(dtype=float),
+):
+    """dst[w, i] = src[w, i] where mask[w]."""
+    worldid, i = wp.tid()
+    if mask_in[worldid]:
+        dst_out[worldid, i] = src_in[worldid, i]
+
+
+@wp.kernel
+def _episode_reset_masks(
+    # In:
+    group_size: int,
+    terminated_in: wp.array(dtype=bool),
+    truncated_in: wp.array(dtype=bool),
+    # Out:
+    fresh_out: wp.array(dtype=bool),
+    from_nominal_out: wp.array(dtype=bool),
+):
+    """SDPG's reset rules (DESIGN 3.2f) as masks over worlds.
+
+    fresh[w]: w is a nominal whose episode ended (terminated or truncated): new initial state.
+    from_nominal[w]: w is an auxiliary that ended, or whose nominal ended: copy the nominal's state
+    (after the fresh resets).
+    """
+    worldid = wp.tid()
+    nominal = worldid - worldid % group_size
+    nominal_done = terminated_in[nominal] or truncated_in[nominal]
+    if worldid == nominal:
+        fresh_out[worldid] = nominal_done
+        from_nominal_out[worldid] = False
+    else:
+        fresh_out[worldid] = False
+        from_nominal_out[worldid] = nominal_done or terminated_in[worldid] or truncated_in[worldid]

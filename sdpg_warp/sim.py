@@ -1,0 +1,281 @@
+"""BatchedSim: all N*(M+1) worlds of SDPG in one mujoco_warp Model/Data.
+
+World ``w = n*(M+1) + k``: ``k = 0`` is nominal ``n`` (rendered, seen by the actor), ``k = 1..M``
+its auxiliary worlds (state only, perturbed actions). One ``mujoco_warp.step`` advances all of them.
+Every per-world buffer is a Warp array with a zero-copy Torch view, so the actor, the SDPG kernels
+and the simulator share memory and nothing goes through the host during a rollout.
+"""
+
+from typing import Optional
+
+import mujoco
+import mujoco_warp as mjw
+import numpy as np
+import torch
+import warp as wp
+
+from kernels import reset as reset_kernels
+from kernels import step as step_kernels
+from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.tasks import make_task
+from sdpg_warp.tasks.base import Task
+
+MAX_ABS_QPOS = 1.0e4
+"""A world with any |qpos| above this is treated as exploded (terminated and reset)."""
+MAX_ABS_QVEL = 1.0e4
+"""A world with any |qvel| above this is treated as exploded (terminated and reset)."""
+
+
+def resolve_device(device: Optional[str]) -> str:
+    """Warp device string: ``None``/"auto" picks cuda:0 when present, else cpu."""
+    wp.init()
+    if device in (None, "auto"):
+        return "cuda:0" if wp.get_cuda_device_count() > 0 else "cpu"
+    if device == "cuda":
+        device = "cuda:0"
+    try:
+        wp.get_device(device)
+    except Exception as e:  # Warp raises several types for unknown devices
+        raise ValueError(f"unknown or unavailable device {device!r}: {e}") from None
+    return device
+
+
+class BatchedSim:
+    """N nominal worlds, each with M auxiliary worlds, of one task, in one mujoco_warp Data.
+
+    Attributes (torch views share memory with the Warp arrays of the same name):
+      qpos: [W, nq], qvel: [W, nv]: the physics state.
+      privileged_obs: [W, obs_dim]: the task's state observation of the current state.
+      action: [W, num_actions]: the applied action in [-1, 1]; ``step()`` without arguments reads it.
+      reward_terms: [W, len(task.reward_terms)] of the last step; reward: [W].
+      terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
+    """
+
+    def __init__(
+        self,
+        task: str | Task = "hopper",
+        num_nominal: int = 1,
+        num_aux: int = 1,
+        device: Optional[str] = None,
+        seed: int = 0,
+    ):
+        if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
+            raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
+        if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 1:
+            raise ValueError(f"num_aux must be an integer >= 1, got {num_aux!r}")
+        self.task = make_task(task) if isinstance(task, str) else task
+        self.device = resolve_device(device)
+        self.num_nominal = num_nominal
+        self.num_aux = num_aux
+        self.group_size = num_aux + 1
+        self.num_worlds = num_nominal * self.group_size
+        self.seed = int(seed)
+
+        self.mjm: mujoco.MjModel = self.task.mj_model()
+        self.num_actions = self.mjm.nu
+        self.obs_dim = self.task.obs_dim
+        W = self.num_worlds
+        with wp.ScopedDevice(self.device):
+            self.m = mjw.put_model(self.mjm)
+            self.d = mjw.make_data(
+                self.mjm, nworld=W, nconmax=self.task.max_contacts, njmax=self.task.max_constraints
+            )
+            self._ctrlrange = wp.array(self._control_ranges(), dtype=wp.vec2)
+            self._quat_adr = wp.array(self._quaternion_addresses(), dtype=int)
+            self._action = wp.zeros((W, self.num_actions), dtype=float)
+            self._obs = wp.zeros((W, self.obs_dim), dtype=float)
+            self._terms = wp.zeros((W, len(self.task.reward_terms)), dtype=float)
+            self._reward = wp.zeros(W, dtype=float)
+            self._task_terminated = wp.zeros(W, dtype=int)
+            self._terminated = wp.zeros(W, dtype=bool)
+            self._truncated = wp.zeros(W, dtype=bool)
+            self._unhealthy = wp.zeros(W, dtype=bool)
+            self._episode_step = wp.zeros(W, dtype=int)
+            self._reset_count = wp.zeros(W, dtype=int)
+            self._all = wp.ones(W, dtype=bool)
+            # Scratch outputs for re-evaluating the observation of freshly reset worlds.
+            self._scratch_obs = wp.zeros_like(self._obs)
+            self._scratch_terms = wp.zeros_like(self._terms)
+            self._scratch_reward = wp.zeros_like(self._reward)
+            self._scratch_terminated = wp.zeros_like(self._task_terminated)
+
+        self.qpos = wp.to_torch(self.d.qpos)
+        self.qvel = wp.to_torch(self.d.qvel)
+        self.privileged_obs = wp.to_torch(self._obs)
+        self.action = wp.to_torch(self._action)
+        self.reward = wp.to_torch(self._reward)
+        self.reward_terms = wp.to_torch(self._terms)
+        self.terminated = wp.to_torch(self._terminated)
+        self.truncated = wp.to_torch(self._truncated)
+        self.episode_step = wp.to_torch(self._episode_step)
+
+    # ----------------------------------------------------------------------------- construction
+
+    def _control_ranges(self) -> np.ndarray:
+        lo_hi = np.array(self.mjm.actuator_ctrlrange, dtype=np.float32).reshape(-1, 2)
+        unlimited = ~np.array(self.mjm.actuator_ctrllimited, dtype=bool).reshape(-1)
+        lo_hi[unlimited] = (-1.0, 1.0)  # an unlimited actuator takes the action as its control
+        return lo_hi
+
+    def _quaternion_addresses(self) -> np.ndarray:
+        adr = []
+        for j in range(self.mjm.njnt):
+            if self.mjm.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
+                adr.append(self.mjm.jnt_qposadr[j] + 3)
+            elif self.mjm.jnt_type[j] == mujoco.mjtJoint.mjJNT_BALL:
+                adr.append(self.mjm.jnt_qposadr[j])
+        return np.array(adr, dtype=np.int32)
+
+    # ---------------------------------------------------------------------------------- helpers
+
+    def _world_mask(self, mask: Optional[torch.Tensor], name: str = "mask") -> wp.array:
+        if mask is None:
+            return self._all
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (
+            self.num_worlds,
+        ):
+            got = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ValueError(f"{name} must be a torch.bool tensor of shape ({self.num_worlds},), got {got}")
+        return wp.from_torch(mask.to(self.qpos.device).contiguous(), dtype=wp.bool)
+
+    def world_index(self, nominal: int, k: int) -> int:
+        """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""
+        return nominal * self.group_size + k
+
+    # ------------------------------------------------------------------------------- public API
+
+    def reset(self, mask: Optional[torch.Tensor] = None) -> None:
+        """Masked worlds (all by default) to randomized initial states, seeded; refreshes their obs.
+
+        mask: torch.bool [W]. Episode step, action and warm start of those worlds are cleared.
+        """
+        with nvtx_range("sim.reset"):
+            self._reset(self._world_mask(mask))
+
+    def _reset(self, mask: wp.array) -> None:
+        mjw.reset_data(self.m, self.d, reset=mask)
+        wp.launch(
+            reset_kernels._randomize_initial_state,
+            dim=self.num_worlds,
+            inputs=[
+                self.seed,
+                self.task.reset_noise_qpos,
+                self.task.reset_noise_qvel,
+                mask,
+                self._quat_adr,
+                self._reset_count,
+            ],
+            outputs=[self.d.qpos, self.d.qvel, self._action, self._episode_step, self._reset_count],
+            device=self.device,
+        )
+        self._refresh_obs(mask)
+
+    def _refresh_obs(self, mask: wp.array) -> None:
+        """Recomputes the privileged obs of the masked worlds from their current state."""
+        self.task.evaluate(
+            self.d.qpos,
+            self.d.qvel,
+            self._action,
+            self._scratch_obs,
+            self._scratch_terms,
+            self._scratch_reward,
+            self._scratch_terminated,
+        )
+        wp.launch(
+            reset_kernels._copy_rows_masked,
+            dim=(self.num_worlds, self.obs_dim),
+            inputs=[mask, self._scratch_obs],
+            outputs=[self._obs],
+            device=self.device,
+        )
+
+    def reset_aux_from_nominal(self, mask: Optional[torch.Tensor] = None) -> None:
+        """Each masked auxiliary world (all by default) takes its nominal's full state.
+
+        Copies time, qpos, qvel, act, ctrl, warm start, mocap poses, and the task state (applied
+        action, episode step, privileged obs). mask: torch.bool [W]; nominal entries are ignored.
+        """
+        with nvtx_range("sim.reset_aux_from_nominal"):
+            self._reset_aux_from_nominal(self._world_mask(mask))
+
+    def _reset_aux_from_nominal(self, mask: wp.array) -> None:
+        d = self.d
+        fields = [
+            d.time, d.qpos, d.qvel, d.act, d.ctrl, d.qacc_warmstart, d.mocap_pos, d.mocap_quat,
+            self._action, self._episode_step, self._obs,
+        ]
+        wp.launch(
+            reset_kernels._copy_nominal_state,
+            dim=self.num_worlds,
+            inputs=[self.group_size, mask, *fields],
+            outputs=fields,
+            device=self.device,
+        )
+
+    def step(self, actions: Optional[torch.Tensor] = None):
+        """Advances every world by one environment step (``task.frame_skip`` physics steps).
+
+        actions: torch float32 [W, num_actions] in [-1, 1] (clamped), mapped linearly onto each
+        actuator's control range; ``None`` uses ``self.action`` as already written (e.g. by
+        ``ops.sample_actions(..., squashed_out=sim.action)``).
+        Returns (reward [W] float32, terminated [W] bool, truncated [W] bool), views of the
+        simulator's buffers (overwritten by the next step). Unhealthy worlds (non-finite or
+        exploded) are terminated with zero reward and reset to a fresh initial state here.
+        """
+        with nvtx_range("sim.step"):
+            self._step(self._action_array(actions))
+        return self.reward, self.terminated, self.truncated
+
+    def _action_array(self, actions: Optional[torch.Tensor]) -> wp.array:
+        if actions is None:
+            return self._action
+        shape = (self.num_worlds, self.num_actions)
+        if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != shape:
+            got = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
+            raise ValueError(f"actions must be a torch tensor of shape {shape}, got {got}")
+        if actions.device != self.qpos.device:
+            raise ValueError(f"actions are on {actions.device}, the simulator on {self.qpos.device}")
+        return wp.from_torch(actions.to(torch.float32).contiguous())
+
+    def _step(self, actions: wp.array) -> None:
+        with nvtx_range("sim.apply_action"):
+            wp.launch(
+                step_kernels._apply_action,
+                dim=(self.num_worlds, self.num_actions),
+                inputs=[self._ctrlrange, actions],
+                outputs=[self._action, self.d.ctrl],
+                device=self.device,
+            )
+        with nvtx_range("sim.physics"):
+            for _ in range(self.task.frame_skip):
+                mjw.step(self.m, self.d)
+        with nvtx_range("sim.task"):
+            self.task.evaluate(
+                self.d.qpos, self.d.qvel, self._action, self._obs, self._terms, self._reward, self._task_terminated
+            )
+            wp.launch(
+                step_kernels._finish_step,
+                dim=self.num_worlds,
+                inputs=[
+                    self.task.episode_length,
+                    MAX_ABS_QPOS,
+                    MAX_ABS_QVEL,
+                    self.d.qpos,
+                    self.d.qvel,
+                    self._task_terminated,
+                    self._episode_step,
+                ],
+                outputs=[
+                    self._obs,
+                    self._terms,
+                    self._reward,
+                    self._episode_step,
+                    self._terminated,
+                    self._truncated,
+                    self._unhealthy,
+                ],
+                device=self.device,
+            )
+        with nvtx_range("sim.reset_unhealthy"):
+            # Always launched (no host check of the mask) so the step stays graph-capturable.
+            self._reset(self._unhealthy)

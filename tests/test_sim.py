@@ -1,0 +1,223 @@
+"""BatchedSim against C MuJoCo, plus world-layout, reset and health-check semantics."""
+
+import mujoco
+import numpy as np
+import pytest
+import torch
+import warp as wp
+
+from kernels import reset as reset_kernels
+from sdpg_warp.sim import BatchedSim
+from sdpg_warp.tasks import make_task, task_names
+
+N, M = 2, 3
+
+
+@pytest.fixture(scope="module")
+def sims(device):
+    """One BatchedSim per (task, episode_length) for the module: model builds are the slow part."""
+    cache = {}
+
+    def get(task, episode_length=None, seed=0):
+        key = (task, episode_length, seed)
+        if key not in cache:
+            t = make_task(task) if episode_length is None else make_task(task, episode_length=episode_length)
+            cache[key] = BatchedSim(t, N, M, device=device, seed=seed)
+        sim = cache[key]
+        sim.reset()
+        return sim
+
+    return get
+
+
+def _random_actions(sim, rng, scale=1.0):
+    a = rng.uniform(-scale, scale, size=(sim.num_worlds, sim.num_actions)).astype(np.float32)
+    return torch.tensor(a, device=sim.qpos.device)
+
+
+@pytest.mark.parametrize("task", task_names())
+def test_step_matches_c_mujoco(sims, task):
+    """20 steps from the same state with the same controls: mujoco_warp (float32) vs C MuJoCo."""
+    sim = sims(task)
+    rng = np.random.default_rng(1)
+    mjm = sim.mjm
+    mjd = mujoco.MjData(mjm)
+    w = sim.world_index(1, 2)
+    mjd.qpos[:] = sim.qpos[w].cpu().numpy()
+    mjd.qvel[:] = sim.qvel[w].cpu().numpy()
+    lo, hi = sim.mjm.actuator_ctrlrange.T
+    for _ in range(20):
+        actions = _random_actions(sim, rng, 0.5)
+        sim.step(actions)
+        if sim.terminated[w]:
+            break
+        mjd.ctrl[:] = lo + 0.5 * (actions[w].cpu().numpy() + 1.0) * (hi - lo)
+        for _ in range(sim.task.frame_skip):
+            mujoco.mj_step(mjm, mjd)
+        np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=2e-3, rtol=2e-3)
+        np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("task", ["pointmass", "hopper"])
+def test_aux_reset_then_identical_actions_stay_bitwise_identical(sims, task):
+    if task not in task_names():
+        pytest.skip(f"{task} not registered")
+    sim = sims(task)
+    rng = np.random.default_rng(2)
+    for _ in range(3):  # let the worlds diverge first
+        sim.step(_random_actions(sim, rng))
+    sim.reset_aux_from_nominal()
+    np.testing.assert_array_equal(
+        sim.privileged_obs.view(N, M + 1, -1).cpu().numpy(),
+        np.repeat(sim.privileged_obs.view(N, M + 1, -1)[:, :1].cpu().numpy(), M + 1, axis=1),
+    )
+    for _ in range(10):
+        per_group = _random_actions(sim, rng)[::M + 1]
+        sim.step(per_group.repeat_interleave(M + 1, dim=0))
+        for field in (sim.qpos, sim.qvel, sim.privileged_obs, sim.reward, sim.terminated, sim.episode_step):
+            grouped = field.view(N, M + 1, -1).cpu().numpy()
+            assert (grouped == grouped[:, :1]).all(), "a group diverged under identical actions"
+
+
+def test_reset_aux_from_nominal_masked_copies_exactly(sims):
+    """NumPy reference: masked auxiliary rows become their nominal's rows, everything else stays."""
+    sim = sims("pointmass")
+    rng = np.random.default_rng(3)
+    sim.step(_random_actions(sim, rng))
+    mask = torch.tensor(rng.random(sim.num_worlds) < 0.5, device=sim.qpos.device)
+    before = {name: getattr(sim, name).cpu().numpy().copy() for name in ("qpos", "qvel", "privileged_obs", "action", "episode_step")}
+    before["ctrl"] = sim.d.ctrl.numpy().copy()
+    before["time"] = sim.d.time.numpy().copy()
+    sim.reset_aux_from_nominal(mask)
+    after = {name: getattr(sim, name).cpu().numpy() for name in ("qpos", "qvel", "privileged_obs", "action", "episode_step")}
+    after["ctrl"] = sim.d.ctrl.numpy()
+    after["time"] = sim.d.time.numpy()
+    for name, old in before.items():
+        expected = old.copy()
+        for w in range(sim.num_worlds):
+            if w % (M + 1) and mask[w]:
+                expected[w] = old[w - w % (M + 1)]
+        np.testing.assert_array_equal(after[name], expected, err_msg=name)
+
+
+def test_reset_is_seeded_masked_and_within_noise(sims, device):
+    sim = BatchedSim("pointmass", N, M, device=device, seed=0)
+    sim.reset()
+    q = sim.qpos.cpu().numpy()
+    assert (np.abs(q - sim.mjm.qpos0) <= sim.task.reset_noise_qpos + 1e-6).all()
+    assert len(np.unique(q[:, 0])) == sim.num_worlds, "worlds must get different initial states"
+    twin = BatchedSim("pointmass", N, M, device=device, seed=0)
+    twin.reset()
+    np.testing.assert_array_equal(twin.qpos.cpu().numpy(), q)
+    other = BatchedSim("pointmass", N, M, device=device, seed=1)
+    other.reset()
+    assert not np.array_equal(other.qpos.cpu().numpy(), q)
+
+    rng = np.random.default_rng(4)
+    sim.step(_random_actions(sim, rng))
+    mask = torch.zeros(sim.num_worlds, dtype=torch.bool, device=sim.qpos.device)
+    mask[[1, 5]] = True
+    qpos_before, step_before = sim.qpos.clone(), sim.episode_step.clone()
+    sim.reset(mask)
+    unchanged = ~mask
+    assert torch.equal(sim.qpos[unchanged], qpos_before[unchanged])
+    assert torch.equal(sim.episode_step[unchanged], step_before[unchanged])
+    assert (sim.episode_step[mask] == 0).all()
+    assert not torch.equal(sim.qpos[mask], qpos_before[mask])
+    # The observation of a reset world is that of its new state.
+    np.testing.assert_allclose(sim.privileged_obs[mask][:, :2].cpu(), sim.qpos[mask].cpu(), atol=0)
+
+
+def test_truncation_at_episode_length(sims):
+    sim = sims("pointmass", episode_length=3)
+    zeros = torch.zeros(sim.num_worlds, sim.num_actions, device=sim.qpos.device)
+    for t in range(1, 4):
+        _, terminated, truncated = sim.step(zeros)
+        assert bool(truncated.all()) == (t == 3)
+        assert not terminated.any()
+
+
+def test_nan_world_alone_is_terminated_and_reset(sims, device):
+    sim = sims("pointmass", seed=7)
+    twin = BatchedSim("pointmass", N, M, device=device, seed=7)
+    twin.reset()
+    rng = np.random.default_rng(5)
+    actions = _random_actions(sim, rng)
+    bad = sim.world_index(1, 1)
+    sim.qvel[bad, 0] = float("nan")
+    reward, terminated, truncated = sim.step(actions)
+    twin.step(actions)
+    others = torch.ones(sim.num_worlds, dtype=torch.bool, device=sim.qpos.device)
+    others[bad] = False
+    assert terminated[bad] and not terminated[others].any()
+    assert reward[bad] == 0.0
+    for a, b in ((sim.qpos, twin.qpos), (sim.qvel, twin.qvel), (sim.privileged_obs, twin.privileged_obs), (sim.reward, twin.reward)):
+        assert torch.equal(a[others], b[others])
+        assert torch.isfinite(a).all()
+    assert sim.episode_step[bad] == 0
+    assert (np.abs(sim.qpos[bad].cpu().numpy() - sim.mjm.qpos0) <= sim.task.reset_noise_qpos + 1e-6).all()
+
+
+def test_exploded_world_is_terminated(sims):
+    sim = sims("pointmass")
+    sim.qvel[0, 0] = 1.0e6
+    _, terminated, _ = sim.step(torch.zeros(sim.num_worlds, sim.num_actions, device=sim.qpos.device))
+    assert terminated[0] and not terminated[1:].any()
+    assert torch.isfinite(sim.qvel).all() and sim.qvel.abs().max() < 1e3
+
+
+def test_action_scaling_to_ctrlrange(device):
+    """NumPy reference of the action kernel: clamp to [-1, 1], then map onto [lo, hi]."""
+    from kernels import step as step_kernels
+
+    rng = np.random.default_rng(6)
+    ranges = np.array([[-1.0, 1.0], [0.0, 2.0], [-3.0, -1.0]], dtype=np.float32)
+    actions = rng.uniform(-1.5, 1.5, size=(5, 3)).astype(np.float32)
+    action_out = wp.full((5, 3), np.inf, dtype=float, device=device)
+    ctrl_out = wp.full((5, 3), np.inf, dtype=float, device=device)
+    wp.launch(
+        step_kernels._apply_action,
+        dim=(5, 3),
+        inputs=[wp.array(ranges, dtype=wp.vec2, device=device), wp.array(actions, device=device)],
+        outputs=[action_out, ctrl_out],
+        device=device,
+    )
+    clamped = np.clip(actions, -1, 1)
+    np.testing.assert_allclose(action_out.numpy(), clamped)
+    np.testing.assert_allclose(ctrl_out.numpy(), ranges[:, 0] + 0.5 * (clamped + 1) * (ranges[:, 1] - ranges[:, 0]), rtol=1e-6)
+
+
+def test_episode_reset_masks(device):
+    """NumPy reference of SDPG's reset rules."""
+    rng = np.random.default_rng(7)
+    group = 4
+    term = rng.random(12) < 0.3
+    trunc = rng.random(12) < 0.2
+    fresh = wp.zeros(12, dtype=bool, device=device)
+    from_nominal = wp.zeros(12, dtype=bool, device=device)
+    wp.launch(
+        reset_kernels._episode_reset_masks,
+        dim=12,
+        inputs=[group, wp.array(term, dtype=bool, device=device), wp.array(trunc, dtype=bool, device=device)],
+        outputs=[fresh, from_nominal],
+        device=device,
+    )
+    done = term | trunc
+    nominal_done = np.repeat(done[::group], group)
+    is_nominal = np.arange(12) % group == 0
+    np.testing.assert_array_equal(fresh.numpy(), is_nominal & done)
+    np.testing.assert_array_equal(from_nominal.numpy(), ~is_nominal & (nominal_done | done))
+
+
+def test_bad_arguments_raise_value_error(sims, device):
+    with pytest.raises(ValueError, match="unknown task"):
+        BatchedSim("no_such_task", 1, 1, device=device)
+    with pytest.raises(ValueError, match="num_nominal"):
+        BatchedSim("pointmass", 0, 1, device=device)
+    with pytest.raises(ValueError, match="num_aux"):
+        BatchedSim("pointmass", 1, 0, device=device)
+    sim = sims("pointmass")
+    with pytest.raises(ValueError, match="actions must be"):
+        sim.step(torch.zeros(sim.num_worlds, sim.num_actions + 1, device=sim.qpos.device))
+    with pytest.raises(ValueError, match="mask must be"):
+        sim.reset(torch.zeros(sim.num_worlds + 1, dtype=torch.bool))
