@@ -93,6 +93,8 @@ class BatchedSim:
             self._episode_step = wp.zeros(W, dtype=int)
             self._reset_count = wp.zeros(W, dtype=int)
             self._all = wp.ones(W, dtype=bool)
+            self._fresh = wp.zeros(W, dtype=bool)
+            self._from_nominal = wp.zeros(W, dtype=bool)
             # Scratch outputs for re-evaluating the observation of freshly reset worlds.
             self._scratch_obs = wp.zeros_like(self._obs)
             self._scratch_terms = wp.zeros_like(self._terms)
@@ -137,6 +139,47 @@ class BatchedSim:
             got = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
             raise ValueError(f"{name} must be a torch.bool tensor of shape ({self.num_worlds},), got {got}")
         return wp.from_torch(mask.to(self.qpos.device).contiguous(), dtype=wp.bool)
+
+    def _state_arrays(self) -> dict[str, wp.array]:
+        d = self.d
+        return {
+            "time": d.time, "qpos": d.qpos, "qvel": d.qvel, "act": d.act, "ctrl": d.ctrl,
+            "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
+            "action": self._action, "episode_step": self._episode_step, "obs": self._obs,
+            "reset_count": self._reset_count,
+        }
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Host copies of every array that determines the simulator's future (for checkpoints)."""
+        return {name: array.numpy().copy() for name, array in self._state_arrays().items()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restores :meth:`state_dict`; raises ValueError if it belongs to another task or size."""
+        for name, array in self._state_arrays().items():
+            expected = array.numpy().shape  # vector dtypes add a trailing dimension
+            if name not in state or tuple(state[name].shape) != expected:
+                got = tuple(state[name].shape) if name in state else "missing"
+                raise ValueError(f"simulator state {name!r} is {got}, expected {expected}")
+            array.assign(wp.array(state[name], dtype=array.dtype, device=self.device))
+
+    def reset_done_episodes(self) -> wp.array:
+        """SDPG's reset rules after a step (DESIGN 3.2f), on the device with no host sync.
+
+        A nominal whose episode ended (terminated or truncated) gets a fresh initial state and all
+        its auxiliaries take it; an auxiliary that ended takes its nominal's current state.
+        Returns the [W] bool mask of worlds that got a fresh state (nominal worlds only).
+        """
+        with nvtx_range("sim.reset_done_episodes"):
+            wp.launch(
+                reset_kernels._episode_reset_masks,
+                dim=self.num_worlds,
+                inputs=[self.group_size, self._terminated, self._truncated],
+                outputs=[self._fresh, self._from_nominal],
+                device=self.device,
+            )
+            self._reset(self._fresh)
+            self._reset_aux_from_nominal(self._from_nominal)
+        return self._fresh
 
     def world_index(self, nominal: int, k: int) -> int:
         """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""

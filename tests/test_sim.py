@@ -221,3 +221,43 @@ def test_bad_arguments_raise_value_error(sims, device):
         sim.step(torch.zeros(sim.num_worlds, sim.num_actions + 1, device=sim.qpos.device))
     with pytest.raises(ValueError, match="mask must be"):
         sim.reset(torch.zeros(sim.num_worlds + 1, dtype=torch.bool))
+
+
+def test_reset_done_episodes_follows_sdpg_rules(sims):
+    sim = sims("pointmass")
+    rng = np.random.default_rng(8)
+    sim.step(_random_actions(sim, rng))
+    sim.step(_random_actions(sim, rng))
+    # Nominal 0 ended; auxiliary 2 of nominal 1 ended; nothing else.
+    sim.terminated.zero_()
+    sim.truncated.zero_()
+    sim.terminated[sim.world_index(0, 0)] = True
+    sim.truncated[sim.world_index(1, 2)] = True
+    qpos_before = sim.qpos.clone()
+    fresh = wp.to_torch(sim.reset_done_episodes())
+    expected_fresh = torch.zeros_like(fresh)
+    expected_fresh[0] = True
+    assert torch.equal(fresh, expected_fresh)
+    group0 = sim.qpos[: M + 1]
+    assert (group0 == group0[0]).all() and not torch.equal(group0[0], qpos_before[0])
+    assert (sim.episode_step[: M + 1] == 0).all()
+    assert torch.equal(sim.qpos[sim.world_index(1, 2)], qpos_before[sim.world_index(1, 0)])
+    for k in (0, 1, 3):
+        w = sim.world_index(1, k)
+        assert torch.equal(sim.qpos[w], qpos_before[w])
+
+
+def test_state_dict_round_trip(sims, device):
+    sim = sims("pointmass")
+    rng = np.random.default_rng(9)
+    sim.step(_random_actions(sim, rng))
+    state = sim.state_dict()
+    actions = _random_actions(sim, rng)
+    sim.step(actions)
+    expected = sim.qpos.clone()
+    other = BatchedSim("pointmass", N, M, device=device, seed=0)
+    other.load_state_dict(state)
+    other.step(actions)
+    assert torch.equal(other.qpos, expected)
+    with pytest.raises(ValueError, match="simulator state"):
+        BatchedSim("pointmass", N + 1, M, device=device).load_state_dict(state)
