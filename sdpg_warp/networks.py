@@ -1,0 +1,216 @@
+"""The Torch networks of SDPG (DESIGN 1, 4.5): running mean/std, DrQ-v2 image encoder, actor, critic.
+
+The actor maps an observation (privileged state, stacked RGB frames or stacked depth frames) to a
+pre-tanh action mean and a state-independent log-std; the critic maps the privileged state to a value.
+Initialization: orthogonal weights (gain sqrt(2) for hidden conv/linear layers, 0.01 for the actor's
+mean output so that the initial policy is centred on zero, 1 for the critic's output), zero biases.
+"""
+
+import math
+from typing import Literal, Sequence, Tuple
+
+import torch
+from torch import nn
+
+ObsKind = Literal["state", "rgb", "depth"]
+
+NORMALIZE_CLIP = 5.0
+"""Normalized inputs are clipped to [-NORMALIZE_CLIP, NORMALIZE_CLIP] (outliers early in training)."""
+NORMALIZE_EPS = 1e-5
+"""Added to the running variance before the square root (constant features)."""
+DEPTH_MAX = 10.0
+"""Default depth (m) at which depth images saturate; farther points and misses (inf) read as this."""
+
+
+class RunningMeanStd(nn.Module):
+    """Running per-feature mean and (population) variance of a stream of batches.
+
+    Buffers (saved in ``state_dict``): ``mean`` and ``var`` of shape ``shape``, ``count`` scalar, all
+    float64 so that long runs do not lose precision. After updates with batches b1..bk the statistics
+    equal the mean and variance of their concatenation (parallel-merge rule of Chan et al.).
+    """
+
+    def __init__(self, shape: Sequence[int], clip: float = NORMALIZE_CLIP, eps: float = NORMALIZE_EPS):
+        super().__init__()
+        self.shape = tuple(shape)
+        self.clip = clip
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(self.shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(self.shape, dtype=torch.float64))
+        # Starting from count 0 makes the first batch's statistics exact (no prior pseudo-count).
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Merges a batch ``x`` [..., *shape] (leading dims flattened) into the statistics."""
+        x = x.reshape(-1, *self.shape).to(torch.float64)
+        batch_count = x.shape[0]
+        if batch_count == 0:
+            return
+        batch_mean = x.mean(dim=0)
+        batch_var = x.var(dim=0, unbiased=False)
+        total = self.count + batch_count
+        delta = batch_mean - self.mean
+        # Sum of squared deviations of the union = both parts' own + the between-means term.
+        m2 = self.var * self.count + batch_var * batch_count + delta.square() * self.count * batch_count / total
+        self.mean.add_(delta * batch_count / total)
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / sqrt(var + eps), clipped to [-clip, clip]; ``x`` [..., *shape], same dtype out."""
+        mean = self.mean.to(x.dtype)
+        std = torch.sqrt(self.var + self.eps).to(x.dtype)
+        return ((x - mean) / std).clamp(-self.clip, self.clip)
+
+
+def _init_orthogonal(layer: nn.Module, gain: float) -> None:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, out_gain: float) -> nn.Sequential:
+    """ELU MLP in_dim -> hidden... -> out_dim (no activation on the output)."""
+    layers = []
+    for width in hidden:
+        layer = nn.Linear(in_dim, width)
+        _init_orthogonal(layer, math.sqrt(2.0))
+        layers += [layer, nn.ELU()]
+        in_dim = width
+    out = nn.Linear(in_dim, out_dim)
+    _init_orthogonal(out, out_gain)
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+class ImageEncoder(nn.Module):
+    """DrQ-v2 encoder: 4 conv 3x3 of 32 channels (strides 2, 1, 1, 1, ReLU), flatten, Linear ->
+    LayerNorm -> Tanh to ``encoder_dim``.
+
+    Input [B, C, H, W] with H, W >= 16:
+      rgb:   C = 3 * frames, values in [0, 255] (uint8): x / 255 - 0.5.
+      depth: C = frames, float depth in metres: clamp(x, 0, depth_max) / depth_max - 0.5, so that
+             near is -0.5, depth_max and beyond (and misses, inf) are +0.5.
+    Output [B, encoder_dim] in (-1, 1).
+    """
+
+    def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: int,
+                 depth_max: float = DEPTH_MAX):
+        super().__init__()
+        if obs_kind not in ("rgb", "depth"):
+            raise ValueError(f"ImageEncoder takes rgb or depth observations, got {obs_kind!r}")
+        if len(obs_shape) != 3 or min(obs_shape[1:]) < 16:
+            raise ValueError(f"image observations must be [C, H, W] with H, W >= 16, got {tuple(obs_shape)}")
+        self.obs_kind = obs_kind
+        self.depth_max = depth_max
+        channels = obs_shape[0]
+        convs = []
+        for i in range(4):
+            conv = nn.Conv2d(channels if i == 0 else 32, 32, 3, stride=2 if i == 0 else 1)
+            _init_orthogonal(conv, math.sqrt(2.0))
+            convs += [conv, nn.ReLU()]
+        self.convs = nn.Sequential(*convs, nn.Flatten())
+        with torch.no_grad():
+            flat_dim = self.convs(torch.zeros(1, *obs_shape)).shape[1]
+        self.trunk = nn.Sequential(nn.Linear(flat_dim, encoder_dim), nn.LayerNorm(encoder_dim), nn.Tanh())
+        _init_orthogonal(self.trunk[0], 1.0)
+
+    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (see the class docstring)."""
+        if self.obs_kind == "rgb":
+            return obs.float() / 255.0 - 0.5
+        return obs.float().clamp(0.0, self.depth_max) / self.depth_max - 0.5
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, C, H, W] -> features [B, encoder_dim]."""
+        return self.trunk(self.convs(self.preprocess(obs)))
+
+
+class Actor(nn.Module):
+    """Deterministic-mean Gaussian policy with a state-independent log-std.
+
+    ``forward(obs)`` -> (mean [B, num_actions] clamped to [-mean_bound, mean_bound],
+    logstd [num_actions] clamped to [logstd_min, logstd_max]). Observations:
+      state: [B, obs_dim] float, normalized by a running mean/std (``update_normalizer``);
+      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder`.
+    """
+
+    def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int, encoder_dim: int,
+                 hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
+                 logstd_max: float, depth_max: float = DEPTH_MAX):
+        super().__init__()
+        if obs_kind not in ("state", "rgb", "depth"):
+            raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
+        self.obs_kind = obs_kind
+        self.obs_shape = tuple(obs_shape)
+        self.mean_bound = mean_bound
+        self.logstd_min = logstd_min
+        self.logstd_max = logstd_max
+        if obs_kind == "state":
+            self.obs_rms = RunningMeanStd(self.obs_shape)
+            features = self.obs_shape[0]
+        else:
+            self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
+            features = encoder_dim
+        # Small output gain: the initial means sit near 0, the centre of the tanh action range.
+        self.head = mlp(features, hidden, num_actions, out_gain=0.01)
+        self.logstd = nn.Parameter(torch.full((num_actions,), float(init_logstd)))
+
+    @classmethod
+    def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int) -> "Actor":
+        """The actor of a ``TrainConfig`` (obs kind, widths, log-std init and bounds)."""
+        return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dim, cfg.actor_hidden, cfg.init_logstd,
+                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, ...] -> head input [B, features]."""
+        if self.obs_kind == "state":
+            return self.obs_rms.normalize(obs)
+        return self.encoder(obs)
+
+    def forward(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """obs [B, ...] -> (mean [B, num_actions], logstd [num_actions])."""
+        mean = self.head(self.features(obs)).clamp(-self.mean_bound, self.mean_bound)
+        return mean, self.logstd.clamp(self.logstd_min, self.logstd_max)
+
+    @torch.no_grad()
+    def update_normalizer(self, obs: torch.Tensor) -> None:
+        """Merges state observations [..., obs_dim] into the running statistics (no-op for images)."""
+        if self.obs_kind == "state":
+            self.obs_rms.update(obs)
+
+    @torch.no_grad()
+    def project_logstd_(self) -> None:
+        """Clamps the raw log-std parameter into its bounds (after each optimizer step).
+
+        The clamp in ``forward`` has zero gradient outside the bounds, so a parameter that one Adam
+        step carried past a bound would stay stuck there; kept inside, the gradient flows (Torch's
+        clamp passes the gradient at the bound itself).
+        """
+        self.logstd.clamp_(self.logstd_min, self.logstd_max)
+
+
+class Critic(nn.Module):
+    """State-value function on the privileged state: [B, obs_dim] -> value [B].
+
+    Inputs are normalized by a running mean/std (``update_normalizer``) before the ELU MLP.
+    """
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int]):
+        super().__init__()
+        self.obs_rms = RunningMeanStd((obs_dim,))
+        self.net = mlp(obs_dim, hidden, 1, out_gain=1.0)
+
+    @classmethod
+    def from_config(cls, cfg, obs_dim: int) -> "Critic":
+        """The critic of a ``TrainConfig`` (hidden widths)."""
+        return cls(obs_dim, cfg.critic_hidden)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """states [B, obs_dim] -> values [B]."""
+        return self.net(self.obs_rms.normalize(states)).squeeze(-1)
+
+    @torch.no_grad()
+    def update_normalizer(self, states: torch.Tensor) -> None:
+        """Merges privileged states [..., obs_dim] into the running statistics."""
+        self.obs_rms.update(states)

@@ -1,0 +1,271 @@
+"""The SDPG update (DESIGN 4.4): actor regression onto the estimator's targets with an entropy bonus,
+temperature auto-tuning, critic regression onto TD(lambda) returns, Polyak target network, learning-rate
+schedules. The rollout loop and the targets' computation live elsewhere (runner.py, kernels/).
+
+One equation, one pure function (tensors and floats in, no config); :class:`SDPG` holds the networks,
+optimizers and the random state of the minibatch shuffles, and is checkpointed whole by ``state_dict``.
+"""
+
+import copy
+import math
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sdpg_warp.config import TrainConfig
+from sdpg_warp.networks import Actor, Critic
+
+Scalar = Union[float, torch.Tensor]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Losses (pure)
+
+
+def actor_loss(mean: torch.Tensor, logstd: torch.Tensor, mean_target: torch.Tensor,
+               logstd_target: torch.Tensor, alpha: Scalar) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """actor = mse(mu, mu_target) + mse(logstd, logstd_target) - alpha * mean(logstd).
+
+    mean, mean_target, logstd_target: [B, d]; logstd: [d] (state-independent, broadcast over B) or
+    [B, d]; alpha: the temperature, a constant here (a tensor is detached: the actor loss does not
+    train it). Returns (scalar loss, parts: ``mean``, ``logstd`` (the two mse terms) and ``entropy``
+    (-alpha * mean(logstd)), all detached).
+    """
+    if isinstance(alpha, torch.Tensor):
+        alpha = alpha.detach()
+    mean_loss = F.mse_loss(mean, mean_target)
+    logstd_loss = F.mse_loss(logstd.expand_as(logstd_target), logstd_target)
+    entropy_loss = -alpha * logstd.mean()
+    loss = mean_loss + logstd_loss + entropy_loss
+    parts = {"mean": mean_loss.detach(), "logstd": logstd_loss.detach(), "entropy": entropy_loss.detach()}
+    return loss, parts
+
+
+def temperature_loss(log_alpha: torch.Tensor, logstd: torch.Tensor, target_std: float) -> torch.Tensor:
+    """temp = alpha * mean(exp(logstd).detach() - target_std), alpha = exp(log_alpha).
+
+    log_alpha: scalar parameter; logstd: [d] or [B, d] (detached here). Sign: d temp / d log_alpha =
+    alpha * (mean std - target_std), so gradient descent raises alpha while the policy std is below
+    the target (a larger alpha strengthens the actor's -alpha * mean(logstd) term, which pushes the
+    std up) and lowers it while the std is above: the std is steered toward ``target_std``.
+    """
+    alpha = log_alpha.exp()
+    return alpha * (logstd.detach().exp() - target_std).mean()
+
+
+def critic_loss(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """critic = mse(V(s), J); values, targets: [S] (targets carry no gradient)."""
+    return F.mse_loss(values, targets.detach())
+
+
+def entropy_reward(logstd: torch.Tensor, alpha: Scalar, target_std: float) -> torch.Tensor:
+    """Soft-critic reward bonus r_ent = alpha * mean(logstd - log(target_std)) over the action dim.
+
+    logstd: [..., d] -> [...] (a 0-dim tensor for the state-independent log-std [d]). Zero at the
+    target std. With a state-independent log-std it is the same offset for every state.
+    """
+    if isinstance(alpha, torch.Tensor):
+        alpha = alpha.detach()
+    return alpha * (logstd.detach() - math.log(target_std)).mean(dim=-1)
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak update p_target = tau * p_target + (1 - tau) * p, in place, for every parameter.
+
+    Note the convention: ``tau`` weighs the OLD target (tau = 0 copies the source, tau = 1 freezes
+    the target). Buffers (normalizer statistics) are not learned weights: they are copied.
+    """
+    for (name_t, p_t), (name_s, p_s) in zip(target.named_parameters(), source.named_parameters(), strict=True):
+        if name_t != name_s:
+            raise ValueError(f"soft_update: parameter {name_t!r} of target faces {name_s!r} of source")
+        p_t.mul_(tau).add_(p_s, alpha=1.0 - tau)
+    for b_t, b_s in zip(target.buffers(), source.buffers(), strict=True):
+        b_t.copy_(b_s)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Learning-rate schedules
+
+
+def actor_lr_at(epoch: int, cfg: TrainConfig) -> float:
+    """Actor learning rate at ``epoch`` (0-based).
+
+    Linear warm-up lr = actor_lr * epoch / W for epoch < W = actor_warmup_epochs (so epoch 0 has lr 0),
+    then cosine lr = lr_min + (actor_lr - lr_min) * (1 + cos(pi * (epoch - W) / (epochs - W))) / 2,
+    reaching lr_min = actor_lr_min at ``cfg.epochs`` and staying there.
+    """
+    warmup = cfg.actor_warmup_epochs
+    if epoch < warmup:
+        return cfg.actor_lr * epoch / warmup
+    span = cfg.epochs - warmup
+    progress = min(1.0, (epoch - warmup) / span) if span > 0 else 1.0
+    return cfg.actor_lr_min + (cfg.actor_lr - cfg.actor_lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def critic_lr_at(epoch: int, cfg: TrainConfig) -> float:
+    """Critic learning rate at ``epoch``: constant ``critic_lr``, or (``critic_lr_schedule="linear"``)
+    critic_lr * (1 - epoch / epochs), reaching 0 at ``cfg.epochs``."""
+    if cfg.critic_lr_schedule == "constant":
+        return cfg.critic_lr
+    if cfg.critic_lr_schedule == "linear":
+        return cfg.critic_lr * max(0.0, 1.0 - epoch / cfg.epochs)
+    raise ValueError(f"unknown critic_lr_schedule {cfg.critic_lr_schedule!r}; choose constant or linear")
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+# ---------------------------------------------------------------------------------------------------
+# The algorithm
+
+
+class SDPG:
+    """Holds the actor, critic, target critic, their Adam optimizers and the log-temperature.
+
+    Per epoch the runner calls ``set_epoch(epoch)``, then ``update_actor`` once on the N*H nominal
+    observations and ``update_critic`` once on all N*(M+1)*H privileged states. Normalizer statistics
+    are updated by the runner (``actor.update_normalizer``, ``critic.update_normalizer``); the target
+    critic shares the critic's normalizer, so both see the same normalized states.
+
+    Metrics come back as detached 0-dim tensors (no host sync; ``float()`` them when logging) under
+    CleanRL-style names ``losses/...`` and ``charts/...``; learning rates as floats.
+    """
+
+    def __init__(self, actor: Actor, critic: Critic, cfg: TrainConfig, device: Union[str, torch.device]):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.actor = actor.to(self.device)
+        self.critic = critic.to(self.device)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.target_critic.obs_rms = self.critic.obs_rms
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        # alpha = 0 disables the entropy term outright (log 0 cannot be tuned).
+        self.log_alpha: Optional[nn.Parameter] = None
+        self.alpha_optimizer: Optional[torch.optim.Optimizer] = None
+        if cfg.auto_alpha and cfg.alpha > 0.0:
+            self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.alpha), device=self.device))
+            self.alpha_optimizer = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
+        self._fixed_alpha = torch.tensor(float(cfg.alpha), device=self.device)
+        # Own generator: minibatch order depends only on cfg.seed and is checkpointed with the rest.
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        self.epoch = 0
+        self.set_epoch(0)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """Current entropy temperature, a detached 0-dim tensor (cfg.alpha when not auto-tuned)."""
+        if self.log_alpha is not None:
+            return self.log_alpha.detach().exp()
+        return self._fixed_alpha
+
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the actor and critic learning rates of ``epoch`` from the schedules."""
+        self.epoch = epoch
+        _set_lr(self.actor_optimizer, actor_lr_at(epoch, self.cfg))
+        _set_lr(self.critic_optimizer, critic_lr_at(epoch, self.cfg))
+
+    @torch.no_grad()
+    def target_values(self, states: torch.Tensor) -> torch.Tensor:
+        """V_target(s): states [B, obs_dim] -> [B], no gradient."""
+        return self.target_critic(states)
+
+    def entropy_reward(self, logstd: torch.Tensor) -> torch.Tensor:
+        """Soft-critic reward bonus at the current temperature: logstd [..., d] -> [...]
+        (add it to the critic's rewards when ``cfg.soft_critic``)."""
+        return entropy_reward(logstd, self.alpha, self.cfg.target_std)
+
+    def update_actor(self, obs: torch.Tensor, mean_target: torch.Tensor,
+                     logstd_target: torch.Tensor) -> Dict[str, Scalar]:
+        """One Adam step of the actor loss on the whole batch, then one temperature step (auto alpha).
+
+        obs [B, ...] (the actor's observations), mean_target [B, d], logstd_target [B, d].
+        """
+        alpha = self.alpha
+        mean, logstd = self.actor(obs)
+        loss, parts = actor_loss(mean, logstd, mean_target, logstd_target, alpha)
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), self.cfg.grad_clip)
+        self.actor_optimizer.step()
+        self.actor.project_logstd_()
+        metrics: Dict[str, Scalar] = {
+            "losses/actor": loss.detach(),
+            "losses/actor_mean": parts["mean"],
+            "losses/actor_logstd": parts["logstd"],
+            "losses/actor_entropy": parts["entropy"],
+            "charts/actor_grad_norm": grad_norm.detach(),
+            "charts/policy_std": logstd.detach().exp().mean(),
+            "charts/alpha": alpha,
+            "charts/actor_lr": self.actor_optimizer.param_groups[0]["lr"],
+        }
+        if self.log_alpha is not None:
+            temp_loss = temperature_loss(self.log_alpha, logstd, self.cfg.target_std)
+            self.alpha_optimizer.zero_grad(set_to_none=True)
+            temp_loss.backward()
+            self.alpha_optimizer.step()
+            metrics["losses/temperature"] = temp_loss.detach()
+        return metrics
+
+    def update_critic(self, states: torch.Tensor, targets: torch.Tensor) -> Dict[str, Scalar]:
+        """``critic_iterations`` passes over shuffled minibatches of ``critic_minibatch`` (the last one
+        of a pass may be smaller), one clipped Adam step each; then one soft update of the target.
+
+        states [S, obs_dim], targets [S] (TD(lambda) returns J).
+        """
+        num_states = states.shape[0]
+        losses, grad_norms = [], []
+        for _ in range(self.cfg.critic_iterations):
+            order = torch.randperm(num_states, generator=self.generator, device=self.device)
+            for start in range(0, num_states, self.cfg.critic_minibatch):
+                idx = order[start:start + self.cfg.critic_minibatch]
+                loss = critic_loss(self.critic(states[idx]), targets[idx])
+                self.critic_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norms.append(nn.utils.clip_grad_norm_(self.critic.parameters(), self.cfg.grad_clip))
+                self.critic_optimizer.step()
+                losses.append(loss.detach())
+        soft_update(self.target_critic, self.critic, self.cfg.tau)
+        return {
+            "losses/critic": torch.stack(losses).mean(),
+            "charts/critic_grad_norm": torch.stack(grad_norms).mean().detach(),
+            "charts/critic_lr": self.critic_optimizer.param_groups[0]["lr"],
+        }
+
+    def state_dict(self) -> dict:
+        """Everything an exact resume needs: networks (with normalizers), target critic, optimizers,
+        log-temperature and its optimizer, shuffle generator, epoch. Tensors may alias live state
+        (as ``nn.Module.state_dict`` does): save or deep-copy it before training on."""
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "target_critic": self.target_critic.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "log_alpha": None if self.log_alpha is None else self.log_alpha.detach().clone(),
+            "alpha_optimizer": None if self.alpha_optimizer is None else self.alpha_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what :meth:`state_dict` saved (into networks of the same architecture)."""
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.target_critic.load_state_dict(state["target_critic"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        if (self.log_alpha is None) != (state["log_alpha"] is None):
+            raise ValueError("checkpoint and config disagree on temperature auto-tuning (auto_alpha, alpha)")
+        if self.log_alpha is not None:
+            with torch.no_grad():
+                self.log_alpha.copy_(state["log_alpha"])
+            self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+        self.set_epoch(state["epoch"])

@@ -1,0 +1,303 @@
+"""Tests of sdpg_warp.sdpg: losses with worked numbers, Polyak update, schedules, the SDPG updates and
+an exact resume from a checkpoint."""
+
+import dataclasses
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sdpg_warp.config import TrainConfig
+from sdpg_warp.networks import Actor, Critic
+from sdpg_warp.sdpg import (SDPG, actor_loss, actor_lr_at, critic_loss, critic_lr_at, entropy_reward,
+                            soft_update, temperature_loss)
+
+OBS_DIM = 4
+NUM_ACTIONS = 2
+
+
+def _cfg(**overrides) -> TrainConfig:
+    base = dict(task="pointmass", obs="state", epochs=20, actor_lr=1e-2, actor_warmup_epochs=0,
+                actor_hidden=(16,), encoder_dim=8, critic_hidden=(16,), critic_lr=1e-2,
+                critic_minibatch=32, critic_iterations=2, alpha=0.0, auto_alpha=False, tau=0.5)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def _algo(cfg: TrainConfig, device: str, obs_shape=(OBS_DIM,), seed: int = 0) -> SDPG:
+    torch.manual_seed(seed)
+    actor = Actor.from_config(cfg, obs_shape, NUM_ACTIONS)
+    critic = Critic.from_config(cfg, OBS_DIM)
+    return SDPG(actor, critic, cfg, device)
+
+
+# ------------------------------------------------------------------------------------------ losses
+
+
+def test_actor_loss_worked_example():
+    mean = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    mean_target = torch.tensor([[1.0, 1.0], [2.0, 2.0]])
+    logstd = torch.tensor([0.0, -1.0], requires_grad=True)
+    logstd_target = torch.tensor([[1.0, -1.0], [0.0, 1.0]])
+    loss, parts = actor_loss(mean, logstd, mean_target, logstd_target, alpha=0.1)
+    # mean mse: differences -1, 0, 0, -2 -> (1 + 0 + 0 + 4) / 4 = 1.25
+    # logstd mse (logstd broadcast over the batch): -1, 0, 0, -2 -> 1.25
+    # entropy: -0.1 * mean(0, -1) = -0.1 * -0.5 = +0.05;  total 2.55
+    assert parts["mean"].item() == pytest.approx(1.25)
+    assert parts["logstd"].item() == pytest.approx(1.25)
+    assert parts["entropy"].item() == pytest.approx(0.05)
+    assert loss.item() == pytest.approx(2.55)
+    loss.backward()
+    # d/dlogstd_j = (2/4) * sum_b (logstd_j - target_bj) - 0.1/2:
+    #   j=0: 0.5 * (-1 + 0) - 0.05 = -0.55;  j=1: 0.5 * (0 - 2) - 0.05 = -1.05
+    torch.testing.assert_close(logstd.grad, torch.tensor([-0.55, -1.05]))
+
+
+def test_actor_loss_does_not_train_alpha():
+    alpha = torch.tensor(0.1, requires_grad=True)
+    logstd = torch.zeros(2, requires_grad=True)
+    loss, _ = actor_loss(torch.zeros(1, 2), logstd, torch.zeros(1, 2), torch.zeros(1, 2), alpha)
+    loss.backward()
+    assert alpha.grad is None
+
+
+def test_temperature_loss_worked_example_and_sign():
+    log_alpha = torch.tensor(math.log(0.5), requires_grad=True)
+    logstd = torch.log(torch.tensor([0.1, 0.3])).requires_grad_()
+    # alpha * mean(std - target) = 0.5 * (0.2 - 0.15) = 0.025; d/dlog_alpha = the same 0.025
+    loss = temperature_loss(log_alpha, logstd, target_std=0.15)
+    assert loss.item() == pytest.approx(0.025)
+    loss.backward()
+    assert log_alpha.grad.item() == pytest.approx(0.025)  # std above target: descent lowers alpha
+    assert logstd.grad is None  # the std is detached: the temperature loss does not move the policy
+    log_alpha.grad = None
+    low = torch.log(torch.tensor([0.05, 0.15]))
+    # 0.5 * (0.1 - 0.15) = -0.025: std below target, negative gradient, descent raises alpha
+    temperature_loss(log_alpha, low, target_std=0.15).backward()
+    assert log_alpha.grad.item() == pytest.approx(-0.025)
+
+
+def test_critic_loss_worked_example():
+    # ((1-1)^2 + (2-0)^2 + (3-5)^2) / 3 = 8/3
+    loss = critic_loss(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 5.0]))
+    assert loss.item() == pytest.approx(8.0 / 3.0)
+
+
+def test_entropy_reward_worked_example():
+    logstd = torch.log(torch.tensor([0.5, 0.5 * math.e]))
+    # 0.1 * mean(log 0.5 - log 0.5, log 0.5 + 1 - log 0.5) = 0.1 * mean(0, 1) = 0.05
+    assert entropy_reward(logstd, 0.1, target_std=0.5).item() == pytest.approx(0.05)
+    per_step = entropy_reward(logstd.expand(3, 4, 2), 0.1, target_std=0.5)
+    assert per_step.shape == (3, 4)
+    torch.testing.assert_close(per_step, torch.full((3, 4), 0.05))
+
+
+# ------------------------------------------------------------------------------------- soft update
+
+
+class _Tiny(nn.Module):
+    def __init__(self, weight: float, bias: float, stat: float):
+        super().__init__()
+        self.linear = nn.Linear(1, 1)
+        with torch.no_grad():
+            self.linear.weight.fill_(weight)
+            self.linear.bias.fill_(bias)
+        self.register_buffer("stat", torch.tensor(stat))
+
+
+def test_soft_update_by_hand():
+    target, source = _Tiny(1.0, 0.0, stat=7.0), _Tiny(3.0, 2.0, stat=9.0)
+    soft_update(target, source, tau=0.25)
+    # tau weighs the old target: w = 0.25*1 + 0.75*3 = 2.5, b = 0.25*0 + 0.75*2 = 1.5
+    assert target.linear.weight.item() == pytest.approx(2.5)
+    assert target.linear.bias.item() == pytest.approx(1.5)
+    assert target.stat.item() == 9.0  # buffers are copied
+    assert source.linear.weight.item() == 3.0  # the source is untouched
+    soft_update(target, source, tau=0.0)  # tau = 0 copies
+    assert target.linear.weight.item() == 3.0
+
+
+# --------------------------------------------------------------------------------------- schedules
+
+
+def test_actor_lr_schedule_by_hand():
+    cfg = _cfg(actor_lr=1e-3, actor_lr_min=1e-4, actor_warmup_epochs=10, epochs=110)
+    assert actor_lr_at(0, cfg) == 0.0
+    assert actor_lr_at(5, cfg) == pytest.approx(5e-4)  # 1e-3 * 5/10
+    assert actor_lr_at(10, cfg) == pytest.approx(1e-3)  # cosine starts at the peak
+    # epoch 35: progress 25/100, (1 + cos(pi/4))/2 = 0.8535534 -> 1e-4 + 9e-4 * 0.8535534
+    assert actor_lr_at(35, cfg) == pytest.approx(8.6819805e-4)
+    assert actor_lr_at(60, cfg) == pytest.approx(5.5e-4)  # progress 0.5: halfway, 1e-4 + 4.5e-4
+    assert actor_lr_at(110, cfg) == pytest.approx(1e-4)
+    assert actor_lr_at(500, cfg) == pytest.approx(1e-4)
+    assert actor_lr_at(0, _cfg(actor_lr=1e-3, actor_warmup_epochs=0, epochs=10)) == pytest.approx(1e-3)
+
+
+def test_critic_lr_schedule_by_hand():
+    linear = _cfg(critic_lr=2e-3, critic_lr_schedule="linear", epochs=100)
+    assert critic_lr_at(0, linear) == pytest.approx(2e-3)
+    assert critic_lr_at(25, linear) == pytest.approx(1.5e-3)  # 2e-3 * (1 - 25/100)
+    assert critic_lr_at(100, linear) == 0.0
+    assert critic_lr_at(150, linear) == 0.0
+    constant = dataclasses.replace(linear, critic_lr_schedule="constant")
+    assert critic_lr_at(50, constant) == pytest.approx(2e-3)
+
+
+def test_set_epoch_sets_optimizer_lrs(device):
+    cfg = _cfg(actor_lr=1e-3, actor_lr_min=1e-4, actor_warmup_epochs=10, epochs=110,
+               critic_lr=2e-3, critic_lr_schedule="linear")
+    algo = _algo(cfg, device)
+    assert algo.actor_optimizer.param_groups[0]["lr"] == 0.0  # epoch 0 at construction
+    algo.set_epoch(60)
+    assert algo.actor_optimizer.param_groups[0]["lr"] == pytest.approx(5.5e-4)
+    # linear: 2e-3 * (1 - 60/110) = 2e-3 * 5/11
+    assert algo.critic_optimizer.param_groups[0]["lr"] == pytest.approx(2e-3 * 5.0 / 11.0)
+
+
+# ------------------------------------------------------------------------------------------ updates
+
+
+def _batch(batch: int, device: str, seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    obs = torch.randn(batch, OBS_DIM, generator=gen)
+    mean_target = torch.rand(batch, NUM_ACTIONS, generator=gen) * 2.0 - 1.0
+    return obs.to(device), mean_target.to(device)
+
+
+def test_alpha_fixed_and_disabled(device):
+    assert _algo(_cfg(alpha=0.02, auto_alpha=False), device).alpha.item() == pytest.approx(0.02)
+    disabled = _algo(_cfg(alpha=0.0, auto_alpha=True), device)
+    assert disabled.log_alpha is None and disabled.alpha.item() == 0.0
+
+
+def test_actor_update_moves_toward_target(device):
+    algo = _algo(_cfg(), device)
+    obs, mean_target = _batch(8, device)
+    logstd_target = torch.full((8, NUM_ACTIONS), -1.0, device=device)
+    algo.actor.update_normalizer(obs)
+    before = ((algo.actor(obs)[0] - mean_target) ** 2).mean().item()
+    for _ in range(3):
+        metrics = algo.update_actor(obs, mean_target, logstd_target)
+    after = ((algo.actor(obs)[0] - mean_target) ** 2).mean().item()
+    assert after < before
+    assert torch.all(algo.actor.logstd < 0.0)  # init 0, pulled toward -1
+    assert metrics["charts/actor_lr"] == pytest.approx(1e-2)
+    assert set(metrics) >= {"losses/actor", "losses/actor_mean", "losses/actor_logstd",
+                            "charts/actor_grad_norm", "charts/policy_std", "charts/alpha"}
+
+
+@pytest.mark.parametrize("init_std,rises", [(0.05, True), (1.0, False)])
+def test_temperature_tracks_target_std(init_std, rises, device):
+    cfg = _cfg(alpha=0.01, auto_alpha=True, target_std=0.15, init_logstd=math.log(init_std))
+    algo = _algo(cfg, device)
+    obs, mean_target = _batch(8, device)
+    logstd_target = torch.full((8, NUM_ACTIONS), math.log(init_std), device=device)
+    algo.update_actor(obs, mean_target, logstd_target)
+    assert (algo.alpha.item() > 0.01) == rises
+    assert algo.alpha.item() != pytest.approx(0.01, abs=1e-7)
+
+
+def test_logstd_stays_trainable_at_its_bound(device):
+    # Humanoid-style bound logstd_max = 0 with init 0: the entropy bonus pushes the log-std up, the
+    # projection keeps it at the bound, so a later target below the bound still pulls it down.
+    cfg = _cfg(alpha=1.0, auto_alpha=False, init_logstd=0.0, logstd_min=-2.2, logstd_max=0.0)
+    algo = _algo(cfg, device)
+    obs, mean_target = _batch(8, device)
+    algo.update_actor(obs, mean_target, torch.zeros(8, NUM_ACTIONS, device=device))
+    assert torch.all(algo.actor.logstd == 0.0)
+    algo.update_actor(obs, mean_target, torch.full((8, NUM_ACTIONS), -2.0, device=device))
+    assert torch.all(algo.actor.logstd < 0.0)
+
+
+def _regression(num_states: int, device: str):
+    gen = torch.Generator().manual_seed(2)
+    states = torch.randn(num_states, OBS_DIM, generator=gen) * 3.0 + 1.0
+    targets = states @ torch.tensor([1.0, -2.0, 0.5, 0.0]) + 1.0
+    return states.to(device), targets.to(device)
+
+
+def test_critic_update_reduces_loss(device):
+    algo = _algo(_cfg(critic_minibatch=32, critic_iterations=2, tau=0.0), device)
+    states, targets = _regression(100, device)
+    algo.critic.update_normalizer(states)
+    before = critic_loss(algo.critic(states), targets).item()
+    for _ in range(5):
+        metrics = algo.update_critic(states, targets)
+    after = critic_loss(algo.critic(states), targets).item()
+    assert after < 0.5 * before
+    # 100 states in minibatches of 32: 4 steps per pass, 2 passes, 5 calls -> 40 Adam steps.
+    first = next(algo.critic.parameters())
+    assert algo.critic_optimizer.state[first]["step"].item() == 40
+    # tau = 0: the target net is a copy of the critic after each update.
+    torch.testing.assert_close(algo.target_values(states), algo.critic(states).detach())
+    assert set(metrics) == {"losses/critic", "charts/critic_grad_norm", "charts/critic_lr"}
+
+
+def test_target_net_lags(device):
+    algo = _algo(_cfg(tau=0.5), device)
+    states, targets = _regression(64, device)
+    old = [p.detach().clone() for p in algo.target_critic.parameters()]
+    algo.update_critic(states, targets)
+    for p_target, p_old, p in zip(algo.target_critic.parameters(), old, algo.critic.parameters()):
+        torch.testing.assert_close(p_target, 0.5 * p_old + 0.5 * p.detach())
+        assert not p_target.requires_grad
+
+
+# ------------------------------------------------------------------------------------------ resume
+
+
+def _epoch(algo: SDPG, epoch: int, obs_shape: tuple, device: str) -> None:
+    """One epoch of updates on data that depends only on the epoch number."""
+    gen = torch.Generator().manual_seed(100 + epoch)
+    if len(obs_shape) == 3:
+        obs = torch.randint(0, 256, (6, *obs_shape), generator=gen, dtype=torch.uint8)
+    else:
+        obs = torch.randn(6, *obs_shape, generator=gen)
+    mean_target = torch.rand(6, NUM_ACTIONS, generator=gen) * 2.0 - 1.0
+    logstd_target = torch.rand(6, NUM_ACTIONS, generator=gen) - 1.0
+    states = torch.randn(40, OBS_DIM, generator=gen)
+    targets = torch.randn(40, generator=gen)
+    obs, states = obs.to(device), states.to(device)
+    algo.set_epoch(epoch)
+    algo.actor.update_normalizer(obs)
+    algo.update_actor(obs, mean_target.to(device), logstd_target.to(device))
+    algo.critic.update_normalizer(states)
+    algo.update_critic(states, targets.to(device))
+
+
+def _flatten(tree, prefix=""):
+    """Nested dicts/lists of a state_dict -> {path: leaf}."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flatten(sub, f"{prefix}/{key}").items()}
+    if isinstance(tree, (list, tuple)):
+        return {k: v for i, sub in enumerate(tree) for k, v in _flatten(sub, f"{prefix}/{i}").items()}
+    return {prefix: tree}
+
+
+@pytest.mark.parametrize("kind,obs_shape", [("state", (OBS_DIM,)), ("rgb", (3, 16, 16))])
+def test_resume_reproduces_uninterrupted_run(kind, obs_shape, device):
+    cfg = _cfg(obs=kind, epochs=6, actor_warmup_epochs=2, critic_lr_schedule="linear", alpha=0.05,
+               auto_alpha=True, critic_minibatch=16, seed=3)
+    straight = _algo(cfg, device, obs_shape)
+    for epoch in range(2):
+        _epoch(straight, epoch, obs_shape, device)
+    checkpoint = io.BytesIO()
+    torch.save(straight.state_dict(), checkpoint)
+    for epoch in range(2, 4):
+        _epoch(straight, epoch, obs_shape, device)
+
+    checkpoint.seek(0)
+    resumed = _algo(cfg, device, obs_shape, seed=99)  # different initial weights, overwritten by the load
+    resumed.load_state_dict(torch.load(checkpoint, map_location=device))
+    for epoch in range(2, 4):
+        _epoch(resumed, epoch, obs_shape, device)
+
+    expected, got = _flatten(straight.state_dict()), _flatten(resumed.state_dict())
+    assert expected.keys() == got.keys()
+    for key in expected:
+        if isinstance(expected[key], torch.Tensor):
+            assert torch.equal(expected[key].cpu(), got[key].cpu()), key
+        else:
+            assert expected[key] == got[key], key
