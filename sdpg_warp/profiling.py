@@ -5,9 +5,11 @@ Nsight Systems timeline reads as the algorithm (epoch > rollout > step > physics
 """
 
 import contextlib
+import time
 from typing import Callable, Iterator, Optional
 
 import nvtx
+import warp as wp
 
 _DOMAIN = nvtx.get_domain("sdpg_warp")
 _hook: Optional[Callable[[str, str], None]] = None
@@ -31,3 +33,30 @@ def nvtx_range(name: str) -> Iterator[None]:
         _DOMAIN.pop_range()
         if _hook is not None:
             _hook("pop", name)
+
+
+class PhaseTimer:
+    """Wall time per named phase, summed until :meth:`pop`; every phase is also an NVTX range.
+
+    With ``synchronize`` the device is synchronized at the end of each phase, so a phase's time is
+    its own work rather than the queue it left behind (a small cost; turn it off to profile in Nsight).
+    """
+
+    def __init__(self, device: str, synchronize: bool = True):
+        self.device = device
+        self.synchronize = synchronize
+        self._totals: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with nvtx_range(name):
+            yield
+            if self.synchronize:
+                wp.synchronize_device(self.device)
+        self._totals[name] = self._totals.get(name, 0.0) + time.perf_counter() - start
+
+    def pop(self) -> dict[str, float]:
+        """The summed seconds per phase since the last pop."""
+        totals, self._totals = self._totals, {}
+        return totals

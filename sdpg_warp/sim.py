@@ -146,7 +146,7 @@ class BatchedSim:
             "time": d.time, "qpos": d.qpos, "qvel": d.qvel, "act": d.act, "ctrl": d.ctrl,
             "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
             "action": self._action, "episode_step": self._episode_step, "obs": self._obs,
-            "reset_count": self._reset_count,
+            "reset_count": self._reset_count, "fresh": self._fresh,
         }
 
     def state_dict(self) -> dict[str, np.ndarray]:

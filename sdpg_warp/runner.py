@@ -1,0 +1,246 @@
+"""The SDPG epoch loop (DESIGN section 3): rollout -> returns -> estimate -> actor and critic updates,
+with per-phase timing, console progress, TensorBoard scalars and exact-resume checkpoints."""
+
+import dataclasses
+import os
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import warp as wp
+
+from sdpg_warp import ops
+from sdpg_warp.config import TrainConfig
+from sdpg_warp.networks import Actor, Critic
+from sdpg_warp.profiling import PhaseTimer, nvtx_range
+from sdpg_warp.render import NominalRenderer
+from sdpg_warp.sdpg import SDPG
+from sdpg_warp.sim import BatchedSim, resolve_device
+from sdpg_warp.storage import RolloutStorage
+
+CHECKPOINT_VERSION = 1
+
+
+def build_policy(cfg: TrainConfig, device: str):
+    """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
+    torch.manual_seed(cfg.seed)
+    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed)
+    sim.reset()
+    renderer = None
+    if cfg.obs == "state":
+        obs_shape = (sim.obs_dim,)
+    else:
+        renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs)
+        obs_shape = tuple(renderer.stack.shape[1:])
+    actor = Actor.from_config(cfg, obs_shape, sim.num_actions)
+    critic = Critic.from_config(cfg, sim.obs_dim)
+    algo = SDPG(actor, critic, cfg, device)
+    return sim, renderer, algo
+
+
+class Runner:
+    """Trains SDPG on one task. ``Runner(cfg).train()``; see ``sdpg_warp.train`` for the CLI."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Optional[str] = None, writer=None):
+        cfg.validate()
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.run_dir = run_dir
+        self.writer = writer
+        self.sim, self.renderer, self.algo = build_policy(cfg, self.device)
+        N, M, H = cfg.num_nominal, cfg.num_aux, cfg.horizon
+        obs_shape = self.algo.actor.obs_shape
+        obs_dtype = torch.float32 if cfg.obs != "rgb" else torch.uint8
+        self.storage = RolloutStorage.allocate(
+            N, M, H, self.sim.num_actions, obs_shape, obs_dtype, self.sim.obs_dim, self.device
+        )
+        self._mean_target = torch.zeros(N, H, self.sim.num_actions, device=self.device)
+        self._logstd_target = torch.zeros_like(self._mean_target)
+        self._returns = torch.zeros(self.sim.num_worlds, H, device=self.device)
+        self._fresh = wp.to_torch(self.sim._fresh)  # nominal worlds reset at the last step
+        self.timer = PhaseTimer(self.device)
+        self.epoch = 0
+        # Episode statistics of the nominal worlds, kept on the device (no sync per step).
+        self._episode_return = torch.zeros(N, device=self.device)
+        self._episode_length = torch.zeros(N, device=self.device)
+        self._finished = torch.zeros(3, device=self.device)  # return sum, length sum, count
+        self._term_sums = torch.zeros(len(self.sim.task.reward_terms), device=self.device)
+        self.history: list[Dict[str, float]] = []
+
+    # ------------------------------------------------------------------------------- rollout
+
+    def _observe(self) -> torch.Tensor:
+        """The actor's observation of the nominal worlds: [N, *obs_shape]."""
+        if self.renderer is None:
+            return self.sim.privileged_obs[:: self.sim.group_size]
+        with self.timer.phase("render"):
+            return self.renderer.render(reset_mask=self._fresh)
+
+    def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor) -> None:
+        nominal_reward = reward[:: self.sim.group_size]
+        nominal_done = done[:: self.sim.group_size]
+        self._episode_return += nominal_reward
+        self._episode_length += 1.0
+        self._term_sums += self.sim.reward_terms[:: self.sim.group_size].sum(0)
+        self._finished[0] += torch.where(nominal_done, self._episode_return, 0.0).sum()
+        self._finished[1] += torch.where(nominal_done, self._episode_length, 0.0).sum()
+        self._finished[2] += nominal_done.sum()
+        self._episode_return.masked_fill_(nominal_done, 0.0)
+        self._episode_length.masked_fill_(nominal_done, 0.0)
+
+    def rollout(self) -> None:
+        """H steps of all worlds from the nominal states (DESIGN 3.1-3.2), filling the storage."""
+        cfg, sim, s = self.cfg, self.sim, self.storage
+        bounds = (-cfg.mean_bound, cfg.mean_bound)
+        with self.timer.phase("rollout"):
+            sim.reset_aux_from_nominal()
+            for t in range(cfg.horizon):
+                with nvtx_range("step"):
+                    obs = self._observe()
+                    s.obs[:, t] = obs
+                    s.states[:, t] = sim.privileged_obs
+                    with self.timer.phase("actor"), torch.no_grad():
+                        mean, logstd = self.algo.actor(obs)
+                    s.mean[:, t] = mean
+                    s.logstd[:, t] = logstd
+                    ops.sample_actions(
+                        mean, logstd, cfg.num_aux, cfg.seed, self.epoch * cfg.horizon + t, bounds,
+                        squashed_out=sim.action, out=(s.actions[:, t], s.eps[:, t]),
+                    )
+                    with self.timer.phase("physics"):
+                        reward, terminated, truncated = sim.step()
+                    s.next_values[:, t] = self.algo.target_values(sim.privileged_obs).masked_fill_(terminated, 0.0)
+                    s.rewards[:, t] = reward
+                    done = terminated | truncated
+                    s.dones[:, t] = done.float()
+                    self._track_episodes(reward, done)
+                    sim.reset_done_episodes()
+            s.dones[:, -1] = 1.0  # the horizon ends every trajectory; bootstrapped by next_values
+
+    # -------------------------------------------------------------------------------- update
+
+    def update(self) -> Dict[str, torch.Tensor]:
+        """Returns, estimate, one actor step and the critic passes (DESIGN 3.3-3.6)."""
+        cfg, s = self.cfg, self.storage
+        self.algo.set_epoch(self.epoch)
+        with self.timer.phase("estimate"):
+            J = ops.td_lambda_returns(s.rewards, s.dones, s.next_values, cfg.gamma, cfg.lam, out=self._returns)
+            ops.sdpg_targets(
+                J, s.eps, s.mean, s.logstd, cfg.num_aux,
+                mean_bounds=(-cfg.mean_bound, cfg.mean_bound),
+                logstd_bounds=(cfg.logstd_min, cfg.logstd_max),
+                top_k=cfg.top_k,
+                out=(self._mean_target, self._logstd_target),
+            )
+        with self.timer.phase("actor_update"):
+            obs = s.obs.flatten(0, 1)
+            self.algo.actor.update_normalizer(obs)
+            metrics = self.algo.update_actor(obs, self._mean_target.flatten(0, 1), self._logstd_target.flatten(0, 1))
+        with self.timer.phase("critic_update"):
+            if cfg.soft_critic:
+                bonus = self.algo.entropy_reward(s.logstd.mean((0, 1)))
+                J = ops.td_lambda_returns(s.rewards + bonus, s.dones, s.next_values, cfg.gamma, cfg.lam)
+            states = s.states.flatten(0, 1)
+            self.algo.critic.update_normalizer(states)
+            metrics.update(self.algo.update_critic(states, J.flatten()))
+        metrics["charts/return_to_go"] = J.mean()
+        return metrics
+
+    # --------------------------------------------------------------------------------- train
+
+    def train(self) -> list:
+        """Runs epochs until ``cfg.epochs``; logs, checkpoints; returns the per-epoch history."""
+        cfg = self.cfg
+        env_steps = cfg.horizon * self.sim.num_worlds
+        start_epoch = self.epoch
+        t_start = time.perf_counter()
+        with wp.ScopedDevice(self.device):
+            while self.epoch < cfg.epochs:
+                t0 = time.perf_counter()
+                with nvtx_range("epoch"):
+                    self.rollout()
+                    metrics = self.update()
+                self.epoch += 1
+                seconds = time.perf_counter() - t0
+                if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
+                    self._log(metrics, seconds, env_steps)
+                if self.run_dir and (self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs):
+                    self.save(os.path.join(self.run_dir, "checkpoint.pt"))
+        if self.epoch > start_epoch:
+            print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s")
+        return self.history
+
+    def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
+        scalars = {name: float(value) for name, value in metrics.items()}
+        finished = self._finished.cpu().numpy()
+        steps_logged = max(self.epoch - (self.history[-1]["epoch"] if self.history else 0), 1) * self.cfg.horizon
+        for name, total in zip(self.sim.task.reward_terms, self._term_sums.cpu().numpy()):
+            scalars[f"rewards/{name}"] = float(total) / (steps_logged * self.cfg.num_nominal)
+        if finished[2] > 0:
+            scalars["charts/episode_return"] = float(finished[0] / finished[2])
+            scalars["charts/episode_length"] = float(finished[1] / finished[2])
+        scalars["charts/step_reward"] = float(self.storage.rewards[:: self.sim.group_size].mean())
+        self._finished.zero_()
+        self._term_sums.zero_()
+        phases = self.timer.pop()
+        scalars["perf/epoch_seconds"] = seconds
+        scalars["perf/env_steps_per_s"] = env_steps / seconds
+        for name, total in phases.items():
+            scalars[f"perf/{name}_seconds"] = total
+        scalars["epoch"] = self.epoch
+        self.history.append(scalars)
+        if self.writer is not None:
+            for name, value in scalars.items():
+                if name != "epoch":
+                    self.writer.add_scalar(name, value, self.epoch)
+        ret = scalars.get("charts/episode_return")
+        ret_text = f"return {ret:9.2f}" if ret is not None else "return       n/a"
+        phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
+        print(
+            f"epoch {self.epoch:5d}/{self.cfg.epochs} | {ret_text} | step reward {scalars['charts/step_reward']:7.3f}"
+            f" | std {scalars['charts/policy_std']:.3f} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
+            flush=True,
+        )
+
+    # --------------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "config": dataclasses.asdict(self.cfg),
+            "epoch": self.epoch,
+            "algo": self.algo.state_dict(),
+            "sim": self.sim.state_dict(),
+            "frame_stack": None if self.renderer is None else wp.to_torch(self.renderer.stack).cpu().clone(),
+            "episodes": {
+                "return": self._episode_return.cpu().clone(),
+                "length": self._episode_length.cpu().clone(),
+            },
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, path: str) -> None:
+        """Writes the checkpoint atomically (temporary file, then rename)."""
+        tmp = f"{path}.tmp"
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: str) -> None:
+        """Restores a checkpoint of a run with a compatible config (same task, obs and sizes)."""
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
+        saved = state["config"]
+        for key in ("task", "obs", "num_nominal", "num_aux", "horizon", "image_size", "frames",
+                    "actor_hidden", "critic_hidden", "encoder_dim"):
+            if tuple(np.atleast_1d(saved[key])) != tuple(np.atleast_1d(getattr(self.cfg, key))):
+                raise ValueError(f"checkpoint {path} has {key}={saved[key]!r}, this run {getattr(self.cfg, key)!r}")
+        self.algo.load_state_dict(state["algo"])
+        self.sim.load_state_dict(state["sim"])
+        if self.renderer is not None:
+            wp.to_torch(self.renderer.stack).copy_(state["frame_stack"])
+        self._episode_return.copy_(state["episodes"]["return"])
+        self._episode_length.copy_(state["episodes"]["length"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch = int(state["epoch"])

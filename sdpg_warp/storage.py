@@ -1,0 +1,51 @@
+"""Rollout storage of one epoch: what the estimator, the actor update and the critic update read."""
+
+import dataclasses
+from typing import Sequence
+
+import torch
+
+
+@dataclasses.dataclass
+class RolloutStorage:
+    """Buffers filled during the H steps of an epoch (W = N*(M+1) worlds, d actions).
+
+    Layout puts the world first so that a nominal's group is contiguous for the estimator and so
+    that ``[:, t]`` is step t's slice, written in place by the sampler and the simulator.
+    """
+
+    obs: torch.Tensor
+    """Actor observations of the nominal worlds, [N, H, *obs_shape] (uint8 images or float states)."""
+    states: torch.Tensor
+    """Privileged states before each step, all worlds, [W, H, obs_dim]."""
+    actions: torch.Tensor
+    """Pre-tanh perturbed actions, [W, H, d]."""
+    eps: torch.Tensor
+    """Perturbation noise, [W, H, d] (0 on nominal worlds)."""
+    mean: torch.Tensor
+    """Actor mean on the nominal observations (the nominal actions), [N, H, d]."""
+    logstd: torch.Tensor
+    """Actor log-std at each step, [N, H, d]."""
+    rewards: torch.Tensor
+    """Rewards, [W, H]."""
+    dones: torch.Tensor
+    """1.0 where the episode ended at t (terminated, truncated, or the horizon's last step), [W, H]."""
+    next_values: torch.Tensor
+    """V_target(s_{t+1}), 0 where terminated, [W, H]."""
+
+    @staticmethod
+    def allocate(num_nominal: int, num_aux: int, horizon: int, num_actions: int, obs_shape: Sequence[int],
+                 obs_dtype: torch.dtype, obs_dim: int, device) -> "RolloutStorage":
+        W = num_nominal * (num_aux + 1)
+        f32 = dict(dtype=torch.float32, device=device)
+        return RolloutStorage(
+            obs=torch.zeros((num_nominal, horizon, *obs_shape), dtype=obs_dtype, device=device),
+            states=torch.zeros((W, horizon, obs_dim), **f32),
+            actions=torch.zeros((W, horizon, num_actions), **f32),
+            eps=torch.zeros((W, horizon, num_actions), **f32),
+            mean=torch.zeros((num_nominal, horizon, num_actions), **f32),
+            logstd=torch.zeros((num_nominal, horizon, num_actions), **f32),
+            rewards=torch.zeros((W, horizon), **f32),
+            dones=torch.zeros((W, horizon), **f32),
+            next_values=torch.zeros((W, horizon), **f32),
+        )
