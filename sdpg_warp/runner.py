@@ -25,7 +25,7 @@ CHECKPOINT_VERSION = 1
 def build_policy(cfg: TrainConfig, device: str):
     """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
     torch.manual_seed(cfg.seed)
-    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed)
+    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=True)
     sim.reset()
     renderer = None
     if cfg.obs == "state":

@@ -58,6 +58,7 @@ class BatchedSim:
         num_aux: int = 1,
         device: Optional[str] = None,
         seed: int = 0,
+        graph: bool = False,
     ):
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
@@ -110,6 +111,8 @@ class BatchedSim:
         self.terminated = wp.to_torch(self._terminated)
         self.truncated = wp.to_torch(self._truncated)
         self.episode_step = wp.to_torch(self._episode_step)
+        self._graph = self._capture(self._step) if graph else None
+        self._reset_graph = self._capture(self._reset_done_episodes) if graph else None
 
     # ----------------------------------------------------------------------------- construction
 
@@ -170,16 +173,22 @@ class BatchedSim:
         Returns the [W] bool mask of worlds that got a fresh state (nominal worlds only).
         """
         with nvtx_range("sim.reset_done_episodes"):
-            wp.launch(
-                reset_kernels._episode_reset_masks,
-                dim=self.num_worlds,
-                inputs=[self.group_size, self._terminated, self._truncated],
-                outputs=[self._fresh, self._from_nominal],
-                device=self.device,
-            )
-            self._reset(self._fresh)
-            self._reset_aux_from_nominal(self._from_nominal)
+            if self._reset_graph is not None:
+                wp.capture_launch(self._reset_graph)
+            else:
+                self._reset_done_episodes()
         return self._fresh
+
+    def _reset_done_episodes(self) -> None:
+        wp.launch(
+            reset_kernels._episode_reset_masks,
+            dim=self.num_worlds,
+            inputs=[self.group_size, self._terminated, self._truncated],
+            outputs=[self._fresh, self._from_nominal],
+            device=self.device,
+        )
+        self._reset(self._fresh)
+        self._reset_aux_from_nominal(self._from_nominal)
 
     def world_index(self, nominal: int, k: int) -> int:
         """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""
@@ -255,6 +264,17 @@ class BatchedSim:
             device=self.device,
         )
 
+    def _capture(self, work):
+        """Records ``work()`` as a Warp graph (a CUDA graph on GPU; Warp records on the CPU too), so
+        that a step is one launch with no Python per kernel. Kernels are compiled by one eager run
+        first, whose effect is then undone."""
+        state = self.state_dict()
+        work()
+        self.load_state_dict(state)
+        with wp.ScopedCapture(device=self.device) as capture:
+            work()
+        return capture.graph
+
     def step(self, actions: Optional[torch.Tensor] = None):
         """Advances every world by one environment step (``task.frame_skip`` physics steps).
 
@@ -265,27 +285,27 @@ class BatchedSim:
         simulator's buffers (overwritten by the next step). Unhealthy worlds (non-finite or
         exploded) are terminated with zero reward and reset to a fresh initial state here.
         """
+        if actions is not None:
+            shape = (self.num_worlds, self.num_actions)
+            if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != shape:
+                got = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
+                raise ValueError(f"actions must be a torch tensor of shape {shape}, got {got}")
+            if actions.device != self.qpos.device:
+                raise ValueError(f"actions are on {actions.device}, the simulator on {self.qpos.device}")
+            self.action.copy_(actions)
         with nvtx_range("sim.step"):
-            self._step(self._action_array(actions))
+            if self._graph is not None:
+                wp.capture_launch(self._graph)
+            else:
+                self._step()
         return self.reward, self.terminated, self.truncated
 
-    def _action_array(self, actions: Optional[torch.Tensor]) -> wp.array:
-        if actions is None:
-            return self._action
-        shape = (self.num_worlds, self.num_actions)
-        if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != shape:
-            got = tuple(actions.shape) if isinstance(actions, torch.Tensor) else type(actions).__name__
-            raise ValueError(f"actions must be a torch tensor of shape {shape}, got {got}")
-        if actions.device != self.qpos.device:
-            raise ValueError(f"actions are on {actions.device}, the simulator on {self.qpos.device}")
-        return wp.from_torch(actions.to(torch.float32).contiguous())
-
-    def _step(self, actions: wp.array) -> None:
+    def _step(self) -> None:
         with nvtx_range("sim.apply_action"):
             wp.launch(
                 step_kernels._apply_action,
                 dim=(self.num_worlds, self.num_actions),
-                inputs=[self._ctrlrange, actions],
+                inputs=[self._ctrlrange, self._action],
                 outputs=[self._action, self.d.ctrl],
                 device=self.device,
             )

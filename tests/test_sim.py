@@ -37,25 +37,34 @@ def _random_actions(sim, rng, scale=1.0):
 
 @pytest.mark.parametrize("task", task_names())
 def test_step_matches_c_mujoco(sims, task):
-    """20 steps from the same state with the same controls: mujoco_warp (float32) vs C MuJoCo."""
+    """20 successive steps with random controls, each from the same state in both simulators.
+
+    Each step starts C MuJoCo (float64) from mujoco_warp's (float32) state, warm start included, so
+    the check is on every step's dynamics rather than on how fast two chaotic rollouts drift apart.
+    Contact impacts are where float32 and float64 solvers differ most, hence the velocity tolerance
+    relative to the velocity scale.
+    """
     sim = sims(task)
     rng = np.random.default_rng(1)
     mjm = sim.mjm
     mjd = mujoco.MjData(mjm)
     w = sim.world_index(1, 2)
-    mjd.qpos[:] = sim.qpos[w].cpu().numpy()
-    mjd.qvel[:] = sim.qvel[w].cpu().numpy()
     lo, hi = sim.mjm.actuator_ctrlrange.T
     for _ in range(20):
-        actions = _random_actions(sim, rng, 0.5)
+        mjd.qpos[:] = sim.qpos[w].cpu().numpy()
+        mjd.qvel[:] = sim.qvel[w].cpu().numpy()
+        mjd.qacc_warmstart[:] = sim.d.qacc_warmstart.numpy()[w]
+        actions = _random_actions(sim, rng)
         sim.step(actions)
-        if sim.terminated[w]:
-            break
+        if sim.terminated[w] or sim.truncated[w]:
+            sim.reset_done_episodes()
+            continue
         mjd.ctrl[:] = lo + 0.5 * (actions[w].cpu().numpy() + 1.0) * (hi - lo)
         for _ in range(sim.task.frame_skip):
             mujoco.mj_step(mjm, mjd)
-        np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=2e-3, rtol=2e-3)
-        np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=5e-2, rtol=5e-2)
+        scale = max(1.0, np.abs(mjd.qvel).max())
+        np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=1e-3, rtol=1e-4)
+        np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=0.03 * scale, rtol=1e-3)
 
 
 @pytest.mark.parametrize("task", ["pointmass", "hopper"])
@@ -261,3 +270,24 @@ def test_state_dict_round_trip(sims, device):
     assert torch.equal(other.qpos, expected)
     with pytest.raises(ValueError, match="simulator state"):
         BatchedSim("pointmass", N + 1, M, device=device).load_state_dict(state)
+
+
+@pytest.mark.parametrize("task", ["pointmass", "hopper"])
+def test_graph_captured_step_equals_eager(device, task):
+    if task not in task_names():
+        pytest.skip(f"{task} not registered")
+    eager = BatchedSim(task, N, M, device=device, seed=3)
+    captured = BatchedSim(task, N, M, device=device, seed=3, graph=True)
+    eager.reset()
+    captured.reset()
+    rng = np.random.default_rng(10)
+    for _ in range(8):
+        actions = _random_actions(eager, rng)
+        outputs_eager = [x.clone() for x in eager.step(actions)]
+        outputs_captured = captured.step(actions)
+        for a, b in zip(outputs_eager, outputs_captured):
+            assert torch.equal(a, b)
+        eager.terminated[0] = captured.terminated[0] = True  # exercise the reset graph too
+        assert torch.equal(wp.to_torch(eager.reset_done_episodes()), wp.to_torch(captured.reset_done_episodes()))
+        for a, b in ((eager.qpos, captured.qpos), (eager.qvel, captured.qvel), (eager.privileged_obs, captured.privileged_obs)):
+            assert torch.equal(a, b)
