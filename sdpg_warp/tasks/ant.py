@@ -1,0 +1,121 @@
+"""Ant: a quadruped on a free joint that should run along +x.
+
+State (``assets/ant.xml``): qpos = [torso position (3), torso quaternion w x y z (4), hip_1,
+ankle_1, ..., hip_4, ankle_4]; qvel = [torso origin velocity, world frame (3), torso angular
+velocity, body frame (3), 8 joint rates]. Motor i drives joint i.
+
+Definitions from the authors' ant (SDPG ``envs/genesis_env/ant.py``, after SHAC ``envs/ant.py``):
+reward = forward velocity + 0.1 up + heading + (torso height - 0.27); the authors' action penalty
+has weight 0, so it is left out; early termination when the torso height leaves [0.27, 1.3];
+motor strength 200; start pose torso at 0.75 m, ankles bent +-1 rad; episode 1000 steps of 10 ms;
+reset noise U(-0.05, 0.05) on every qpos entry (the quaternion renormalized: a random tilt of a few
+degrees, like the authors' +-7.5 degrees), zero velocity.
+
+The authors' "up" is SHAC's y-up projection; in MuJoCo's z-up world it is (R(q) e_z) . e_z.
+The obs carries the applied action in [-1, 1] as SHAC does (SDPG stores it times the motor
+strength), and the torso angular velocity in the world frame as SHAC does.
+"""
+
+import dataclasses
+
+import numpy as np
+import warp as wp
+
+from sdpg_warp.tasks import locomotion, register
+from sdpg_warp.tasks.base import Task
+
+NUM_JOINTS = 8
+"""Actuated hinges (= actuators)."""
+MIN_HEIGHT = 0.27
+"""Episode ends when the torso height falls below this; the height reward is measured from it."""
+MAX_HEIGHT = 1.3
+"""Episode ends above this torso height: only a solver failure throws the ant that high."""
+UP_WEIGHT = 0.1
+"""Weight of the up projection in the reward."""
+JOINT_VEL_SCALE = 0.1
+"""Joint rates enter the obs scaled by this."""
+
+
+@wp.func
+def _ant_up_reward(up: float) -> float:
+    """up = 0.1 (R(q) e_z) . e_z."""
+    return UP_WEIGHT * up
+
+
+@wp.func
+def _ant_heading_reward(heading: float) -> float:
+    """heading = (R(q) e_x) . e_x."""
+    return heading
+
+
+@wp.func
+def _ant_height_reward(height: float) -> float:
+    """height = z - 0.27."""
+    return height - MIN_HEIGHT
+
+
+@wp.func
+def _ant_terminated(height: float) -> bool:
+    """terminated = z < 0.27 or z > 1.3."""
+    return height < MIN_HEIGHT or height > MAX_HEIGHT
+
+
+@wp.kernel
+def _ant_evaluate(
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    action_in: wp.array2d(dtype=float),
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+    terms_out: wp.array2d(dtype=float),
+    reward_out: wp.array(dtype=float),
+    terminated_out: wp.array(dtype=int),
+):
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+        return
+    # obs (37) = [z, q_wxyz (4), v (3), R(q) w (3), joint q (8), 0.1 joint qd (8), up, heading, a (8)]
+    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, qpos_in, qvel_in, action_in, obs_out)
+    quat = locomotion.torso_quat(worldid, 3, qpos_in)
+    height = qpos_in[worldid, 2]
+    progress = locomotion.progress(worldid, qvel_in)
+    up = _ant_up_reward(locomotion.up_projection(quat))
+    heading = _ant_heading_reward(locomotion.heading_projection(quat))
+    height_reward = _ant_height_reward(height)
+    terms_out[worldid, 0] = progress
+    terms_out[worldid, 1] = up
+    terms_out[worldid, 2] = heading
+    terms_out[worldid, 3] = height_reward
+    reward_out[worldid] = progress + up + heading + height_reward
+    terminated_out[worldid] = wp.where(_ant_terminated(height), 1, 0)
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class Ant(Task):
+    name = "ant"
+    xml_file = "ant.xml"
+    obs_dim = 3 * NUM_JOINTS + 13
+    reward_terms = ("progress", "up", "heading", "height")
+    _kernel = _ant_evaluate
+    # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
+    # termination, plus settling from lying poses): at most 8 contacts and 34 constraint rows.
+    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
+    max_contacts = 16
+    max_constraints = 4 * 16 + NUM_JOINTS
+
+    frame_skip: int = 2
+    episode_length: int = 1000
+    reset_noise_qpos: float = 0.05
+    reset_noise_qvel: float = 0.0
+
+    def reference(self, qpos, qvel, action):
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        height = qpos[2]
+        terms = np.array([qvel[0], UP_WEIGHT * rot[2, 2], rot[0, 0], height - MIN_HEIGHT])
+        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE)
+        return obs, terms, bool(height < MIN_HEIGHT or height > MAX_HEIGHT)

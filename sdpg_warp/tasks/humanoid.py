@@ -1,0 +1,141 @@
+"""Humanoid: a 21-joint biped on a free joint that should run along +x.
+
+State (``assets/humanoid.xml``): qpos = [torso position (3), torso quaternion w x y z (4),
+21 hinges in motor order]; qvel = [torso origin velocity, world frame (3), torso angular
+velocity, body frame (3), 21 joint rates]. Motor i drives joint i.
+
+Definitions from the authors' humanoid (SDPG ``envs/genesis_env/humanoid.py``, after SHAC
+``envs/humanoid.py``): reward = forward velocity + 0.1 up + heading + shaped height
+- 0.002 sum(a^2); the shaped height targets 0.84 m (termination height 0.74 + tolerance 0.1),
+clipped at +0.1 with slope 10 above and -200 d^2 below; early termination when the torso height
+leaves [0.74, 2.0]; motor strengths 67.5 / 45 / 135 / 90 / 22.5 (in the MJCF gears); start pose
+torso at 1.35 m; episode 1000 steps of 10 ms; reset noise U(-0.05, 0.05) on every qpos entry (the
+quaternion renormalized: a random tilt of a few degrees, like the authors' +-7.5 degrees), zero
+velocity.
+
+The authors' "up" is SHAC's y-up projection; in MuJoCo's z-up world it is (R(q) e_z) . e_z.
+The obs carries the applied action in [-1, 1] as SHAC does (SDPG stores it times the motor
+strength), and the torso angular velocity in the world frame as SHAC does.
+"""
+
+import dataclasses
+
+import numpy as np
+import warp as wp
+
+from sdpg_warp.tasks import locomotion, register
+from sdpg_warp.tasks.base import Task
+
+NUM_JOINTS = 21
+"""Actuated hinges (= actuators)."""
+MIN_HEIGHT = 0.74
+"""Episode ends when the torso height falls below this."""
+MAX_HEIGHT = 2.0
+"""Episode ends above this torso height: only a solver failure throws the humanoid that high."""
+HEIGHT_TOLERANCE = 0.1
+"""The height reward targets MIN_HEIGHT + HEIGHT_TOLERANCE and is clipped at +HEIGHT_TOLERANCE."""
+HEIGHT_SCALE = 10.0
+"""Slope of the height reward above its target."""
+UP_WEIGHT = 0.1
+"""Weight of the up projection in the reward."""
+ACTION_PENALTY = -0.002
+"""Weight of sum(a^2)."""
+JOINT_VEL_SCALE = 0.1
+"""Joint rates enter the obs scaled by this."""
+
+
+@wp.func
+def _humanoid_up_reward(up: float) -> float:
+    """up = 0.1 (R(q) e_z) . e_z."""
+    return UP_WEIGHT * up
+
+
+@wp.func
+def _humanoid_heading_reward(heading: float) -> float:
+    """heading = (R(q) e_x) . e_x."""
+    return heading
+
+
+@wp.func
+def _humanoid_height_reward(height: float) -> float:
+    """height: d = clip(z - 0.84, -1, 0.1); -200 d^2 if d < 0, else 10 d."""
+    return locomotion.shaped_height(height, MIN_HEIGHT + HEIGHT_TOLERANCE, HEIGHT_TOLERANCE, HEIGHT_SCALE)
+
+
+@wp.func
+def _humanoid_terminated(height: float) -> bool:
+    """terminated = z < 0.74 or z > 2."""
+    return height < MIN_HEIGHT or height > MAX_HEIGHT
+
+
+@wp.kernel
+def _humanoid_evaluate(
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    action_in: wp.array2d(dtype=float),
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+    terms_out: wp.array2d(dtype=float),
+    reward_out: wp.array(dtype=float),
+    terminated_out: wp.array(dtype=int),
+):
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+        return
+    # obs (76) = [z, q_wxyz (4), v (3), R(q) w (3), joint q (21), 0.1 joint qd (21), up, heading, a (21)]
+    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, qpos_in, qvel_in, action_in, obs_out)
+    quat = locomotion.torso_quat(worldid, 3, qpos_in)
+    height = qpos_in[worldid, 2]
+    progress = locomotion.progress(worldid, qvel_in)
+    up = _humanoid_up_reward(locomotion.up_projection(quat))
+    heading = _humanoid_heading_reward(locomotion.heading_projection(quat))
+    height_reward = _humanoid_height_reward(height)
+    action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
+    terms_out[worldid, 0] = progress
+    terms_out[worldid, 1] = up
+    terms_out[worldid, 2] = heading
+    terms_out[worldid, 3] = height_reward
+    terms_out[worldid, 4] = action
+    reward_out[worldid] = progress + up + heading + height_reward + action
+    terminated_out[worldid] = wp.where(_humanoid_terminated(height), 1, 0)
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class Humanoid(Task):
+    name = "humanoid"
+    xml_file = "humanoid.xml"
+    obs_dim = 3 * NUM_JOINTS + 13
+    reward_terms = ("progress", "up", "heading", "height", "action")
+    _kernel = _humanoid_evaluate
+    # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
+    # termination, plus settling from lying poses): at most 12 contacts and 50 constraint rows.
+    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
+    max_contacts = 24
+    max_constraints = 4 * 24 + NUM_JOINTS
+
+    frame_skip: int = 2
+    episode_length: int = 1000
+    reset_noise_qpos: float = 0.05
+    reset_noise_qvel: float = 0.0
+
+    def reference(self, qpos, qvel, action):
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        height = qpos[2]
+        terms = np.array(
+            [
+                qvel[0],
+                UP_WEIGHT * rot[2, 2],
+                rot[0, 0],
+                locomotion.np_shaped_height(
+                    height, MIN_HEIGHT + HEIGHT_TOLERANCE, HEIGHT_TOLERANCE, HEIGHT_SCALE
+                ),
+                locomotion.np_action_cost(action, ACTION_PENALTY),
+            ]
+        )
+        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE)
+        return obs, terms, bool(height < MIN_HEIGHT or height > MAX_HEIGHT)

@@ -1,0 +1,180 @@
+"""Pieces shared by the SHAC-style locomotion tasks: torso frame, reward terms, blow-up guard.
+
+Each equation is a ``@wp.func`` for the task kernels, with a NumPy twin (``np_*``) for the task
+references the tests compare against. MuJoCo conventions: a free joint's qpos is
+[position (3), quaternion w x y z (4)] and its qvel is [linear velocity of the body origin in the
+world frame (3), angular velocity in the body frame (3)]. The target direction is +x, the world
+is z-up.
+"""
+
+import numpy as np
+import warp as wp
+
+HEIGHT_PENALTY = 200.0
+"""Below its target the shaped height reward is -HEIGHT_PENALTY * d^2 (SHAC)."""
+HEIGHT_CLIP_LOW = -1.0
+"""Lower clip of the height difference d in the shaped height reward (SHAC)."""
+
+
+@wp.func
+def torso_quat(worldid: int, qadr: int, qpos_in: wp.array2d(dtype=float)) -> wp.quat:
+    """Unit Warp quaternion (x, y, z, w) from the MuJoCo quaternion (w, x, y, z) at qpos[qadr:qadr+4]."""
+    w = qpos_in[worldid, qadr]
+    x = qpos_in[worldid, qadr + 1]
+    y = qpos_in[worldid, qadr + 2]
+    z = qpos_in[worldid, qadr + 3]
+    return wp.normalize(wp.quat(x, y, z, w))
+
+
+@wp.func
+def up_projection(quat: wp.quat) -> float:
+    """up = (R(q) e_z) . e_z: cosine of the torso's tilt from vertical (1 upright, -1 upside down)."""
+    return wp.quat_rotate(quat, wp.vec3(0.0, 0.0, 1.0))[2]
+
+
+@wp.func
+def heading_projection(quat: wp.quat) -> float:
+    """heading = (R(q) e_x) . e_x: the torso's forward axis projected on the target direction +x."""
+    return wp.quat_rotate(quat, wp.vec3(1.0, 0.0, 0.0))[0]
+
+
+@wp.func
+def progress(worldid: int, qvel_in: wp.array2d(dtype=float)) -> float:
+    """progress = v_x = qvel[0]: the rootx rate (planar robots) or the free joint's world x velocity."""
+    return qvel_in[worldid, 0]
+
+
+@wp.func
+def shaped_height(height: float, target: float, clip_high: float, scale: float) -> float:
+    """SHAC height reward: d = clip(height - target, -1, clip_high); -200 d^2 if d < 0, else scale * d."""
+    d = wp.clamp(height - target, HEIGHT_CLIP_LOW, clip_high)
+    if d < 0.0:
+        return -HEIGHT_PENALTY * d * d
+    return scale * d
+
+
+@wp.func
+def action_cost(worldid: int, weight: float, action_in: wp.array2d(dtype=float)) -> float:
+    """action = weight * sum_i a_i^2 over the applied action a in [-1, 1] (weight < 0: a penalty)."""
+    total = float(0.0)
+    for i in range(action_in.shape[1]):
+        a = action_in[worldid, i]
+        total += a * a
+    return weight * total
+
+
+@wp.func
+def state_is_finite(
+    worldid: int,
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+) -> bool:
+    """True when every qpos and qvel entry is finite (false after a solver blow-up)."""
+    bad = int(0)
+    for i in range(qpos_in.shape[1]):
+        if not wp.isfinite(qpos_in[worldid, i]):
+            bad += 1
+    for i in range(qvel_in.shape[1]):
+        if not wp.isfinite(qvel_in[worldid, i]):
+            bad += 1
+    return bad == 0
+
+
+@wp.func
+def clear_world(
+    worldid: int,
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+    terms_out: wp.array2d(dtype=float),
+    reward_out: wp.array(dtype=float),
+    terminated_out: wp.array(dtype=int),
+):
+    """A non-finite state is terminated with zero obs, terms and reward, so no NaN reaches returns or critic.
+
+    The authors terminate such worlds and zero their reward (SDPG envs/genesis_env/genesis_env.py).
+    """
+    for i in range(obs_out.shape[1]):
+        obs_out[worldid, i] = 0.0
+    for i in range(terms_out.shape[1]):
+        terms_out[worldid, i] = 0.0
+    reward_out[worldid] = 0.0
+    terminated_out[worldid] = 1
+
+
+@wp.func
+def floating_base_observation(
+    worldid: int,
+    joint_vel_scale: float,
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    action_in: wp.array2d(dtype=float),
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+):
+    """Privileged obs (3n + 13) of a robot on a free joint with n actuated hinges (SHAC ant / humanoid).
+
+    obs = [z (1), q_wxyz (4), v (3), R(q) w (3), joint q (n), joint_vel_scale * joint qd (n),
+           up (1), heading (1), a (n)]
+    z: torso height; q: torso quaternion as in qpos; v: world velocity of the torso origin
+    (qvel[0:3]); R(q) w: the torso angular velocity turned from the body frame (qvel[3:6]) into
+    the world frame, as SHAC observes it; up, heading: the projections above; a: the applied action.
+    """
+    n = action_in.shape[1]
+    quat = torso_quat(worldid, 3, qpos_in)
+    omega = wp.quat_rotate(quat, wp.vec3(qvel_in[worldid, 3], qvel_in[worldid, 4], qvel_in[worldid, 5]))
+    obs_out[worldid, 0] = qpos_in[worldid, 2]
+    for i in range(4):
+        obs_out[worldid, 1 + i] = qpos_in[worldid, 3 + i]
+    for i in range(3):
+        obs_out[worldid, 5 + i] = qvel_in[worldid, i]
+        obs_out[worldid, 8 + i] = omega[i]
+    for i in range(n):
+        obs_out[worldid, 11 + i] = qpos_in[worldid, 7 + i]
+        obs_out[worldid, 11 + n + i] = joint_vel_scale * qvel_in[worldid, 6 + i]
+        obs_out[worldid, 13 + 2 * n + i] = action_in[worldid, i]
+    obs_out[worldid, 11 + 2 * n] = up_projection(quat)
+    obs_out[worldid, 12 + 2 * n] = heading_projection(quat)
+
+
+def np_quat_to_mat(quat_wxyz: np.ndarray) -> np.ndarray:
+    """Rotation matrix (body to world) of a MuJoCo quaternion (w, x, y, z), normalized first."""
+    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def np_shaped_height(height: float, target: float, clip_high: float, scale: float) -> float:
+    """NumPy twin of :func:`shaped_height`."""
+    d = np.clip(height - target, HEIGHT_CLIP_LOW, clip_high)
+    return -HEIGHT_PENALTY * d * d if d < 0.0 else scale * d
+
+
+def np_action_cost(action: np.ndarray, weight: float) -> float:
+    """NumPy twin of :func:`action_cost`."""
+    return weight * float(np.sum(np.square(action)))
+
+
+def np_floating_base_observation(
+    qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray, joint_vel_scale: float
+) -> np.ndarray:
+    """NumPy twin of :func:`floating_base_observation`."""
+    rot = np_quat_to_mat(qpos[3:7])
+    return np.concatenate(
+        [
+            qpos[2:3],
+            qpos[3:7],
+            qvel[0:3],
+            rot @ qvel[3:6],
+            qpos[7:],
+            joint_vel_scale * qvel[6:],
+            [rot[2, 2], rot[0, 0]],
+            action,
+        ]
+    )

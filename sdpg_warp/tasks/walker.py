@@ -1,0 +1,119 @@
+"""Walker: a planar biped that should walk forward (+x) without falling.
+
+State (``assets/walker.xml``): qpos = [rootx, rootz, rooty, right_hip, right_knee, right_ankle,
+left_hip, left_knee, left_ankle], where rootz is the torso height above its 1.3 m start and rooty
+the torso pitch; qvel holds their rates.
+
+Definitions from the authors' walker (SDPG ``envs/genesis_env/walker.py``): reward = forward
+velocity + 0.1 alive bonus - 0.01 sum(a^2); early termination when rootz leaves [-0.5, 0.7] or
+|rooty| > 1 rad; motor strengths 100 / 50 / 20 (hip / knee / ankle); episode 1000 steps of
+10 ms; reset noise U(-0.05, 0.05) on every joint position, zero velocity. The authors list rooty
+before rootz in the obs (their simulator's joint order); here the same 17 entries follow qpos.
+"""
+
+import dataclasses
+
+import numpy as np
+import warp as wp
+
+from sdpg_warp.tasks import locomotion, register
+from sdpg_warp.tasks.base import Task
+
+MIN_HEIGHT = -0.5
+"""Episode ends when rootz (torso height minus 1.3 m) falls below this."""
+MAX_HEIGHT = 0.7
+"""Episode ends when rootz rises above this (a jump no gait needs)."""
+MAX_PITCH = 1.0
+"""Episode ends when |rooty| exceeds this many radians."""
+ALIVE_BONUS = 0.1
+"""Reward for every step not terminated."""
+ACTION_PENALTY = -0.01
+"""Weight of sum(a^2)."""
+
+
+@wp.func
+def _walker_alive_reward() -> float:
+    """alive = 0.1 per step."""
+    return ALIVE_BONUS
+
+
+@wp.func
+def _walker_terminated(height: float, pitch: float) -> bool:
+    """terminated = rootz < -0.5 or rootz > 0.7 or |rooty| > 1."""
+    return height < MIN_HEIGHT or height > MAX_HEIGHT or wp.abs(pitch) > MAX_PITCH
+
+
+@wp.func
+def _walker_observation(
+    worldid: int,
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+):
+    """obs (17) = [qpos[1:], qvel].
+
+    = [rootz, rooty, 6 joint angles, d/dt of (rootx, rootz, rooty), 6 joint rates].
+    """
+    for i in range(8):
+        obs_out[worldid, i] = qpos_in[worldid, 1 + i]
+    for i in range(9):
+        obs_out[worldid, 8 + i] = qvel_in[worldid, i]
+
+
+@wp.kernel
+def _walker_evaluate(
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    action_in: wp.array2d(dtype=float),
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+    terms_out: wp.array2d(dtype=float),
+    reward_out: wp.array(dtype=float),
+    terminated_out: wp.array(dtype=int),
+):
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+        return
+    _walker_observation(worldid, qpos_in, qvel_in, obs_out)
+    progress = locomotion.progress(worldid, qvel_in)
+    alive = _walker_alive_reward()
+    action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
+    terms_out[worldid, 0] = progress
+    terms_out[worldid, 1] = alive
+    terms_out[worldid, 2] = action
+    reward_out[worldid] = progress + alive + action
+    terminated = _walker_terminated(qpos_in[worldid, 1], qpos_in[worldid, 2])
+    terminated_out[worldid] = wp.where(terminated, 1, 0)
+
+
+@register
+@dataclasses.dataclass(frozen=True)
+class Walker(Task):
+    name = "walker"
+    xml_file = "walker.xml"
+    obs_dim = 17
+    reward_terms = ("progress", "alive", "action")
+    _kernel = _walker_evaluate
+    # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
+    # termination, plus settling from lying poses): at most 10 contacts and 42 constraint rows.
+    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
+    max_contacts = 20
+    max_constraints = 4 * 20 + 6
+
+    frame_skip: int = 2
+    episode_length: int = 1000
+    reset_noise_qpos: float = 0.05
+    reset_noise_qvel: float = 0.0
+
+    def reference(self, qpos, qvel, action):
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+        height, pitch = qpos[1], qpos[2]
+        terms = np.array([qvel[0], ALIVE_BONUS, locomotion.np_action_cost(action, ACTION_PENALTY)])
+        obs = np.concatenate([qpos[1:], qvel])
+        terminated = bool(height < MIN_HEIGHT or height > MAX_HEIGHT or abs(pitch) > MAX_PITCH)
+        return obs, terms, terminated

@@ -1,0 +1,238 @@
+"""Task kernels against their NumPy references and C MuJoCo; task models load in MuJoCo Warp."""
+
+import math
+
+import mujoco
+import mujoco_warp as mjw
+import numpy as np
+import pytest
+import warp as wp
+
+from sdpg_warp.tasks import make_task
+
+TASKS = ("pointmass", "hopper", "walker", "ant", "humanoid")
+LOCOMOTION = ("hopper", "walker", "ant", "humanoid")
+NUM_STATES = 16
+QPOS_SPREAD = 1.0
+"""Half-width of the uniform qpos offsets from qpos0: wide enough to cross every height bound."""
+TOL = dict(rtol=1e-5, atol=1e-5)
+"""float32 kernel against float64 reference."""
+
+
+def _free_joint_quat_adrs(mjm: mujoco.MjModel) -> list[int]:
+    """qpos addresses of the quaternions of the model's free joints."""
+    return [mjm.jnt_qposadr[j] + 3 for j in range(mjm.njnt) if mjm.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+
+
+def _random_states(mjm: mujoco.MjModel, rng: np.random.Generator, num: int):
+    """Random (qpos, qvel, action) around qpos0, free-joint quaternions normalized."""
+    qpos = mjm.qpos0 + rng.uniform(-QPOS_SPREAD, QPOS_SPREAD, (num, mjm.nq))
+    for adr in _free_joint_quat_adrs(mjm):
+        qpos[:, adr : adr + 4] /= np.linalg.norm(qpos[:, adr : adr + 4], axis=1, keepdims=True)
+    qvel = rng.normal(0.0, 2.0, (num, mjm.nv))
+    action = rng.uniform(-1.0, 1.0, (num, mjm.nu))
+    return qpos, qvel, action
+
+
+def _evaluate(task, qpos, qvel, action, device):
+    """Runs the task kernel on every row; outputs start as inf / -1 so an unwritten entry fails."""
+    num = qpos.shape[0]
+    obs = wp.array(np.full((num, task.obs_dim), np.inf, np.float32), dtype=float, device=device)
+    terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
+    reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
+    terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
+    task.evaluate(
+        wp.array(qpos.astype(np.float32), dtype=float, device=device),
+        wp.array(qvel.astype(np.float32), dtype=float, device=device),
+        wp.array(action.astype(np.float32), dtype=float, device=device),
+        obs,
+        terms,
+        reward,
+        terminated,
+    )
+    return obs.numpy(), terms.numpy(), reward.numpy(), terminated.numpy()
+
+
+def _reset_state(task, mjm: mujoco.MjModel, rng: np.random.Generator):
+    """The reset distribution the task declares: qpos0 + U(-noise, noise), quaternions renormalized."""
+    qpos = mjm.qpos0 + rng.uniform(-task.reset_noise_qpos, task.reset_noise_qpos, mjm.nq)
+    for adr in _free_joint_quat_adrs(mjm):
+        qpos[adr : adr + 4] /= np.linalg.norm(qpos[adr : adr + 4])
+    qvel = rng.uniform(-task.reset_noise_qvel, task.reset_noise_qvel, mjm.nv)
+    return qpos, qvel
+
+
+def _torso_velocity(mjm, data, body):
+    """(angular, linear) velocity of a body frame's origin (XBODY: not the COM), world axes, from C MuJoCo."""
+    vel = np.zeros(6)
+    mujoco.mj_objectVelocity(mjm, data, mujoco.mjtObj.mjOBJ_XBODY, body, vel, 0)
+    return vel[:3], vel[3:]
+
+
+def _check_pointmass_physics(mjm, data, obs, terms):
+    mass = mjm.body("mass").id
+    np.testing.assert_allclose(obs[:2], data.xpos[mass, :2], **TOL)
+
+
+def _check_planar_physics(mjm, data, obs, terms):
+    """Planar robots: obs = [rootz, rooty, ...], the torso height above its start and the torso pitch."""
+    torso = mjm.body("torso").id
+    np.testing.assert_allclose(obs[0], data.xpos[torso, 2] - mjm.body_pos[torso, 2], **TOL)
+    xmat = data.xmat[torso].reshape(3, 3)
+    pitch = math.atan2(xmat[0, 2], xmat[0, 0])
+    assert abs(math.remainder(obs[1] - pitch, 2 * math.pi)) < 1e-5
+    _, linear = _torso_velocity(mjm, data, torso)
+    assert terms[0] == pytest.approx(linear[0], rel=1e-5, abs=1e-5)
+
+
+def _check_floating_physics(mjm, data, obs, terms):
+    """Free-joint robots: height, world-frame velocities, up and heading against MuJoCo's torso frame."""
+    torso = mjm.body("torso").id
+    n = mjm.nu
+    np.testing.assert_allclose(obs[0], data.xpos[torso, 2], **TOL)
+    angular, linear = _torso_velocity(mjm, data, torso)
+    np.testing.assert_allclose(obs[5:8], linear, **TOL)
+    np.testing.assert_allclose(obs[8:11], angular, **TOL)
+    xmat = data.xmat[torso].reshape(3, 3)
+    np.testing.assert_allclose(obs[11 + 2 * n], xmat[2, 2], **TOL)
+    np.testing.assert_allclose(obs[12 + 2 * n], xmat[0, 0], **TOL)
+    assert terms[0] == pytest.approx(linear[0], rel=1e-5, abs=1e-5)
+
+
+PHYSICS_CHECKS = {
+    "pointmass": _check_pointmass_physics,
+    "hopper": _check_planar_physics,
+    "walker": _check_planar_physics,
+    "ant": _check_floating_physics,
+    "humanoid": _check_floating_physics,
+}
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_evaluate_matches_reference_and_mujoco(name, device):
+    """Kernel obs / terms / reward / termination = NumPy reference; physical entries = C MuJoCo."""
+    task = make_task(name)
+    mjm = task.mj_model()
+    qpos, qvel, action = _random_states(mjm, np.random.default_rng(0), NUM_STATES)
+    obs, terms, reward, terminated = _evaluate(task, qpos, qvel, action, device)
+
+    data = mujoco.MjData(mjm)
+    for w in range(NUM_STATES):
+        ref_obs, ref_terms, ref_terminated = task.reference(qpos[w], qvel[w], action[w])
+        np.testing.assert_allclose(obs[w], ref_obs, **TOL, err_msg=f"obs, world {w}")
+        np.testing.assert_allclose(terms[w], ref_terms, **TOL, err_msg=f"terms, world {w}")
+        assert reward[w] == pytest.approx(np.sum(ref_terms), rel=1e-5, abs=1e-5)
+        assert terminated[w] == int(ref_terminated), f"world {w}"
+        data.qpos[:] = qpos[w]
+        data.qvel[:] = qvel[w]
+        mujoco.mj_forward(mjm, data)
+        PHYSICS_CHECKS[name](mjm, data, ref_obs, ref_terms)
+    if name in LOCOMOTION:
+        # The sample crosses the termination bounds both ways, so both branches are compared.
+        assert 0 < terminated.sum() < NUM_STATES
+
+
+@pytest.mark.parametrize("name", LOCOMOTION)
+def test_blown_up_state_is_terminated_with_zeros(name, device):
+    """A NaN state ends the episode and writes zeros, so no NaN reaches returns or critic."""
+    task = make_task(name)
+    mjm = task.mj_model()
+    qpos, qvel, action = _random_states(mjm, np.random.default_rng(1), 2)
+    qvel[1, 0] = np.nan
+    obs, terms, reward, terminated = _evaluate(task, qpos, qvel, action, device)
+    assert np.all(np.isfinite(obs[0])) and np.all(np.isfinite(terms[0]))
+    np.testing.assert_array_equal(obs[1], 0.0)
+    np.testing.assert_array_equal(terms[1], 0.0)
+    assert reward[1] == 0.0 and terminated[1] == 1
+    ref_obs, ref_terms, ref_terminated = task.reference(qpos[1], qvel[1], action[1])
+    assert ref_terminated and not np.any(ref_obs) and not np.any(ref_terms)
+
+
+def test_hopper_pitch_reward_wraps(device):
+    """The pitch reward sees the pitch wrapped to [-pi, pi]: a full turn changes nothing."""
+    task = make_task("hopper")
+    mjm = task.mj_model()
+    qpos, qvel, action = _random_states(mjm, np.random.default_rng(2), 2)
+    qpos[1] = qpos[0]
+    qpos[1, 2] += 2 * np.pi
+    _, terms, _, _ = _evaluate(task, qpos, qvel, action, device)
+    pitch = task.reward_terms.index("pitch")
+    assert terms[1, pitch] == pytest.approx(terms[0, pitch], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name, obs_dim", [("pointmass", 4), ("hopper", 11), ("walker", 17), ("ant", 37), ("humanoid", 76)]
+)
+def test_model_matches_task(name, obs_dim):
+    """Obs size as in the paper, one action per actuator in [-1, 1], and a camera named track."""
+    task = make_task(name)
+    mjm = task.mj_model()
+    assert task.obs_dim == obs_dim
+    obs, terms, _ = task.reference(mjm.qpos0.copy(), np.zeros(mjm.nv), np.zeros(mjm.nu))
+    assert obs.shape == (obs_dim,) and terms.shape == (len(task.reward_terms),)
+    np.testing.assert_array_equal(mjm.actuator_ctrlrange, np.tile([-1.0, 1.0], (mjm.nu, 1)))
+    assert mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0
+
+
+@pytest.mark.parametrize("name", LOCOMOTION)
+def test_episode_termination_is_sensible(name):
+    """From reset the robot stays alive a while with zero action; a random policy makes hopper fall."""
+    task = make_task(name)
+    mjm = task.mj_model()
+    data = mujoco.MjData(mjm)
+    rng = np.random.default_rng(3)
+    data.qpos[:], data.qvel[:] = _reset_state(task, mjm, rng)
+    assert not task.reference(data.qpos.copy(), data.qvel.copy(), np.zeros(mjm.nu))[2]
+    for _ in range(20):
+        mujoco.mj_step(mjm, data, nstep=task.frame_skip)
+        assert not task.reference(data.qpos.copy(), data.qvel.copy(), np.zeros(mjm.nu))[2]
+    if name == "hopper":
+        # Measured: a uniform random policy ends hopper episodes after ~50 steps (25 to 200).
+        data.qpos[:], data.qvel[:] = _reset_state(task, mjm, rng)
+        for step in range(300):
+            action = rng.uniform(-1.0, 1.0, mjm.nu)
+            data.ctrl[:] = action
+            mujoco.mj_step(mjm, data, nstep=task.frame_skip)
+            if task.reference(data.qpos.copy(), data.qvel.copy(), action)[2]:
+                break
+        assert step < 299
+
+
+def _clear_start(mjm: mujoco.MjModel) -> np.ndarray:
+    """qpos0 with limited joints mid-range and the root 0.1 m higher.
+
+    At qpos0 some limits and the walker's feet sit exactly on their boundary, where float32 and
+    float64 can disagree on whether the constraint is active; a clear start compares the dynamics.
+    """
+    qpos = mjm.qpos0.copy()
+    for j in range(mjm.njnt):
+        if mjm.jnt_limited[j]:
+            qpos[mjm.jnt_qposadr[j]] = np.mean(mjm.jnt_range[j])
+    root = mjm.joint("root") if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE else mjm.joint("rootz")
+    qpos[root.qposadr[0] + (2 if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE else 0)] += 0.1
+    return qpos
+
+
+@pytest.mark.parametrize("name", LOCOMOTION)
+def test_mujoco_warp_steps_like_mujoco(name, device):
+    """The model loads in MuJoCo Warp with the task's budgets and a few steps match C MuJoCo."""
+    task = make_task(name)
+    mjm = task.mj_model()
+    nworld, nstep = 2, 4
+    start = _clear_start(mjm)
+    ctrl = np.random.default_rng(4).uniform(-1.0, 1.0, (nworld, mjm.nu))
+    with wp.ScopedDevice(device):
+        model = mjw.put_model(mjm)
+        data = mjw.make_data(mjm, nworld=nworld, nconmax=task.max_contacts, njmax=task.max_constraints)
+        data.qpos.assign(np.tile(start, (nworld, 1)).astype(np.float32))
+        data.ctrl.assign(ctrl.astype(np.float32))
+        for _ in range(nstep):
+            mjw.step(model, data)
+        qpos = data.qpos.numpy()
+    mjd = mujoco.MjData(mjm)
+    for w in range(nworld):
+        mujoco.mj_resetData(mjm, mjd)
+        mjd.qpos[:] = start
+        mjd.ctrl[:] = ctrl[w]
+        mujoco.mj_step(mjm, mjd, nstep=nstep)
+        np.testing.assert_allclose(qpos[w], mjd.qpos, atol=1e-4)
