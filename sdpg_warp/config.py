@@ -148,10 +148,10 @@ TASK_DEFAULTS: dict[str, dict] = {
     "humanoid": dict(horizon=16, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                      actor_hidden=(256, 128), critic_hidden=(128, 128), encoder_dim=256,
                      alpha=1e-2, auto_alpha=False, logstd_min=-2.2, logstd_max=0.0),
-    "pointmass": dict(num_nominal=8, num_aux=15, horizon=16, epochs=60, image_size=32,
+    "pointmass": dict(num_nominal=8, num_aux=15, horizon=16, epochs=300, image_size=32,
                       actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
                       critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,
-                      alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=20),
+                      alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=100),
 }
 
 
