@@ -1,0 +1,341 @@
+"""Launch wrappers for the SDPG kernels of ``kernels/``: Torch tensors in and out, zero-copy.
+
+Each wrapper checks its arguments (ValueError with a one-line message), views the tensors as Warp
+arrays with ``wp.from_torch`` (no copy; any strides, e.g. a ``[:, t]`` slice of a ``[W, H, d]``
+rollout buffer), launches on the tensors' device, on Torch's current stream when that is CUDA (so
+the kernels order with the actor's work without a synchronization), inside one NVTX range.
+"""
+
+import math
+import numbers
+from typing import Optional, Sequence, Tuple
+
+import torch
+import warp as wp
+
+from kernels import estimator as _estimator
+from kernels import perturb as _perturb
+from kernels import returns as _returns
+from sdpg_warp.profiling import nvtx_range
+
+_UINT32_MASK = (1 << 32) - 1
+_UINT64_LIMIT = 1 << 64
+
+# Warp streams wrapping Torch streams, by (device index, CUDA stream handle): building one per
+# launch costs more than the launch on the hot path. The cached entry holds its Torch stream,
+# so a handle cannot be reused by another stream while it is here.
+_cuda_streams = {}
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument checks and launch plumbing.
+
+
+def _check_tensor(name: str, tensor, ndim: int) -> None:
+    """Raises ValueError unless ``tensor`` is a float32 torch.Tensor of rank ``ndim``."""
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype != torch.float32:
+        raise ValueError(f"{name} must be float32, got {tensor.dtype}")
+    if tensor.dim() != ndim:
+        raise ValueError(f"{name} must have rank {ndim}, got shape {tuple(tensor.shape)}")
+
+
+def _check_shape(name: str, tensor: torch.Tensor, shape: Sequence[int]) -> None:
+    """Raises ValueError unless ``tensor`` has exactly ``shape``."""
+    if tuple(tensor.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(tensor.shape)}")
+
+
+def _check_output(name: str, tensor, shape: Sequence[int], device: torch.device) -> None:
+    """Raises ValueError unless ``tensor`` is a float32 tensor of ``shape`` on ``device``."""
+    _check_tensor(name, tensor, len(shape))
+    _check_shape(name, tensor, shape)
+    _check_same_device(device, **{name: tensor})
+    # A stride-0 (expanded) output would have several threads write one element.
+    if any(stride == 0 and size > 1 for stride, size in zip(tensor.stride(), tensor.shape)):
+        raise ValueError(f"{name} must not be an expanded (stride 0) view")
+
+
+def _check_same_device(device: torch.device, **tensors: torch.Tensor) -> None:
+    """Raises ValueError unless every tensor lives on ``device``."""
+    for name, tensor in tensors.items():
+        if tensor.device != device:
+            raise ValueError(f"{name} is on {tensor.device}, expected {device} like the other inputs")
+
+
+def _check_int(name: str, value, low: int, high: Optional[int] = None) -> int:
+    """Returns ``value`` as an int, raising ValueError unless it is an integer in [low, high)."""
+    # numbers.Integral admits NumPy integers (a step counter often is one); bool is no count.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value >= high):
+        bound = f"[{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be in {bound}, got {value}")
+    return value
+
+
+def _check_bounds(name: str, bounds) -> Tuple[float, float]:
+    """Returns ``bounds`` as (lower, upper) floats, raising ValueError unless lower <= upper."""
+    try:
+        lower, upper = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a (lower, upper) pair of numbers, got {bounds!r}") from None
+    if not lower <= upper:
+        raise ValueError(f"{name} must have lower <= upper, got {bounds!r}")
+    return lower, upper
+
+
+def _view(tensor: torch.Tensor, dtype=wp.float32):
+    """Zero-copy Warp view of a tensor, as the launch descriptor (the cheapest form)."""
+    wp.init()  # idempotent (~0.2 us); at first use rather than import, so callers configure Warp first
+    # requires_grad=False: otherwise from_torch would allocate and attach a .grad to the tensor.
+    return wp.from_torch(tensor, dtype=dtype, requires_grad=False, return_ctype=True)
+
+
+def _launch(kernel, dim: Sequence[int], inputs: list, outputs: list, device: torch.device) -> None:
+    """Launches ``kernel`` on ``device``, on Torch's current stream when ``device`` is CUDA."""
+    wp.init()
+    stream = None
+    if device.type == "cuda":
+        torch_stream = torch.cuda.current_stream(device)
+        key = (torch_stream.device_index, torch_stream.cuda_stream)
+        stream = _cuda_streams.get(key)
+        if stream is None:
+            if len(_cuda_streams) >= 64:
+                _cuda_streams.clear()
+            stream = _cuda_streams[key] = wp.stream_from_torch(torch_stream)
+    wp.launch(
+        kernel,
+        dim=dim,
+        inputs=inputs,
+        outputs=outputs,
+        device=wp.device_from_torch(device),
+        stream=stream,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Public ops.
+
+
+def sample_actions(
+    mean: torch.Tensor,
+    logstd: torch.Tensor,
+    num_aux: int,
+    seed: int,
+    step: int,
+    mean_bounds: Tuple[float, float] = (-2.0, 2.0),
+    squashed_out: Optional[torch.Tensor] = None,
+    out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Perturbed actions of every world for one rollout step (DESIGN 3, step 2c).
+
+    mean: (N, d) actor mean on the nominal observations; logstd: (N, d), or (d,) when
+    state-independent; num_aux: M >= 0 auxiliary worlds per nominal; seed, step: ints in
+    [0, 2^64) keying the counter-based noise (use a step that never repeats within a run).
+    Returns (actions, eps), each (N*(M+1), d) float32, world w = n*(M+1) + k:
+      eps[w] ~ N(0, I), a pure function of (seed, step, w, dim), exactly 0 for k = 0;
+      actions[w] = clamp(mean[n] + exp(logstd[n]) * eps[w], mean_bounds).
+    squashed_out: optional (N*(M+1), d) tensor (the simulator's action buffer) that also receives
+    tanh(actions). out: optional preallocated (actions, eps) to write into and return (no
+    allocation), e.g. the views buffer[:, t] of (N*(M+1), H, d) rollout buffers.
+    """
+    with nvtx_range("sample_actions"):
+        _check_tensor("mean", mean, 2)
+        num_nominal, action_dim = mean.shape
+        if not isinstance(logstd, torch.Tensor) or logstd.dim() not in (1, 2):
+            shape = tuple(logstd.shape) if isinstance(logstd, torch.Tensor) else type(logstd).__name__
+            raise ValueError(f"logstd must be a (N, d) or (d,) tensor, got {shape}")
+        _check_tensor("logstd", logstd, logstd.dim())
+        _check_shape("logstd", logstd, (num_nominal, action_dim) if logstd.dim() == 2 else (action_dim,))
+        num_aux = _check_int("num_aux", num_aux, 0)
+        seed = _check_int("seed", seed, 0, _UINT64_LIMIT)
+        step = _check_int("step", step, 0, _UINT64_LIMIT)
+        lower, upper = _check_bounds("mean_bounds", mean_bounds)
+        device = mean.device
+        _check_same_device(device, logstd=logstd)
+        num_worlds = num_nominal * (num_aux + 1)
+        shape = (num_worlds, action_dim)
+        if out is None:
+            actions = torch.empty(shape, dtype=torch.float32, device=device)
+            eps = torch.empty(shape, dtype=torch.float32, device=device)
+        else:
+            if len(out) != 2:
+                raise ValueError(f"out must be an (actions, eps) pair, got {len(out)} tensors")
+            actions, eps = out
+            _check_output("out[0] (actions)", actions, shape, device)
+            _check_output("out[1] (eps)", eps, shape, device)
+        if squashed_out is not None:
+            _check_output("squashed_out", squashed_out, shape, device)
+        if num_worlds == 0 or action_dim == 0:
+            return actions, eps
+
+        # A state-independent log-std is read through a stride-0 row: one kernel serves both.
+        logstd_rows = logstd.detach() if logstd.dim() == 2 else logstd.detach().expand(num_nominal, -1)
+        _launch(
+            _perturb._perturb_actions,
+            dim=(num_worlds, (action_dim + 3) // 4),
+            inputs=[
+                seed & _UINT32_MASK,
+                seed >> 32,
+                step & _UINT32_MASK,
+                step >> 32,
+                num_aux,
+                lower,
+                upper,
+                int(squashed_out is not None),
+                _view(mean.detach()),
+                _view(logstd_rows),
+            ],
+            outputs=[
+                _view(actions),
+                _view(eps),
+                _view(squashed_out) if squashed_out is not None else None,
+            ],
+            device=device,
+        )
+        return actions, eps
+
+
+def td_lambda_returns(
+    rewards: torch.Tensor,
+    dones: torch.Tensor,
+    next_values: torch.Tensor,
+    gamma: float,
+    lam: float,
+    out: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Causal TD(lambda) return-to-go J of every world and step (DESIGN 4.2).
+
+    rewards, dones, next_values: (W, H) float32; dones 1 where the world terminated or was reset
+    at t (and at t = H-1), else 0; next_values V_target(s[t+1]), 0 where terminated.
+    gamma, lam in [0, 1]; lam = 1 is exact (J is then the bootstrapped Monte Carlo return).
+    Returns J: (W, H) float32, written into ``out`` when given.
+    """
+    with nvtx_range("td_lambda_returns"):
+        _check_tensor("rewards", rewards, 2)
+        _check_tensor("dones", dones, 2)
+        _check_tensor("next_values", next_values, 2)
+        shape = tuple(rewards.shape)
+        _check_shape("dones", dones, shape)
+        _check_shape("next_values", next_values, shape)
+        device = rewards.device
+        _check_same_device(device, dones=dones, next_values=next_values)
+        for name, value in (("gamma", gamma), ("lam", lam)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        if out is None:
+            out = torch.empty(shape, dtype=torch.float32, device=device)
+        else:
+            _check_output("out", out, shape, device)
+        if out.numel() == 0:
+            return out
+
+        _launch(
+            _returns._td_lambda_returns,
+            dim=shape[0],
+            inputs=[
+                float(gamma),
+                float(lam),
+                _view(rewards.detach()),
+                _view(dones.detach()),
+                _view(next_values.detach()),
+            ],
+            outputs=[_view(out)],
+            device=device,
+        )
+        return out
+
+
+def sdpg_targets(
+    J: torch.Tensor,
+    eps: torch.Tensor,
+    actions_nominal: torch.Tensor,
+    logstd: torch.Tensor,
+    num_aux: int,
+    mean_bounds: Tuple[float, float] = (-2.0, 2.0),
+    logstd_bounds: Tuple[float, float] = (-5.0, 2.0),
+    top_k: Optional[int] = None,
+    out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-nominal normalized return-weighted targets for the actor (DESIGN 4.3).
+
+    J: (N*(M+1), H) returns-to-go; eps: (N*(M+1), H, d) the perturbations that produced them
+    (0 on nominal worlds); actions_nominal, logstd: (N, H, d) the nominal actions and the
+    log-std they were sampled with; num_aux: M >= 1. top_k: None to average over all M+1
+    samples, or k in [1, M+1] to average over the k largest weights only (ties to the lower
+    sample index). Returns (mean_target, logstd_target), each (N, H, d) float32, written into
+    ``out`` = (mean_target, logstd_target) when given.
+    """
+    with nvtx_range("sdpg_targets"):
+        _check_tensor("J", J, 2)
+        _check_tensor("eps", eps, 3)
+        _check_tensor("actions_nominal", actions_nominal, 3)
+        _check_tensor("logstd", logstd, 3)
+        num_aux = _check_int("num_aux", num_aux, 1)
+        group = num_aux + 1
+        num_nominal, horizon, action_dim = actions_nominal.shape
+        num_worlds = num_nominal * group
+        if J.shape[0] != num_worlds:
+            raise ValueError(
+                f"J has {J.shape[0]} worlds, expected N*(M+1) = {num_nominal}*{group} = {num_worlds}"
+            )
+        _check_shape("J", J, (num_worlds, horizon))
+        _check_shape("eps", eps, (num_worlds, horizon, action_dim))
+        _check_shape("logstd", logstd, (num_nominal, horizon, action_dim))
+        if top_k is not None:
+            top_k = _check_int("top_k", top_k, 1, group + 1)
+        mean_lower, mean_upper = _check_bounds("mean_bounds", mean_bounds)
+        logstd_lower, logstd_upper = _check_bounds("logstd_bounds", logstd_bounds)
+        device = J.device
+        _check_same_device(device, eps=eps, actions_nominal=actions_nominal, logstd=logstd)
+        shape = (num_nominal, horizon, action_dim)
+        if out is None:
+            mean_target = torch.empty(shape, dtype=torch.float32, device=device)
+            logstd_target = torch.empty(shape, dtype=torch.float32, device=device)
+        else:
+            if len(out) != 2:
+                raise ValueError(f"out must be a (mean_target, logstd_target) pair, got {len(out)} tensors")
+            mean_target, logstd_target = out
+            _check_output("out[0] (mean_target)", mean_target, shape, device)
+            _check_output("out[1] (logstd_target)", logstd_target, shape, device)
+        if math.prod(shape) == 0:
+            return mean_target, logstd_target
+
+        top_k = group if top_k is None else top_k
+        kept = None
+        if top_k < group:
+            # Selection first, once per sample, so that the per-dim threads only read a mask.
+            # Freed on return while the kernels may still be queued: safe, as the allocator
+            # orders reuse on the stream it was allocated on, the one both launches use.
+            kept_mask = torch.empty((num_worlds, horizon), dtype=torch.int32, device=device)
+            kept = _view(kept_mask, wp.int32)
+            _launch(
+                _estimator._top_k_mask,
+                dim=(num_worlds, horizon),
+                inputs=[num_aux, top_k, _view(J.detach())],
+                outputs=[kept],
+                device=device,
+            )
+        _launch(
+            _estimator._sdpg_targets,
+            dim=shape,
+            inputs=[
+                num_aux,
+                top_k,
+                mean_lower,
+                mean_upper,
+                logstd_lower,
+                logstd_upper,
+                _view(J.detach()),
+                _view(eps.detach()),
+                _view(actions_nominal.detach()),
+                _view(logstd.detach()),
+                kept,
+            ],
+            outputs=[_view(mean_target), _view(logstd_target)],
+            device=device,
+        )
+        return mean_target, logstd_target
