@@ -1,0 +1,306 @@
+"""Renders the N nominal worlds of a :class:`~sdpg_warp.sim.BatchedSim` into a zero-copy frame stack.
+
+The simulator holds W = N*(M+1) interleaved worlds (world n*(M+1) is nominal n); only the nominal
+worlds are seen by the actor, so rendering all W would waste M/(M+1) of the work. The mujoco_warp
+BVH renderer renders every world of the Data it is given, so this module keeps its own N-world
+``mjw.Data``: each render gathers the nominal state into it, runs the kinematics the renderer reads
+(body/geom poses, cameras and lights), refits the scene BVH, ray-casts the one ``track`` camera and
+writes the new frame into a fixed frame-stack buffer that Torch sees through ``wp.to_torch``.
+"""
+
+import mujoco
+import mujoco_warp as mjw
+import numpy as np
+import torch
+import warp as wp
+
+from sdpg_warp.profiling import nvtx_range
+
+MODALITIES = ("rgb", "depth")
+
+# Camera/light modes whose pose follows a subtree centre of mass, which kinematics alone leaves unset.
+_COM_MODES = (int(mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM), int(mujoco.mjtCamLight.mjCAMLIGHT_TARGETBODYCOM))
+
+
+@wp.kernel
+def _gather_nominal_qpos(
+    # In:
+    worlds_per_nominal: int,
+    qpos_in: wp.array2d(dtype=float),
+    # Out:
+    qpos_out: wp.array2d(dtype=float),
+):
+    nominalid, qposid = wp.tid()
+    qpos_out[nominalid, qposid] = qpos_in[nominalid * worlds_per_nominal, qposid]
+
+
+@wp.kernel
+def _gather_nominal_mocap(
+    # In:
+    worlds_per_nominal: int,
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    mocap_quat_in: wp.array2d(dtype=wp.quat),
+    # Out:
+    mocap_pos_out: wp.array2d(dtype=wp.vec3),
+    mocap_quat_out: wp.array2d(dtype=wp.quat),
+):
+    nominalid, mocapid = wp.tid()
+    worldid = nominalid * worlds_per_nominal
+    mocap_pos_out[nominalid, mocapid] = mocap_pos_in[worldid, mocapid]
+    mocap_quat_out[nominalid, mocapid] = mocap_quat_in[worldid, mocapid]
+
+
+@wp.kernel
+def _push_rgb_frame(
+    # In:
+    rgb_in: wp.array2d(dtype=wp.uint32),
+    shift: bool,
+    refill_in: wp.array(dtype=bool),
+    refill_stride: int,
+    # Out:
+    stack_out: wp.array4d(dtype=wp.uint8),
+):
+    """Writes one packed 0xAARRGGBB frame into the [N, 3*F, H, W] stack, newest frame last.
+
+    A refilled nominal gets the frame in all F slots; otherwise, with ``shift``, every slot takes
+    the next one and the last takes the frame. One thread owns one pixel of one nominal across all
+    slots, so reading slot f+1 before overwriting it is race-free without a second buffer.
+    """
+    nominalid, y, x = wp.tid()
+    width = stack_out.shape[3]
+    packed = rgb_in[nominalid, y * width + x]
+    red = wp.uint8((packed >> wp.uint32(16)) & wp.uint32(0xFF))
+    green = wp.uint8((packed >> wp.uint32(8)) & wp.uint32(0xFF))
+    blue = wp.uint8(packed & wp.uint32(0xFF))
+    last = stack_out.shape[1] - 3
+    if refill_in[nominalid * refill_stride]:
+        for channel in range(0, last + 3, 3):
+            stack_out[nominalid, channel + 0, y, x] = red
+            stack_out[nominalid, channel + 1, y, x] = green
+            stack_out[nominalid, channel + 2, y, x] = blue
+    elif shift:
+        for channel in range(last):
+            stack_out[nominalid, channel, y, x] = stack_out[nominalid, channel + 3, y, x]
+        stack_out[nominalid, last + 0, y, x] = red
+        stack_out[nominalid, last + 1, y, x] = green
+        stack_out[nominalid, last + 2, y, x] = blue
+
+
+@wp.kernel
+def _push_depth_frame(
+    # In:
+    depth_in: wp.array2d(dtype=float),
+    zfar: float,
+    shift: bool,
+    refill_in: wp.array(dtype=bool),
+    refill_stride: int,
+    # Out:
+    stack_out: wp.array4d(dtype=float),
+):
+    """Writes one z-depth frame into the [N, F, H, W] stack, newest last (as ``_push_rgb_frame``).
+
+    mujoco_warp writes 0 where a ray hits nothing (or only beyond the far plane); OpenGL, and so
+    ``mujoco.Renderer``, reads the far plane there, which is also what a network should see.
+    """
+    nominalid, y, x = wp.tid()
+    depth = depth_in[nominalid, y * stack_out.shape[3] + x]
+    if depth <= 0.0:
+        depth = zfar
+    last = stack_out.shape[1] - 1
+    if refill_in[nominalid * refill_stride]:
+        for frame in range(last + 1):
+            stack_out[nominalid, frame, y, x] = depth
+    elif shift:
+        for frame in range(last):
+            stack_out[nominalid, frame, y, x] = stack_out[nominalid, frame + 1, y, x]
+        stack_out[nominalid, last, y, x] = depth
+
+
+class NominalRenderer:
+    """Ray-cast frames of the nominal worlds of a batched simulator, stacked for the actor.
+
+    Reads from ``sim``: ``mjm`` (mujoco.MjModel), ``m`` (mjw.Model), ``d`` (mjw.Data with
+    ``num_worlds`` = N*(M+1) worlds, world n*(M+1) nominal n), ``num_nominal`` (N), ``num_aux`` (M),
+    ``num_worlds``, ``device``. Every launch runs on ``sim.device``, on Warp's current stream there
+    (make it Torch's stream, ``wp.stream_from_torch``, so the actor's reads follow the writes).
+    The stack starts filled with the frame of the simulator's state at construction.
+    Model fields batched per world (domain randomization) are read by mujoco_warp at index
+    ``n % batch`` in the N-world render Data, not at the simulator's world n*(M+1).
+    """
+
+    def __init__(
+        self,
+        sim,
+        width: int = 84,
+        height: int = 84,
+        frames: int = 3,
+        modality: str = "rgb",
+        camera: str = "track",
+        shadows: bool = False,
+    ):
+        """Builds the N-world render Data, the render context (BVHs, rays) and the frame stack.
+
+        Args:
+          sim: the batched simulator (attributes above).
+          width, height: image size in pixels.
+          frames: frames per stack (F).
+          modality: "rgb" (uint8 colour) or "depth" (float32 z-depth in metres).
+          camera: name of the model camera to render.
+          shadows: cast shadow rays towards each light (costs one more ray per light and pixel).
+        """
+        for name, value in (("width", width), ("height", height), ("frames", frames)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        mjm = sim.mjm
+        camera_id = mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+        if camera_id < 0:
+            raise ValueError(f"the model has no camera named {camera!r}")
+        if sim.num_worlds != sim.num_nominal * (sim.num_aux + 1):
+            raise ValueError(f"sim.num_worlds {sim.num_worlds} != num_nominal * (num_aux + 1)")
+
+        wp.init()
+        self.sim = sim
+        self.width = int(width)
+        self.height = int(height)
+        self.frames = int(frames)
+        self.modality = modality
+        self.camera_id = camera_id
+        self.num_nominal = sim.num_nominal
+        self.device = wp.get_device(sim.device)
+        self._worlds_per_nominal = sim.num_aux + 1
+        self._refill_torch = None
+        self._needs_subtree_com = int(mjm.cam_mode[camera_id]) in _COM_MODES or any(
+            int(mode) in _COM_MODES for mode in mjm.light_mode
+        )
+
+        rgb = modality == "rgb"
+        n = self.num_nominal
+        with wp.ScopedDevice(self.device):
+            # Rendering needs poses only: no contacts or constraint rows.
+            self._data = mjw.make_data(mjm, nworld=n, nconmax=1, njmax=1)
+            self._context = mjw.create_render_context(
+                mjm,
+                nworld=n,
+                cam_res=(self.width, self.height),
+                render_rgb=rgb,
+                render_depth=not rgb,
+                render_seg=False,
+                use_shadows=shadows,
+                cam_active=[camera_id],
+            )
+            channels = 3 * self.frames if rgb else self.frames
+            dtype = wp.uint8 if rgb else wp.float32
+            self._stack = wp.zeros((n, channels, self.height, self.width), dtype=dtype)
+            self._no_refill = wp.zeros(n, dtype=bool)
+        self._stack_torch = wp.to_torch(self._stack, requires_grad=False)
+        self.reset(torch.ones(n, dtype=torch.bool))
+
+    @property
+    def stack(self) -> wp.array:
+        """The frame stack Warp writes: [N, 3*F, H, W] uint8 (rgb) or [N, F, H, W] float32 (depth)."""
+        return self._stack
+
+    @property
+    def zfar(self) -> float:
+        """Far clipping distance in metres (model ``vis.map.zfar * stat.extent``); depth of a miss."""
+        return float(self._context.zfar)
+
+    def render(self, reset_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Renders the nominal worlds and pushes the frame onto the stack, newest frame last.
+
+        Args:
+          reset_mask: optional bool [N] or [W] (nominal entries used): those nominals' whole stack
+            is refilled with the new frame instead (``render`` then ``reset`` in one render).
+
+        Returns:
+          The stack as a Torch view (no copy), the same tensor on every call:
+          [N, 3*F, H, W] uint8 for rgb, [N, F, H, W] float32 z-depth in metres for depth.
+        """
+        with nvtx_range("render"):
+            refill, stride = self._refill_array(reset_mask)
+            self._render_frame()
+            self._write_stack(shift=True, refill=refill, refill_stride=stride)
+        return self._stack_torch
+
+    def reset(self, mask: torch.Tensor) -> torch.Tensor:
+        """Renders the nominal worlds and refills the masked nominals' whole stack with the frame.
+
+        Args:
+          mask: bool [N], or [W] with the nominal entries (every (M+1)-th from 0) used.
+
+        Returns:
+          The stack as a Torch view, as :meth:`render`; unmasked nominals are unchanged.
+        """
+        with nvtx_range("render_reset"):
+            refill, stride = self._refill_array(mask)
+            self._render_frame()
+            self._write_stack(shift=False, refill=refill, refill_stride=stride)
+        return self._stack_torch
+
+    def _refill_array(self, mask: torch.Tensor | None) -> tuple[wp.array, int]:
+        """A Warp view of a refill mask and the stride between its nominal entries."""
+        if mask is None:
+            return self._no_refill, 1
+        sizes = {self.num_nominal: 1, self.sim.num_worlds: self._worlds_per_nominal}
+        if mask.dim() != 1 or mask.shape[0] not in sizes:
+            raise ValueError(f"mask must have shape [{self.num_nominal}] or [{self.sim.num_worlds}], got {mask.shape}")
+        torch_device = wp.device_to_torch(self.device)
+        mask = mask.to(device=torch_device, dtype=torch.bool).contiguous()
+        # Kept alive until the launch is queued; the Torch allocator reuses memory stream-ordered.
+        self._refill_torch = mask
+        return wp.from_torch(mask, dtype=wp.bool), sizes[mask.shape[0]]
+
+    def _render_frame(self) -> None:
+        """Gathers the nominal state into the render Data and ray-casts one frame per nominal."""
+        sim, data, context = self.sim, self._data, self._context
+        n = self.num_nominal
+        with nvtx_range("render/gather"):
+            wp.launch(
+                _gather_nominal_qpos,
+                dim=(n, sim.mjm.nq),
+                inputs=[self._worlds_per_nominal, sim.d.qpos],
+                outputs=[data.qpos],
+                device=self.device,
+            )
+            if sim.mjm.nmocap:
+                wp.launch(
+                    _gather_nominal_mocap,
+                    dim=(n, sim.mjm.nmocap),
+                    inputs=[self._worlds_per_nominal, sim.d.mocap_pos, sim.d.mocap_quat],
+                    outputs=[data.mocap_pos, data.mocap_quat],
+                    device=self.device,
+                )
+        # mujoco_warp launches on the current device, so scope it to the simulator's.
+        with wp.ScopedDevice(self.device):
+            with nvtx_range("render/kinematics"):
+                mjw.kinematics(sim.m, data)
+                if self._needs_subtree_com:
+                    mjw.com_pos(sim.m, data)
+                mjw.camlight(sim.m, data)
+            with nvtx_range("render/refit_bvh"):
+                mjw.refit_bvh(sim.m, data, context)
+            with nvtx_range("render/raycast"):
+                mjw.render(sim.m, data, context)
+
+    def _write_stack(self, shift: bool, refill: wp.array, refill_stride: int) -> None:
+        """Pushes (``shift``) or refills (``refill``) the stack with the frame just rendered."""
+        with nvtx_range("render/stack"):
+            dim = (self.num_nominal, self.height, self.width)
+            if self.modality == "rgb":
+                wp.launch(
+                    _push_rgb_frame,
+                    dim=dim,
+                    inputs=[self._context.rgb_data, shift, refill, refill_stride],
+                    outputs=[self._stack],
+                    device=self.device,
+                )
+            else:
+                wp.launch(
+                    _push_depth_frame,
+                    dim=dim,
+                    inputs=[self._context.depth_data, self.zfar, shift, refill, refill_stride],
+                    outputs=[self._stack],
+                    device=self.device,
+                )
