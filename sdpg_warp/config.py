@@ -13,7 +13,7 @@ class TrainConfig:
     """SDPG training run."""
 
     task: str = "hopper"
-    """Registered task: hopper, walker, ant, humanoid, pointmass."""
+    """Registered task: hopper, walker, ant, humanoid, or the small reacher and pointmass."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
@@ -62,6 +62,8 @@ class TrainConfig:
     """Hidden layer widths of the actor's ELU MLP head."""
     encoder_dim: int = 128
     """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
+    encoder_lr_scale: float = 1.0
+    """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     init_logstd: float = 0.0
     """Initial value of the state-independent log standard deviation."""
     mean_bound: float = 2.0
@@ -148,6 +150,10 @@ TASK_DEFAULTS: dict[str, dict] = {
     "humanoid": dict(horizon=16, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                      actor_hidden=(256, 128), critic_hidden=(128, 128), encoder_dim=256,
                      alpha=1e-2, auto_alpha=False, logstd_min=-2.2, logstd_max=0.0),
+    "reacher": dict(num_nominal=8, num_aux=15, horizon=16, epochs=300, image_size=32,
+                    actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
+                    critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,
+                    alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=100),
     "pointmass": dict(num_nominal=8, num_aux=15, horizon=16, epochs=300, image_size=32,
                       actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
                       critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,

@@ -117,7 +117,25 @@ def critic_lr_at(epoch: int, cfg: TrainConfig) -> float:
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+def _actor_param_groups(actor: Actor, encoder_lr_scale: float) -> list:
+    """The image encoder learns at ``encoder_lr_scale`` times the actor's rate.
+
+    Its last Linear has thousands of inputs that are mostly background and alike across images;
+    Adam moves every weight by about the learning rate whatever the gradient's size, so at the
+    head's rate the image-independent part of its output grows by O(lr * fan_in) per step and the
+    LayerNorm squeezes out the part that tells images apart (measured: feature spread across
+    observations fell from 0.1 to 1e-4 within 40 steps at lr 2e-3 on the point mass).
+    """
+    encoder = list(actor.encoder.parameters()) if hasattr(actor, "encoder") else []
+    encoder_ids = {id(p) for p in encoder}
+    rest = [p for p in actor.parameters() if id(p) not in encoder_ids]
+    groups = [{"params": rest, "lr_scale": 1.0}]
+    if encoder:
+        groups.append({"params": encoder, "lr_scale": encoder_lr_scale})
+    return groups
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -143,7 +161,7 @@ class SDPG:
         self.critic = critic.to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.target_critic.obs_rms = self.critic.obs_rms
-        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.actor_optimizer = torch.optim.Adam(_actor_param_groups(self.actor, cfg.encoder_lr_scale), lr=cfg.actor_lr)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
         # alpha = 0 disables the entropy term outright (log 0 cannot be tuned).
         self.log_alpha: Optional[nn.Parameter] = None
