@@ -21,10 +21,10 @@ setup(
         "tyro>=0.9",
         "tensorboard>=2.14",
         "imageio>=2.30",
+        "imageio-ffmpeg>=0.5",
     ],
     extras_require={
         "test": ["pytest>=7"],
-        "video": ["imageio-ffmpeg>=0.5"],
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],
     },
 )
