@@ -38,6 +38,11 @@ class TrainConfig:
     """Write a checkpoint every this many epochs (and at the end)."""
     log_every: int = 1
     """Print progress and write TensorBoard scalars every this many epochs."""
+    graph: bool = True
+    """Replay the simulator's step and episode resets as captured Warp graphs (same numbers as eager)."""
+    sync_timing: bool = True
+    """Synchronize the device at the end of every timed phase, so per-phase times are exact
+    (a small cost; turn off when profiling with Nsight)."""
 
     # Observation
     image_size: int = 84

@@ -25,7 +25,7 @@ CHECKPOINT_VERSION = 1
 def build_policy(cfg: TrainConfig, device: str):
     """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
     torch.manual_seed(cfg.seed)
-    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=True)
+    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=cfg.graph)
     sim.reset()
     renderer = None
     if cfg.obs == "state":
@@ -59,7 +59,7 @@ class Runner:
         self._logstd_target = torch.zeros_like(self._mean_target)
         self._returns = torch.zeros(self.sim.num_worlds, H, device=self.device)
         self._fresh = wp.to_torch(self.sim._fresh)  # nominal worlds reset at the last step
-        self.timer = PhaseTimer(self.device)
+        self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing)
         self.epoch = 0
         # Episode statistics of the nominal worlds, kept on the device (no sync per step).
         self._episode_return = torch.zeros(N, device=self.device)
