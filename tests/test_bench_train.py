@@ -1,0 +1,28 @@
+"""bench_train and run_all run end to end in their quick modes."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+
+import bench_train  # noqa: E402
+import run_all  # noqa: E402
+
+
+def test_bench_train_quick(device, capsys):
+    result = bench_train.main(["--quick", "--device", device])
+    out = capsys.readouterr().out
+    assert "train_reacher_rgb_epoch_over_physics:" in out
+    row = result["runs"][0]
+    assert row["epoch_seconds"] > 0 and row["bare_physics_seconds"] > 0 and row["peak_bytes"] > 0
+    assert {"rollout", "physics", "render", "actor_update", "critic_update"} <= set(row["phase_seconds"])
+    assert json.loads(out.strip().splitlines()[-1])["runs"][0]["task"] == "reacher"
+
+
+def test_run_all_quick_writes_json_and_markdown(device, tmp_path):
+    paths = run_all.main(["--quick", "--device", device, "--only", "sim", "train", "--out", str(tmp_path)])
+    report = json.loads(open(paths["json"]).read())
+    assert set(report["results"]) == {"sim", "train"}
+    table = open(paths["markdown"]).read()
+    assert "| sim |" in table and "| train |" in table
