@@ -220,7 +220,7 @@ def main(argv=None) -> dict:
 
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
-    wp.config.quiet = True
+    wp.config.log_level = wp.LOG_WARNING
     wp.init()
     report = {
         "device": wp.get_device(device).name,

@@ -59,7 +59,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.worlds, args.steps = [4], 3
-    wp.config.quiet = True
+    wp.config.log_level = wp.LOG_WARNING
     device = resolve_device(args.device)
     results = {"device": wp.get_device(device).name, "task": args.task, "steps": args.steps, "worlds": {}}
     c_seconds = None

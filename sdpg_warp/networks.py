@@ -44,11 +44,17 @@ class RunningMeanStd(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Merges a batch ``x`` [..., *shape] (leading dims flattened) into the statistics."""
         x = x.reshape(-1, *self.shape).to(torch.float64)
-        batch_count = x.shape[0]
+        if x.shape[0] == 0:
+            return
+        self.update_from_moments(x.mean(dim=0), x.var(dim=0, unbiased=False), x.shape[0])
+
+    @torch.no_grad()
+    def update_from_moments(self, batch_mean: torch.Tensor, batch_var: torch.Tensor, batch_count: int) -> None:
+        """Merges a batch given by its mean and population variance (each ``shape``) and size."""
         if batch_count == 0:
             return
-        batch_mean = x.mean(dim=0)
-        batch_var = x.var(dim=0, unbiased=False)
+        batch_mean = batch_mean.to(self.mean.dtype)
+        batch_var = batch_var.to(self.var.dtype)
         total = self.count + batch_count
         delta = batch_mean - self.mean
         # Sum of squared deviations of the union = both parts' own + the between-means term.

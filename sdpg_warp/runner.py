@@ -1,6 +1,7 @@
 """The SDPG epoch loop (DESIGN section 3): rollout -> returns -> estimate -> actor and critic updates,
 with per-phase timing, console progress, TensorBoard scalars and exact-resume checkpoints."""
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -155,7 +156,7 @@ class Runner:
         env_steps = cfg.horizon * self.sim.num_worlds
         start_epoch = self.epoch
         t_start = time.perf_counter()
-        with wp.ScopedDevice(self.device):
+        with wp.ScopedDevice(self.device), self._torch_stream():
             while self.epoch < cfg.epochs:
                 t0 = time.perf_counter()
                 with nvtx_range("epoch"):
@@ -170,6 +171,13 @@ class Runner:
         if self.epoch > start_epoch:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s")
         return self.history
+
+    def _torch_stream(self):
+        """On CUDA, Warp launches go on Torch's current stream so that the two stay ordered
+        without host synchronization; on the CPU there is nothing to order."""
+        if not self.device.startswith("cuda"):
+            return contextlib.nullcontext()
+        return wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(self.device)))
 
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
         scalars = {name: float(value) for name, value in metrics.items()}

@@ -106,7 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import warp as wp  # heavy imports after the arguments are known to be good
 
-    wp.config.quiet = True
+    wp.config.log_level = wp.LOG_WARNING
     from torch.utils.tensorboard import SummaryWriter
 
     from sdpg_warp.runner import Runner

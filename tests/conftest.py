@@ -11,7 +11,7 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def device(request) -> str:
     """The Warp/Torch device every test runs on: "cpu", or "cuda:0" with --gpu."""
-    wp.config.quiet = True
+    wp.config.log_level = wp.LOG_WARNING
     wp.init()
     if request.config.getoption("--gpu"):
         if wp.get_cuda_device_count() == 0:
