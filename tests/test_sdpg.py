@@ -211,6 +211,21 @@ def test_logstd_stays_trainable_at_its_bound(device):
     assert torch.all(algo.actor.logstd < 0.0)
 
 
+def test_saturated_mean_is_pulled_back(device):
+    # A mean that an update carried beyond mean_bound (raw head output -100, clamped to -2) must
+    # still learn from targets inside the bounds; a zero-gradient clamp left every pixel-based
+    # reacher mean stuck at -2 for the rest of the run.
+    algo = _algo(_cfg(), device)
+    obs, _ = _batch(8, device)
+    algo.actor.update_normalizer(obs)
+    with torch.no_grad():
+        algo.actor.head[-1].bias.fill_(-100.0)
+    before = algo.actor.head[-1].bias.detach().clone()
+    algo.update_actor(obs, torch.full((8, NUM_ACTIONS), -1.0, device=device),
+                      torch.zeros(8, NUM_ACTIONS, device=device))
+    assert torch.all(algo.actor.head[-1].bias > before)
+
+
 def _regression(num_states: int, device: str):
     gen = torch.Generator().manual_seed(2)
     states = torch.randn(num_states, OBS_DIM, generator=gen) * 3.0 + 1.0
