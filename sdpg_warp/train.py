@@ -114,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     device = resolve_device(cfg.device)
     if device == "cpu" and cfg.device == "auto":
-        print("No CUDA device found: running on the CPU (slow; fine for small tasks such as pointmass).")
+        print("No CUDA device found: running on the CPU (slow; fine for the small reacher task).")
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         f.write(cfg.to_json())
