@@ -66,10 +66,9 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     episode_return = torch.zeros(num_worlds, device=device)
     finished = []
     frames = []
-    fresh = wp.to_torch(sim._fresh)
     with torch.no_grad():
         for _ in range(steps):
-            obs = sim.privileged_obs[::2] if renderer is None else renderer.render(reset_mask=fresh)
+            obs = sim.privileged_obs[::2] if renderer is None else renderer.render(reset_mask=sim.fresh)
             mean, _ = actor(obs)
             sim.step(torch.tanh(mean).repeat_interleave(2, dim=0))
             if view is not None:

@@ -59,7 +59,6 @@ class Runner:
         self._mean_target = torch.zeros(N, H, self.sim.num_actions, device=self.device)
         self._logstd_target = torch.zeros_like(self._mean_target)
         self._returns = torch.zeros(self.sim.num_worlds, H, device=self.device)
-        self._fresh = wp.to_torch(self.sim._fresh)  # nominal worlds reset at the last step
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing)
         self.epoch = 0
         # Episode statistics of the nominal worlds, kept on the device (no sync per step).
@@ -76,7 +75,7 @@ class Runner:
         if self.renderer is None:
             return self.sim.privileged_obs[:: self.sim.group_size]
         with self.timer.phase("render"):
-            return self.renderer.render(reset_mask=self._fresh)
+            return self.renderer.render(reset_mask=self.sim.fresh)
 
     def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor) -> None:
         nominal_reward = reward[:: self.sim.group_size]

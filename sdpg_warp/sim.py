@@ -49,6 +49,8 @@ class BatchedSim:
       action: [W, num_actions]: the applied action in [-1, 1]; ``step()`` without arguments reads it.
       reward_terms: [W, len(task.reward_terms)] of the last step; reward: [W].
       terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
+      fresh: [W] bool, the nominal worlds given a fresh state by the last ``reset_done_episodes``
+        (their frame stacks need a refill).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class BatchedSim:
         self.terminated = wp.to_torch(self._terminated)
         self.truncated = wp.to_torch(self._truncated)
         self.episode_step = wp.to_torch(self._episode_step)
+        self.fresh = wp.to_torch(self._fresh)
         self._graph = self._capture(self._step) if graph else None
         self._reset_graph = self._capture(self._reset_done_episodes) if graph else None
 
