@@ -16,11 +16,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_kernels  # noqa: E402
+import bench_memory  # noqa: E402
 import bench_render  # noqa: E402
 import bench_sim  # noqa: E402
 import bench_train  # noqa: E402
 
-BENCHES = {"sim": bench_sim, "kernels": bench_kernels, "render": bench_render, "train": bench_train}
+BENCHES = {"sim": bench_sim, "kernels": bench_kernels, "render": bench_render, "train": bench_train,
+           "memory": bench_memory}
 _LINE = re.compile(r"^([A-Za-z0-9_.\-]+): ([-+0-9.eE]+|nan|inf) (\S.*)$")
 
 

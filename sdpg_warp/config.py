@@ -77,6 +77,9 @@ class TrainConfig:
     """Lower bound of the log standard deviation."""
     logstd_max: float = 2.0
     """Upper bound of the log standard deviation."""
+    actor_chunk: int = 256
+    """Observations per forward/backward pass of the actor update; gradients accumulate to the
+    whole batch's, so the step is the same and activation memory is bounded by one chunk."""
     top_k: Optional[int] = None
     """Average the estimate over only the k best perturbations of each group (None: all M+1)."""
 
@@ -124,7 +127,7 @@ class TrainConfig:
         if self.task not in task_names():
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(task_names())}")
         for name in ("num_nominal", "num_aux", "horizon", "epochs", "image_size", "frames",
-                     "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every"):
+                     "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.gamma <= 1.0:

@@ -202,12 +202,23 @@ class SDPG:
         """One Adam step of the actor loss on the whole batch, then one temperature step (auto alpha).
 
         obs [B, ...] (the actor's observations), mean_target [B, d], logstd_target [B, d].
+        The batch goes through the network in chunks of ``cfg.actor_chunk`` rows whose gradients
+        add up to the whole batch's (the loss is a mean, so chunk i is weighted b_i / B; the actor
+        has no batch-coupled layer): the same step, with activation memory bounded by one chunk.
         """
         alpha = self.alpha
-        mean, logstd = self.actor(obs)
-        loss, parts = actor_loss(mean, logstd, mean_target, logstd_target, alpha)
+        batch = obs.shape[0]
         self.actor_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = torch.zeros((), device=self.device)
+        parts = {"mean": 0.0, "logstd": 0.0, "entropy": 0.0}
+        for start in range(0, batch, self.cfg.actor_chunk):
+            rows = slice(start, min(start + self.cfg.actor_chunk, batch))
+            weight = (rows.stop - rows.start) / batch
+            mean, logstd = self.actor(obs[rows])
+            chunk_loss, chunk_parts = actor_loss(mean, logstd, mean_target[rows], logstd_target[rows], alpha)
+            (weight * chunk_loss).backward()
+            loss = loss + weight * chunk_loss.detach()
+            parts = {name: parts[name] + weight * value for name, value in chunk_parts.items()}
         grad_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), self.cfg.grad_clip)
         self.actor_optimizer.step()
         self.actor.project_logstd_()

@@ -26,3 +26,12 @@ def test_run_all_quick_writes_json_and_markdown(device, tmp_path):
     assert set(report["results"]) == {"sim", "train"}
     table = open(paths["markdown"]).read()
     assert "| sim |" in table and "| train |" in table
+
+
+def test_bench_memory_quick(device, capsys):
+    import bench_memory
+
+    result = bench_memory.main(["--quick", "--device", device])
+    assert "memory_humanoid_rgb_total:" in capsys.readouterr().out
+    assert result["bytes"]["sim_data"] > 0 and result["bytes"]["renderer"] > 0
+    assert 0 < result["bytes"]["actor_update_activations"] <= result["whole_batch_activation_bytes"]
