@@ -60,6 +60,7 @@ class Runner:
         self._logstd_target = torch.zeros_like(self._mean_target)
         self._returns = torch.zeros(self.sim.num_worlds, H, device=self.device)
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing)
+        self._render_graph = self._capture_render() if cfg.graph and self.renderer is not None else None
         self.epoch = 0
         # Episode statistics of the nominal worlds, kept on the device (no sync per step).
         self._episode_return = torch.zeros(N, device=self.device)
@@ -75,7 +76,21 @@ class Runner:
         if self.renderer is None:
             return self.sim.privileged_obs[:: self.sim.group_size]
         with self.timer.phase("render"):
-            return self.renderer.render(reset_mask=self.sim.fresh)
+            if self._render_graph is None:
+                return self.renderer.render(reset_mask=self.sim.fresh)
+            wp.capture_launch(self._render_graph)
+            return self._frames
+
+    def _capture_render(self):
+        """Records one render (gather, kinematics, ray cast, frame-stack push with refill of the
+        freshly reset nominals) as a Warp graph; every buffer it touches has a fixed address."""
+        frames = wp.to_torch(self.renderer.stack)
+        saved = frames.clone()
+        with wp.ScopedDevice(self.device), self._torch_stream():
+            with wp.ScopedCapture(device=self.device) as capture:
+                self._frames = self.renderer.render(reset_mask=self.sim.fresh)
+        frames.copy_(saved)  # in case recording also ran the work
+        return capture.graph
 
     def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor) -> None:
         nominal_reward = reward[:: self.sim.group_size]
