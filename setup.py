@@ -24,7 +24,7 @@ setup(
         "imageio-ffmpeg>=0.5",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17"],
         "export": ["onnx>=1.15", "onnxruntime>=1.17"],
     },
 )

@@ -1,0 +1,83 @@
+"""Export a checkpoint's deterministic policy to ONNX, for deployment without Torch or Warp.
+
+The graph takes the actor's observation exactly as training fed it (uint8 image stacks
+[B, 3*frames, H, W], float32 depth stacks, or float32 states [B, obs_dim]; normalizers included)
+and returns the action in [-1, 1], tanh of the policy mean.
+
+  python -m sdpg_warp.export runs/reacher__rgb__0__20261122-043858 --out reacher.onnx
+"""
+
+import argparse
+import sys
+import warnings
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+
+class DeterministicPolicy(nn.Module):
+    """obs -> tanh(mean): the action a trained actor takes at evaluation time."""
+
+    def __init__(self, actor: nn.Module):
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.actor(obs)
+        return torch.tanh(mean)
+
+
+def load_policy(path: str):
+    """(DeterministicPolicy on the CPU in eval mode, example observation batch) of a checkpoint."""
+    from sdpg_warp.config import TrainConfig
+    from sdpg_warp.networks import Actor
+    from sdpg_warp.play import load_checkpoint
+    from sdpg_warp.tasks import make_task
+
+    state = load_checkpoint(path, "cpu")
+    saved = dict(state["config"])
+    for name in ("actor_hidden", "critic_hidden"):
+        saved[name] = tuple(saved[name])
+    cfg = TrainConfig(**saved)
+    task = make_task(cfg.task)
+    num_actions = task.mj_model().nu
+    if cfg.obs == "state":
+        example = torch.zeros(1, task.obs_dim)
+    else:
+        channels = 3 * cfg.frames if cfg.obs == "rgb" else cfg.frames
+        dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
+        example = torch.zeros(1, channels, cfg.image_size, cfg.image_size, dtype=dtype)
+    actor = Actor.from_config(cfg, tuple(example.shape[1:]), num_actions)
+    actor.load_state_dict(state["algo"]["actor"])
+    return DeterministicPolicy(actor).eval(), example
+
+
+def export_onnx(path: str, out: str) -> None:
+    """Writes the ONNX graph of the checkpoint at ``path`` (run folder or file) to ``out``."""
+    policy, example = load_policy(path)
+    # The TorchScript-based exporter needs only the onnx package (the newer one also onnxscript).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            policy, (example,), out, input_names=["obs"], output_names=["action"],
+            dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, dynamo=False,
+        )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="run folder or checkpoint file")
+    parser.add_argument("--out", default="policy.onnx", help="ONNX file to write")
+    args = parser.parse_args(argv)
+    try:
+        export_onnx(args.run, args.out)
+    except (FileNotFoundError, KeyError, ValueError) as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
