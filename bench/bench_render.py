@@ -53,30 +53,7 @@ wp.config.log_level = wp.LOG_WARNING
 
 from sdpg_warp.render import NominalRenderer  # noqa: E402
 from sdpg_warp.sim import BatchedSim, resolve_device  # noqa: E402
-
-
-def time_eager(renderer: NominalRenderer, iterations: int) -> float:
-    """Seconds for ``iterations`` renders (after one warm-up)."""
-    renderer.render()
-    wp.synchronize_device(renderer.device)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        renderer.render()
-    wp.synchronize_device(renderer.device)
-    return time.perf_counter() - start
-
-
-def time_graph(renderer: NominalRenderer, iterations: int) -> float:
-    """Seconds for ``iterations`` replays of one captured render (CUDA only)."""
-    with wp.ScopedCapture(device=renderer.device) as capture:
-        renderer.render()
-    wp.capture_launch(capture.graph)
-    wp.synchronize_device(renderer.device)
-    start = time.perf_counter()
-    for _ in range(iterations):
-        wp.capture_launch(capture.graph)
-    wp.synchronize_device(renderer.device)
-    return time.perf_counter() - start
+from timing import time_eager, time_graph  # noqa: E402
 
 
 def time_opengl(mjm: mujoco.MjModel, qpos: np.ndarray, width: int, height: int, camera: str, iterations: int) -> float:
@@ -134,11 +111,11 @@ def main(argv=None) -> dict:
         row = {}
         for modality in ("rgb", "depth"):
             renderer = NominalRenderer(sim, width=args.size, height=args.size, frames=3, modality=modality)
-            seconds = time_eager(renderer, args.iterations)
+            seconds = time_eager(renderer.render, args.iterations, renderer.device)
             row[f"{modality}_frames_per_s"] = num_nominal * args.iterations / seconds
             if is_cuda:
                 try:
-                    seconds = time_graph(renderer, args.iterations)
+                    seconds = time_graph(renderer.render, args.iterations, renderer.device)
                     row[f"{modality}_graph_frames_per_s"] = num_nominal * args.iterations / seconds
                 except Exception as e:  # report, do not hide the eager numbers
                     print(f"{prefix}_{num_nominal}n_{modality}_graph: unavailable ({type(e).__name__}: {e})")

@@ -11,33 +11,11 @@ import json
 import time
 
 import mujoco
-import numpy as np
 import torch
 import warp as wp
 
 from sdpg_warp.sim import BatchedSim, resolve_device
-
-
-def time_eager(sim: BatchedSim, steps: int) -> float:
-    sim.step()
-    wp.synchronize_device(sim.device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        sim.step()
-    wp.synchronize_device(sim.device)
-    return time.perf_counter() - start
-
-
-def time_graph(sim: BatchedSim, steps: int) -> float:
-    with wp.ScopedCapture(device=sim.device) as capture:
-        sim.step()
-    wp.capture_launch(capture.graph)
-    wp.synchronize_device(sim.device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        wp.capture_launch(capture.graph)
-    wp.synchronize_device(sim.device)
-    return time.perf_counter() - start
+from timing import time_eager, time_graph
 
 
 def time_c_mujoco(mjm: mujoco.MjModel, frame_skip: int, steps: int) -> float:
@@ -67,8 +45,8 @@ def main(argv=None) -> dict:
         sim = BatchedSim(args.task, num_nominal=worlds // 2, num_aux=1, device=device, seed=0)
         sim.reset()
         sim.action.copy_(torch.rand_like(sim.action) * 2 - 1)
-        eager = time_eager(sim, args.steps)
-        graph = time_graph(sim, args.steps)
+        eager = time_eager(sim.step, args.steps, sim.device)
+        graph = time_graph(sim.step, args.steps, sim.device)
         if c_seconds is None:
             c_seconds = time_c_mujoco(sim.mjm, sim.task.frame_skip, args.steps)
         row = {

@@ -22,6 +22,7 @@ import warp as wp
 from sdpg_warp.config import task_defaults
 from sdpg_warp.runner import Runner
 from sdpg_warp.sim import resolve_device
+from timing import time_graph
 
 
 def _peak_memory_bytes(device: str) -> dict:
@@ -37,15 +38,7 @@ def bare_physics_seconds(runner: Runner, repeats: int) -> float:
     sim = runner.sim
     state = sim.state_dict()
     steps = runner.cfg.horizon * sim.task.frame_skip
-    with wp.ScopedCapture(device=sim.device) as capture:
-        mjw.step(sim.m, sim.d)
-    wp.capture_launch(capture.graph)
-    wp.synchronize_device(sim.device)
-    start = time.perf_counter()
-    for _ in range(repeats * steps):
-        wp.capture_launch(capture.graph)
-    wp.synchronize_device(sim.device)
-    seconds = (time.perf_counter() - start) / repeats
+    seconds = time_graph(lambda: mjw.step(sim.m, sim.d), repeats * steps, sim.device) / repeats
     sim.load_state_dict(state)
     return seconds
 

@@ -2,7 +2,6 @@
 
 import dataclasses
 
-import pytest
 import torch
 
 from sdpg_warp import profiling

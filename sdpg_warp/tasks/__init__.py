@@ -1,7 +1,7 @@
 """Task registry: ``make_task(name)`` returns a frozen :class:`Task` with its default settings."""
 
 import dataclasses
-from typing import Callable, Dict, Type
+from typing import Dict, Type
 
 from sdpg_warp.tasks.base import Task
 
