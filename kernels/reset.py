@@ -133,12 +133,15 @@ def _episode_reset_masks(
     # Out:
     fresh_out: wp.array(dtype=bool),
     from_nominal_out: wp.array(dtype=bool),
+    done_out: wp.array(dtype=bool),
 ):
     """SDPG's reset rules (DESIGN 3.2f) as masks over worlds.
 
     fresh[w]: w is a nominal whose episode ended (terminated or truncated): new initial state.
     from_nominal[w]: w is an auxiliary that ended, or whose nominal ended: copy the nominal's state
     (after the fresh resets).
+    done[w]: w's trajectory ends at this step: fresh or from_nominal. An auxiliary moved onto its
+    nominal's new episode is done too, so that no return runs across the two episodes.
     """
     worldid = wp.tid()
     nominal = worldid - worldid % group_size
@@ -146,6 +149,9 @@ def _episode_reset_masks(
     if worldid == nominal:
         fresh_out[worldid] = nominal_done
         from_nominal_out[worldid] = False
+        done_out[worldid] = nominal_done
     else:
         fresh_out[worldid] = False
-        from_nominal_out[worldid] = nominal_done or terminated_in[worldid] or truncated_in[worldid]
+        ended = nominal_done or terminated_in[worldid] or truncated_in[worldid]
+        from_nominal_out[worldid] = ended
+        done_out[worldid] = ended

@@ -23,7 +23,8 @@ class TrainConfig:
     horizon: int = 32
     """H: environment steps per epoch (short-horizon rollout)."""
     epochs: int = 2000
-    """Number of epochs (rollout + update) to train for."""
+    """Number of epochs (rollout + update) to train for; the task's default depends on ``obs``
+    (``TASK_EPOCHS``). The learning-rate schedules span this many epochs."""
     device: str = "auto"
     """Device for simulation and networks: "auto" (cuda:0 if present, else cpu), "cpu" or "cuda:N"."""
     seed: int = 0
@@ -64,9 +65,12 @@ class TrainConfig:
     actor_warmup_epochs: int = 100
     """Epochs of linear warm-up from 0 to ``actor_lr`` before the cosine decay."""
     actor_hidden: Tuple[int, ...] = (128, 64, 32)
-    """Hidden layer widths of the actor's ELU MLP head."""
+    """Hidden layer widths of the actor's MLP head (Linear -> ELU -> LayerNorm per hidden layer)."""
     encoder_dim: int = 128
     """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
+    image_norm: Literal["fixed", "running"] = "fixed"
+    """Pixel centring of the image encoder: fixed x/255 - 0.5 (DrQ-v2, the authors'), or running
+    per-pixel mean image and one running scale (static pixels become zero)."""
     encoder_lr_scale: float = 1.0
     """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     init_logstd: float = 0.0
@@ -99,9 +103,9 @@ class TrainConfig:
     critic_lr: float = 2e-4
     """Critic learning rate (Adam)."""
     critic_lr_schedule: Literal["constant", "linear"] = "constant"
-    """Critic learning-rate schedule over the run: constant, or linear decay to zero."""
+    """Critic learning-rate schedule over the run: constant, or linear decay to 0.1x ``critic_lr``."""
     critic_hidden: Tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the critic's ELU MLP."""
+    """Hidden layer widths of the critic's MLP (Linear -> ELU -> LayerNorm per hidden layer)."""
     critic_minibatch: int = 4096
     """Critic minibatch size (samples drawn from all N*(M+1)*H states)."""
     critic_iterations: int = 2
@@ -169,8 +173,23 @@ TASK_DEFAULTS: dict[str, dict] = {
 }
 
 
-def task_defaults(task: str) -> TrainConfig:
-    """The default config of ``task`` (base defaults overridden by the task's entry)."""
+# Run lengths of the authors' configs (max_epochs): (privileged state, pixels).
+TASK_EPOCHS: dict[str, tuple[int, int]] = {
+    "hopper": (10000, 20000),
+    "walker": (20000, 20000),
+    "ant": (10000, 20000),
+    "humanoid": (100000, 200000),
+}
+
+
+def task_defaults(task: str, obs: Optional[str] = None) -> TrainConfig:
+    """The default config of ``task`` (base defaults overridden by the task's entry) for ``obs``
+    (default: the config's default observation), whose kind sets the default run length."""
     if task not in task_names():
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
-    return dataclasses.replace(TrainConfig(task=task), **TASK_DEFAULTS.get(task, {}))
+    cfg = dataclasses.replace(TrainConfig(task=task), **TASK_DEFAULTS.get(task, {}))
+    if obs is not None:
+        cfg = dataclasses.replace(cfg, obs=obs)
+    if task in TASK_EPOCHS:
+        cfg = dataclasses.replace(cfg, epochs=TASK_EPOCHS[task][cfg.obs != "state"])
+    return cfg

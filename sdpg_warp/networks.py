@@ -2,20 +2,18 @@
 
 The actor maps an observation (privileged state, stacked RGB frames or stacked depth frames) to a
 pre-tanh action mean and a state-independent log-std; the critic maps the privileged state to a value.
-Initialization: orthogonal weights (gain sqrt(2) for hidden conv/linear layers, 0.01 for the actor's
-mean output so that the initial policy is centred on zero, 1 for the critic's output), zero biases.
+MLP heads are Linear -> ELU -> LayerNorm per hidden layer with orthogonal weights of gain sqrt(2) on
+every layer, outputs included, and zero biases (the authors' heads; docs/DESIGN.md section 4.5).
 """
 
 import math
-from typing import Literal, Sequence, Tuple
+from typing import Literal, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 ObsKind = Literal["state", "rgb", "depth"]
 
-NORMALIZE_CLIP = 5.0
-"""Normalized inputs are clipped to [-NORMALIZE_CLIP, NORMALIZE_CLIP] (outliers early in training)."""
 NORMALIZE_EPS = 1e-5
 """Added to the running variance before the square root (constant features)."""
 DEPTH_MAX = 10.0
@@ -30,7 +28,7 @@ class RunningMeanStd(nn.Module):
     equal the mean and variance of their concatenation (parallel-merge rule of Chan et al.).
     """
 
-    def __init__(self, shape: Sequence[int], clip: float = NORMALIZE_CLIP, eps: float = NORMALIZE_EPS):
+    def __init__(self, shape: Sequence[int], clip: Optional[float] = None, eps: float = NORMALIZE_EPS):
         super().__init__()
         self.shape = tuple(shape)
         self.clip = clip
@@ -64,10 +62,12 @@ class RunningMeanStd(nn.Module):
         self.count.copy_(total)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(x - mean) / sqrt(var + eps), clipped to [-clip, clip]; ``x`` [..., *shape], same dtype out."""
+        """(x - mean) / sqrt(var + eps), clipped to [-clip, clip] when ``clip`` is set; ``x`` [..., *shape],
+        same dtype out."""
         mean = self.mean.to(x.dtype)
         std = torch.sqrt(self.var + self.eps).to(x.dtype)
-        return ((x - mean) / std).clamp(-self.clip, self.clip)
+        x = (x - mean) / std
+        return x if self.clip is None else x.clamp(-self.clip, self.clip)
 
 
 def _init_orthogonal(layer: nn.Module, gain: float) -> None:
@@ -75,55 +75,51 @@ def _init_orthogonal(layer: nn.Module, gain: float) -> None:
     nn.init.zeros_(layer.bias)
 
 
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, out_gain: float) -> nn.Sequential:
-    """ELU MLP in_dim -> hidden... -> out_dim (no activation on the output)."""
+MLP_GAIN = math.sqrt(2.0)
+"""Orthogonal-init gain of every MLP layer, the output layer included (as the authors' heads)."""
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """in_dim -> [Linear -> ELU -> LayerNorm] per hidden width -> Linear -> out_dim."""
     layers = []
     for width in hidden:
-        layer = nn.Linear(in_dim, width)
-        _init_orthogonal(layer, math.sqrt(2.0))
-        layers += [layer, nn.ELU()]
+        layers += [nn.Linear(in_dim, width), nn.ELU(), nn.LayerNorm(width)]
         in_dim = width
-    out = nn.Linear(in_dim, out_dim)
-    _init_orthogonal(out, out_gain)
-    layers.append(out)
+    layers.append(nn.Linear(in_dim, out_dim))
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            _init_orthogonal(layer, MLP_GAIN)
     return nn.Sequential(*layers)
+
+
+ImageNorm = Literal["fixed", "running"]
 
 
 class ImageEncoder(nn.Module):
     """DrQ-v2 encoder: 4 conv 3x3 of 32 channels (strides 2, 1, 1, 1, ReLU), flatten, Linear ->
-    LayerNorm -> Tanh to ``encoder_dim``, on running-normalized pixels.
+    LayerNorm -> Tanh to ``encoder_dim``.
 
     Input [B, C, H, W] with H, W >= 16, first scaled to [0, 1]:
       rgb:   C = 3 * frames, values in [0, 255] (uint8): x / 255.
-      depth: C = frames, float depth in metres: clamp(x, 0, depth_max) / depth_max, so that near is
-             0, depth_max and beyond (and misses, inf) are 1.
-    then normalized: (x - mean) / scale, with ``mean`` the running mean image (per channel and pixel)
-    and ``scale`` the root of the running per-pixel variance averaged over all pixels (one scalar).
-    Before the first ``update_normalizer`` mean = 0.5 and scale = 1: DrQ-v2's x / 255 - 0.5.
-
-    Why the running mean image: DrQ-v2's fixed x / 255 - 0.5 leaves every pixel that does not change
-    (floor, sky, a static target) as a large constant input, so most of the conv features, and ~99%
-    of the variance of the trunk's output, are the same for every image (measured on the reacher:
-    feature std across images 0.08 at init, against ~1 within an image). A gradient step on the
-    trunk's Linear (g h^T with h the conv features) then mostly moves that constant part, Adam's
-    per-weight steps turn it into a drift of O(lr * fan_in) per step, and the LayerNorm squeezes
-    the image-dependent part further (std across images fell to 1e-2..1e-5 within ~100 actor
-    steps). Subtracting the mean image makes static pixels zero, so with zero-initialised biases the
-    conv features and their gradients carry only what differs between images; this is the
-    image analogue of the running mean/std that normalizes state observations (and of
-    ``normalize_input`` in on-policy libraries such as rl_games and Sample Factory). One scalar
-    scale, not per-pixel stds, so that rarely changing pixels are not amplified into noise.
+      depth: C = frames, float depth in metres: clamp(x, 0, depth_max) / depth_max (misses read 1).
+    then centred: ``image_norm="fixed"`` subtracts 0.5 (DrQ-v2's x / 255 - 0.5, the authors'
+    choice); ``"running"`` subtracts the running mean image and divides by one scalar, the root of
+    the running per-pixel variance averaged over pixels (static pixels become zero; see
+    docs/DESIGN.md section 4.5 for when it helps).
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: int,
-                 depth_max: float = DEPTH_MAX):
+                 depth_max: float = DEPTH_MAX, image_norm: ImageNorm = "fixed"):
         super().__init__()
+        if image_norm not in ("fixed", "running"):
+            raise ValueError(f"image_norm must be fixed or running, got {image_norm!r}")
         if obs_kind not in ("rgb", "depth"):
             raise ValueError(f"ImageEncoder takes rgb or depth observations, got {obs_kind!r}")
         if len(obs_shape) != 3 or min(obs_shape[1:]) < 16:
             raise ValueError(f"image observations must be [C, H, W] with H, W >= 16, got {tuple(obs_shape)}")
         self.obs_kind = obs_kind
         self.depth_max = depth_max
+        self.image_norm = image_norm
         self.obs_rms = RunningMeanStd(obs_shape)
         self.obs_rms.mean.fill_(0.5)  # DrQ-v2's centring until the first statistics arrive
         channels = obs_shape[0]
@@ -145,21 +141,24 @@ class ImageEncoder(nn.Module):
         return obs.float().clamp(0.0, self.depth_max) / self.depth_max
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw images [B, C, H, W] -> (scaled - mean image) / scale, float32 (see the class docstring)."""
+        """Raw images [B, C, H, W] -> centred float32 (see the class docstring)."""
         x = self.scale_input(obs)
+        if self.image_norm == "fixed":
+            return x - 0.5
         scale = torch.sqrt(self.obs_rms.var.mean() + self.obs_rms.eps).to(x.dtype)
         return (x - self.obs_rms.mean.to(x.dtype)) / scale
 
     @torch.no_grad()
     def update_normalizer(self, obs: torch.Tensor, chunk: int = 256) -> None:
-        """Merges raw images [B, C, H, W] into the running per-pixel statistics.
+        """Merges raw images [B, C, H, W] into the running per-pixel statistics (``image_norm``
+        "running"; a no-op for "fixed").
 
         Moments are taken in float32 over chunks of ``chunk`` images, so that a large batch (N*H
         84x84 stacks) never needs a float64 copy of itself.
         """
         obs = obs.reshape(-1, *self.obs_rms.shape)
         count = obs.shape[0]
-        if count == 0:
+        if count == 0 or self.image_norm == "fixed":
             return
         total = torch.zeros(self.obs_rms.shape, dtype=torch.float64, device=obs.device)
         for start in range(0, count, chunk):
@@ -182,13 +181,14 @@ class Actor(nn.Module):
     identity's gradient (straight-through), logstd [num_actions] clamped to [logstd_min, logstd_max]).
     Observations:
       state: [B, obs_dim] float, normalized by a running mean/std (``update_normalizer``);
-      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder` (its pixel statistics are also
-      updated by ``update_normalizer``).
+      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder`.
+    Statistics change only through ``update_normalizer``, which the algorithm calls after its
+    update, so that the actor is regressed on the inputs that produced its actions.
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int, encoder_dim: int,
                  hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
-                 logstd_max: float, depth_max: float = DEPTH_MAX):
+                 logstd_max: float, depth_max: float = DEPTH_MAX, image_norm: ImageNorm = "fixed"):
         super().__init__()
         if obs_kind not in ("state", "rgb", "depth"):
             raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
@@ -201,17 +201,16 @@ class Actor(nn.Module):
             self.obs_rms = RunningMeanStd(self.obs_shape)
             features = self.obs_shape[0]
         else:
-            self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
+            self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max, image_norm)
             features = encoder_dim
-        # Small output gain: the initial means sit near 0, the centre of the tanh action range.
-        self.head = mlp(features, hidden, num_actions, out_gain=0.01)
+        self.head = mlp(features, hidden, num_actions)
         self.logstd = nn.Parameter(torch.full((num_actions,), float(init_logstd)))
 
     @classmethod
     def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int) -> "Actor":
         """The actor of a ``TrainConfig`` (obs kind, widths, log-std init and bounds)."""
         return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dim, cfg.actor_hidden, cfg.init_logstd,
-                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
+                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max, image_norm=cfg.image_norm)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, ...] -> head input [B, features]."""
@@ -252,13 +251,14 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """State-value function on the privileged state: [B, obs_dim] -> value [B].
 
-    Inputs are normalized by a running mean/std (``update_normalizer``) before the ELU MLP.
+    Inputs are normalized by a running mean/std (``update_normalizer``, after each critic update)
+    before the MLP.
     """
 
     def __init__(self, obs_dim: int, hidden: Sequence[int]):
         super().__init__()
         self.obs_rms = RunningMeanStd((obs_dim,))
-        self.net = mlp(obs_dim, hidden, 1, out_gain=1.0)
+        self.net = mlp(obs_dim, hidden, 1)
 
     @classmethod
     def from_config(cls, cfg, obs_dim: int) -> "Critic":

@@ -127,10 +127,10 @@ class Runner:
                         reward, terminated, truncated = sim.step()
                     s.next_values[:, t] = self.algo.target_values(sim.privileged_obs).masked_fill_(terminated, 0.0)
                     s.rewards[:, t] = reward
-                    done = terminated | truncated
-                    s.dones[:, t] = done.float()
-                    self._track_episodes(reward, done)
+                    self._track_episodes(reward, terminated | truncated)
                     sim.reset_done_episodes()
+                    # After the resets: an auxiliary moved onto its nominal's new episode is done too.
+                    s.dones[:, t] = sim.done
             s.dones[:, -1] = 1.0  # the horizon ends every trajectory; bootstrapped by next_values
 
     # -------------------------------------------------------------------------------- update
@@ -148,17 +148,18 @@ class Runner:
                 top_k=cfg.top_k,
                 out=(self._mean_target, self._logstd_target),
             )
+        obs, states = s.obs.flatten(0, 1), s.states.flatten(0, 1)
         with self.timer.phase("actor_update"):
-            obs = s.obs.flatten(0, 1)
-            self.algo.actor.update_normalizer(obs)
             metrics = self.algo.update_actor(obs, self._mean_target.flatten(0, 1), self._logstd_target.flatten(0, 1))
         with self.timer.phase("critic_update"):
             if cfg.soft_critic:
                 bonus = self.algo.entropy_reward(s.logstd.mean((0, 1)))
                 J = ops.td_lambda_returns(s.rewards + bonus, s.dones, s.next_values, cfg.gamma, cfg.lam)
-            states = s.states.flatten(0, 1)
-            self.algo.critic.update_normalizer(states)
             metrics.update(self.algo.update_critic(states, J.flatten()))
+        # Statistics stay frozen through the epoch (rollout, targets, both updates see the same
+        # normalization) and take in the epoch's data only now.
+        self.algo.actor.update_normalizer(obs)
+        self.algo.critic.update_normalizer(states)
         metrics["charts/return_to_go"] = J.mean()
         return metrics
 

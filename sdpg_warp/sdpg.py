@@ -19,6 +19,9 @@ from sdpg_warp.networks import Actor, Critic
 
 Scalar = Union[float, torch.Tensor]
 
+CRITIC_LR_END = 0.1
+"""The linear critic schedule ends at this fraction of ``critic_lr`` (the authors' end factor)."""
+
 
 # ---------------------------------------------------------------------------------------------------
 # Losses (pure)
@@ -107,11 +110,12 @@ def actor_lr_at(epoch: int, cfg: TrainConfig) -> float:
 
 def critic_lr_at(epoch: int, cfg: TrainConfig) -> float:
     """Critic learning rate at ``epoch``: constant ``critic_lr``, or (``critic_lr_schedule="linear"``)
-    critic_lr * (1 - epoch / epochs), reaching 0 at ``cfg.epochs``."""
+    critic_lr * (1 - (1 - CRITIC_LR_END) * epoch / epochs), reaching CRITIC_LR_END * critic_lr at
+    ``cfg.epochs`` and staying there."""
     if cfg.critic_lr_schedule == "constant":
         return cfg.critic_lr
     if cfg.critic_lr_schedule == "linear":
-        return cfg.critic_lr * max(0.0, 1.0 - epoch / cfg.epochs)
+        return cfg.critic_lr * (1.0 - (1.0 - CRITIC_LR_END) * min(1.0, epoch / cfg.epochs))
     raise ValueError(f"unknown critic_lr_schedule {cfg.critic_lr_schedule!r}; choose constant or linear")
 
 
@@ -145,7 +149,8 @@ class SDPG:
 
     Per epoch the runner calls ``set_epoch(epoch)``, then ``update_actor`` once on the N*H nominal
     observations and ``update_critic`` once on all N*(M+1)*H privileged states. Normalizer statistics
-    are updated by the runner (``actor.update_normalizer``, ``critic.update_normalizer``); the target
+    are updated by the runner after both updates (``actor.update_normalizer``,
+    ``critic.update_normalizer``: frozen through an epoch); the target
     critic shares the critic's normalizer, so both see the same normalized states.
 
     Metrics come back as detached 0-dim tensors (no host sync; ``float()`` them when logging) under

@@ -51,6 +51,8 @@ class BatchedSim:
       terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
       fresh: [W] bool, the nominal worlds given a fresh state by the last ``reset_done_episodes``
         (their frame stacks need a refill).
+      done: [W] bool, the worlds whose trajectory ended at the last ``reset_done_episodes``: their
+        own episode ended, or (auxiliaries) their nominal's did and they moved onto its new state.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class BatchedSim:
             self._all = wp.ones(W, dtype=bool)
             self._fresh = wp.zeros(W, dtype=bool)
             self._from_nominal = wp.zeros(W, dtype=bool)
+            self._done = wp.zeros(W, dtype=bool)
             # Scratch outputs for re-evaluating the observation of freshly reset worlds.
             self._scratch_obs = wp.zeros_like(self._obs)
             self._scratch_terms = wp.zeros_like(self._terms)
@@ -114,6 +117,7 @@ class BatchedSim:
         self.truncated = wp.to_torch(self._truncated)
         self.episode_step = wp.to_torch(self._episode_step)
         self.fresh = wp.to_torch(self._fresh)
+        self.done = wp.to_torch(self._done)
         self._graph = self._capture(self._step) if graph else None
         self._reset_graph = self._capture(self._reset_done_episodes) if graph else None
 
@@ -173,7 +177,8 @@ class BatchedSim:
 
         A nominal whose episode ended (terminated or truncated) gets a fresh initial state and all
         its auxiliaries take it; an auxiliary that ended takes its nominal's current state.
-        Returns the [W] bool mask of worlds that got a fresh state (nominal worlds only).
+        Returns the [W] bool mask of worlds that got a fresh state (nominal worlds only); ``done``
+        marks every world whose trajectory ended here.
         """
         with nvtx_range("sim.reset_done_episodes"):
             if self._reset_graph is not None:
@@ -187,7 +192,7 @@ class BatchedSim:
             reset_kernels._episode_reset_masks,
             dim=self.num_worlds,
             inputs=[self.group_size, self._terminated, self._truncated],
-            outputs=[self._fresh, self._from_nominal],
+            outputs=[self._fresh, self._from_nominal, self._done],
             device=self.device,
         )
         self._reset(self._fresh)

@@ -29,7 +29,8 @@ class RolloutStorage:
     rewards: torch.Tensor
     """Rewards, [W, H]."""
     dones: torch.Tensor
-    """1.0 where the episode ended at t (terminated, truncated, or the horizon's last step), [W, H]."""
+    """1.0 where the trajectory ended at t (terminated, truncated, its nominal's episode ended, or the
+    horizon's last step), [W, H]."""
     next_values: torch.Tensor
     """V_target(s_{t+1}), 0 where terminated, [W, H]."""
 

@@ -49,7 +49,8 @@ def parse_config(args: Sequence[str]) -> TrainConfig:
     task = _flag_value(args, "--task") or TrainConfig.task
     if task not in task_names():
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
-    cfg = tyro.cli(TrainConfig, default=task_defaults(task), args=list(args), description=__doc__)
+    defaults = task_defaults(task, _flag_value(args, "--obs"))
+    cfg = tyro.cli(TrainConfig, default=defaults, args=list(args), description=__doc__)
     try:
         cfg.validate()
     except ValueError as e:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sdpg_warp.networks import Actor, Critic, ImageEncoder, RunningMeanStd
+from sdpg_warp.networks import Actor, Critic, ImageEncoder, RunningMeanStd, mlp
 
 NUM_ACTIONS = 3
 FRAMES = 2
@@ -42,8 +42,26 @@ def test_actor_shapes(kind, size, device):
     assert mean.shape == (2, NUM_ACTIONS)
     assert logstd.shape == (NUM_ACTIONS,)
     assert torch.all(logstd == -0.5)
-    # Output gain 0.01: the initial means sit near zero.
-    assert mean.abs().max() < 0.5
+    assert mean.abs().max() <= 2.0
+
+
+def test_mlp_heads_follow_the_authors_layout():
+    # Linear -> ELU -> LayerNorm per hidden layer, then a bare Linear; orthogonal gain sqrt(2) on
+    # every layer, output included (W W^T = 2 I for a wide-to-narrow orthogonal matrix), zero biases.
+    torch.manual_seed(0)
+    net = mlp(12, (16, 8), 3)
+    kinds = [type(layer).__name__ for layer in net]
+    assert kinds == ["Linear", "ELU", "LayerNorm", "Linear", "ELU", "LayerNorm", "Linear"]
+    for layer in net:
+        if isinstance(layer, torch.nn.Linear):
+            w = layer.weight.detach().double()
+            small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+            torch.testing.assert_close(small, 2.0 * torch.eye(min(w.shape), dtype=torch.float64), atol=1e-5, rtol=0)
+            assert torch.all(layer.bias == 0.0)
+    actor = _actor("state", (5,), "cpu")
+    critic = Critic(5, (8, 8))
+    assert [type(layer).__name__ for layer in actor.head].count("LayerNorm") == 2
+    assert [type(layer).__name__ for layer in critic.net].count("LayerNorm") == 2
 
 
 @pytest.mark.parametrize("kind,size", [("rgb", 16), ("depth", 84)])
@@ -61,14 +79,16 @@ def test_encoder_rejects_small_images():
         ImageEncoder("rgb", (3, 8, 8), encoder_dim=8)
 
 
-def test_encoder_input_scaling(device):
-    # Before any statistics: DrQ-v2's fixed centring x / 255 - 0.5 (mean image 0.5, scale 1).
-    rgb = ImageEncoder("rgb", (3, 16, 16), encoder_dim=4, depth_max=10.0).to(device)
+@pytest.mark.parametrize("image_norm", ["fixed", "running"])
+def test_encoder_input_scaling(image_norm, device):
+    # DrQ-v2's fixed centring x / 255 - 0.5; the running normalizer gives the same before any
+    # statistics (mean image 0.5, scale 1).
+    rgb = ImageEncoder("rgb", (3, 16, 16), encoder_dim=4, depth_max=10.0, image_norm=image_norm).to(device)
     pixels = torch.tensor([0, 51, 255], dtype=torch.uint8, device=device).repeat_interleave(256).reshape(3, 16, 16)
     expected = torch.tensor([-0.5, -0.3, 0.5], device=device).repeat_interleave(256).reshape(3, 16, 16)
     # 0 -> -0.5, 51 -> 0.2 - 0.5 = -0.3, 255 -> 0.5 (up to the normalizer's eps in the scale).
     torch.testing.assert_close(rgb.preprocess(pixels[None])[0], expected, rtol=1e-5, atol=1e-5)
-    depth = ImageEncoder("depth", (5, 16, 16), encoder_dim=4, depth_max=10.0).to(device)
+    depth = ImageEncoder("depth", (5, 16, 16), encoder_dim=4, depth_max=10.0, image_norm=image_norm).to(device)
     metres = torch.tensor([0.0, 5.0, 10.0, 20.0, math.inf], device=device)[:, None, None].expand(5, 16, 16)
     # clamp(x, 0, 10) / 10 - 0.5: 0 -> -0.5, 5 -> 0, 10 and beyond (and misses, inf) -> 0.5.
     expected = torch.tensor([-0.5, 0.0, 0.5, 0.5, 0.5], device=device)[:, None, None].expand(5, 16, 16)
@@ -84,7 +104,7 @@ def test_image_normalizer_statistics(device):
         images = torch.full((n, *shape), 40, dtype=torch.uint8)
         images[:, :, 4:8, 4:8] = torch.randint(0, 256, (n, 3, 4, 4), generator=gen, dtype=torch.uint8)
         batches.append(images.to(device))
-    encoder = ImageEncoder("rgb", shape, encoder_dim=4).to(device)
+    encoder = ImageEncoder("rgb", shape, encoder_dim=4, image_norm="running").to(device)
     encoder.update_normalizer(batches[0], chunk=2)  # chunked moments equal the whole batch's
     encoder.update_normalizer(batches[1])
     data = torch.cat(batches).double().cpu() / 255.0
@@ -101,8 +121,12 @@ def test_image_normalizer_statistics(device):
 
 
 def test_image_actor_update_normalizer(device):
-    actor = _actor("rgb", (3, 16, 16), device)
-    actor.update_normalizer(torch.zeros(2, 3, 16, 16, dtype=torch.uint8, device=device))
+    images = torch.zeros(2, 3, 16, 16, dtype=torch.uint8, device=device)
+    fixed = _actor("rgb", (3, 16, 16), device)
+    fixed.update_normalizer(images)
+    assert fixed.encoder.obs_rms.count.item() == 0, "the fixed x/255 - 0.5 keeps no statistics"
+    actor = _actor("rgb", (3, 16, 16), device, image_norm="running")
+    actor.update_normalizer(images)
     assert actor.encoder.obs_rms.count.item() == 2
     assert torch.all(actor.encoder.obs_rms.mean == 0.0)
     assert {"encoder.obs_rms.mean", "encoder.obs_rms.var", "encoder.obs_rms.count"} <= set(actor.state_dict())
@@ -117,7 +141,7 @@ def test_image_features_differ_between_images_at_init(device):
     for i in range(16):
         images[i, :, 2 * i:2 * i + 3, 8:24] = 230
     images = images.to(device)
-    encoder = ImageEncoder("rgb", (3, 32, 32), encoder_dim=32).to(device)
+    encoder = ImageEncoder("rgb", (3, 32, 32), encoder_dim=32, image_norm="running").to(device)
     with torch.no_grad():
         before = encoder(images).std(0).mean().item()
         encoder.update_normalizer(images)
@@ -176,6 +200,13 @@ def test_running_mean_std_leading_dims_and_empty(device):
     flat = x.reshape(6, 4).double()
     torch.testing.assert_close(rms.mean, flat.mean(0))
     torch.testing.assert_close(rms.var, flat.var(0, unbiased=False))
+
+
+def test_running_mean_std_does_not_clip_by_default(device):
+    rms = RunningMeanStd((1,)).to(device)
+    rms.update(torch.tensor([[0.0], [2.0]], device=device))  # mean 1, var 1
+    out = rms.normalize(torch.tensor([[101.0]], device=device))
+    torch.testing.assert_close(out, torch.tensor([[100.0 / math.sqrt(1.0 + 1e-5)]], device=device))
 
 
 def test_running_mean_std_normalize_clips(device):

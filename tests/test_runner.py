@@ -67,3 +67,41 @@ def test_nvtx_ranges_are_balanced_and_nested(device):
     for op in ("sample_actions", "td_lambda_returns", "sdpg_targets"):
         assert op in parents, op
     assert {"estimate", "actor_update", "critic_update"} <= {n for n, p in parents.items() if "epoch" in p}
+
+
+def test_auxiliaries_of_an_ended_nominal_are_done_at_that_step(device):
+    # Nominal 0 terminates at t = 1; its auxiliaries move onto its new episode, so their returns
+    # must end there too (no return runs across two episodes).
+    runner = Runner(_tiny(device, obs="state"))
+    sim, M, calls = runner.sim, runner.cfg.num_aux, []
+    step = sim.step
+
+    def step_with_termination(*args, **kwargs):
+        out = step(*args, **kwargs)
+        calls.append(None)
+        if len(calls) == 2:
+            sim.terminated[0] = True
+        return out
+
+    sim.step = step_with_termination
+    runner.rollout()
+    dones = runner.storage.dones
+    assert torch.all(dones[: M + 1, 1] == 1.0), "the whole group of nominal 0 ends at t = 1"
+    own = (dones[M + 1:, 1] == 1.0)  # the other group ends only where its own worlds did
+    assert not own.all()
+
+
+def test_normalizers_are_frozen_through_the_epoch(device):
+    # Rollout, targets and both updates see one normalization; the epoch's data arrive after.
+    runner = Runner(_tiny(device, obs="state"))
+    algo, seen = runner.algo, {}
+    counts = lambda: (algo.actor.obs_rms.count.item(), algo.critic.obs_rms.count.item())  # noqa: E731
+    update_actor, update_critic = algo.update_actor, algo.update_critic
+    algo.update_actor = lambda *a: (seen.setdefault("actor", counts()), update_actor(*a))[1]
+    algo.update_critic = lambda *a: (seen.setdefault("critic", counts()), update_critic(*a))[1]
+    runner.rollout()
+    before = counts()
+    runner.update()
+    assert seen["actor"] == before and seen["critic"] == before
+    N, M, H = runner.cfg.num_nominal, runner.cfg.num_aux, runner.cfg.horizon
+    assert counts() == (before[0] + N * H, before[1] + N * (M + 1) * H)

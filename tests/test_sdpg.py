@@ -138,9 +138,9 @@ def test_actor_lr_schedule_by_hand():
 def test_critic_lr_schedule_by_hand():
     linear = _cfg(critic_lr=2e-3, critic_lr_schedule="linear", epochs=100)
     assert critic_lr_at(0, linear) == pytest.approx(2e-3)
-    assert critic_lr_at(25, linear) == pytest.approx(1.5e-3)  # 2e-3 * (1 - 25/100)
-    assert critic_lr_at(100, linear) == 0.0
-    assert critic_lr_at(150, linear) == 0.0
+    assert critic_lr_at(25, linear) == pytest.approx(1.55e-3)  # 2e-3 * (1 - 0.9 * 25/100)
+    assert critic_lr_at(100, linear) == pytest.approx(2e-4)  # ends at 0.1x, not 0
+    assert critic_lr_at(150, linear) == pytest.approx(2e-4)
     constant = dataclasses.replace(linear, critic_lr_schedule="constant")
     assert critic_lr_at(50, constant) == pytest.approx(2e-3)
 
@@ -152,8 +152,8 @@ def test_set_epoch_sets_optimizer_lrs(device):
     assert algo.actor_optimizer.param_groups[0]["lr"] == 0.0  # epoch 0 at construction
     algo.set_epoch(60)
     assert algo.actor_optimizer.param_groups[0]["lr"] == pytest.approx(5.5e-4)
-    # linear: 2e-3 * (1 - 60/110) = 2e-3 * 5/11
-    assert algo.critic_optimizer.param_groups[0]["lr"] == pytest.approx(2e-3 * 5.0 / 11.0)
+    # linear to 0.1x: 2e-3 * (1 - 0.9 * 60/110) = 2e-3 * 56/110
+    assert algo.critic_optimizer.param_groups[0]["lr"] == pytest.approx(2e-3 * 56.0 / 110.0)
 
 
 # ------------------------------------------------------------------------------------------ updates

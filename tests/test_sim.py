@@ -204,11 +204,12 @@ def test_episode_reset_masks(device):
     trunc = rng.random(12) < 0.2
     fresh = wp.zeros(12, dtype=bool, device=device)
     from_nominal = wp.zeros(12, dtype=bool, device=device)
+    ended = wp.zeros(12, dtype=bool, device=device)
     wp.launch(
         reset_kernels._episode_reset_masks,
         dim=12,
         inputs=[group, wp.array(term, dtype=bool, device=device), wp.array(trunc, dtype=bool, device=device)],
-        outputs=[fresh, from_nominal],
+        outputs=[fresh, from_nominal, ended],
         device=device,
     )
     done = term | trunc
@@ -216,6 +217,8 @@ def test_episode_reset_masks(device):
     is_nominal = np.arange(12) % group == 0
     np.testing.assert_array_equal(fresh.numpy(), is_nominal & done)
     np.testing.assert_array_equal(from_nominal.numpy(), ~is_nominal & (nominal_done | done))
+    # Every world whose trajectory ends: its own episode, or its nominal's (auxiliaries included).
+    np.testing.assert_array_equal(ended.numpy(), done | nominal_done)
 
 
 def test_bad_arguments_raise_value_error(sims, device):
