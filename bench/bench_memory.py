@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
         "renderer": 0 if runner.renderer is None else warp_bytes(runner.renderer),
         "storage_obs": s.obs.numel() * s.obs.element_size(),
         "storage_other": sum(t.numel() * t.element_size() for name, t in vars(s).items() if name != "obs"),
-        "actor_update_activations": activation_bytes(runner.algo.actor, s.obs.flatten(0, 1)[: cfg.actor_chunk]),
+        "actor_update_activations": activation_bytes(runner.algo.actor, s.obs.flatten(0, 1)[: runner.algo.actor_chunk]),
         "networks": sum(p.numel() * p.element_size() for p in runner.algo.actor.parameters())
         + 2 * sum(p.numel() * p.element_size() for p in runner.algo.critic.parameters()),
     }
@@ -88,7 +88,7 @@ def main(argv=None) -> dict:
     results = {
         "device": wp.get_device(device).name, "task": args.task, "obs": args.obs,
         "num_nominal": cfg.num_nominal, "num_aux": cfg.num_aux, "horizon": cfg.horizon,
-        "image_size": cfg.image_size, "actor_chunk": cfg.actor_chunk, "bytes": components,
+        "image_size": cfg.image_size, "actor_chunk": runner.algo.actor_chunk, "bytes": components,
         "total_bytes": sum(components.values()), "whole_batch_activation_bytes": whole_batch,
     }
     if device.startswith("cuda"):

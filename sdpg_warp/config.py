@@ -41,9 +41,24 @@ class TrainConfig:
     """Print progress and write TensorBoard scalars every this many epochs."""
     graph: bool = True
     """Replay the simulator's step and episode resets as captured Warp graphs (same numbers as eager)."""
-    sync_timing: bool = True
-    """Synchronize the device at the end of every timed phase, so per-phase times are exact
-    (a small cost; turn off when profiling with Nsight)."""
+    sync_timing: Optional[bool] = None
+    """Synchronize the device at the end of every timed phase, so per-phase times are exact.
+    None: on for the CPU, off on CUDA (where it would stop the host from queueing ahead of the GPU;
+    phases then time only their launches). May change on resume."""
+    deterministic: bool = False
+    """Bitwise-reproducible runs on CUDA: mujoco_warp's deterministic contacts, constraint rows and
+    reductions, and Torch's deterministic algorithms (cuDNN autotuning off). Costs speed on CUDA;
+    the CPU is deterministic already."""
+    tf32: bool = True
+    """CUDA: TF32 matmuls and convolutions (Ampere and newer). No effect on the CPU."""
+    cudnn_benchmark: bool = True
+    """CUDA: let cuDNN autotune convolution algorithms for the fixed image shapes (off with
+    ``deterministic``). No effect on the CPU."""
+    fused_adam: bool = True
+    """CUDA: Torch's fused Adam kernels for actor and critic. No effect on the CPU."""
+    channels_last: bool = True
+    """CUDA: channels-last memory layout for the image encoder (faster cuDNN convolutions). No
+    effect on the CPU."""
 
     # Observation
     image_size: int = 84
@@ -81,9 +96,10 @@ class TrainConfig:
     """Lower bound of the log standard deviation."""
     logstd_max: float = 2.0
     """Upper bound of the log standard deviation."""
-    actor_chunk: int = 256
+    actor_chunk: Optional[int] = None
     """Observations per forward/backward pass of the actor update; gradients accumulate to the
-    whole batch's, so the step is the same and activation memory is bounded by one chunk."""
+    whole batch's, so the step is the same and activation memory is bounded by one chunk.
+    None: 256 on the CPU, 1024 on CUDA."""
     top_k: Optional[int] = None
     """Average the estimate over only the k best perturbations of each group (None: all M+1)."""
 
@@ -116,6 +132,16 @@ class TrainConfig:
     grad_clip: float = 1.0
     """Gradient-norm clip for actor and critic."""
 
+    def actor_chunk_on(self, device: str) -> int:
+        """``actor_chunk``, or its device default when None."""
+        if self.actor_chunk is not None:
+            return self.actor_chunk
+        return 1024 if device.startswith("cuda") else 256
+
+    def sync_timing_on(self, device: str) -> bool:
+        """``sync_timing``, or its device default when None."""
+        return self.sync_timing if self.sync_timing is not None else not device.startswith("cuda")
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
@@ -132,7 +158,7 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(task_names())}")
         for name in ("num_nominal", "num_aux", "horizon", "epochs", "image_size", "frames",
                      "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")

@@ -120,6 +120,7 @@ class ImageEncoder(nn.Module):
         self.obs_kind = obs_kind
         self.depth_max = depth_max
         self.image_norm = image_norm
+        self.channels_last = False
         self.obs_rms = RunningMeanStd(obs_shape)
         self.obs_rms.mean.fill_(0.5)  # DrQ-v2's centring until the first statistics arrive
         channels = obs_shape[0]
@@ -171,7 +172,17 @@ class ImageEncoder(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, C, H, W] -> features [B, encoder_dim]."""
-        return self.trunk(self.convs(self.preprocess(obs)))
+        x = self.preprocess(obs)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.trunk(self.convs(x))
+
+    def use_channels_last(self) -> "ImageEncoder":
+        """Keeps conv weights and inputs in channels-last layout (faster cuDNN convolutions on CUDA;
+        the same numbers up to the convolution algorithm)."""
+        self.channels_last = True
+        self.convs.to(memory_format=torch.channels_last)
+        return self
 
 
 class Actor(nn.Module):

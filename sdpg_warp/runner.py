@@ -1,7 +1,6 @@
 """The SDPG epoch loop (DESIGN section 3): rollout -> returns -> estimate -> actor and critic updates,
 with per-phase timing, console progress, TensorBoard scalars and exact-resume checkpoints."""
 
-import contextlib
 import dataclasses
 import os
 import time
@@ -17,7 +16,8 @@ from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sdpg import SDPG
-from sdpg_warp.sim import BatchedSim, resolve_device
+from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
+from sdpg_warp.sim import BatchedSim
 from sdpg_warp.storage import RolloutStorage
 
 CHECKPOINT_VERSION = 1
@@ -26,16 +26,19 @@ CHECKPOINT_VERSION = 1
 def build_policy(cfg: TrainConfig, device: str):
     """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
     torch.manual_seed(cfg.seed)
-    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=cfg.graph)
+    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=cfg.graph,
+                     deterministic=cfg.deterministic)
     sim.reset()
     renderer = None
     if cfg.obs == "state":
         obs_shape = (sim.obs_dim,)
     else:
-        renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs)
+        renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs, graph=cfg.graph)
         obs_shape = tuple(renderer.stack.shape[1:])
     actor = Actor.from_config(cfg, obs_shape, sim.num_actions)
     critic = Critic.from_config(cfg, sim.obs_dim)
+    if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
+        actor.encoder.use_channels_last()
     algo = SDPG(actor, critic, cfg, device)
     return sim, renderer, algo
 
@@ -49,6 +52,14 @@ class Runner:
         self.device = resolve_device(cfg.device)
         self.run_dir = run_dir
         self.writer = writer
+        configure_torch(self.device, cfg.deterministic, cfg.tf32, cfg.cudnn_benchmark)
+        # Every launch and Torch op of the run, graph recordings included, goes through this scope.
+        self.scope = ExecutionScope(self.device)
+        with self.scope:
+            self._build()
+
+    def _build(self) -> None:
+        cfg = self.cfg
         self.sim, self.renderer, self.algo = build_policy(cfg, self.device)
         N, M, H = cfg.num_nominal, cfg.num_aux, cfg.horizon
         obs_shape = self.algo.actor.obs_shape
@@ -59,8 +70,7 @@ class Runner:
         self._mean_target = torch.zeros(N, H, self.sim.num_actions, device=self.device)
         self._logstd_target = torch.zeros_like(self._mean_target)
         self._returns = torch.zeros(self.sim.num_worlds, H, device=self.device)
-        self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing)
-        self._render_graph = self._capture_render() if cfg.graph and self.renderer is not None else None
+        self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
         self.epoch = 0
         # Episode statistics of the nominal worlds, kept on the device (no sync per step).
         self._episode_return = torch.zeros(N, device=self.device)
@@ -76,21 +86,7 @@ class Runner:
         if self.renderer is None:
             return self.sim.privileged_obs[:: self.sim.group_size]
         with self.timer.phase("render"):
-            if self._render_graph is None:
-                return self.renderer.render(reset_mask=self.sim.fresh)
-            wp.capture_launch(self._render_graph)
-            return self._frames
-
-    def _capture_render(self):
-        """Records one render (gather, kinematics, ray cast, frame-stack push with refill of the
-        freshly reset nominals) as a Warp graph; every buffer it touches has a fixed address."""
-        frames = wp.to_torch(self.renderer.stack)
-        saved = frames.clone()
-        with wp.ScopedDevice(self.device), self._torch_stream():
-            with wp.ScopedCapture(device=self.device) as capture:
-                self._frames = self.renderer.render(reset_mask=self.sim.fresh)
-        frames.copy_(saved)  # in case recording also ran the work
-        return capture.graph
+            return self.renderer.render_step()
 
     def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor) -> None:
         nominal_reward = reward[:: self.sim.group_size]
@@ -108,7 +104,7 @@ class Runner:
         """H steps of all worlds from the nominal states (DESIGN 3.1-3.2), filling the storage."""
         cfg, sim, s = self.cfg, self.sim, self.storage
         bounds = (-cfg.mean_bound, cfg.mean_bound)
-        with self.timer.phase("rollout"):
+        with self.scope, self.timer.phase("rollout"):
             sim.reset_aux_from_nominal()
             for t in range(cfg.horizon):
                 with nvtx_range("step"):
@@ -137,6 +133,11 @@ class Runner:
 
     def update(self) -> Dict[str, torch.Tensor]:
         """Returns, estimate, one actor step and the critic passes (DESIGN 3.3-3.6)."""
+        cfg, s = self.cfg, self.storage
+        with self.scope:
+            return self._update()
+
+    def _update(self) -> Dict[str, torch.Tensor]:
         cfg, s = self.cfg, self.storage
         self.algo.set_epoch(self.epoch)
         with self.timer.phase("estimate"):
@@ -171,7 +172,7 @@ class Runner:
         env_steps = cfg.horizon * self.sim.num_worlds
         start_epoch = self.epoch
         t_start = time.perf_counter()
-        with wp.ScopedDevice(self.device), self._torch_stream():
+        with self.scope:
             while self.epoch < cfg.epochs:
                 t0 = time.perf_counter()
                 with nvtx_range("epoch"):
@@ -187,14 +188,18 @@ class Runner:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s")
         return self.history
 
-    def _torch_stream(self):
-        """On CUDA, Warp launches go on Torch's current stream so that the two stay ordered
-        without host synchronization; on the CPU there is nothing to order."""
-        if not self.device.startswith("cuda"):
-            return contextlib.nullcontext()
-        return wp.ScopedStream(wp.stream_from_torch(torch.cuda.current_stream(self.device)))
+    def _warn_overflow(self) -> None:
+        """Once per logging step (a device read): worlds that lost contacts to the budget."""
+        count = self.sim.pop_overflow()
+        if count:
+            task = self.sim.task
+            print(f"warning: {count} world(s) overflowed task {self.cfg.task}'s contact/constraint budget "
+                  f"(max_contacts={task.max_contacts}, max_constraints={task.max_constraints} per world) since "
+                  f"the last log; contacts were dropped at random. Raise the budget in the task's class "
+                  f"(sdpg_warp/tasks/).", flush=True)
 
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
+        self._warn_overflow()
         scalars = {name: float(value) for name, value in metrics.items()}
         finished = self._finished.cpu().numpy()
         steps_logged = max(self.epoch - (self.history[-1]["epoch"] if self.history else 0), 1) * self.cfg.horizon

@@ -164,8 +164,11 @@ class SDPG:
         self.critic = critic.to(self.device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.target_critic.obs_rms = self.critic.obs_rms
-        self.actor_optimizer = torch.optim.Adam(_actor_param_groups(self.actor, cfg.encoder_lr_scale), lr=cfg.actor_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        fused = cfg.fused_adam and self.device.type == "cuda"
+        self.actor_optimizer = torch.optim.Adam(_actor_param_groups(self.actor, cfg.encoder_lr_scale), lr=cfg.actor_lr,
+                                                fused=fused)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, fused=fused)
+        self.actor_chunk = cfg.actor_chunk_on(str(self.device))
         # alpha = 0 disables the entropy term outright (log 0 cannot be tuned).
         self.log_alpha: Optional[nn.Parameter] = None
         self.alpha_optimizer: Optional[torch.optim.Optimizer] = None
@@ -207,7 +210,7 @@ class SDPG:
         """One Adam step of the actor loss on the whole batch, then one temperature step (auto alpha).
 
         obs [B, ...] (the actor's observations), mean_target [B, d], logstd_target [B, d].
-        The batch goes through the network in chunks of ``cfg.actor_chunk`` rows whose gradients
+        The batch goes through the network in chunks of ``actor_chunk`` rows whose gradients
         add up to the whole batch's (the loss is a mean, so chunk i is weighted b_i / B; the actor
         has no batch-coupled layer): the same step, with activation memory bounded by one chunk.
         """
@@ -216,8 +219,8 @@ class SDPG:
         self.actor_optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=self.device)
         parts = {"mean": 0.0, "logstd": 0.0, "entropy": 0.0}
-        for start in range(0, batch, self.cfg.actor_chunk):
-            rows = slice(start, min(start + self.cfg.actor_chunk, batch))
+        for start in range(0, batch, self.actor_chunk):
+            rows = slice(start, min(start + self.actor_chunk, batch))
             weight = (rows.stop - rows.start) / batch
             mean, logstd = self.actor(obs[rows])
             chunk_loss, chunk_parts = actor_loss(mean, logstd, mean_target[rows], logstd_target[rows], alpha)

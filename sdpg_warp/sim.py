@@ -6,7 +6,8 @@ Every per-world buffer is a Warp array with a zero-copy Torch view, so the actor
 and the simulator share memory and nothing goes through the host during a rollout.
 """
 
-from typing import Optional
+import contextlib
+from typing import Iterator, Optional
 
 import mujoco
 import mujoco_warp as mjw
@@ -16,6 +17,7 @@ import warp as wp
 
 from kernels import reset as reset_kernels
 from kernels import step as step_kernels
+from sdpg_warp.device import resolve_device
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import make_task
 from sdpg_warp.tasks.base import Task
@@ -24,20 +26,8 @@ MAX_ABS_QPOS = 1.0e4
 """A world with any |qpos| above this is treated as exploded (terminated and reset)."""
 MAX_ABS_QVEL = 1.0e4
 """A world with any |qvel| above this is treated as exploded (terminated and reset)."""
-
-
-def resolve_device(device: Optional[str]) -> str:
-    """Warp device string: ``None``/"auto" picks cuda:0 when present, else cpu."""
-    wp.init()
-    if device in (None, "auto"):
-        return "cuda:0" if wp.get_cuda_device_count() > 0 else "cpu"
-    if device == "cuda":
-        device = "cuda:0"
-    try:
-        wp.get_device(device)
-    except Exception as e:  # Warp raises several types for unknown devices
-        raise ValueError(f"unknown or unavailable device {device!r}: {e}") from None
-    return device
+BUDGET_OVERFLOW = int(mjw.OverflowType.NEFC | mjw.OverflowType.BROADPHASE | mjw.OverflowType.NARROWPHASE)
+"""mujoco_warp overflow bits meaning a world lost contacts or constraint rows to the task's budget."""
 
 
 class BatchedSim:
@@ -51,6 +41,7 @@ class BatchedSim:
       terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
       fresh: [W] bool, the nominal worlds given a fresh state by the last ``reset_done_episodes``
         (their frame stacks need a refill).
+      overflow: [W] int32, mujoco_warp's sticky per-world overflow bitmask (``OverflowType``).
       done: [W] bool, the worlds whose trajectory ended at the last ``reset_done_episodes``: their
         own episode ended, or (auxiliaries) their nominal's did and they moved onto its new state.
     """
@@ -63,6 +54,7 @@ class BatchedSim:
         device: Optional[str] = None,
         seed: int = 0,
         graph: bool = False,
+        deterministic: bool = False,
     ):
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
@@ -82,6 +74,8 @@ class BatchedSim:
         W = self.num_worlds
         with wp.ScopedDevice(self.device):
             self.m = mjw.put_model(self.mjm)
+            # Contact and constraint-row order and the solver's sums are fixed (costs speed on CUDA).
+            self.m.opt.deterministic = bool(deterministic)
             self.d = mjw.make_data(
                 self.mjm, nworld=W, nconmax=self.task.max_contacts, njmax=self.task.max_constraints
             )
@@ -118,6 +112,7 @@ class BatchedSim:
         self.episode_step = wp.to_torch(self._episode_step)
         self.fresh = wp.to_torch(self._fresh)
         self.done = wp.to_torch(self._done)
+        self.overflow = wp.to_torch(self.d.overflow)
         self._graph = self._capture(self._step) if graph else None
         self._reset_graph = self._capture(self._reset_done_episodes) if graph else None
 
@@ -180,7 +175,7 @@ class BatchedSim:
         Returns the [W] bool mask of worlds that got a fresh state (nominal worlds only); ``done``
         marks every world whose trajectory ended here.
         """
-        with nvtx_range("sim.reset_done_episodes"):
+        with self._scope("sim.reset_done_episodes"):
             if self._reset_graph is not None:
                 wp.capture_launch(self._reset_graph)
             else:
@@ -198,6 +193,21 @@ class BatchedSim:
         self._reset(self._fresh)
         self._reset_aux_from_nominal(self._from_nominal)
 
+    @contextlib.contextmanager
+    def _scope(self, name: str) -> Iterator[None]:
+        """Every public entry point: an NVTX range, and mujoco_warp's launches (which go to Warp's
+        current device) scoped to the simulator's device."""
+        with nvtx_range(name), wp.ScopedDevice(self.device):
+            yield
+
+    def pop_overflow(self) -> int:
+        """Number of worlds that lost contacts or constraint rows to the task's budget
+        (``task.max_contacts``, ``task.max_constraints``) since the last call; clears the flags.
+        Reads the device: call it at logging time, not per step."""
+        count = int(((self.overflow & BUDGET_OVERFLOW) != 0).sum())
+        self.overflow.zero_()
+        return count
+
     def world_index(self, nominal: int, k: int) -> int:
         """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""
         return nominal * self.group_size + k
@@ -209,7 +219,7 @@ class BatchedSim:
 
         mask: torch.bool [W]. Episode step, action and warm start of those worlds are cleared.
         """
-        with nvtx_range("sim.reset"):
+        with self._scope("sim.reset"):
             self._reset(self._world_mask(mask))
 
     def _reset(self, mask: wp.array) -> None:
@@ -255,7 +265,7 @@ class BatchedSim:
         Copies time, qpos, qvel, act, ctrl, warm start, mocap poses, and the task state (applied
         action, episode step, privileged obs). mask: torch.bool [W]; nominal entries are ignored.
         """
-        with nvtx_range("sim.reset_aux_from_nominal"):
+        with self._scope("sim.reset_aux_from_nominal"):
             self._reset_aux_from_nominal(self._world_mask(mask))
 
     def _reset_aux_from_nominal(self, mask: wp.array) -> None:
@@ -277,10 +287,11 @@ class BatchedSim:
         that a step is one launch with no Python per kernel. Kernels are compiled by one eager run
         first, whose effect is then undone."""
         state = self.state_dict()
-        work()
-        self.load_state_dict(state)
-        with wp.ScopedCapture(device=self.device) as capture:
+        with wp.ScopedDevice(self.device):
             work()
+            self.load_state_dict(state)
+            with wp.ScopedCapture(device=self.device) as capture:
+                work()
         return capture.graph
 
     def step(self, actions: Optional[torch.Tensor] = None):
@@ -301,7 +312,7 @@ class BatchedSim:
             if actions.device != self.qpos.device:
                 raise ValueError(f"actions are on {actions.device}, the simulator on {self.qpos.device}")
             self.action.copy_(actions)
-        with nvtx_range("sim.step"):
+        with self._scope("sim.step"):
             if self._graph is not None:
                 wp.capture_launch(self._graph)
             else:

@@ -18,7 +18,7 @@ from sdpg_warp.config import TrainConfig, task_defaults
 from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
-RESUMABLE_OVERRIDES = ("epochs", "device", "resume", "log_every", "checkpoint_every")
+RESUMABLE_OVERRIDES = ("epochs", "device", "resume", "log_every", "checkpoint_every", "sync_timing")
 
 
 class UsageError(Exception):

@@ -105,3 +105,13 @@ def test_normalizers_are_frozen_through_the_epoch(device):
     assert seen["actor"] == before and seen["critic"] == before
     N, M, H = runner.cfg.num_nominal, runner.cfg.num_aux, runner.cfg.horizon
     assert counts() == (before[0] + N * H, before[1] + N * (M + 1) * H)
+
+
+def test_contact_overflow_is_reported_at_logging_time(device, capsys):
+    runner = Runner(_tiny(device, obs="state", epochs=1))
+    runner.sim.overflow[1] = 1 << 3  # mujoco_warp's NARROWPHASE bit: contacts dropped in world 1
+    runner.train()
+    out = capsys.readouterr().out
+    assert "warning: 1 world(s) overflowed task hopper's contact/constraint budget" in out
+    assert "max_contacts=" in out
+    assert int(runner.sim.overflow.abs().sum()) == 0, "flags are cleared once reported"

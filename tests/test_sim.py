@@ -294,3 +294,42 @@ def test_graph_captured_step_equals_eager(device, task):
         assert torch.equal(wp.to_torch(eager.reset_done_episodes()), wp.to_torch(captured.reset_done_episodes()))
         for a, b in ((eager.qpos, captured.qpos), (eager.qvel, captured.qvel), (eager.privileged_obs, captured.privileged_obs)):
             assert torch.equal(a, b)
+
+
+def test_public_methods_scope_mujoco_warp_to_the_sim_device(sims, monkeypatch):
+    # mujoco_warp launches on Warp's current device: every public entry point of the simulator must
+    # run it inside a ScopedDevice of its own device (else cuda:1 or --device cpu on a GPU machine
+    # would launch on the wrong device).
+    import sdpg_warp.sim as sim_module
+
+    sim = sims("pointmass")
+    active, calls = [], []
+
+    class RecordingScope:
+        def __init__(self, device):
+            self.device = device
+
+        def __enter__(self):
+            active.append(str(self.device))
+
+        def __exit__(self, *exc):
+            active.pop()
+
+    class CheckedMjw:
+        def __getattr__(self, name):
+            real = getattr(sim_module.mjw.__wrapped__, name)
+
+            def call(*args, **kwargs):
+                calls.append((name, list(active)))
+                return real(*args, **kwargs)
+            return call
+
+    checked = CheckedMjw()
+    checked.__dict__["__wrapped__"] = sim_module.mjw
+    monkeypatch.setattr(sim_module.wp, "ScopedDevice", RecordingScope)
+    monkeypatch.setattr(sim_module, "mjw", checked)
+    sim.reset()
+    sim.step(torch.zeros(sim.num_worlds, sim.num_actions))
+    sim.reset_done_episodes()
+    assert {name for name, _ in calls} >= {"reset_data", "step"}
+    assert all(scopes and scopes[-1] == sim.device for _, scopes in calls), calls

@@ -137,6 +137,7 @@ class NominalRenderer:
         modality: str = "rgb",
         camera: str = "track",
         shadows: bool = False,
+        graph: bool = False,
     ):
         """Builds the N-world render Data, the render context (BVHs, rays) and the frame stack.
 
@@ -147,6 +148,8 @@ class NominalRenderer:
           modality: "rgb" (uint8 colour) or "depth" (float32 z-depth in metres).
           camera: name of the model camera to render.
           shadows: cast shadow rays towards each light (costs one more ray per light and pixel).
+          graph: record :meth:`render_step` once as a Warp graph (a CUDA graph on GPU) and replay
+            it on every call; the same frames as eager launches.
         """
         for name, value in (("width", width), ("height", height), ("frames", frames)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -196,6 +199,7 @@ class NominalRenderer:
             self._no_refill = wp.zeros(n, dtype=bool)
         self._stack_torch = wp.to_torch(self._stack, requires_grad=False)
         self.reset(torch.ones(n, dtype=torch.bool))
+        self._graph = self._capture() if graph else None
 
     @property
     def stack(self) -> wp.array:
@@ -223,6 +227,29 @@ class NominalRenderer:
             self._render_frame()
             self._write_stack(shift=True, refill=refill, refill_stride=stride)
         return self._stack_torch
+
+    def render_step(self) -> torch.Tensor:
+        """:meth:`render` with the simulator's freshly reset nominals (``sim.fresh``) refilled: the
+        per-step render of a rollout. Replays the recorded graph when built with ``graph=True``.
+
+        Returns the stack as a Torch view (no copy), as :meth:`render`.
+        """
+        if self._graph is None:
+            return self.render(reset_mask=self.sim.fresh)
+        with nvtx_range("render"), wp.ScopedDevice(self.device):
+            wp.capture_launch(self._graph)
+        return self._stack_torch
+
+    def _capture(self):
+        """Records one :meth:`render_step` on Warp's current stream of the device (never Torch's
+        legacy default stream, which CUDA cannot capture); every buffer it touches has a fixed
+        address. The stack is restored in case recording also ran the work."""
+        saved = self._stack_torch.clone()
+        with wp.ScopedDevice(self.device):
+            with wp.ScopedCapture(device=self.device) as capture:
+                self.render(reset_mask=self.sim.fresh)
+        self._stack_torch.copy_(saved)
+        return capture.graph
 
     def reset(self, mask: torch.Tensor) -> torch.Tensor:
         """Renders the nominal worlds and refills the masked nominals' whole stack with the frame.
