@@ -6,11 +6,14 @@ its auxiliaries. ``group_size`` below is ``M + 1``.
 
 import warp as wp
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 
 @wp.kernel
 def _copy_nominal_state(
     # In:
-    group_size: int,
+    group_size_in: int,
     mask_in: wp.array(dtype=bool),
     time_in: wp.array(dtype=float),
     qpos_in: wp.array2d(dtype=float),
@@ -42,9 +45,9 @@ def _copy_nominal_state(
     writes only its own auxiliary row, so no thread reads what another writes.
     """
     worldid = wp.tid()
-    if worldid % group_size == 0 or not mask_in[worldid]:
+    if worldid % group_size_in == 0 or not mask_in[worldid]:
         return
-    src = worldid - worldid % group_size
+    src = worldid - worldid % group_size_in
     time_out[worldid] = time_in[src]
     for i in range(qpos_in.shape[1]):
         qpos_out[worldid, i] = qpos_in[src, i]
@@ -67,9 +70,9 @@ def _copy_nominal_state(
 @wp.kernel
 def _randomize_initial_state(
     # In:
-    seed: int,
-    noise_qpos: float,
-    noise_qvel: float,
+    seed_in: int,
+    noise_qpos_in: float,
+    noise_qvel_in: float,
     mask_in: wp.array(dtype=bool),
     quat_adr_in: wp.array(dtype=int),
     reset_count_in: wp.array(dtype=int),
@@ -80,18 +83,18 @@ def _randomize_initial_state(
     episode_step_out: wp.array(dtype=int),
     reset_count_out: wp.array(dtype=int),
 ):
-    """qpos = qpos0 + U(-noise_qpos, noise_qpos) (quaternions renormalized), qvel = U(-noise_qvel, noise_qvel).
+    """qpos = qpos0 + U(-noise_qpos_in, noise_qpos_in) (quaternions renormalized), qvel = U(-noise_qvel_in, noise_qvel_in).
 
     Runs after ``mujoco_warp.reset_data`` put the masked worlds at qpos0 with zero velocity. The
-    generator is keyed by (seed, world, how often this world was reset), so runs are reproducible.
+    generator is keyed by (seed_in, world, how often this world was reset), so runs are reproducible.
     """
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
     count = reset_count_in[worldid]
-    rng = wp.rand_init(seed + count * 1000003, worldid)
+    rng = wp.rand_init(seed_in + count * 1000003, worldid)
     for i in range(qpos_out.shape[1]):
-        qpos_out[worldid, i] = qpos_out[worldid, i] + noise_qpos * (2.0 * wp.randf(rng) - 1.0)
+        qpos_out[worldid, i] = qpos_out[worldid, i] + noise_qpos_in * (2.0 * wp.randf(rng) - 1.0)
     for j in range(quat_adr_in.shape[0]):
         adr = quat_adr_in[j]
         q = wp.quat(
@@ -103,7 +106,7 @@ def _randomize_initial_state(
         qpos_out[worldid, adr + 2] = q[1]
         qpos_out[worldid, adr + 3] = q[2]
     for i in range(qvel_out.shape[1]):
-        qvel_out[worldid, i] = noise_qvel * (2.0 * wp.randf(rng) - 1.0)
+        qvel_out[worldid, i] = noise_qvel_in * (2.0 * wp.randf(rng) - 1.0)
     for i in range(action_out.shape[1]):
         action_out[worldid, i] = 0.0
     episode_step_out[worldid] = 0
@@ -127,7 +130,7 @@ def _copy_rows_masked(
 @wp.kernel
 def _episode_reset_masks(
     # In:
-    group_size: int,
+    group_size_in: int,
     terminated_in: wp.array(dtype=bool),
     truncated_in: wp.array(dtype=bool),
     # Out:
@@ -144,7 +147,7 @@ def _episode_reset_masks(
     nominal's new episode is done too, so that no return runs across the two episodes.
     """
     worldid = wp.tid()
-    nominal = worldid - worldid % group_size
+    nominal = worldid - worldid % group_size_in
     nominal_done = terminated_in[nominal] or truncated_in[nominal]
     if worldid == nominal:
         fresh_out[worldid] = nominal_done

@@ -2,6 +2,9 @@
 
 import warp as wp
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 
 @wp.kernel
 def _apply_action(
@@ -33,9 +36,9 @@ def _is_bad(x: float, limit: float) -> bool:
 @wp.kernel
 def _finish_step(
     # In:
-    episode_length: int,
-    max_abs_qpos: float,
-    max_abs_qvel: float,
+    episode_length_in: int,
+    max_abs_qpos_in: float,
+    max_abs_qvel_in: float,
     qpos_in: wp.array2d(dtype=float),
     qvel_in: wp.array2d(dtype=float),
     task_terminated_in: wp.array(dtype=int),
@@ -49,7 +52,7 @@ def _finish_step(
     truncated_out: wp.array(dtype=bool),
     unhealthy_out: wp.array(dtype=bool),
 ):
-    """Advances the episode step; truncation at ``episode_length``; health check.
+    """Advances the episode step; truncation at ``episode_length_in``; health check.
 
     A world whose qpos/qvel is non-finite or beyond the limits (physics blew up), or whose task
     outputs are non-finite, is unhealthy: it is terminated, its reward, reward terms and obs are
@@ -58,9 +61,9 @@ def _finish_step(
     worldid = wp.tid()
     bad = bool(False)
     for i in range(qpos_in.shape[1]):
-        bad = bad or _is_bad(qpos_in[worldid, i], max_abs_qpos)
+        bad = bad or _is_bad(qpos_in[worldid, i], max_abs_qpos_in)
     for i in range(qvel_in.shape[1]):
-        bad = bad or _is_bad(qvel_in[worldid, i], max_abs_qvel)
+        bad = bad or _is_bad(qvel_in[worldid, i], max_abs_qvel_in)
     bad = bad or _is_bad(reward_out[worldid], 1.0e30)
     for i in range(obs_out.shape[1]):
         bad = bad or _is_bad(obs_out[worldid, i], 1.0e30)
@@ -73,5 +76,5 @@ def _finish_step(
     step = episode_step_in[worldid] + 1
     episode_step_out[worldid] = step
     terminated_out[worldid] = bad or task_terminated_in[worldid] != 0
-    truncated_out[worldid] = step >= episode_length
+    truncated_out[worldid] = step >= episode_length_in
     unhealthy_out[worldid] = bad

@@ -16,6 +16,9 @@ import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 MODALITIES = ("rgb", "depth")
 
 # Camera/light modes whose pose follows a subtree centre of mass, which kinematics alone leaves unset.
@@ -25,19 +28,19 @@ _COM_MODES = (int(mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM), int(mujoco.mjtCamLigh
 @wp.kernel
 def _gather_nominal_qpos(
     # In:
-    worlds_per_nominal: int,
+    worlds_per_nominal_in: int,
     qpos_in: wp.array2d(dtype=float),
     # Out:
     qpos_out: wp.array2d(dtype=float),
 ):
     nominalid, qposid = wp.tid()
-    qpos_out[nominalid, qposid] = qpos_in[nominalid * worlds_per_nominal, qposid]
+    qpos_out[nominalid, qposid] = qpos_in[nominalid * worlds_per_nominal_in, qposid]
 
 
 @wp.kernel
 def _gather_nominal_mocap(
     # In:
-    worlds_per_nominal: int,
+    worlds_per_nominal_in: int,
     mocap_pos_in: wp.array2d(dtype=wp.vec3),
     mocap_quat_in: wp.array2d(dtype=wp.quat),
     # Out:
@@ -45,7 +48,7 @@ def _gather_nominal_mocap(
     mocap_quat_out: wp.array2d(dtype=wp.quat),
 ):
     nominalid, mocapid = wp.tid()
-    worldid = nominalid * worlds_per_nominal
+    worldid = nominalid * worlds_per_nominal_in
     mocap_pos_out[nominalid, mocapid] = mocap_pos_in[worldid, mocapid]
     mocap_quat_out[nominalid, mocapid] = mocap_quat_in[worldid, mocapid]
 
@@ -54,15 +57,15 @@ def _gather_nominal_mocap(
 def _push_rgb_frame(
     # In:
     rgb_in: wp.array2d(dtype=wp.uint32),
-    shift: bool,
+    shift_in: bool,
     refill_in: wp.array(dtype=bool),
-    refill_stride: int,
+    refill_stride_in: int,
     # Out:
     stack_out: wp.array4d(dtype=wp.uint8),
 ):
     """Writes one packed 0xAARRGGBB frame into the [N, 3*F, H, W] stack, newest frame last.
 
-    A refilled nominal gets the frame in all F slots; otherwise, with ``shift``, every slot takes
+    A refilled nominal gets the frame in all F slots; otherwise, with ``shift_in``, every slot takes
     the next one and the last takes the frame. One thread owns one pixel of one nominal across all
     slots, so reading slot f+1 before overwriting it is race-free without a second buffer.
     """
@@ -73,12 +76,12 @@ def _push_rgb_frame(
     green = wp.uint8((packed >> wp.uint32(8)) & wp.uint32(0xFF))
     blue = wp.uint8(packed & wp.uint32(0xFF))
     last = stack_out.shape[1] - 3
-    if refill_in[nominalid * refill_stride]:
+    if refill_in[nominalid * refill_stride_in]:
         for channel in range(0, last + 3, 3):
             stack_out[nominalid, channel + 0, y, x] = red
             stack_out[nominalid, channel + 1, y, x] = green
             stack_out[nominalid, channel + 2, y, x] = blue
-    elif shift:
+    elif shift_in:
         for channel in range(last):
             stack_out[nominalid, channel, y, x] = stack_out[nominalid, channel + 3, y, x]
         stack_out[nominalid, last + 0, y, x] = red
@@ -90,10 +93,10 @@ def _push_rgb_frame(
 def _push_depth_frame(
     # In:
     depth_in: wp.array2d(dtype=float),
-    zfar: float,
-    shift: bool,
+    zfar_in: float,
+    shift_in: bool,
     refill_in: wp.array(dtype=bool),
-    refill_stride: int,
+    refill_stride_in: int,
     # Out:
     stack_out: wp.array4d(dtype=float),
 ):
@@ -105,12 +108,12 @@ def _push_depth_frame(
     nominalid, y, x = wp.tid()
     depth = depth_in[nominalid, y * stack_out.shape[3] + x]
     if depth <= 0.0:
-        depth = zfar
+        depth = zfar_in
     last = stack_out.shape[1] - 1
-    if refill_in[nominalid * refill_stride]:
+    if refill_in[nominalid * refill_stride_in]:
         for frame in range(last + 1):
             stack_out[nominalid, frame, y, x] = depth
-    elif shift:
+    elif shift_in:
         for frame in range(last):
             stack_out[nominalid, frame, y, x] = stack_out[nominalid, frame + 1, y, x]
         stack_out[nominalid, last, y, x] = depth
