@@ -236,3 +236,20 @@ def test_mujoco_warp_steps_like_mujoco(name, device):
         mjd.ctrl[:] = ctrl[w]
         mujoco.mj_step(mjm, mjd, nstep=nstep)
         np.testing.assert_allclose(qpos[w], mjd.qpos, atol=1e-4)
+
+
+def test_hopper_motor_joints_have_armature_and_no_damping():
+    """Motor joints: armature 0.1, damping 0, as Genesis loads the authors' MJCF (default armature 0.1)."""
+    mjm = make_task("hopper").mj_model()
+    dofs = [mjm.jnt_dofadr[mjm.actuator_trnid[i, 0]] for i in range(mjm.nu)]
+    np.testing.assert_array_equal(mjm.dof_armature[dofs], 0.1)
+    np.testing.assert_array_equal(mjm.dof_damping[dofs], 0.0)
+
+
+def test_walker_joint_limits_are_soft_as_the_authors():
+    """Every limited walker joint has the authors' solimplimit (0, 0.99, 0.01)."""
+    mjm = make_task("walker").mj_model()
+    limited = mjm.jnt_limited.astype(bool)
+    assert limited.sum() == mjm.nu
+    np.testing.assert_allclose(mjm.jnt_solimp[limited, :3], np.tile([0.0, 0.99, 0.01], (mjm.nu, 1)))
+
