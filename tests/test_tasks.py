@@ -1,5 +1,6 @@
 """Task kernels against their NumPy references and C MuJoCo; task models load in MuJoCo Warp."""
 
+import importlib
 import math
 
 import mujoco
@@ -253,3 +254,50 @@ def test_walker_joint_limits_are_soft_as_the_authors():
     assert limited.sum() == mjm.nu
     np.testing.assert_allclose(mjm.jnt_solimp[limited, :3], np.tile([0.0, 0.99, 0.01], (mjm.nu, 1)))
 
+
+AUTHORS_HUMANOID_JOINTS = (
+    "abdomen_z",
+    "abdomen_y",
+    "abdomen_x",
+    "right_hip_x",
+    "right_hip_z",
+    "right_hip_y",
+    "right_knee",
+    "right_ankle_y",
+    "right_ankle_x",
+    "left_hip_x",
+    "left_hip_z",
+    "left_hip_y",
+    "left_knee",
+    "left_ankle_y",
+    "left_ankle_x",
+    "right_shoulder1",
+    "right_shoulder2",
+    "right_elbow",
+    "left_shoulder1",
+    "left_shoulder2",
+    "left_elbow",
+)
+"""Hinge declaration order of the authors' humanoid MJCF (it sets the kinematics of two-hinge bodies)."""
+
+
+def test_humanoid_joints_declared_in_the_authors_order():
+    mjm = make_task("humanoid").mj_model()
+    assert tuple(mjm.joint(j).name for j in range(1, mjm.njnt)) == AUTHORS_HUMANOID_JOINTS
+
+
+@pytest.mark.parametrize("name", ("ant", "humanoid"))
+def test_floating_obs_lists_joints_in_motor_order_by_name(name, device):
+    """Obs joint angle i, rate i and action i all belong to motor i, whose joint is MOTOR_JOINTS[i]."""
+    task = make_task(name)
+    module = importlib.import_module(f"sdpg_warp.tasks.{name}")
+    mjm = task.mj_model()
+    n = mjm.nu
+    assert tuple(mjm.joint(mjm.actuator_trnid[i, 0]).name for i in range(n)) == module.MOTOR_JOINTS
+    qpos, qvel, action = _random_states(mjm, np.random.default_rng(5), 4)
+    obs, _, _, _ = _evaluate(task, qpos, qvel, action, device)
+    for i, joint_name in enumerate(module.MOTOR_JOINTS):
+        joint = mjm.joint(joint_name)
+        np.testing.assert_allclose(obs[:, 11 + i], qpos[:, joint.qposadr[0]], **TOL)
+        np.testing.assert_allclose(obs[:, 11 + n + i], module.JOINT_VEL_SCALE * qvel[:, joint.dofadr[0]], **TOL)
+    np.testing.assert_allclose(obs[:, 13 + 2 * n :], action, **TOL)

@@ -2,7 +2,7 @@
 
 State (``assets/ant.xml``): qpos = [torso position (3), torso quaternion w x y z (4), hip_1,
 ankle_1, ..., hip_4, ankle_4]; qvel = [torso origin velocity, world frame (3), torso angular
-velocity, body frame (3), 8 joint rates]. Motor i drives joint i.
+velocity, body frame (3), 8 joint rates]. Motor i drives joint MOTOR_JOINTS[i] (here qpos order).
 
 Definitions from the authors' ant (SDPG ``envs/genesis_env/ant.py``, after SHAC ``envs/ant.py``):
 reward = forward velocity + 0.1 up + heading + (torso height - 0.27); the authors' action penalty
@@ -26,6 +26,8 @@ from sdpg_warp.tasks.base import Task
 
 NUM_JOINTS = 8
 """Actuated hinges (= actuators)."""
+MOTOR_JOINTS = ("hip_1", "ankle_1", "hip_2", "ankle_2", "hip_3", "ankle_3", "hip_4", "ankle_4")
+"""The hinge of each motor, in action order (the authors'); the obs lists joints in this order."""
 MIN_HEIGHT = 0.27
 """Episode ends when the torso height falls below this; the height reward is measured from it."""
 MAX_HEIGHT = 1.3
@@ -34,6 +36,12 @@ UP_WEIGHT = 0.1
 """Weight of the up projection in the reward."""
 JOINT_VEL_SCALE = 0.1
 """Joint rates enter the obs scaled by this."""
+
+
+_JOINT_ORDER = wp.constant(
+    wp.types.vector(NUM_JOINTS, dtype=int)(*locomotion.hinge_offsets("ant.xml", MOTOR_JOINTS))
+)
+"""Offset of each motor's hinge after the free joint (qpos[7 + k])."""
 
 
 @wp.func
@@ -77,7 +85,7 @@ def _ant_evaluate(
         locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
         return
     # obs (37) = [z, q_wxyz (4), v (3), R(q) w (3), joint q (8), 0.1 joint qd (8), up, heading, a (8)]
-    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, qpos_in, qvel_in, action_in, obs_out)
+    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, _JOINT_ORDER, qpos_in, qvel_in, action_in, obs_out)
     quat = locomotion.torso_quat(worldid, 3, qpos_in)
     height = qpos_in[worldid, 2]
     progress = locomotion.progress(worldid, qvel_in)
@@ -117,5 +125,6 @@ class Ant(Task):
         rot = locomotion.np_quat_to_mat(qpos[3:7])
         height = qpos[2]
         terms = np.array([qvel[0], UP_WEIGHT * rot[2, 2], rot[0, 0], height - MIN_HEIGHT])
-        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE)
+        order = locomotion.hinge_offsets(self.xml_file, MOTOR_JOINTS)
+        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE, order)
         return obs, terms, bool(height < MIN_HEIGHT or height > MAX_HEIGHT)
