@@ -255,6 +255,44 @@ def test_walker_joint_limits_are_soft_as_the_authors():
     np.testing.assert_allclose(mjm.jnt_solimp[limited, :3], np.tile([0.0, 0.99, 0.01], (mjm.nu, 1)))
 
 
+def _can_collide(mjm: mujoco.MjModel, g1: int, g2: int) -> bool:
+    """MuJoCo's contype / conaffinity filter for a geom pair."""
+    return bool(
+        (mjm.geom_contype[g1] & mjm.geom_conaffinity[g2]) or (mjm.geom_contype[g2] & mjm.geom_conaffinity[g1])
+    )
+
+
+def test_ant_only_feet_touch_the_floor():
+    """As in the authors' ant, the four feet collide with the floor and no other pair can collide."""
+    mjm = make_task("ant").mj_model()
+    floor = mjm.geom("floor").id
+    pairs = {
+        (mjm.geom(g1).name, mjm.geom(g2).name)
+        for g1 in range(mjm.ngeom)
+        for g2 in range(g1 + 1, mjm.ngeom)
+        if _can_collide(mjm, g1, g2)
+    }
+    assert pairs == {("floor", f"foot_{i}") for i in range(1, 5)}
+    assert mjm.geom_bodyid[floor] == 0
+
+
+def test_ant_camera_follows_the_torso_like_the_authors():
+    """The authors' ant camera: at torso origin + (0.5, -2, 1) in world axes, looking at it, image up +z."""
+    mjm = make_task("ant").mj_model()
+    data = mujoco.MjData(mjm)
+    data.qpos[:3] = [3.0, -1.0, 0.6]
+    data.qpos[3:7] = [math.cos(0.4), 0.1, 0.05, math.sin(0.4)]
+    data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
+    mujoco.mj_forward(mjm, data)
+    camera, torso = mjm.camera("track").id, mjm.body("torso").id
+    offset = np.array([0.5, -2.0, 1.0])
+    np.testing.assert_allclose(data.cam_xpos[camera] - data.xpos[torso], offset, atol=1e-9)
+    axes = data.cam_xmat[camera].reshape(3, 3)
+    np.testing.assert_allclose(-axes[:, 2], -offset / np.linalg.norm(offset), atol=1e-9)
+    assert abs(axes[2, 0]) < 1e-9 and axes[2, 1] > 0.0
+    assert mjm.cam_fovy[camera] == 60.0
+
+
 AUTHORS_HUMANOID_JOINTS = (
     "abdomen_z",
     "abdomen_y",

@@ -3,6 +3,8 @@
 State (``assets/ant.xml``): qpos = [torso position (3), torso quaternion w x y z (4), hip_1,
 ankle_1, ..., hip_4, ankle_4]; qvel = [torso origin velocity, world frame (3), torso angular
 velocity, body frame (3), 8 joint rates]. Motor i drives joint MOTOR_JOINTS[i] (here qpos order).
+As in the authors' ant, only the four feet touch the floor, and the camera follows the torso
+origin from (0.5, -2, 1) looking at it (SDPG ``cfgs/task/genesis/ant.yaml``).
 
 Definitions from the authors' ant (SDPG ``envs/genesis_env/ant.py``, after SHAC ``envs/ant.py``):
 reward = forward velocity + 0.1 up + heading + (torso height - 0.27); the authors' action penalty
@@ -108,11 +110,11 @@ class Ant(Task):
     obs_dim = 3 * NUM_JOINTS + 13
     reward_terms = ("progress", "up", "heading", "height")
     _kernel = _ant_evaluate
-    # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
-    # termination, plus settling from lying poses): at most 8 contacts and 34 constraint rows.
-    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
-    max_contacts = 16
-    max_constraints = 4 * 16 + NUM_JOINTS
+    # Only the four foot spheres touch the floor, one contact each: at most 4 contacts and
+    # 4 * 4 rows (condim 3, pyramidal) + 1 per limited joint, an exact bound. Measured in C MuJoCo
+    # (bench/contact_budget.py): 4 contacts and 21 constraint rows.
+    max_contacts = 4
+    max_constraints = 4 * 4 + NUM_JOINTS
 
     frame_skip: int = 2
     episode_length: int = 1000
