@@ -1,5 +1,6 @@
 """Task kernels against their NumPy references and C MuJoCo; task models load in MuJoCo Warp."""
 
+import importlib
 import math
 
 import mujoco
@@ -236,3 +237,105 @@ def test_mujoco_warp_steps_like_mujoco(name, device):
         mjd.ctrl[:] = ctrl[w]
         mujoco.mj_step(mjm, mjd, nstep=nstep)
         np.testing.assert_allclose(qpos[w], mjd.qpos, atol=1e-4)
+
+
+def test_hopper_motor_joints_have_armature_and_no_damping():
+    """Motor joints: armature 0.1, damping 0, as Genesis loads the authors' MJCF (default armature 0.1)."""
+    mjm = make_task("hopper").mj_model()
+    dofs = [mjm.jnt_dofadr[mjm.actuator_trnid[i, 0]] for i in range(mjm.nu)]
+    np.testing.assert_array_equal(mjm.dof_armature[dofs], 0.1)
+    np.testing.assert_array_equal(mjm.dof_damping[dofs], 0.0)
+
+
+def test_walker_joint_limits_are_soft_as_the_authors():
+    """Every limited walker joint has the authors' solimplimit (0, 0.99, 0.01)."""
+    mjm = make_task("walker").mj_model()
+    limited = mjm.jnt_limited.astype(bool)
+    assert limited.sum() == mjm.nu
+    np.testing.assert_allclose(mjm.jnt_solimp[limited, :3], np.tile([0.0, 0.99, 0.01], (mjm.nu, 1)))
+
+
+def _can_collide(mjm: mujoco.MjModel, g1: int, g2: int) -> bool:
+    """MuJoCo's contype / conaffinity filter for a geom pair."""
+    return bool(
+        (mjm.geom_contype[g1] & mjm.geom_conaffinity[g2]) or (mjm.geom_contype[g2] & mjm.geom_conaffinity[g1])
+    )
+
+
+def test_ant_only_feet_touch_the_floor():
+    """As in the authors' ant, the four feet collide with the floor and no other pair can collide."""
+    mjm = make_task("ant").mj_model()
+    floor = mjm.geom("floor").id
+    pairs = {
+        (mjm.geom(g1).name, mjm.geom(g2).name)
+        for g1 in range(mjm.ngeom)
+        for g2 in range(g1 + 1, mjm.ngeom)
+        if _can_collide(mjm, g1, g2)
+    }
+    assert pairs == {("floor", f"foot_{i}") for i in range(1, 5)}
+    assert mjm.geom_bodyid[floor] == 0
+
+
+def test_ant_camera_follows_the_torso_like_the_authors():
+    """The authors' ant camera: at torso origin + (0.5, -2, 1) in world axes, looking at it, image up +z."""
+    mjm = make_task("ant").mj_model()
+    data = mujoco.MjData(mjm)
+    data.qpos[:3] = [3.0, -1.0, 0.6]
+    data.qpos[3:7] = [math.cos(0.4), 0.1, 0.05, math.sin(0.4)]
+    data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
+    mujoco.mj_forward(mjm, data)
+    camera, torso = mjm.camera("track").id, mjm.body("torso").id
+    offset = np.array([0.5, -2.0, 1.0])
+    np.testing.assert_allclose(data.cam_xpos[camera] - data.xpos[torso], offset, atol=1e-9)
+    axes = data.cam_xmat[camera].reshape(3, 3)
+    np.testing.assert_allclose(-axes[:, 2], -offset / np.linalg.norm(offset), atol=1e-9)
+    assert abs(axes[2, 0]) < 1e-9 and axes[2, 1] > 0.0
+    assert mjm.cam_fovy[camera] == 60.0
+
+
+AUTHORS_HUMANOID_JOINTS = (
+    "abdomen_z",
+    "abdomen_y",
+    "abdomen_x",
+    "right_hip_x",
+    "right_hip_z",
+    "right_hip_y",
+    "right_knee",
+    "right_ankle_y",
+    "right_ankle_x",
+    "left_hip_x",
+    "left_hip_z",
+    "left_hip_y",
+    "left_knee",
+    "left_ankle_y",
+    "left_ankle_x",
+    "right_shoulder1",
+    "right_shoulder2",
+    "right_elbow",
+    "left_shoulder1",
+    "left_shoulder2",
+    "left_elbow",
+)
+"""Hinge declaration order of the authors' humanoid MJCF (it sets the kinematics of two-hinge bodies)."""
+
+
+def test_humanoid_joints_declared_in_the_authors_order():
+    mjm = make_task("humanoid").mj_model()
+    assert tuple(mjm.joint(j).name for j in range(1, mjm.njnt)) == AUTHORS_HUMANOID_JOINTS
+
+
+@pytest.mark.parametrize("name", ("ant", "humanoid"))
+def test_floating_obs_lists_joints_in_motor_order_by_name(name, device):
+    """Obs joint angle i, rate i and action i all belong to motor i, whose joint is MOTOR_JOINTS[i]."""
+    task = make_task(name)
+    module = importlib.import_module(f"sdpg_warp.tasks.{name}")
+    mjm = task.mj_model()
+    n = mjm.nu
+    assert tuple(mjm.joint(mjm.actuator_trnid[i, 0]).name for i in range(n)) == module.MOTOR_JOINTS
+    qpos, qvel, action = _random_states(mjm, np.random.default_rng(5), 4)
+    obs, _, _, _ = _evaluate(task, qpos, qvel, action, device)
+    for i, joint_name in enumerate(module.MOTOR_JOINTS):
+        joint = mjm.joint(joint_name)
+        np.testing.assert_allclose(obs[:, 11 + i], qpos[:, joint.qposadr[0]], **TOL)
+        np.testing.assert_allclose(obs[:, 11 + n + i], module.JOINT_VEL_SCALE * qvel[:, joint.dofadr[0]], **TOL)
+    np.testing.assert_allclose(obs[:, 13 + 2 * n :], action, **TOL)

@@ -2,7 +2,9 @@
 
 State (``assets/ant.xml``): qpos = [torso position (3), torso quaternion w x y z (4), hip_1,
 ankle_1, ..., hip_4, ankle_4]; qvel = [torso origin velocity, world frame (3), torso angular
-velocity, body frame (3), 8 joint rates]. Motor i drives joint i.
+velocity, body frame (3), 8 joint rates]. Motor i drives joint MOTOR_JOINTS[i] (here qpos order).
+As in the authors' ant, only the four feet touch the floor, and the camera follows the torso
+origin from (0.5, -2, 1) looking at it (SDPG ``cfgs/task/genesis/ant.yaml``).
 
 Definitions from the authors' ant (SDPG ``envs/genesis_env/ant.py``, after SHAC ``envs/ant.py``):
 reward = forward velocity + 0.1 up + heading + (torso height - 0.27); the authors' action penalty
@@ -14,6 +16,9 @@ degrees, like the authors' +-7.5 degrees), zero velocity.
 The authors' "up" is SHAC's y-up projection; in MuJoCo's z-up world it is (R(q) e_z) . e_z.
 The obs carries the applied action in [-1, 1] as SHAC does (SDPG stores it times the motor
 strength), and the torso angular velocity in the world frame as SHAC does.
+Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), as
+for the hopper, which needs it; the ant alone measured no blow-up at 1 x 10 ms either
+(``bench/contact_budget.py``).
 """
 
 import dataclasses
@@ -26,6 +31,8 @@ from sdpg_warp.tasks.base import Task
 
 NUM_JOINTS = 8
 """Actuated hinges (= actuators)."""
+MOTOR_JOINTS = ("hip_1", "ankle_1", "hip_2", "ankle_2", "hip_3", "ankle_3", "hip_4", "ankle_4")
+"""The hinge of each motor, in action order (the authors'); the obs lists joints in this order."""
 MIN_HEIGHT = 0.27
 """Episode ends when the torso height falls below this; the height reward is measured from it."""
 MAX_HEIGHT = 1.3
@@ -34,6 +41,12 @@ UP_WEIGHT = 0.1
 """Weight of the up projection in the reward."""
 JOINT_VEL_SCALE = 0.1
 """Joint rates enter the obs scaled by this."""
+
+
+_JOINT_ORDER = wp.constant(
+    wp.types.vector(NUM_JOINTS, dtype=int)(*locomotion.hinge_offsets("ant.xml", MOTOR_JOINTS))
+)
+"""Offset of each motor's hinge after the free joint (qpos[7 + k])."""
 
 
 @wp.func
@@ -77,7 +90,7 @@ def _ant_evaluate(
         locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
         return
     # obs (37) = [z, q_wxyz (4), v (3), R(q) w (3), joint q (8), 0.1 joint qd (8), up, heading, a (8)]
-    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, qpos_in, qvel_in, action_in, obs_out)
+    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, _JOINT_ORDER, qpos_in, qvel_in, action_in, obs_out)
     quat = locomotion.torso_quat(worldid, 3, qpos_in)
     height = qpos_in[worldid, 2]
     progress = locomotion.progress(worldid, qvel_in)
@@ -100,11 +113,11 @@ class Ant(Task):
     obs_dim = 3 * NUM_JOINTS + 13
     reward_terms = ("progress", "up", "heading", "height")
     _kernel = _ant_evaluate
-    # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
-    # termination, plus settling from lying poses): at most 8 contacts and 34 constraint rows.
-    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
-    max_contacts = 16
-    max_constraints = 4 * 16 + NUM_JOINTS
+    # Only the four foot spheres touch the floor, one contact each: at most 4 contacts and
+    # 4 * 4 rows (condim 3, pyramidal) + 1 per limited joint, an exact bound. Measured in C MuJoCo
+    # (bench/contact_budget.py): 4 contacts and 21 constraint rows.
+    max_contacts = 4
+    max_constraints = 4 * 4 + NUM_JOINTS
 
     frame_skip: int = 2
     episode_length: int = 1000
@@ -117,5 +130,6 @@ class Ant(Task):
         rot = locomotion.np_quat_to_mat(qpos[3:7])
         height = qpos[2]
         terms = np.array([qvel[0], UP_WEIGHT * rot[2, 2], rot[0, 0], height - MIN_HEIGHT])
-        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE)
+        order = locomotion.hinge_offsets(self.xml_file, MOTOR_JOINTS)
+        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE, order)
         return obs, terms, bool(height < MIN_HEIGHT or height > MAX_HEIGHT)

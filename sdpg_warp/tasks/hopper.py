@@ -7,7 +7,11 @@ Definitions from the authors' hopper (SDPG ``envs/genesis_env/hopper.py``, after
 ``envs/hopper.py``): reward = forward velocity + shaped height + pitch + action penalty; early
 termination when the torso sinks 0.45 m below its start, rises 15 m above it, or any joint speed
 exceeds 100 (a physics blow-up); motor strength 200; episode 1000 steps of 10 ms; reset noise
-U(-0.05, 0.05) on every joint position, zero velocity.
+U(-0.05, 0.05) on every joint position, zero velocity. The motor joints have armature 0.1 and no
+damping: the authors' MJCF gives neither, and Genesis loads such joints with armature 0.1.
+Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), since
+at 1 x 10 ms C MuJoCo blew up (joint speed > 100) in 1 of 1826 random-action episodes and let the
+floor in 0.17 m deep, against none and 0.11 m at 2 x 5 ms (``bench/contact_budget.py``).
 """
 
 import dataclasses

@@ -1,8 +1,10 @@
 """Humanoid: a 21-joint biped on a free joint that should run along +x.
 
 State (``assets/humanoid.xml``): qpos = [torso position (3), torso quaternion w x y z (4),
-21 hinges in motor order]; qvel = [torso origin velocity, world frame (3), torso angular
-velocity, body frame (3), 21 joint rates]. Motor i drives joint i.
+21 hinges]; qvel = [torso origin velocity, world frame (3), torso angular velocity, body frame (3),
+21 joint rates]. The hinges are declared in the authors' MJCF order (abdomen_z before abdomen_y,
+ankle_y before ankle_x: the order of two hinges in one body sets the kinematics), so qpos is not in
+motor order; motor i drives MOTOR_JOINTS[i] and the obs lists joints in motor order, by name.
 
 Definitions from the authors' humanoid (SDPG ``envs/genesis_env/humanoid.py``, after SHAC
 ``envs/humanoid.py``): reward = forward velocity + 0.1 up + heading + shaped height
@@ -16,6 +18,9 @@ velocity.
 The authors' "up" is SHAC's y-up projection; in MuJoCo's z-up world it is (R(q) e_z) . e_z.
 The obs carries the applied action in [-1, 1] as SHAC does (SDPG stores it times the motor
 strength), and the torso angular velocity in the world frame as SHAC does.
+Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), as
+for the hopper, which needs it; the humanoid alone measured no blow-up at 1 x 10 ms either
+(``bench/contact_budget.py``).
 """
 
 import dataclasses
@@ -28,6 +33,30 @@ from sdpg_warp.tasks.base import Task
 
 NUM_JOINTS = 21
 """Actuated hinges (= actuators)."""
+MOTOR_JOINTS = (
+    "abdomen_y",
+    "abdomen_z",
+    "abdomen_x",
+    "right_hip_x",
+    "right_hip_z",
+    "right_hip_y",
+    "right_knee",
+    "right_ankle_x",
+    "right_ankle_y",
+    "left_hip_x",
+    "left_hip_z",
+    "left_hip_y",
+    "left_knee",
+    "left_ankle_x",
+    "left_ankle_y",
+    "right_shoulder1",
+    "right_shoulder2",
+    "right_elbow",
+    "left_shoulder1",
+    "left_shoulder2",
+    "left_elbow",
+)
+"""The hinge of each motor, in action order (the authors'); the obs lists joints in this order."""
 MIN_HEIGHT = 0.74
 """Episode ends when the torso height falls below this."""
 MAX_HEIGHT = 2.0
@@ -42,6 +71,12 @@ ACTION_PENALTY = -0.002
 """Weight of sum(a^2)."""
 JOINT_VEL_SCALE = 0.1
 """Joint rates enter the obs scaled by this."""
+
+
+_JOINT_ORDER = wp.constant(
+    wp.types.vector(NUM_JOINTS, dtype=int)(*locomotion.hinge_offsets("humanoid.xml", MOTOR_JOINTS))
+)
+"""Offset of each motor's hinge after the free joint (qpos[7 + k])."""
 
 
 @wp.func
@@ -85,7 +120,7 @@ def _humanoid_evaluate(
         locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
         return
     # obs (76) = [z, q_wxyz (4), v (3), R(q) w (3), joint q (21), 0.1 joint qd (21), up, heading, a (21)]
-    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, qpos_in, qvel_in, action_in, obs_out)
+    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, _JOINT_ORDER, qpos_in, qvel_in, action_in, obs_out)
     quat = locomotion.torso_quat(worldid, 3, qpos_in)
     height = qpos_in[worldid, 2]
     progress = locomotion.progress(worldid, qvel_in)
@@ -137,5 +172,6 @@ class Humanoid(Task):
                 locomotion.np_action_cost(action, ACTION_PENALTY),
             ]
         )
-        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE)
+        order = locomotion.hinge_offsets(self.xml_file, MOTOR_JOINTS)
+        obs = locomotion.np_floating_base_observation(qpos, qvel, action, JOINT_VEL_SCALE, order)
         return obs, terms, bool(height < MIN_HEIGHT or height > MAX_HEIGHT)

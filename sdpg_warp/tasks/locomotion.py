@@ -7,8 +7,14 @@ world frame (3), angular velocity in the body frame (3)]. The target direction i
 is z-up.
 """
 
+import os
+from typing import Any
+
+import mujoco
 import numpy as np
 import warp as wp
+
+from sdpg_warp.tasks.base import ASSET_DIR
 
 HEIGHT_PENALTY = 200.0
 """Below its target the shaped height reward is -HEIGHT_PENALTY * d^2 (SHAC)."""
@@ -102,10 +108,23 @@ def clear_world(
     terminated_out[worldid] = 1
 
 
+def hinge_offsets(xml_file: str, joint_names: tuple[str, ...]) -> tuple[int, ...]:
+    """Offset k of each named hinge of a free-joint robot (its angle is qpos[7 + k], its rate qvel[6 + k])."""
+    mjm = mujoco.MjModel.from_xml_path(os.path.join(ASSET_DIR, xml_file))
+    offsets = []
+    for name in joint_names:
+        joint = mjm.joint(name)
+        if joint.type[0] != mujoco.mjtJoint.mjJNT_HINGE or joint.qposadr[0] - 7 != joint.dofadr[0] - 6:
+            raise ValueError(f"{xml_file}: {name} is not a hinge after the free joint")
+        offsets.append(int(joint.qposadr[0]) - 7)
+    return tuple(offsets)
+
+
 @wp.func
 def floating_base_observation(
     worldid: int,
     joint_vel_scale: float,
+    joint_order: Any,
     # In:
     qpos_in: wp.array2d(dtype=float),
     qvel_in: wp.array2d(dtype=float),
@@ -120,6 +139,8 @@ def floating_base_observation(
     z: torso height; q: torso quaternion as in qpos; v: world velocity of the torso origin
     (qvel[0:3]); R(q) w: the torso angular velocity turned from the body frame (qvel[3:6]) into
     the world frame, as SHAC observes it; up, heading: the projections above; a: the applied action.
+    Joints are in motor order: entry i is the hinge of motor i, at offset joint_order[i] (an int
+    vector of length n, from :func:`hinge_offsets`), i.e. qpos[7 + joint_order[i]].
     """
     n = action_in.shape[1]
     quat = torso_quat(worldid, 3, qpos_in)
@@ -131,8 +152,9 @@ def floating_base_observation(
         obs_out[worldid, 5 + i] = qvel_in[worldid, i]
         obs_out[worldid, 8 + i] = omega[i]
     for i in range(n):
-        obs_out[worldid, 11 + i] = qpos_in[worldid, 7 + i]
-        obs_out[worldid, 11 + n + i] = joint_vel_scale * qvel_in[worldid, 6 + i]
+        k = joint_order[i]
+        obs_out[worldid, 11 + i] = qpos_in[worldid, 7 + k]
+        obs_out[worldid, 11 + n + i] = joint_vel_scale * qvel_in[worldid, 6 + k]
         obs_out[worldid, 13 + 2 * n + i] = action_in[worldid, i]
     obs_out[worldid, 11 + 2 * n] = up_projection(quat)
     obs_out[worldid, 12 + 2 * n] = heading_projection(quat)
@@ -162,18 +184,19 @@ def np_action_cost(action: np.ndarray, weight: float) -> float:
 
 
 def np_floating_base_observation(
-    qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray, joint_vel_scale: float
+    qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray, joint_vel_scale: float, joint_order: tuple[int, ...]
 ) -> np.ndarray:
     """NumPy twin of :func:`floating_base_observation`."""
     rot = np_quat_to_mat(qpos[3:7])
+    order = np.asarray(joint_order)
     return np.concatenate(
         [
             qpos[2:3],
             qpos[3:7],
             qvel[0:3],
             rot @ qvel[3:6],
-            qpos[7:],
-            joint_vel_scale * qvel[6:],
+            qpos[7 + order],
+            joint_vel_scale * qvel[6 + order],
             [rot[2, 2], rot[0, 0]],
             action,
         ]

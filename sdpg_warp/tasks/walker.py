@@ -7,8 +7,12 @@ the torso pitch; qvel holds their rates.
 Definitions from the authors' walker (SDPG ``envs/genesis_env/walker.py``): reward = forward
 velocity + 0.1 alive bonus - 0.01 sum(a^2); early termination when rootz leaves [-0.5, 0.7] or
 |rooty| > 1 rad; motor strengths 100 / 50 / 20 (hip / knee / ankle); episode 1000 steps of
-10 ms; reset noise U(-0.05, 0.05) on every joint position, zero velocity. The authors list rooty
-before rootz in the obs (their simulator's joint order); here the same 17 entries follow qpos.
+10 ms; reset noise U(-0.05, 0.05) on every joint position, zero velocity; soft joint limits
+(solimplimit 0 0.99 0.01) as in the authors' MJCF. The authors list rooty before rootz in the obs
+(their simulator's joint order); here the same 17 entries follow qpos.
+Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), as
+for the hopper, which needs it; the walker alone measured no blow-up at 1 x 10 ms either
+(``bench/contact_budget.py``).
 """
 
 import dataclasses

@@ -1,0 +1,142 @@
+"""Peak contacts and constraint rows per world of the locomotion tasks in C MuJoCo, and blow-ups.
+
+What ``Task.max_contacts`` / ``Task.max_constraints`` must hold: the peaks over random policies
+(uniform in [-1, 1] and bang-bang +-1), each with and without early termination, plus settling
+with zero action from lying poses (on the side, upside down). A blow-up is an episode that ends
+with a non-finite state (C MuJoCo's bad-acceleration reset included) or a joint speed above 100;
+the deepest floor penetration and the fastest joint speed are reported too.
+``--timestep 0.01 --frame-skip 1`` runs the same protocol with one 10 ms physics step per
+environment step, to compare blow-ups against the tasks' 2 x 5 ms.
+
+Prints one line per task, then one JSON object.
+
+  python bench/contact_budget.py --task hopper walker ant humanoid --steps 30000
+"""
+
+import argparse
+import json
+import math
+
+import mujoco
+import numpy as np
+
+from sdpg_warp.tasks import make_task
+from sdpg_warp.tasks.hopper import MAX_SPEED
+
+
+def _reset(task, mjm, data, rng):
+    """The task's reset distribution: qpos0 + U(-noise, noise), free-joint quaternions renormalized."""
+    mujoco.mj_resetData(mjm, data)
+    data.qpos[:] = mjm.qpos0 + rng.uniform(-task.reset_noise_qpos, task.reset_noise_qpos, mjm.nq)
+    data.qvel[:] = rng.uniform(-task.reset_noise_qvel, task.reset_noise_qvel, mjm.nv)
+    if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
+        data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
+
+
+def _lying_poses(mjm):
+    """qpos of the robot on its side and upside down, the torso 0.3 m above the floor."""
+    poses = []
+    for angle in (0.5 * math.pi, math.pi):
+        qpos = mjm.qpos0.copy()
+        if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
+            qpos[2] = 0.3
+            qpos[3:7] = [math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0]
+        else:  # planar: rootx, rootz, rooty; rootz is the height above the torso's start
+            qpos[mjm.joint("rootz").qposadr[0]] = 0.3 - mjm.body("torso").pos[2]
+            qpos[mjm.joint("rooty").qposadr[0]] = angle
+        poses.append(qpos)
+    return poses
+
+
+class _Peaks:
+    def __init__(self):
+        self.contacts = 0
+        self.rows = 0
+        self.blowups = 0
+        self.episodes = 0
+        self.penetration = 0.0
+        self.speed = 0.0
+
+    def step(self, mjm, data, nstep):
+        """nstep physics steps; True when the state blew up."""
+        for _ in range(nstep):
+            mujoco.mj_step(mjm, data)
+            self.contacts = max(self.contacts, data.ncon)
+            self.rows = max(self.rows, data.nefc)
+            if data.ncon:
+                self.penetration = max(self.penetration, -float(np.min(data.contact.dist[: data.ncon])))
+        bad_acc = data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > 0
+        data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number = 0
+        finite = np.all(np.isfinite(data.qpos)) and np.all(np.isfinite(data.qvel))
+        speed = float(np.max(np.abs(data.qvel)))
+        if finite:
+            self.speed = max(self.speed, speed)
+        return bad_acc or not finite or speed > MAX_SPEED
+
+
+def measure(name: str, steps: int, timestep: float | None, frame_skip: int | None, seed: int = 0) -> dict:
+    task = make_task(name)
+    mjm = task.mj_model()
+    if timestep is not None:
+        mjm.opt.timestep = timestep
+    nstep = task.frame_skip if frame_skip is None else frame_skip
+    data = mujoco.MjData(mjm)
+    rng = np.random.default_rng(seed)
+    peaks = _Peaks()
+    for policy in ("uniform", "bang_bang"):
+        for terminate in (True, False):
+            _reset(task, mjm, data, rng)
+            length = 0
+            for _ in range(steps):
+                action = rng.uniform(-1.0, 1.0, mjm.nu)
+                if policy == "bang_bang":
+                    action = np.sign(action)
+                data.ctrl[:] = action
+                blew_up = peaks.step(mjm, data, nstep)
+                length += 1
+                done = blew_up or length >= task.episode_length
+                if terminate and not blew_up:
+                    done = done or task.reference(data.qpos.copy(), data.qvel.copy(), action)[2]
+                if done:
+                    peaks.blowups += int(blew_up)
+                    peaks.episodes += 1
+                    _reset(task, mjm, data, rng)
+                    length = 0
+    for qpos in _lying_poses(mjm):
+        mujoco.mj_resetData(mjm, data)
+        data.qpos[:] = qpos
+        for _ in range(300):
+            peaks.blowups += int(peaks.step(mjm, data, nstep))
+    return {
+        "max_contacts": int(peaks.contacts),
+        "max_constraint_rows": int(peaks.rows),
+        "budget_contacts": task.max_contacts,
+        "budget_constraints": task.max_constraints,
+        "blowup_episodes": peaks.blowups,
+        "max_penetration_m": round(peaks.penetration, 4),
+        "max_joint_speed": round(peaks.speed, 1),
+        "episodes": peaks.episodes,
+        "timestep": float(mjm.opt.timestep),
+        "frame_skip": nstep,
+    }
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", nargs="+", default=["hopper", "walker", "ant", "humanoid"])
+    parser.add_argument("--steps", type=int, default=30000, help="environment steps per policy and setting")
+    parser.add_argument("--timestep", type=float, default=None, help="physics dt (default: the MJCF's)")
+    parser.add_argument("--frame-skip", type=int, default=None, help="physics steps per env step")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    results = {}
+    for name in args.task:
+        row = measure(name, args.steps, args.timestep, args.frame_skip, args.seed)
+        results[name] = row
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    print(json.dumps(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
