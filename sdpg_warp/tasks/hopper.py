@@ -23,6 +23,9 @@ import warp as wp
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 TERMINATION_HEIGHT = -0.45
 """Episode ends when rootz (torso height minus 1.25 m) falls below this."""
 HEIGHT_TOLERANCE = 0.15
@@ -70,25 +73,6 @@ def _hopper_terminated(
     return height < TERMINATION_HEIGHT or height > MAX_HEIGHT or fast > 0
 
 
-@wp.func
-def _hopper_observation(
-    worldid: int,
-    # In:
-    qpos_in: wp.array2d(dtype=float),
-    qvel_in: wp.array2d(dtype=float),
-    # Out:
-    obs_out: wp.array2d(dtype=float),
-):
-    """obs (11) = [qpos[1:], qvel].
-
-    = [rootz, rooty, thigh, leg, foot, d/dt of (rootx, rootz, rooty, thigh, leg, foot)].
-    """
-    for i in range(5):
-        obs_out[worldid, i] = qpos_in[worldid, 1 + i]
-    for i in range(6):
-        obs_out[worldid, 5 + i] = qvel_in[worldid, i]
-
-
 @wp.kernel
 def _hopper_evaluate(
     # In:
@@ -105,7 +89,7 @@ def _hopper_evaluate(
     if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
         locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
         return
-    _hopper_observation(worldid, qpos_in, qvel_in, obs_out)
+    locomotion.planar_observation(worldid, qpos_in, qvel_in, obs_out)
     progress = locomotion.progress(worldid, qvel_in)
     height = _hopper_height_reward(qpos_in[worldid, 1])
     pitch = _hopper_pitch_reward(qpos_in[worldid, 2])
@@ -114,7 +98,7 @@ def _hopper_evaluate(
     terms_out[worldid, 1] = height
     terms_out[worldid, 2] = pitch
     terms_out[worldid, 3] = action
-    reward_out[worldid] = progress + height + pitch + action
+    locomotion.write_reward(worldid, terms_out, reward_out)
     terminated_out[worldid] = wp.where(_hopper_terminated(worldid, qpos_in, qvel_in), 1, 0)
 
 

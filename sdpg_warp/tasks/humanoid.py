@@ -31,6 +31,9 @@ import warp as wp
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 NUM_JOINTS = 21
 """Actuated hinges (= actuators)."""
 MOTOR_JOINTS = (
@@ -80,18 +83,6 @@ _JOINT_ORDER = wp.constant(
 
 
 @wp.func
-def _humanoid_up_reward(up: float) -> float:
-    """up = 0.1 (R(q) e_z) . e_z."""
-    return UP_WEIGHT * up
-
-
-@wp.func
-def _humanoid_heading_reward(heading: float) -> float:
-    """heading = (R(q) e_x) . e_x."""
-    return heading
-
-
-@wp.func
 def _humanoid_height_reward(height: float) -> float:
     """height: d = clip(z - 0.84, -1, 0.1); -200 d^2 if d < 0, else 10 d."""
     return locomotion.shaped_height(height, MIN_HEIGHT + HEIGHT_TOLERANCE, HEIGHT_TOLERANCE, HEIGHT_SCALE)
@@ -103,38 +94,11 @@ def _humanoid_terminated(height: float) -> bool:
     return height < MIN_HEIGHT or height > MAX_HEIGHT
 
 
-@wp.kernel
-def _humanoid_evaluate(
-    # In:
-    qpos_in: wp.array2d(dtype=float),
-    qvel_in: wp.array2d(dtype=float),
-    action_in: wp.array2d(dtype=float),
-    # Out:
-    obs_out: wp.array2d(dtype=float),
-    terms_out: wp.array2d(dtype=float),
-    reward_out: wp.array(dtype=float),
-    terminated_out: wp.array(dtype=int),
-):
-    worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
-        return
-    # obs (76) = [z, q_wxyz (4), v (3), R(q) w (3), joint q (21), 0.1 joint qd (21), up, heading, a (21)]
-    locomotion.floating_base_observation(worldid, JOINT_VEL_SCALE, _JOINT_ORDER, qpos_in, qvel_in, action_in, obs_out)
-    quat = locomotion.torso_quat(worldid, 3, qpos_in)
-    height = qpos_in[worldid, 2]
-    progress = locomotion.progress(worldid, qvel_in)
-    up = _humanoid_up_reward(locomotion.up_projection(quat))
-    heading = _humanoid_heading_reward(locomotion.heading_projection(quat))
-    height_reward = _humanoid_height_reward(height)
-    action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
-    terms_out[worldid, 0] = progress
-    terms_out[worldid, 1] = up
-    terms_out[worldid, 2] = heading
-    terms_out[worldid, 3] = height_reward
-    terms_out[worldid, 4] = action
-    reward_out[worldid] = progress + up + heading + height_reward + action
-    terminated_out[worldid] = wp.where(_humanoid_terminated(height), 1, 0)
+_humanoid_evaluate = locomotion.floating_base_evaluate(
+    _JOINT_ORDER, JOINT_VEL_SCALE, UP_WEIGHT, _humanoid_height_reward, _humanoid_terminated, ACTION_PENALTY
+)
+"""obs (76) = [z, q_wxyz (4), v (3), R(q) w (3), joint q, 0.1 joint qd, up, heading, a]; terms as
+``reward_terms``."""
 
 
 @register

@@ -16,6 +16,9 @@ import warp as wp
 
 from sdpg_warp.tasks.base import ASSET_DIR
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 HEIGHT_PENALTY = 200.0
 """Below its target the shaped height reward is -HEIGHT_PENALTY * d^2 (SHAC)."""
 HEIGHT_CLIP_LOW = -1.0
@@ -106,6 +109,80 @@ def clear_world(
         terms_out[worldid, i] = 0.0
     reward_out[worldid] = 0.0
     terminated_out[worldid] = 1
+
+
+@wp.func
+def write_reward(
+    worldid: int,
+    # Out:
+    terms_out: wp.array2d(dtype=float),
+    reward_out: wp.array(dtype=float),
+):
+    """reward = the sum of the world's reward terms (each task writes its terms first)."""
+    total = float(0.0)
+    for i in range(terms_out.shape[1]):
+        total += terms_out[worldid, i]
+    reward_out[worldid] = total
+
+
+@wp.func
+def planar_observation(
+    worldid: int,
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    # Out:
+    obs_out: wp.array2d(dtype=float),
+):
+    """obs = [qpos[1:], qvel] of a planar robot (hopper, walker): everything but the forward
+    position rootx, which no reward or termination depends on."""
+    nq = qpos_in.shape[1]
+    for i in range(nq - 1):
+        obs_out[worldid, i] = qpos_in[worldid, 1 + i]
+    for i in range(qvel_in.shape[1]):
+        obs_out[worldid, nq - 1 + i] = qvel_in[worldid, i]
+
+
+def floating_base_evaluate(joint_order: Any, joint_vel_scale: float, up_weight: float, height_reward: Any,
+                           terminated: Any, action_penalty: float) -> wp.Kernel:
+    """The task kernel of a free-joint robot running along +x (ant, humanoid).
+
+    obs = :func:`floating_base_observation`; terms = (progress, up_weight * up, heading,
+    height_reward(z)) and, when ``action_penalty`` is not 0, action_penalty * sum(a^2);
+    terminated = terminated(z). ``height_reward`` and ``terminated`` are ``@wp.func``s of the torso
+    height; ``joint_order`` as in :func:`floating_base_observation`.
+    """
+    with_action = action_penalty != 0.0
+
+    @wp.kernel(enable_backward=False, module="unique")
+    def _floating_base_evaluate(
+        # In:
+        qpos_in: wp.array2d(dtype=float),
+        qvel_in: wp.array2d(dtype=float),
+        action_in: wp.array2d(dtype=float),
+        # Out:
+        obs_out: wp.array2d(dtype=float),
+        terms_out: wp.array2d(dtype=float),
+        reward_out: wp.array(dtype=float),
+        terminated_out: wp.array(dtype=int),
+    ):
+        worldid = wp.tid()
+        if not state_is_finite(worldid, qpos_in, qvel_in):
+            clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+            return
+        floating_base_observation(worldid, joint_vel_scale, joint_order, qpos_in, qvel_in, action_in, obs_out)
+        quat = torso_quat(worldid, 3, qpos_in)
+        height = qpos_in[worldid, 2]
+        terms_out[worldid, 0] = progress(worldid, qvel_in)
+        terms_out[worldid, 1] = up_weight * up_projection(quat)
+        terms_out[worldid, 2] = heading_projection(quat)
+        terms_out[worldid, 3] = height_reward(height)
+        if wp.static(with_action):
+            terms_out[worldid, 4] = action_cost(worldid, action_penalty, action_in)
+        write_reward(worldid, terms_out, reward_out)
+        terminated_out[worldid] = wp.where(terminated(height), 1, 0)
+
+    return _floating_base_evaluate
 
 
 def hinge_offsets(xml_file: str, joint_names: tuple[str, ...]) -> tuple[int, ...]:

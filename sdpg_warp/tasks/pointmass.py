@@ -13,6 +13,9 @@ import warp as wp
 from sdpg_warp.tasks import register
 from sdpg_warp.tasks.base import Task
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 ACTION_COST = 0.01
 
 

@@ -23,6 +23,9 @@ import warp as wp
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
 
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
 MIN_HEIGHT = -0.5
 """Episode ends when rootz (torso height minus 1.3 m) falls below this."""
 MAX_HEIGHT = 0.7
@@ -47,25 +50,6 @@ def _walker_terminated(height: float, pitch: float) -> bool:
     return height < MIN_HEIGHT or height > MAX_HEIGHT or wp.abs(pitch) > MAX_PITCH
 
 
-@wp.func
-def _walker_observation(
-    worldid: int,
-    # In:
-    qpos_in: wp.array2d(dtype=float),
-    qvel_in: wp.array2d(dtype=float),
-    # Out:
-    obs_out: wp.array2d(dtype=float),
-):
-    """obs (17) = [qpos[1:], qvel].
-
-    = [rootz, rooty, 6 joint angles, d/dt of (rootx, rootz, rooty), 6 joint rates].
-    """
-    for i in range(8):
-        obs_out[worldid, i] = qpos_in[worldid, 1 + i]
-    for i in range(9):
-        obs_out[worldid, 8 + i] = qvel_in[worldid, i]
-
-
 @wp.kernel
 def _walker_evaluate(
     # In:
@@ -82,14 +66,14 @@ def _walker_evaluate(
     if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
         locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
         return
-    _walker_observation(worldid, qpos_in, qvel_in, obs_out)
+    locomotion.planar_observation(worldid, qpos_in, qvel_in, obs_out)
     progress = locomotion.progress(worldid, qvel_in)
     alive = _walker_alive_reward()
     action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
     terms_out[worldid, 0] = progress
     terms_out[worldid, 1] = alive
     terms_out[worldid, 2] = action
-    reward_out[worldid] = progress + alive + action
+    locomotion.write_reward(worldid, terms_out, reward_out)
     terminated = _walker_terminated(qpos_in[worldid, 1], qpos_in[worldid, 2])
     terminated_out[worldid] = wp.where(terminated, 1, 0)
 
