@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     device = resolve_device(args.device)
     cfg = dataclasses.replace(task_defaults(args.task), obs=args.obs, device=device, **overrides)
     runner = Runner(cfg)
-    s = runner.storage
+    s = runner.algo.storage
     components = {
         "sim_data": warp_bytes(runner.sim.d),
         "sim_model": warp_bytes(runner.sim.m),

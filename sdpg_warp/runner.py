@@ -10,15 +10,13 @@ import numpy as np
 import torch
 import warp as wp
 
-from sdpg_warp import ops
 from sdpg_warp.config import TrainConfig
+from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sdpg import SDPG
-from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
 from sdpg_warp.sim import BatchedSim
-from sdpg_warp.storage import RolloutStorage
 
 CHECKPOINT_VERSION = 1
 
@@ -40,6 +38,8 @@ def build_policy(cfg: TrainConfig, device: str):
     if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
         actor.encoder.use_channels_last()
     algo = SDPG(actor, critic, cfg, device)
+    algo.init_storage(cfg.num_nominal, cfg.num_aux, obs_shape, torch.uint8 if cfg.obs == "rgb" else torch.float32,
+                      sim.obs_dim, sim.num_actions)
     return sim, renderer, algo
 
 
@@ -61,15 +61,7 @@ class Runner:
     def _build(self) -> None:
         cfg = self.cfg
         self.sim, self.renderer, self.algo = build_policy(cfg, self.device)
-        N, M, H = cfg.num_nominal, cfg.num_aux, cfg.horizon
-        obs_shape = self.algo.actor.obs_shape
-        obs_dtype = torch.float32 if cfg.obs != "rgb" else torch.uint8
-        self.storage = RolloutStorage.allocate(
-            N, M, H, self.sim.num_actions, obs_shape, obs_dtype, self.sim.obs_dim, self.device
-        )
-        self._mean_target = torch.zeros(N, H, self.sim.num_actions, device=self.device)
-        self._logstd_target = torch.zeros_like(self._mean_target)
-        self._returns = torch.zeros(self.sim.num_worlds, H, device=self.device)
+        N = cfg.num_nominal
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
         self.epoch = 0
         # Episode statistics of the nominal worlds, kept on the device (no sync per step).
@@ -101,68 +93,29 @@ class Runner:
         self._episode_length.masked_fill_(nominal_done, 0.0)
 
     def rollout(self) -> None:
-        """H steps of all worlds from the nominal states (DESIGN 3.1-3.2), filling the storage."""
-        cfg, sim, s = self.cfg, self.sim, self.storage
-        bounds = (-cfg.mean_bound, cfg.mean_bound)
+        """H steps of every world (docs/DESIGN.md section 3, steps 1-2); the algorithm keeps what it
+        needs of each."""
+        sim, algo = self.sim, self.algo
+        algo.epoch = self.epoch
         with self.scope, self.timer.phase("rollout"):
-            sim.reset_aux_from_nominal()
-            for t in range(cfg.horizon):
+            algo.start_rollout(sim)
+            for t in range(self.cfg.horizon):
                 with nvtx_range("step"):
                     obs = self._observe()
-                    s.obs[:, t] = obs
-                    s.states[:, t] = sim.privileged_obs
-                    with self.timer.phase("actor"), torch.no_grad():
-                        mean, logstd = self.algo.actor(obs)
-                    s.mean[:, t] = mean
-                    s.logstd[:, t] = logstd
-                    ops.sample_actions(
-                        mean, logstd, cfg.num_aux, cfg.seed, self.epoch * cfg.horizon + t, bounds,
-                        squashed_out=sim.action, out=(s.actions[:, t], s.eps[:, t]),
-                    )
+                    with self.timer.phase("actor"):
+                        algo.act(t, obs, sim.privileged_obs, action_out=sim.action)
                     with self.timer.phase("physics"):
                         reward, terminated, truncated = sim.step()
-                    s.next_values[:, t] = self.algo.target_values(sim.privileged_obs).masked_fill_(terminated, 0.0)
-                    s.rewards[:, t] = reward
+                    algo.process_env_step(t, reward, sim.privileged_obs, terminated)
                     self._track_episodes(reward, terminated | truncated)
                     sim.reset_done_episodes()
-                    # After the resets: an auxiliary moved onto its nominal's new episode is done too.
-                    s.dones[:, t] = sim.done
-            s.dones[:, -1] = 1.0  # the horizon ends every trajectory; bootstrapped by next_values
-
-    # -------------------------------------------------------------------------------- update
+                    algo.process_dones(t, sim.done)
 
     def update(self) -> Dict[str, torch.Tensor]:
-        """Returns, estimate, one actor step and the critic passes (DESIGN 3.3-3.6)."""
-        cfg, s = self.cfg, self.storage
+        """The algorithm learns from the epoch's rollout (docs/DESIGN.md section 3, steps 3-7)."""
+        self.algo.epoch = self.epoch
         with self.scope:
-            return self._update()
-
-    def _update(self) -> Dict[str, torch.Tensor]:
-        cfg, s = self.cfg, self.storage
-        self.algo.set_epoch(self.epoch)
-        with self.timer.phase("estimate"):
-            J = ops.td_lambda_returns(s.rewards, s.dones, s.next_values, cfg.gamma, cfg.lam, out=self._returns)
-            ops.sdpg_targets(
-                J, s.eps, s.mean, s.logstd, cfg.num_aux,
-                mean_bounds=(-cfg.mean_bound, cfg.mean_bound),
-                logstd_bounds=(cfg.logstd_min, cfg.logstd_max),
-                top_k=cfg.top_k,
-                out=(self._mean_target, self._logstd_target),
-            )
-        obs, states = s.obs.flatten(0, 1), s.states.flatten(0, 1)
-        with self.timer.phase("actor_update"):
-            metrics = self.algo.update_actor(obs, self._mean_target.flatten(0, 1), self._logstd_target.flatten(0, 1))
-        with self.timer.phase("critic_update"):
-            if cfg.soft_critic:
-                bonus = self.algo.entropy_reward(s.logstd.mean((0, 1)))
-                J = ops.td_lambda_returns(s.rewards + bonus, s.dones, s.next_values, cfg.gamma, cfg.lam)
-            metrics.update(self.algo.update_critic(states, J.flatten()))
-        # Statistics stay frozen through the epoch (rollout, targets, both updates see the same
-        # normalization) and take in the epoch's data only now.
-        self.algo.actor.update_normalizer(obs)
-        self.algo.critic.update_normalizer(states)
-        metrics["charts/return_to_go"] = J.mean()
-        return metrics
+            return self.algo.update(self.timer)
 
     # --------------------------------------------------------------------------------- train
 
@@ -208,7 +161,7 @@ class Runner:
         if finished[2] > 0:
             scalars["charts/episode_return"] = float(finished[0] / finished[2])
             scalars["charts/episode_length"] = float(finished[1] / finished[2])
-        scalars["charts/step_reward"] = float(self.storage.rewards[:: self.sim.group_size].mean())
+        scalars["charts/step_reward"] = float(self.algo.storage.rewards[:: self.sim.group_size].mean())
         self._finished.zero_()
         self._term_sums.zero_()
         phases = self.timer.pop()

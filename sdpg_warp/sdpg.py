@@ -14,8 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sdpg_warp import ops
+from sdpg_warp.algorithm import Algorithm
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor, Critic
+from sdpg_warp.storage import RolloutStorage
 
 Scalar = Union[float, torch.Tensor]
 
@@ -144,14 +147,15 @@ def _actor_param_groups(actor: Actor, encoder_lr_scale: float) -> list:
 # The algorithm
 
 
-class SDPG:
-    """Holds the actor, critic, target critic, their Adam optimizers and the log-temperature.
+class SDPG(Algorithm):
+    """Holds the actor, critic, target critic, their Adam optimizers, the log-temperature and the
+    rollout storage (after :meth:`init_storage`).
 
-    Per epoch the runner calls ``set_epoch(epoch)``, then ``update_actor`` once on the N*H nominal
-    observations and ``update_critic`` once on all N*(M+1)*H privileged states. Normalizer statistics
-    are updated by the runner after both updates (``actor.update_normalizer``,
-    ``critic.update_normalizer``: frozen through an epoch); the target
-    critic shares the critic's normalizer, so both see the same normalized states.
+    The Runner drives it through the :class:`~sdpg_warp.algorithm.Algorithm` calls; :meth:`update`
+    runs the epoch's learning (docs/DESIGN.md section 3, steps 3-7): TD(lambda) returns, the
+    per-nominal estimate, ``update_actor`` once on the N*H nominal observations, ``update_critic``
+    once on all N*(M+1)*H privileged states, then the normalizer statistics (frozen until then).
+    The target critic shares the critic's normalizer, so both see the same normalized states.
 
     Metrics come back as detached 0-dim tensors (no host sync; ``float()`` them when logging) under
     CleanRL-style names ``losses/...`` and ``charts/...``; learning rates as floats.
@@ -179,8 +183,89 @@ class SDPG:
         # Own generator: minibatch order depends only on cfg.seed and is checkpointed with the rest.
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
+        self.storage: Optional[RolloutStorage] = None
         self.epoch = 0
         self.set_epoch(0)
+
+    def init_storage(self, num_nominal: int, num_aux: int, obs_shape, obs_dtype: torch.dtype,
+                     state_dim: int, num_actions: int) -> None:
+        """Allocates the rollout storage and the estimate's outputs (once; addresses stay fixed)."""
+        H = self.cfg.horizon
+        self.num_aux = num_aux
+        self.storage = RolloutStorage.allocate(num_nominal, num_aux, H, num_actions, obs_shape, obs_dtype,
+                                               state_dim, self.device)
+        self.mean_target = torch.zeros(num_nominal, H, num_actions, device=self.device)
+        self.logstd_target = torch.zeros_like(self.mean_target)
+        self.returns = torch.zeros(num_nominal * (num_aux + 1), H, device=self.device)
+
+    # ------------------------------------------------------------------------- rollout side
+
+    def start_rollout(self, sim) -> None:
+        """Every auxiliary world takes its nominal's state (docs/DESIGN.md section 3, step 1)."""
+        sim.reset_aux_from_nominal()
+
+    @torch.no_grad()
+    def act(self, t: int, obs: torch.Tensor, states: torch.Tensor, action_out: torch.Tensor) -> None:
+        """Nominal worlds act with the actor's mean, auxiliaries with perturbed actions (step 2.3);
+        ``tanh`` of them goes straight into ``action_out``."""
+        s, cfg = self.storage, self.cfg
+        s.obs[:, t] = obs
+        s.states[:, t] = states
+        mean, logstd = self.actor(obs)
+        s.mean[:, t] = mean
+        s.logstd[:, t] = logstd
+        ops.sample_actions(mean, logstd, self.num_aux, cfg.seed, self.epoch * cfg.horizon + t,
+                           (-cfg.mean_bound, cfg.mean_bound), squashed_out=action_out,
+                           out=(s.actions[:, t], s.eps[:, t]))
+
+    @torch.no_grad()
+    def process_env_step(self, t: int, reward: torch.Tensor, next_states: torch.Tensor,
+                         terminated: torch.Tensor) -> None:
+        """Reward and the target critic's value of the next state, 0 where terminated (step 2.5)."""
+        self.storage.rewards[:, t] = reward
+        self.storage.next_values[:, t] = self.target_critic(next_states).masked_fill_(terminated, 0.0)
+
+    def process_dones(self, t: int, done: torch.Tensor) -> None:
+        """Trajectory ends after the resets (step 2.6); the horizon ends every trajectory."""
+        if t == self.cfg.horizon - 1:
+            self.storage.dones[:, t] = 1.0  # bootstrapped by next_values
+        else:
+            self.storage.dones[:, t] = done
+
+    @torch.no_grad()
+    def act_inference(self, obs: torch.Tensor) -> torch.Tensor:
+        """tanh of the actor's mean: the deterministic policy."""
+        return torch.tanh(self.actor(obs)[0])
+
+    # -------------------------------------------------------------------------- learning side
+
+    def update(self, timer) -> Dict[str, Scalar]:
+        """Returns, estimate, one actor step, the critic passes, then the normalizer statistics
+        (docs/DESIGN.md section 3, steps 3-7)."""
+        cfg, s = self.cfg, self.storage
+        self.set_epoch(self.epoch)
+        with timer.phase("estimate"):
+            J = ops.td_lambda_returns(s.rewards, s.dones, s.next_values, cfg.gamma, cfg.lam, out=self.returns)
+            ops.sdpg_targets(
+                J, s.eps, s.mean, s.logstd, self.num_aux,
+                mean_bounds=(-cfg.mean_bound, cfg.mean_bound),
+                logstd_bounds=(cfg.logstd_min, cfg.logstd_max),
+                top_k=cfg.top_k,
+                out=(self.mean_target, self.logstd_target),
+            )
+        obs, states = s.obs.flatten(0, 1), s.states.flatten(0, 1)
+        with timer.phase("actor_update"):
+            metrics = self.update_actor(obs, self.mean_target.flatten(0, 1), self.logstd_target.flatten(0, 1))
+        with timer.phase("critic_update"):
+            if cfg.soft_critic:
+                bonus = self.entropy_reward(s.logstd.mean((0, 1)))
+                J = ops.td_lambda_returns(s.rewards + bonus, s.dones, s.next_values, cfg.gamma, cfg.lam)
+            metrics.update(self.update_critic(states, J.flatten()))
+        # Frozen through the epoch (rollout, targets and both updates saw one normalization).
+        self.actor.update_normalizer(obs)
+        self.critic.update_normalizer(states)
+        metrics["charts/return_to_go"] = J.mean()
+        return metrics
 
     @property
     def alpha(self) -> torch.Tensor:

@@ -25,15 +25,15 @@ def test_captured_rollout_equals_eager(device):
             runner.update()
             runner.epoch += 1
         for field in ("obs", "states", "actions", "eps", "mean", "rewards", "dones", "next_values"):
-            assert torch.equal(getattr(captured.storage, field), getattr(eager.storage, field)), field
-        assert torch.equal(captured._mean_target, eager._mean_target)
-        assert torch.equal(captured._logstd_target, eager._logstd_target)
+            assert torch.equal(getattr(captured.algo.storage, field), getattr(eager.algo.storage, field)), field
+        assert torch.equal(captured.algo.mean_target, eager.algo.mean_target)
+        assert torch.equal(captured.algo.logstd_target, eager.algo.logstd_target)
 
 
 def test_rollout_storage_follows_the_sdpg_data_path(device):
     runner = Runner(_tiny(device))
     runner.rollout()
-    s, M = runner.storage, runner.cfg.num_aux
+    s, M = runner.algo.storage, runner.cfg.num_aux
     assert (s.eps[:: M + 1] == 0).all(), "nominal worlds are never perturbed"
     assert torch.equal(s.actions[:: M + 1], s.mean), "a nominal world acts with the actor's mean"
     assert (s.dones[:, -1] == 1).all(), "the horizon ends every trajectory"
@@ -85,7 +85,7 @@ def test_auxiliaries_of_an_ended_nominal_are_done_at_that_step(device):
 
     sim.step = step_with_termination
     runner.rollout()
-    dones = runner.storage.dones
+    dones = runner.algo.storage.dones
     assert torch.all(dones[: M + 1, 1] == 1.0), "the whole group of nominal 0 ends at t = 1"
     own = (dones[M + 1:, 1] == 1.0)  # the other group ends only where its own worlds did
     assert not own.all()
