@@ -176,7 +176,10 @@ def sample_actions(
         logstd_rows = logstd.detach() if logstd.dim() == 2 else logstd.detach().expand(num_nominal, -1)
         _launch(
             _perturb._perturb_actions,
-            dim=(num_worlds, (action_dim + 3) // 4),
+            dim=(
+                num_nominal * -(-(num_aux + 1) // _perturb._SAMPLES_PER_THREAD),
+                -(-action_dim // 4),
+            ),
             inputs=[
                 seed & _UINT32_MASK,
                 seed >> 32,
