@@ -137,13 +137,37 @@ def _top_k_weights(
 
 
 @wp.func
+def _load_dims(
+    # In:
+    eps_in: wp.array3d(dtype=float),
+    worldid: int,
+    t: int,
+    dim0: int,
+    lanes: int,
+) -> wp.vec4:
+    """eps[w, t, dim0 .. dim0 + lanes - 1] as a vec4, 0 past the last dim."""
+    if lanes == 4:
+        return wp.vec4(
+            eps_in[worldid, t, dim0],
+            eps_in[worldid, t, dim0 + 1],
+            eps_in[worldid, t, dim0 + 2],
+            eps_in[worldid, t, dim0 + 3],
+        )
+    eps = wp.vec4(0.0)
+    for lane in range(lanes):
+        eps[lane] = eps_in[worldid, t, dim0 + lane]
+    return eps
+
+
+@wp.func
 def _write_targets(
     # In:
     nominalid: int,
     t: int,
-    dimid: int,
-    mean_step: float,
-    logstd_step: float,
+    dim0: int,
+    lanes: int,
+    mean_step: wp.vec4,
+    logstd_step: wp.vec4,
     mean_lower: float,
     mean_upper: float,
     logstd_lower: float,
@@ -155,14 +179,16 @@ def _write_targets(
     logstd_target_out: wp.array3d(dtype=float),
 ):
     """mu_target = clamp(a_nominal + mean_step); logstd_target = clamp(logstd + sigma*logstd_step),
-    with sigma = exp(logstd) (DESIGN 4.3)."""
-    logstd = logstd_in[nominalid, t, dimid]
-    mean_target_out[nominalid, t, dimid] = wp.clamp(
-        actions_nominal_in[nominalid, t, dimid] + mean_step, mean_lower, mean_upper
-    )
-    logstd_target_out[nominalid, t, dimid] = wp.clamp(
-        logstd + logstd_step * wp.exp(logstd), logstd_lower, logstd_upper
-    )
+    with sigma = exp(logstd) (DESIGN 4.3), for dims dim0 .. dim0 + lanes - 1."""
+    for lane in range(lanes):
+        j = dim0 + lane
+        logstd = logstd_in[nominalid, t, j]
+        mean_target_out[nominalid, t, j] = wp.clamp(
+            actions_nominal_in[nominalid, t, j] + mean_step[lane], mean_lower, mean_upper
+        )
+        logstd_target_out[nominalid, t, j] = wp.clamp(
+            logstd + logstd_step[lane] * wp.exp(logstd), logstd_lower, logstd_upper
+        )
 
 
 @wp.kernel
@@ -189,17 +215,19 @@ def _weighted_targets(
         logstd_step = sum_i weight[n, t, i] * (eps[n, k_i, t]^2 - 1) * sigma[n, t]
 
     weight_in, sample_in: (N, H, K); eps_in: (N*(M+1), H, d); the rest: (N, H, d). One thread
-    per (n, t, j); only the kept samples' eps are read."""
-    nominalid, t, dimid = wp.tid()
+    per (n, t, group of four dims), as _sdpg_targets; only the kept samples' eps are read."""
+    nominalid, t, quadid = wp.tid()
     world0 = nominalid * (num_aux_in + 1)
-    mean_step = float(0.0)
-    logstd_step = float(0.0)
+    dim0 = 4 * quadid
+    lanes = wp.min(4, eps_in.shape[2] - dim0)
+    mean_step = wp.vec4(0.0)
+    logstd_step = wp.vec4(0.0)
     for i in range(weight_in.shape[2]):
         weight = weight_in[nominalid, t, i]
-        eps = eps_in[world0 + sample_in[nominalid, t, i], t, dimid]
+        eps = _load_dims(eps_in, world0 + sample_in[nominalid, t, i], t, dim0, lanes)
         mean_step += weight * eps
-        logstd_step += weight * (eps * eps - 1.0)
-    _write_targets(nominalid, t, dimid, mean_step, logstd_step, mean_lower_in, mean_upper_in,
+        logstd_step += weight * (wp.cw_mul(eps, eps) - wp.vec4(1.0))
+    _write_targets(nominalid, t, dim0, lanes, mean_step, logstd_step, mean_lower_in, mean_upper_in,
                    logstd_lower_in, logstd_upper_in, actions_nominal_in, logstd_in,
                    mean_target_out, logstd_target_out)
 
@@ -236,13 +264,15 @@ def _sdpg_targets(
     s is common to the sum, so it divides the sums of dJ-weighted terms at the end: the squared
     deviations and the weighted sums share one pass over the group, after the pass for the mean
     (two passes keep the variance free of cancellation; equal returns give exactly zero steps).
-    One thread per (n, t, j), j fastest: for each k a warp reads consecutive (t, j) of one
-    world's contiguous eps[w, :, :] block, and the d threads of (n, t) share the group's J[., t]
-    column through the cache (cheaper than a separate launch for s).
+    One thread per (n, t, group of four dims), dims fastest: the two passes over the group's
+    J[., t] column serve four dims, and for each k a thread reads 16 contiguous bytes of the
+    world's eps[w, t, :] row next to its neighbours' (and the CPU adds the four lanes at once).
     """
-    nominalid, t, dimid = wp.tid()
+    nominalid, t, quadid = wp.tid()
     group = num_aux_in + 1
     world0 = nominalid * group
+    dim0 = 4 * quadid
+    lanes = wp.min(4, eps_in.shape[2] - dim0)
     j0 = returns_in[world0, t]
 
     total = float(0.0)
@@ -251,18 +281,18 @@ def _sdpg_targets(
     mean = total / float(group)
 
     squares = float(0.0)
-    mean_sum = float(0.0)
-    logstd_sum = float(0.0)
+    mean_sum = wp.vec4(0.0)
+    logstd_sum = wp.vec4(0.0)
     for k in range(group):
         dj = returns_in[world0 + k, t] - j0
         deviation = dj - mean
         squares += deviation * deviation
-        eps = eps_in[world0 + k, t, dimid]
+        eps = _load_dims(eps_in, world0 + k, t, dim0, lanes)
         mean_sum += dj * eps
-        logstd_sum += dj * (eps * eps - 1.0)
+        logstd_sum += dj * (wp.cw_mul(eps, eps) - wp.vec4(1.0))
 
     std = wp.sqrt(squares / float(group - 1)) + _STD_EPSILON
     scale = 1.0 / (float(group) * std)
-    _write_targets(nominalid, t, dimid, mean_sum * scale, logstd_sum * scale, mean_lower_in, mean_upper_in,
+    _write_targets(nominalid, t, dim0, lanes, mean_sum * scale, logstd_sum * scale, mean_lower_in, mean_upper_in,
                    logstd_lower_in, logstd_upper_in, actions_nominal_in, logstd_in,
                    mean_target_out, logstd_target_out)

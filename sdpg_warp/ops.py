@@ -310,10 +310,12 @@ def sdpg_targets(
         bounds = [mean_lower, mean_upper, logstd_lower, logstd_upper]
         tensors = [_view(eps.detach()), _view(actions_nominal.detach()), _view(logstd.detach())]
         outputs = [_view(mean_target), _view(logstd_target)]
+        # One thread per (n, t, group of four dims).
+        dim = (num_nominal, horizon, -(-action_dim // 4))
         if top_k is None or top_k == group:
             _launch(
                 _estimator._sdpg_targets,
-                dim=shape,
+                dim=dim,
                 inputs=[num_aux, *bounds, _view(J.detach()), *tensors],
                 outputs=outputs,
                 device=device,
@@ -334,7 +336,7 @@ def sdpg_targets(
             )
             _launch(
                 _estimator._weighted_targets,
-                dim=shape,
+                dim=dim,
                 inputs=[num_aux, *bounds, weights, samples, *tensors],
                 outputs=outputs,
                 device=device,
