@@ -30,6 +30,26 @@ def _order_key(value: float) -> wp.uint32:
 
 
 @wp.func
+def _digit_histogram(
+    # In:
+    returns_in: wp.array2d(dtype=float),
+    world0: int,
+    t: int,
+    group: int,
+    prefix: wp.uint32,
+    known: wp.uint32,
+    shift: wp.uint32,
+) -> _digit_counts:
+    """counts[v] = #{k : key(J[k]) shares the prefix on the known bits and its digit at shift is v}."""
+    counts = _digit_counts()
+    for k in range(group):
+        key = _order_key(returns_in[world0 + k, t])
+        digit = int((key >> shift) & _DIGIT_MASK)
+        counts[digit] = counts[digit] + wp.where((key & known) == prefix, 1, 0)
+    return counts
+
+
+@wp.func
 def _top_k_threshold(
     # In:
     returns_in: wp.array2d(dtype=float),
@@ -37,6 +57,7 @@ def _top_k_threshold(
     t: int,
     group: int,
     top_k: int,
+    first_counts: _digit_counts,
 ):
     """(key, index) of the top_k-th largest sample of the group at step t, in the order
     (J descending, sample index ascending): sample k is among the top_k iff
@@ -45,20 +66,18 @@ def _top_k_threshold(
     J orders as dJ and as w = dJ/s (s > 0), so ranking J is ranking w, ties included. Radix
     selection on the order keys, _DIGIT_BITS bits a pass from the top, each pass O(M+1) with no
     sort buffer: at most 32/_DIGIT_BITS passes, fewer once every sample sharing the selected
-    prefix is kept (then the threshold is their smallest key, the usual case after 2-3 passes)."""
+    prefix is kept (then the threshold is their smallest key, the usual case after 2-3 passes).
+    first_counts: the top digit's histogram (_digit_histogram), counted by the caller's pass."""
     prefix = wp.uint32(0)
     known = wp.uint32(0)  # the key bits fixed so far
     remaining = top_k  # how many of the samples that share the prefix are kept
     candidates = group  # how many samples share the prefix
+    counts = first_counts
     digit_pass = int(0)
     while digit_pass < 32 // _DIGIT_BITS and candidates > remaining:
         shift = wp.uint32(32 - _DIGIT_BITS * (digit_pass + 1))
-        counts = _digit_counts()
-        for k in range(group):
-            key = _order_key(returns_in[world0 + k, t])
-            if (key & known) == prefix:
-                digit = int((key >> shift) & _DIGIT_MASK)
-                counts[digit] = counts[digit] + 1
+        if digit_pass > 0:
+            counts = _digit_histogram(returns_in, world0, t, group, prefix, known, shift)
         # The largest digit whose samples, with those of the digits above, reach the rank.
         chosen = int(-1)
         for step in range(16):
@@ -74,22 +93,24 @@ def _top_k_threshold(
         digit_pass += 1
 
     # Kept: the first `remaining` samples (by index) of the smallest key that shares the prefix.
-    # Either every sample sharing it is kept (candidates == remaining), or the prefix is the
-    # whole key.
-    threshold = _ALL_BITS
-    for k in range(group):
-        key = _order_key(returns_in[world0 + k, t])
-        if (key & known) == prefix:
-            threshold = wp.min(threshold, key)
+    # Either every sample sharing the prefix is kept (candidates == remaining: the threshold is
+    # their smallest key, all of its samples kept), or the prefix is the whole key and the
+    # first `remaining` of its samples are kept.
+    threshold = prefix
     index = int(group - 1)
-    seen = int(0)
-    for k in range(group):
-        if _order_key(returns_in[world0 + k, t]) == threshold:
-            seen += 1
-            if seen == remaining:
-                index = k
     if candidates == remaining:
-        index = group - 1  # all of the threshold key's samples are kept
+        threshold = _ALL_BITS
+        for k in range(group):
+            key = _order_key(returns_in[world0 + k, t])
+            if (key & known) == prefix:
+                threshold = wp.min(threshold, key)
+    else:
+        seen = int(0)
+        for k in range(group):
+            if _order_key(returns_in[world0 + k, t]) == threshold:
+                seen += 1
+                if seen == remaining:
+                    index = k
     return threshold, index
 
 
@@ -114,9 +135,15 @@ def _top_k_weights(
     world0 = nominalid * group
     j0 = returns_in[world0, t]
 
+    # The mean pass also counts the top digit of the selection's keys.
     total = float(0.0)
+    top_shift = wp.uint32(32 - _DIGIT_BITS)
+    counts = _digit_counts()
     for k in range(group):
-        total += returns_in[world0 + k, t] - j0
+        jk = returns_in[world0 + k, t]
+        total += jk - j0
+        digit = int((_order_key(jk) >> top_shift) & _DIGIT_MASK)
+        counts[digit] = counts[digit] + 1
     mean = total / float(group)
     squares = float(0.0)
     for k in range(group):
@@ -125,12 +152,14 @@ def _top_k_weights(
     std = wp.sqrt(squares / float(group - 1)) + _STD_EPSILON
     scale = 1.0 / (float(top_k) * std)
 
-    threshold, last = _top_k_threshold(returns_in, world0, t, group, top_k)
+    threshold, last = _top_k_threshold(returns_in, world0, t, group, top_k, counts)
     slot = int(0)
     for k in range(group):
         jk = returns_in[world0 + k, t]
         key = _order_key(jk)
-        if key > threshold or (key == threshold and k <= last):
+        # Exactly top_k samples pass the test (the keys are totally ordered, NaN included);
+        # the bound only guards the list's end.
+        if (key > threshold or (key == threshold and k <= last)) and slot < top_k:
             weight_out[nominalid, t, slot] = (jk - j0) * scale
             sample_out[nominalid, t, slot] = k
             slot += 1
@@ -145,18 +174,17 @@ def _load_dims(
     dim0: int,
     lanes: int,
 ) -> wp.vec4:
-    """eps[w, t, dim0 .. dim0 + lanes - 1] as a vec4, 0 past the last dim."""
-    if lanes == 4:
-        return wp.vec4(
-            eps_in[worldid, t, dim0],
-            eps_in[worldid, t, dim0 + 1],
-            eps_in[worldid, t, dim0 + 2],
-            eps_in[worldid, t, dim0 + 3],
-        )
-    eps = wp.vec4(0.0)
-    for lane in range(lanes):
-        eps[lane] = eps_in[worldid, t, dim0 + lane]
-    return eps
+    """eps[w, t, dim0 .. dim0 + lanes - 1] as a vec4, 0 past the last dim.
+
+    Straight-line whatever lanes is (a lane past the end re-reads the last dim, then is
+    zeroed), so that the compiler packs the four lanes without a branch."""
+    last = dim0 + lanes - 1
+    return wp.vec4(
+        eps_in[worldid, t, dim0],
+        wp.where(lanes > 1, eps_in[worldid, t, wp.min(dim0 + 1, last)], 0.0),
+        wp.where(lanes > 2, eps_in[worldid, t, wp.min(dim0 + 2, last)], 0.0),
+        wp.where(lanes > 3, eps_in[worldid, t, wp.min(dim0 + 3, last)], 0.0),
+    )
 
 
 @wp.func

@@ -115,31 +115,6 @@ def _normals(
 
 
 @wp.func
-def _write_lane(
-    # In:
-    worldid: int,
-    dimid: int,
-    eps: float,
-    mean: float,
-    sigma: float,
-    lower: float,
-    upper: float,
-    squash: int,
-    # Out:
-    actions_out: wp.array2d(dtype=float),
-    eps_out: wp.array2d(dtype=float),
-    squashed_out: wp.array2d(dtype=float),
-):
-    """eps_out = eps; actions_out = a = clamp(mu + sigma * eps, lower, upper);
-    squashed_out = tanh(a) when squash."""
-    action = wp.clamp(mean + sigma * eps, lower, upper)
-    eps_out[worldid, dimid] = eps
-    actions_out[worldid, dimid] = action
-    if squash != 0:
-        squashed_out[worldid, dimid] = _tanh(action)
-
-
-@wp.func
 def _write_world(
     # In:
     worldid: int,
@@ -156,15 +131,21 @@ def _write_world(
     eps_out: wp.array2d(dtype=float),
     squashed_out: wp.array2d(dtype=float),
 ):
-    """_write_lane for dims dim0 .. dim0 + lanes - 1 of one world."""
+    """For dims dim0 .. dim0 + lanes - 1 of one world: eps_out = z;
+    actions_out = a = clamp(mu + sigma * z, lower, upper); squashed_out = tanh(a) when squash.
+
+    The four lanes are computed in straight-line code whatever lanes is (so that the compiler
+    can pack them); only the stores past the last dim are skipped."""
+    action = wp.vec4(
+        wp.clamp(mean[0] + sigma[0] * z[0], lower, upper),
+        wp.clamp(mean[1] + sigma[1] * z[1], lower, upper),
+        wp.clamp(mean[2] + sigma[2] * z[2], lower, upper),
+        wp.clamp(mean[3] + sigma[3] * z[3], lower, upper),
+    )
+    squashed = wp.vec4(0.0)
+    if squash != 0:
+        squashed = wp.vec4(_tanh(action[0]), _tanh(action[1]), _tanh(action[2]), _tanh(action[3]))
     if lanes == 4:
-        # Straight-line in the common case, so that the compiler can pack the four lanes.
-        action = wp.vec4(
-            wp.clamp(mean[0] + sigma[0] * z[0], lower, upper),
-            wp.clamp(mean[1] + sigma[1] * z[1], lower, upper),
-            wp.clamp(mean[2] + sigma[2] * z[2], lower, upper),
-            wp.clamp(mean[3] + sigma[3] * z[3], lower, upper),
-        )
         eps_out[worldid, dim0] = z[0]
         eps_out[worldid, dim0 + 1] = z[1]
         eps_out[worldid, dim0 + 2] = z[2]
@@ -174,15 +155,16 @@ def _write_world(
         actions_out[worldid, dim0 + 2] = action[2]
         actions_out[worldid, dim0 + 3] = action[3]
         if squash != 0:
-            squashed = wp.vec4(_tanh(action[0]), _tanh(action[1]), _tanh(action[2]), _tanh(action[3]))
             squashed_out[worldid, dim0] = squashed[0]
             squashed_out[worldid, dim0 + 1] = squashed[1]
             squashed_out[worldid, dim0 + 2] = squashed[2]
             squashed_out[worldid, dim0 + 3] = squashed[3]
     else:
         for lane in range(lanes):
-            _write_lane(worldid, dim0 + lane, z[lane], mean[lane], sigma[lane], lower, upper, squash,
-                        actions_out, eps_out, squashed_out)
+            eps_out[worldid, dim0 + lane] = z[lane]
+            actions_out[worldid, dim0 + lane] = action[lane]
+            if squash != 0:
+                squashed_out[worldid, dim0 + lane] = squashed[lane]
 
 
 @wp.kernel
