@@ -4,16 +4,20 @@ For each op at the paper's sizes (N = 64 nominal, M = 63 auxiliaries, H = 32, d 
 humanoid, and d = 3): time per call (warm-up, then repeats between synchronizations; the median
 of rounds that alternate Warp and Torch, so that a shared machine's load hits both alike), the
 Warp/Torch speed-up, and the effective memory bandwidth (the bytes an op must read and write,
-divided by its time). The Torch side is the straightforward implementation: repeat_interleave,
-view, std, mean, topk, and a Python loop over the horizon for the returns. Prints
-``name: value unit`` lines, then one JSON object.
+divided by its time), set against the ceiling of a plain copy (Torch's copy_ of a 64 MiB buffer,
+read + write bytes over its time) measured in the same run. The Torch side is the
+straightforward implementation: repeat_interleave, view, std, mean, topk, and a Python loop over
+the horizon for the returns. Prints ``name: value unit`` lines, then one JSON object;
+``--out STEM`` also writes STEM.json and a Markdown table STEM.md.
 
   python bench/bench_kernels.py                 # cuda:0 when available, else cpu
+  python bench/bench_kernels.py --device cpu --torch-threads 1 --out bench/results/cpu_kernels_DATE
   python bench/bench_kernels.py --device cpu --quick
 """
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -112,8 +116,23 @@ def seconds_per_call(
     return [statistics.median(times) for times in samples]
 
 
+def copy_bandwidth(device: str, budget_s: float, max_repeats: int, nbytes: int = 64 << 20) -> float:
+    """GB/s of a plain device copy (bytes read + written over time): the ceiling for the ops."""
+    src = torch.ones(nbytes // FLOAT_BYTES, device=device)
+    dst = torch.empty_like(src)
+    (seconds,) = seconds_per_call((lambda: dst.copy_(src),), device, budget_s, max_repeats)
+    return 2 * nbytes / seconds / 1e9
+
+
 def bench_config(
-    device: str, num_nominal: int, num_aux: int, horizon: int, action_dim: int, budget_s: float, max_repeats: int
+    device: str,
+    num_nominal: int,
+    num_aux: int,
+    horizon: int,
+    action_dim: int,
+    budget_s: float,
+    max_repeats: int,
+    copy_GBps: float,
 ) -> Dict[str, Dict[str, float]]:
     """Times the three ops (and the top-k estimator) at one size; returns {op: metrics}."""
     group = num_aux + 1
@@ -187,6 +206,7 @@ def bench_config(
             "speedup": torch_s / warp_s,
             "warp_GBps": nbytes / warp_s / 1e9,
             "torch_GBps": nbytes / torch_s / 1e9,
+            "warp_copy_fraction": nbytes / warp_s / 1e9 / copy_GBps,
             "bytes": nbytes,
         }
         if name in agreement:
@@ -210,6 +230,7 @@ def main(argv=None) -> dict:
         "--torch-threads", type=int, default=0,
         help="Torch CPU threads (0: Torch's default); 1 compares thread for thread with Warp's CPU device",
     )
+    parser.add_argument("--out", default="", help="also write OUT.json and OUT.md (e.g. bench/results/cpu_kernels_DATE)")
     args = parser.parse_args(argv)
     if args.quick:
         args.num_nominal, args.num_aux, args.horizon, args.action_dims = 2, 3, 4, [3]
@@ -230,10 +251,13 @@ def main(argv=None) -> dict:
         "horizon": args.horizon,
         "results": {},
     }
+    report["copy_GBps"] = copy_bandwidth(device, args.seconds, args.max_repeats)
+    print(f"copy_bandwidth: {report['copy_GBps']:.3f} GB/s")
     for action_dim in args.action_dims:
         config = f"N{args.num_nominal}_M{args.num_aux}_H{args.horizon}_d{action_dim}"
         rows = bench_config(
-            device, args.num_nominal, args.num_aux, args.horizon, action_dim, args.seconds, args.max_repeats
+            device, args.num_nominal, args.num_aux, args.horizon, action_dim, args.seconds, args.max_repeats,
+            report["copy_GBps"],
         )
         report["results"][config] = rows
         for op, row in rows.items():
@@ -243,10 +267,36 @@ def main(argv=None) -> dict:
             print(f"{prefix}.speedup: {row['speedup']:.2f} x")
             print(f"{prefix}.warp_bandwidth: {row['warp_GBps']:.3f} GB/s")
             print(f"{prefix}.torch_bandwidth: {row['torch_GBps']:.3f} GB/s")
+            print(f"{prefix}.warp_copy_fraction: {row['warp_copy_fraction']:.4f} ratio")
             if "max_abs_diff" in row:
                 print(f"{prefix}.max_abs_diff: {row['max_abs_diff']:.3g} abs")
     print(json.dumps(report))
+    if args.out:
+        write_results(args.out, report)
     return report
+
+
+def write_results(stem: str, report: dict) -> None:
+    """STEM.json (the report) and STEM.md (one row per op and size, Warp beside Torch)."""
+    os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
+    with open(stem + ".json", "w") as f:
+        json.dump(report, f, indent=1)
+    lines = [
+        f"# Kernel benchmark: {report['device']}, {report['torch_threads']} Torch thread(s)",
+        "",
+        f"Plain copy (the bandwidth ceiling): {report['copy_GBps']:.2f} GB/s.",
+        "",
+        "| size | op | Warp (us) | Torch (us) | speed-up | Warp GB/s | of copy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for config, rows in report["results"].items():
+        for op, row in rows.items():
+            lines.append(
+                f"| {config} | {op} | {row['warp_us']:.1f} | {row['torch_us']:.1f} | {row['speedup']:.2f}x "
+                f"| {row['warp_GBps']:.3f} | {100 * row['warp_copy_fraction']:.1f}% |"
+            )
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

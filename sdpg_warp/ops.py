@@ -176,7 +176,10 @@ def sample_actions(
         logstd_rows = logstd.detach() if logstd.dim() == 2 else logstd.detach().expand(num_nominal, -1)
         _launch(
             _perturb._perturb_actions,
-            dim=(num_worlds, (action_dim + 3) // 4),
+            dim=(
+                num_nominal * -(-(num_aux + 1) // _perturb._SAMPLES_PER_THREAD),
+                -(-action_dim // 4),
+            ),
             inputs=[
                 seed & _UINT32_MASK,
                 seed >> 32,
@@ -304,38 +307,38 @@ def sdpg_targets(
         if math.prod(shape) == 0:
             return mean_target, logstd_target
 
-        top_k = group if top_k is None else top_k
-        kept = None
-        if top_k < group:
-            # Selection first, once per sample, so that the per-dim threads only read a mask.
-            # Freed on return while the kernels may still be queued: safe, as the allocator
-            # orders reuse on the stream it was allocated on, the one both launches use.
-            kept_mask = torch.empty((num_worlds, horizon), dtype=torch.int32, device=device)
-            kept = _view(kept_mask, wp.int32)
+        bounds = [mean_lower, mean_upper, logstd_lower, logstd_upper]
+        tensors = [_view(eps.detach()), _view(actions_nominal.detach()), _view(logstd.detach())]
+        outputs = [_view(mean_target), _view(logstd_target)]
+        # One thread per (n, t, group of four dims).
+        dim = (num_nominal, horizon, -(-action_dim // 4))
+        if top_k is None or top_k == group:
             _launch(
-                _estimator._top_k_mask,
-                dim=(num_worlds, horizon),
-                inputs=[num_aux, top_k, _view(J.detach())],
-                outputs=[kept],
+                _estimator._sdpg_targets,
+                dim=dim,
+                inputs=[num_aux, *bounds, _view(J.detach()), *tensors],
+                outputs=outputs,
                 device=device,
             )
-        _launch(
-            _estimator._sdpg_targets,
-            dim=shape,
-            inputs=[
-                num_aux,
-                top_k,
-                mean_lower,
-                mean_upper,
-                logstd_lower,
-                logstd_upper,
-                _view(J.detach()),
-                _view(eps.detach()),
-                _view(actions_nominal.detach()),
-                _view(logstd.detach()),
-                kept,
-            ],
-            outputs=[_view(mean_target), _view(logstd_target)],
-            device=device,
-        )
+        else:
+            # Selection once per (n, t) into a list of the kept samples and their weights, then
+            # the per-dim sums read only those samples' eps. Freed on return while the kernels
+            # may still be queued: safe, as the allocator orders reuse on the stream it was
+            # allocated on, the one both launches use.
+            kept = torch.empty((2, num_nominal, horizon, top_k), dtype=torch.float32, device=device)
+            weights, samples = _view(kept[0]), _view(kept[1].view(torch.int32), wp.int32)
+            _launch(
+                _estimator._top_k_weights,
+                dim=(num_nominal, horizon),
+                inputs=[num_aux, _view(J.detach())],
+                outputs=[weights, samples],
+                device=device,
+            )
+            _launch(
+                _estimator._weighted_targets,
+                dim=dim,
+                inputs=[num_aux, *bounds, weights, samples, *tensors],
+                outputs=outputs,
+                device=device,
+            )
         return mean_target, logstd_target

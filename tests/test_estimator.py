@@ -96,6 +96,24 @@ def test_top_k_ties_go_to_the_lower_index(device, top_k):
     np.testing.assert_allclose(logstd_target.cpu().numpy(), expected_logstd, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("returns", ["continuous", "ties", "signed_zeros"])
+@pytest.mark.parametrize("top_k", [1, 2, 16, 63])
+def test_top_k_selection_at_the_paper_group_size(device, returns, top_k):
+    # M = 63: the radix selection stops early on distinct returns and runs every digit pass on
+    # tied ones; -0.0 and +0.0 are equal returns (ties to the lower index), as in the reference.
+    num_nominal, num_aux, horizon, action_dim = 3, 63, 5, 2
+    arrays = random_batch(num_nominal, num_aux, horizon, action_dim, seed=5, integer_returns=returns != "continuous")
+    J = arrays[0]
+    if returns == "signed_zeros":
+        J[:] = np.where(J > 0, 0.0, np.where(J < 0, -0.0, J)).astype(np.float32)
+        J[::3] = 1.5
+        assert (np.signbit(J) & (J == 0)).any() and (~np.signbit(J) & (J == 0)).any()
+    mean_target, logstd_target = ops.sdpg_targets(*to_device(device, *arrays), num_aux, top_k=top_k)
+    expected_mean, expected_logstd = reference_targets(*arrays, num_aux, (-2.0, 2.0), (-5.0, 2.0), top_k)
+    np.testing.assert_allclose(mean_target.cpu().numpy(), expected_mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logstd_target.cpu().numpy(), expected_logstd, rtol=1e-5, atol=1e-5)
+
+
 def test_all_equal_returns_give_the_nominal(device):
     J, eps, actions_nominal, logstd = random_batch(2, 3, 5, 2, seed=3)
     J[:] = -4.0

@@ -73,6 +73,41 @@ def test_eps_is_the_keyed_philox_normal(device, seed, step):
     np.testing.assert_allclose(eps.cpu().numpy(), reference_eps(2, 3, 6, seed, step), rtol=1e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize(
+    "num_nominal, num_aux, action_dim",
+    # Groups of M+1 = 1, 10, 64 and 70 samples (whole, partial and single chunks of samples per
+    # thread) and d = 1, 5, 8, 21 (whole and partial groups of four dims).
+    [(3, 0, 5), (2, 9, 1), (2, 63, 21), (1, 69, 8)],
+)
+def test_eps_does_not_depend_on_the_launch_shape(device, num_nominal, num_aux, action_dim):
+    # The kernel's thread layout changes with N, M and d; every eps must still be the reference
+    # normal of its own (seed, step, world, dim), whatever the shape around it.
+    mean = torch.zeros(num_nominal, action_dim, device=device)
+    _, eps = ops.sample_actions(mean, torch.zeros(action_dim, device=device), num_aux, 99, 3)
+    expected = reference_eps(num_nominal, num_aux, action_dim, 99, 3)
+    np.testing.assert_allclose(eps.cpu().numpy(), expected, rtol=1e-5, atol=2e-6)
+
+
+def test_squash_is_tanh_to_float32_precision(device):
+    # Nominal worlds only (M = 0, eps = 0): actions = mean exactly, squashed = tanh(mean). The
+    # kernel's tanh switches from a series to (1 - e^-2|a|)/(1 + e^-2|a|) at |a| = 1/8.
+    values = np.concatenate([
+        [0.0, -0.0, 1e-30, -1e-7, 1e-3, 0.1249999, 0.125, -0.1250001, 0.5, -1.0, 2.0, 5.0, -9.5, 20.0, -88.0],
+        np.linspace(-12.0, 12.0, 4001),
+        np.geomspace(1e-6, 1.0, 500),
+    ]).astype(np.float32)
+    mean = torch.from_numpy(values).reshape(-1, 1).to(device)
+    squashed = torch.full_like(mean, float("nan"))
+    actions, _ = ops.sample_actions(
+        mean, torch.zeros(1, device=device), 0, 0, 0, mean_bounds=(-100.0, 100.0), squashed_out=squashed
+    )
+    assert torch.equal(actions, mean)
+    expected = np.tanh(values.astype(np.float64))
+    got = squashed.cpu().numpy()[:, 0].astype(np.float64)
+    assert np.all(np.abs(got - expected) <= 4e-7 * np.abs(expected) + 1e-37), np.abs(got - expected).max()
+    assert np.all(np.abs(got) <= 1.0) and np.array_equal(np.sign(got), np.sign(expected))
+
+
 @pytest.mark.parametrize("state_independent", [False, True])
 def test_actions_match_reference(device, state_independent):
     num_nominal, num_aux, action_dim, horizon, t = 3, 5, 7, 4, 2
