@@ -50,3 +50,19 @@ def test_module_compiles_for_cuda(name, arch, tmp_path):
     assert re.search(rf"^\.target sm_{arch}\b", ptx, re.MULTILINE), f"{artifact.name} is not sm_{arch} PTX"
     # Every kernel of the module made it into the PTX as an entry point.
     assert ptx.count(".entry ") >= len(module.kernels)
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda arch: f"sm{arch}")
+@pytest.mark.parametrize("task", sorted(__import__("sdpg_warp.tasks", fromlist=["task_names"]).task_names()))
+def test_task_kernel_compiles_for_cuda(task, arch, tmp_path):
+    # Task kernels built by a factory (ant, humanoid) live in modules of their own, which the
+    # source search above does not see: compile each task's kernel module directly.
+    from sdpg_warp.tasks import make_task
+
+    wp.config.log_level = wp.LOG_WARNING
+    wp.init()
+    module = make_task(task)._kernel.module
+    (artifact,) = wp.compile_aot_module(module, arch=arch, module_dir=tmp_path, use_ptx=True)
+    ptx = artifact.read_text(encoding="utf-8", errors="replace")
+    assert re.search(rf"^\.target sm_{arch}\b", ptx, re.MULTILINE)
+    assert ".entry " in ptx
