@@ -26,6 +26,7 @@ import torch
 import warp as wp
 
 from sdpg_warp import ops
+from sdpg_warp.device import ExecutionScope, resolve_device
 
 GAMMA, LAM = 0.99, 0.95
 MEAN_BOUNDS, LOGSTD_BOUNDS = (-2.0, 2.0), (-5.0, 2.0)
@@ -235,9 +236,7 @@ def main(argv=None) -> dict:
     if args.quick:
         args.num_nominal, args.num_aux, args.horizon, args.action_dims = 2, 3, 4, [3]
         args.seconds, args.max_repeats = 0.01, 3
-    device = args.device
-    if device == "auto":
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(args.device)
 
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
@@ -251,6 +250,8 @@ def main(argv=None) -> dict:
         "horizon": args.horizon,
         "results": {},
     }
+    scope = ExecutionScope(device)  # Torch and Warp on one stream on CUDA, as in training
+    scope.__enter__()
     report["copy_GBps"] = copy_bandwidth(device, args.seconds, args.max_repeats)
     print(f"copy_bandwidth: {report['copy_GBps']:.3f} GB/s")
     for action_dim in args.action_dims:
@@ -273,6 +274,7 @@ def main(argv=None) -> dict:
     print(json.dumps(report))
     if args.out:
         write_results(args.out, report)
+    scope.__exit__(None, None, None)
     return report
 
 

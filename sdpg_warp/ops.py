@@ -2,8 +2,9 @@
 
 Each wrapper checks its arguments (ValueError with a one-line message), views the tensors as Warp
 arrays with ``wp.from_torch`` (no copy; any strides, e.g. a ``[:, t]`` slice of a ``[W, H, d]``
-rollout buffer), launches on the tensors' device, on Torch's current stream when that is CUDA (so
-the kernels order with the actor's work without a synchronization), inside one NVTX range.
+rollout buffer), launches on the tensors' device, on Warp's current stream there (inside
+:class:`sdpg_warp.device.ExecutionScope` on CUDA: the stream Torch uses too, so the kernels order
+with the actor's work without a synchronization), inside one NVTX range.
 """
 
 import math
@@ -20,12 +21,6 @@ from sdpg_warp.profiling import nvtx_range
 
 _UINT32_MASK = (1 << 32) - 1
 _UINT64_LIMIT = 1 << 64
-
-# Warp streams wrapping Torch streams, by (device index, CUDA stream handle): building one per
-# launch costs more than the launch on the hot path. The cached entry holds its Torch stream,
-# so a handle cannot be reused by another stream while it is here.
-_cuda_streams = {}
-
 
 # ----------------------------------------------------------------------------------------------
 # Argument checks and launch plumbing.
@@ -95,25 +90,14 @@ def _view(tensor: torch.Tensor, dtype=wp.float32):
 
 
 def _launch(kernel, dim: Sequence[int], inputs: list, outputs: list, device: torch.device) -> None:
-    """Launches ``kernel`` on ``device``, on Torch's current stream when ``device`` is CUDA."""
+    """Launches ``kernel`` on ``device``, on Warp's current stream there.
+
+    On CUDA, call the ops inside :class:`sdpg_warp.device.ExecutionScope` (the Runner does): Torch
+    and Warp then share one stream, which orders the kernels with the actor's work without a
+    synchronization.
+    """
     wp.init()
-    stream = None
-    if device.type == "cuda":
-        torch_stream = torch.cuda.current_stream(device)
-        key = (torch_stream.device_index, torch_stream.cuda_stream)
-        stream = _cuda_streams.get(key)
-        if stream is None:
-            if len(_cuda_streams) >= 64:
-                _cuda_streams.clear()
-            stream = _cuda_streams[key] = wp.stream_from_torch(torch_stream)
-    wp.launch(
-        kernel,
-        dim=dim,
-        inputs=inputs,
-        outputs=outputs,
-        device=wp.device_from_torch(device),
-        stream=stream,
-    )
+    wp.launch(kernel, dim=dim, inputs=inputs, outputs=outputs, device=wp.device_from_torch(device))
 
 
 # ----------------------------------------------------------------------------------------------
