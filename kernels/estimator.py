@@ -117,7 +117,7 @@ def _top_k_threshold(
 @wp.kernel
 def _top_k_weights(
     # In:
-    num_aux_in: int,
+    group_size_in: int,
     returns_in: wp.array2d(dtype=float),
     # Out:
     weight_out: wp.array3d(dtype=float),
@@ -130,7 +130,7 @@ def _top_k_weights(
     returns_in: (N*(M+1), H); weight_out, sample_out: (N, H, K). One thread per (n, t): the
     mean, the std and the selection are computed once per group and step, not per action dim."""
     nominalid, t = wp.tid()
-    group = num_aux_in + 1
+    group = group_size_in
     top_k = weight_out.shape[2]
     world0 = nominalid * group
     j0 = returns_in[world0, t]
@@ -200,7 +200,7 @@ def _write_targets(
     mean_upper: float,
     logstd_lower: float,
     logstd_upper: float,
-    actions_nominal_in: wp.array3d(dtype=float),
+    mean_in: wp.array3d(dtype=float),
     logstd_in: wp.array3d(dtype=float),
     # Out:
     mean_target_out: wp.array3d(dtype=float),
@@ -212,7 +212,7 @@ def _write_targets(
         j = dim0 + lane
         logstd = logstd_in[nominalid, t, j]
         mean_target_out[nominalid, t, j] = wp.clamp(
-            actions_nominal_in[nominalid, t, j] + mean_step[lane], mean_lower, mean_upper
+            mean_in[nominalid, t, j] + mean_step[lane], mean_lower, mean_upper
         )
         logstd_target_out[nominalid, t, j] = wp.clamp(
             logstd + logstd_step[lane] * wp.exp(logstd), logstd_lower, logstd_upper
@@ -222,7 +222,7 @@ def _write_targets(
 @wp.kernel
 def _weighted_targets(
     # In:
-    num_aux_in: int,
+    group_size_in: int,
     mean_lower_in: float,
     mean_upper_in: float,
     logstd_lower_in: float,
@@ -230,7 +230,7 @@ def _weighted_targets(
     weight_in: wp.array3d(dtype=float),
     sample_in: wp.array3d(dtype=int),
     eps_in: wp.array3d(dtype=float),
-    actions_nominal_in: wp.array3d(dtype=float),
+    mean_in: wp.array3d(dtype=float),
     logstd_in: wp.array3d(dtype=float),
     # Out:
     mean_target_out: wp.array3d(dtype=float),
@@ -245,7 +245,7 @@ def _weighted_targets(
     weight_in, sample_in: (N, H, K); eps_in: (N*(M+1), H, d); the rest: (N, H, d). One thread
     per (n, t, group of four dims), as _sdpg_targets; only the kept samples' eps are read."""
     nominalid, t, quadid = wp.tid()
-    world0 = nominalid * (num_aux_in + 1)
+    world0 = nominalid * group_size_in
     dim0 = 4 * quadid
     lanes = wp.min(4, eps_in.shape[2] - dim0)
     mean_step = wp.vec4(0.0)
@@ -256,21 +256,21 @@ def _weighted_targets(
         mean_step += weight * eps
         logstd_step += weight * (wp.cw_mul(eps, eps) - wp.vec4(1.0))
     _write_targets(nominalid, t, dim0, lanes, mean_step, logstd_step, mean_lower_in, mean_upper_in,
-                   logstd_lower_in, logstd_upper_in, actions_nominal_in, logstd_in,
+                   logstd_lower_in, logstd_upper_in, mean_in, logstd_in,
                    mean_target_out, logstd_target_out)
 
 
 @wp.kernel
 def _sdpg_targets(
     # In:
-    num_aux_in: int,
+    group_size_in: int,
     mean_lower_in: float,
     mean_upper_in: float,
     logstd_lower_in: float,
     logstd_upper_in: float,
     returns_in: wp.array2d(dtype=float),
     eps_in: wp.array3d(dtype=float),
-    actions_nominal_in: wp.array3d(dtype=float),
+    mean_in: wp.array3d(dtype=float),
     logstd_in: wp.array3d(dtype=float),
     # Out:
     mean_target_out: wp.array3d(dtype=float),
@@ -287,7 +287,7 @@ def _sdpg_targets(
         logstd_target      = clamp(logstd[n, t] + logstd_step, logstd bounds)
 
     with sigma = exp(logstd). returns_in: (N*(M+1), H); eps_in: (N*(M+1), H, d);
-    actions_nominal_in, logstd_in, *_out: (N, H, d). (Top-k: _top_k_weights, _weighted_targets.)
+    mean_in, logstd_in, *_out: (N, H, d). (Top-k: _top_k_weights, _weighted_targets.)
 
     s is common to the sum, so it divides the sums of dJ-weighted terms at the end: the squared
     deviations and the weighted sums share one pass over the group, after the pass for the mean
@@ -297,7 +297,7 @@ def _sdpg_targets(
     world's eps[w, t, :] row next to its neighbours' (and the CPU adds the four lanes at once).
     """
     nominalid, t, quadid = wp.tid()
-    group = num_aux_in + 1
+    group = group_size_in
     world0 = nominalid * group
     dim0 = 4 * quadid
     lanes = wp.min(4, eps_in.shape[2] - dim0)
@@ -322,5 +322,5 @@ def _sdpg_targets(
     std = wp.sqrt(squares / float(group - 1)) + _STD_EPSILON
     scale = 1.0 / (float(group) * std)
     _write_targets(nominalid, t, dim0, lanes, mean_sum * scale, logstd_sum * scale, mean_lower_in, mean_upper_in,
-                   logstd_lower_in, logstd_upper_in, actions_nominal_in, logstd_in,
+                   logstd_lower_in, logstd_upper_in, mean_in, logstd_in,
                    mean_target_out, logstd_target_out)

@@ -174,7 +174,7 @@ def _perturb_actions(
     seed_hi_in: wp.uint32,
     step_lo_in: wp.uint32,
     step_hi_in: wp.uint32,
-    num_aux_in: int,
+    group_size_in: int,
     lower_in: float,
     upper_in: float,
     squash_in: int,
@@ -200,7 +200,7 @@ def _perturb_actions(
     actions_out, eps_out: (N*(M+1), d); squashed_out: (N*(M+1), d), unused when squash_in == 0.
     """
     chunkid, quadid = wp.tid()
-    group = num_aux_in + 1
+    group = group_size_in
     chunks = (group + _SAMPLES_PER_THREAD - 1) // _SAMPLES_PER_THREAD
     nominalid = chunkid // chunks
     first = (chunkid - nominalid * chunks) * _SAMPLES_PER_THREAD

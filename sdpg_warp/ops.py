@@ -128,12 +128,12 @@ def sample_actions(
     """
     with nvtx_range("sample_actions"):
         _check_tensor("mean", mean, 2)
-        num_nominal, action_dim = mean.shape
+        num_nominal, num_actions = mean.shape
         if not isinstance(logstd, torch.Tensor) or logstd.dim() not in (1, 2):
             shape = tuple(logstd.shape) if isinstance(logstd, torch.Tensor) else type(logstd).__name__
             raise ValueError(f"logstd must be a (N, d) or (d,) tensor, got {shape}")
         _check_tensor("logstd", logstd, logstd.dim())
-        _check_shape("logstd", logstd, (num_nominal, action_dim) if logstd.dim() == 2 else (action_dim,))
+        _check_shape("logstd", logstd, (num_nominal, num_actions) if logstd.dim() == 2 else (num_actions,))
         num_aux = _check_int("num_aux", num_aux, 0)
         seed = _check_int("seed", seed, 0, _UINT64_LIMIT)
         step = _check_int("step", step, 0, _UINT64_LIMIT)
@@ -141,7 +141,7 @@ def sample_actions(
         device = mean.device
         _check_same_device(device, logstd=logstd)
         num_worlds = num_nominal * (num_aux + 1)
-        shape = (num_worlds, action_dim)
+        shape = (num_worlds, num_actions)
         if out is None:
             actions = torch.empty(shape, dtype=torch.float32, device=device)
             eps = torch.empty(shape, dtype=torch.float32, device=device)
@@ -153,7 +153,7 @@ def sample_actions(
             _check_output("out[1] (eps)", eps, shape, device)
         if squashed_out is not None:
             _check_output("squashed_out", squashed_out, shape, device)
-        if num_worlds == 0 or action_dim == 0:
+        if num_worlds == 0 or num_actions == 0:
             return actions, eps
 
         # A state-independent log-std is read through a stride-0 row: one kernel serves both.
@@ -162,14 +162,14 @@ def sample_actions(
             _perturb._perturb_actions,
             dim=(
                 num_nominal * -(-(num_aux + 1) // _perturb._SAMPLES_PER_THREAD),
-                -(-action_dim // 4),
+                -(-num_actions // 4),
             ),
             inputs=[
                 seed & _UINT32_MASK,
                 seed >> 32,
                 step & _UINT32_MASK,
                 step >> 32,
-                num_aux,
+                num_aux + 1,
                 lower,
                 upper,
                 int(squashed_out is not None),
@@ -237,9 +237,9 @@ def td_lambda_returns(
 
 
 def sdpg_targets(
-    J: torch.Tensor,
+    returns: torch.Tensor,
     eps: torch.Tensor,
-    actions_nominal: torch.Tensor,
+    mean: torch.Tensor,
     logstd: torch.Tensor,
     num_aux: int,
     mean_bounds: Tuple[float, float] = (-2.0, 2.0),
@@ -249,36 +249,36 @@ def sdpg_targets(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-nominal normalized return-weighted targets for the actor (DESIGN 4.3).
 
-    J: (N*(M+1), H) returns-to-go; eps: (N*(M+1), H, d) the perturbations that produced them
-    (0 on nominal worlds); actions_nominal, logstd: (N, H, d) the nominal actions and the
+    returns: (N*(M+1), H) returns-to-go J; eps: (N*(M+1), H, d) the perturbations that produced them
+    (0 on nominal worlds); mean, logstd: (N, H, d) the nominal actions and the
     log-std they were sampled with; num_aux: M >= 1. top_k: None to average over all M+1
     samples, or k in [1, M+1] to average over the k largest weights only (ties to the lower
     sample index). Returns (mean_target, logstd_target), each (N, H, d) float32, written into
     ``out`` = (mean_target, logstd_target) when given.
     """
     with nvtx_range("sdpg_targets"):
-        _check_tensor("J", J, 2)
+        _check_tensor("returns", returns, 2)
         _check_tensor("eps", eps, 3)
-        _check_tensor("actions_nominal", actions_nominal, 3)
+        _check_tensor("mean", mean, 3)
         _check_tensor("logstd", logstd, 3)
         num_aux = _check_int("num_aux", num_aux, 1)
         group = num_aux + 1
-        num_nominal, horizon, action_dim = actions_nominal.shape
+        num_nominal, horizon, num_actions = mean.shape
         num_worlds = num_nominal * group
-        if J.shape[0] != num_worlds:
+        if returns.shape[0] != num_worlds:
             raise ValueError(
-                f"J has {J.shape[0]} worlds, expected N*(M+1) = {num_nominal}*{group} = {num_worlds}"
+                f"returns has {returns.shape[0]} worlds, expected N*(M+1) = {num_nominal}*{group} = {num_worlds}"
             )
-        _check_shape("J", J, (num_worlds, horizon))
-        _check_shape("eps", eps, (num_worlds, horizon, action_dim))
-        _check_shape("logstd", logstd, (num_nominal, horizon, action_dim))
+        _check_shape("returns", returns, (num_worlds, horizon))
+        _check_shape("eps", eps, (num_worlds, horizon, num_actions))
+        _check_shape("logstd", logstd, (num_nominal, horizon, num_actions))
         if top_k is not None:
             top_k = _check_int("top_k", top_k, 1, group + 1)
         mean_lower, mean_upper = _check_bounds("mean_bounds", mean_bounds)
         logstd_lower, logstd_upper = _check_bounds("logstd_bounds", logstd_bounds)
-        device = J.device
-        _check_same_device(device, eps=eps, actions_nominal=actions_nominal, logstd=logstd)
-        shape = (num_nominal, horizon, action_dim)
+        device = returns.device
+        _check_same_device(device, eps=eps, mean=mean, logstd=logstd)
+        shape = (num_nominal, horizon, num_actions)
         if out is None:
             mean_target = torch.empty(shape, dtype=torch.float32, device=device)
             logstd_target = torch.empty(shape, dtype=torch.float32, device=device)
@@ -292,15 +292,15 @@ def sdpg_targets(
             return mean_target, logstd_target
 
         bounds = [mean_lower, mean_upper, logstd_lower, logstd_upper]
-        tensors = [_view(eps.detach()), _view(actions_nominal.detach()), _view(logstd.detach())]
+        tensors = [_view(eps.detach()), _view(mean.detach()), _view(logstd.detach())]
         outputs = [_view(mean_target), _view(logstd_target)]
         # One thread per (n, t, group of four dims).
-        dim = (num_nominal, horizon, -(-action_dim // 4))
+        dim = (num_nominal, horizon, -(-num_actions // 4))
         if top_k is None or top_k == group:
             _launch(
                 _estimator._sdpg_targets,
                 dim=dim,
-                inputs=[num_aux, *bounds, _view(J.detach()), *tensors],
+                inputs=[group, *bounds, _view(returns.detach()), *tensors],
                 outputs=outputs,
                 device=device,
             )
@@ -314,14 +314,14 @@ def sdpg_targets(
             _launch(
                 _estimator._top_k_weights,
                 dim=(num_nominal, horizon),
-                inputs=[num_aux, _view(J.detach())],
+                inputs=[group, _view(returns.detach())],
                 outputs=[weights, samples],
                 device=device,
             )
             _launch(
                 _estimator._weighted_targets,
                 dim=dim,
-                inputs=[num_aux, *bounds, weights, samples, *tensors],
+                inputs=[group, *bounds, weights, samples, *tensors],
                 outputs=outputs,
                 device=device,
             )

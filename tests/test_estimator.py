@@ -11,15 +11,15 @@ MEAN_BOUNDS = (-1.5, 1.5)
 LOGSTD_BOUNDS = (-1.0, 0.25)
 
 
-def reference_targets(J, eps, actions_nominal, logstd, num_aux, mean_bounds, logstd_bounds, top_k=None):
+def reference_targets(J, eps, mean, logstd, num_aux, mean_bounds, logstd_bounds, top_k=None):
     """DESIGN 4.3 in float64, one (nominal, step) at a time; top-k keeps the k largest w, ties to
     the lower sample index, and averages over those k."""
-    J, eps, actions_nominal, logstd = (np.asarray(x, np.float64) for x in (J, eps, actions_nominal, logstd))
-    num_nominal, horizon, action_dim = actions_nominal.shape
+    J, eps, mean, logstd = (np.asarray(x, np.float64) for x in (J, eps, mean, logstd))
+    num_nominal, horizon, num_actions = mean.shape
     group = num_aux + 1
     returns = J.reshape(num_nominal, group, horizon)
-    noise = eps.reshape(num_nominal, group, horizon, action_dim)
-    mean_target = np.zeros_like(actions_nominal)
+    noise = eps.reshape(num_nominal, group, horizon, num_actions)
+    mean_target = np.zeros_like(mean)
     logstd_target = np.zeros_like(logstd)
     for n in range(num_nominal):
         for t in range(horizon):
@@ -31,23 +31,23 @@ def reference_targets(J, eps, actions_nominal, logstd, num_aux, mean_bounds, log
             sigma = np.exp(logstd[n, t])
             mean_step = (w[kept, None] * e).sum(axis=0) / len(kept)
             logstd_step = (w[kept, None] * (e * e - 1.0)).sum(axis=0) / len(kept) * sigma
-            mean_target[n, t] = np.clip(actions_nominal[n, t] + mean_step, *mean_bounds)
+            mean_target[n, t] = np.clip(mean[n, t] + mean_step, *mean_bounds)
             logstd_target[n, t] = np.clip(logstd[n, t] + logstd_step, *logstd_bounds)
     return mean_target, logstd_target
 
 
-def random_batch(num_nominal, num_aux, horizon, action_dim, seed=0, integer_returns=False):
+def random_batch(num_nominal, num_aux, horizon, num_actions, seed=0, integer_returns=False):
     rng = np.random.default_rng(seed)
     num_worlds = num_nominal * (num_aux + 1)
     if integer_returns:  # few distinct values: many ties for top-k
         J = rng.integers(-2, 3, size=(num_worlds, horizon)).astype(np.float32)
     else:
         J = (rng.normal(size=(num_worlds, horizon)) * 3.0 + 10.0).astype(np.float32)
-    eps = rng.normal(size=(num_worlds, horizon, action_dim)).astype(np.float32)
-    eps.reshape(num_nominal, num_aux + 1, horizon, action_dim)[:, 0] = 0.0
-    actions_nominal = rng.uniform(-1.6, 1.6, size=(num_nominal, horizon, action_dim)).astype(np.float32)
-    logstd = rng.uniform(-1.2, 0.4, size=(num_nominal, horizon, action_dim)).astype(np.float32)
-    return J, eps, actions_nominal, logstd
+    eps = rng.normal(size=(num_worlds, horizon, num_actions)).astype(np.float32)
+    eps.reshape(num_nominal, num_aux + 1, horizon, num_actions)[:, 0] = 0.0
+    mean = rng.uniform(-1.6, 1.6, size=(num_nominal, horizon, num_actions)).astype(np.float32)
+    logstd = rng.uniform(-1.2, 0.4, size=(num_nominal, horizon, num_actions)).astype(np.float32)
+    return J, eps, mean, logstd
 
 
 def to_device(device, *arrays):
@@ -56,34 +56,34 @@ def to_device(device, *arrays):
 
 @pytest.mark.parametrize("top_k", [None, 1, 3, 8])
 def test_matches_reference(device, top_k):
-    num_nominal, num_aux, horizon, action_dim = 3, 7, 4, 5
-    J, eps, actions_nominal, logstd = random_batch(num_nominal, num_aux, horizon, action_dim)
+    num_nominal, num_aux, horizon, num_actions = 3, 7, 4, 5
+    J, eps, mean, logstd = random_batch(num_nominal, num_aux, horizon, num_actions)
     J.reshape(num_nominal, num_aux + 1, horizon)[1, :, 2] = 3.7  # a zero-variance group
-    shape = (num_nominal, horizon, action_dim)
+    shape = (num_nominal, horizon, num_actions)
     out = (torch.full(shape, float("nan"), device=device), torch.full(shape, float("inf"), device=device))
     # eps as a strided view of a wider buffer, as a rollout storage slice would be.
-    eps_storage = torch.zeros(eps.shape[:2] + (action_dim + 3,), device=device)
-    eps_storage[..., :action_dim] = torch.from_numpy(eps).to(device)
-    J_t, actions_t, logstd_t = to_device(device, J, actions_nominal, logstd)
+    eps_storage = torch.zeros(eps.shape[:2] + (num_actions + 3,), device=device)
+    eps_storage[..., :num_actions] = torch.from_numpy(eps).to(device)
+    J_t, actions_t, logstd_t = to_device(device, J, mean, logstd)
     mean_target, logstd_target = ops.sdpg_targets(
-        J_t, eps_storage[..., :action_dim], actions_t, logstd_t, num_aux,
+        J_t, eps_storage[..., :num_actions], actions_t, logstd_t, num_aux,
         mean_bounds=MEAN_BOUNDS, logstd_bounds=LOGSTD_BOUNDS, top_k=top_k, out=out,
     )
     assert mean_target.data_ptr() == out[0].data_ptr() and logstd_target.data_ptr() == out[1].data_ptr()
     expected_mean, expected_logstd = reference_targets(
-        J, eps, actions_nominal, logstd, num_aux, MEAN_BOUNDS, LOGSTD_BOUNDS, top_k
+        J, eps, mean, logstd, num_aux, MEAN_BOUNDS, LOGSTD_BOUNDS, top_k
     )
     np.testing.assert_allclose(mean_target.cpu().numpy(), expected_mean, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(logstd_target.cpu().numpy(), expected_logstd, rtol=1e-5, atol=1e-5)
     # Equal returns: zero step, and no NaN from 0/0.
-    np.testing.assert_array_equal(mean_target[1, 2].cpu().numpy(), np.clip(actions_nominal[1, 2], *MEAN_BOUNDS))
+    np.testing.assert_array_equal(mean_target[1, 2].cpu().numpy(), np.clip(mean[1, 2], *MEAN_BOUNDS))
     np.testing.assert_array_equal(logstd_target[1, 2].cpu().numpy(), np.clip(logstd[1, 2], *LOGSTD_BOUNDS))
 
 
 def test_all_samples_is_no_top_k(device):
-    J, eps, actions_nominal, logstd = to_device(device, *random_batch(2, 5, 3, 4, seed=1))
-    every = ops.sdpg_targets(J, eps, actions_nominal, logstd, 5, top_k=6)
-    plain = ops.sdpg_targets(J, eps, actions_nominal, logstd, 5)
+    J, eps, mean, logstd = to_device(device, *random_batch(2, 5, 3, 4, seed=1))
+    every = ops.sdpg_targets(J, eps, mean, logstd, 5, top_k=6)
+    plain = ops.sdpg_targets(J, eps, mean, logstd, 5)
     assert torch.equal(every[0], plain[0]) and torch.equal(every[1], plain[1])
 
 
@@ -101,8 +101,8 @@ def test_top_k_ties_go_to_the_lower_index(device, top_k):
 def test_top_k_selection_at_the_paper_group_size(device, returns, top_k):
     # M = 63: the radix selection stops early on distinct returns and runs every digit pass on
     # tied ones; -0.0 and +0.0 are equal returns (ties to the lower index), as in the reference.
-    num_nominal, num_aux, horizon, action_dim = 3, 63, 5, 2
-    arrays = random_batch(num_nominal, num_aux, horizon, action_dim, seed=5, integer_returns=returns != "continuous")
+    num_nominal, num_aux, horizon, num_actions = 3, 63, 5, 2
+    arrays = random_batch(num_nominal, num_aux, horizon, num_actions, seed=5, integer_returns=returns != "continuous")
     J = arrays[0]
     if returns == "signed_zeros":
         J[:] = np.where(J > 0, 0.0, np.where(J < 0, -0.0, J)).astype(np.float32)
@@ -115,21 +115,21 @@ def test_top_k_selection_at_the_paper_group_size(device, returns, top_k):
 
 
 def test_all_equal_returns_give_the_nominal(device):
-    J, eps, actions_nominal, logstd = random_batch(2, 3, 5, 2, seed=3)
+    J, eps, mean, logstd = random_batch(2, 3, 5, 2, seed=3)
     J[:] = -4.0
-    mean_target, logstd_target = ops.sdpg_targets(*to_device(device, J, eps, actions_nominal, logstd), 3)
-    assert torch.equal(mean_target.cpu(), torch.from_numpy(actions_nominal))
+    mean_target, logstd_target = ops.sdpg_targets(*to_device(device, J, eps, mean, logstd), 3)
+    assert torch.equal(mean_target.cpu(), torch.from_numpy(mean))
     assert torch.equal(logstd_target.cpu(), torch.from_numpy(logstd))
 
 
 def test_step_follows_the_smoothed_gradient(device):
     # One step (H = 1) of R(a) = -||a - a*||^2. Its Gaussian smoothing is R(a) - sigma^2 d, whose
     # gradient in a is the exact -2 (a - a*); the smoothed objective decreases in sigma.
-    num_nominal, num_aux, action_dim, sigma = 4, 255, 4, 0.3
+    num_nominal, num_aux, num_actions, sigma = 4, 255, 4, 0.3
     rng = np.random.default_rng(4)
-    a_nominal = torch.from_numpy(rng.uniform(-1.0, 1.0, (num_nominal, action_dim)).astype(np.float32)).to(device)
-    a_star = torch.from_numpy(rng.uniform(-1.0, 1.0, (num_nominal, action_dim)).astype(np.float32)).to(device)
-    logstd = torch.full((num_nominal, action_dim), float(np.log(sigma)), device=device)
+    a_nominal = torch.from_numpy(rng.uniform(-1.0, 1.0, (num_nominal, num_actions)).astype(np.float32)).to(device)
+    a_star = torch.from_numpy(rng.uniform(-1.0, 1.0, (num_nominal, num_actions)).astype(np.float32)).to(device)
+    logstd = torch.full((num_nominal, num_actions), float(np.log(sigma)), device=device)
     wide = (-10.0, 10.0)
     actions, eps = ops.sample_actions(a_nominal, logstd, num_aux, seed=5, step=0, mean_bounds=wide)
     target_of_world = a_star.repeat_interleave(num_aux + 1, dim=0)
@@ -156,18 +156,18 @@ def test_runs_in_one_nvtx_range(device):
 
 
 def _bad_calls(device):
-    J, eps, actions_nominal, logstd = to_device(device, *random_batch(2, 3, 4, 5))
-    good = dict(J=J, eps=eps, actions_nominal=actions_nominal, logstd=logstd, num_aux=3)
+    J, eps, mean, logstd = to_device(device, *random_batch(2, 3, 4, 5))
+    good = dict(returns=J, eps=eps, mean=mean, logstd=logstd, num_aux=3)
     return {
-        "J worlds": dict(good, J=J[:-1]),
+        "J worlds": dict(good, returns=J[:-1]),
         "num_aux mismatch": dict(good, num_aux=2),
         "num_aux zero": dict(good, num_aux=0),
-        "J horizon": dict(good, J=J[:, :-1]),
-        "J rank": dict(good, J=J[..., None]),
+        "J horizon": dict(good, returns=J[:, :-1]),
+        "J rank": dict(good, returns=J[..., None]),
         "eps dims": dict(good, eps=eps[..., :-1]),
         "eps rank": dict(good, eps=eps[..., 0]),
         "logstd shape": dict(good, logstd=logstd[:, :-1]),
-        "J float64": dict(good, J=J.double()),
+        "J float64": dict(good, returns=J.double()),
         "eps float16": dict(good, eps=eps.half()),
         "top_k zero": dict(good, top_k=0),
         "top_k too large": dict(good, top_k=5),

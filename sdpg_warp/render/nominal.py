@@ -28,19 +28,19 @@ _COM_MODES = (int(mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM), int(mujoco.mjtCamLigh
 @wp.kernel
 def _gather_nominal_qpos(
     # In:
-    worlds_per_nominal_in: int,
+    group_size_in: int,
     qpos_in: wp.array2d(dtype=float),
     # Out:
     qpos_out: wp.array2d(dtype=float),
 ):
     nominalid, qposid = wp.tid()
-    qpos_out[nominalid, qposid] = qpos_in[nominalid * worlds_per_nominal_in, qposid]
+    qpos_out[nominalid, qposid] = qpos_in[nominalid * group_size_in, qposid]
 
 
 @wp.kernel
 def _gather_nominal_mocap(
     # In:
-    worlds_per_nominal_in: int,
+    group_size_in: int,
     mocap_pos_in: wp.array2d(dtype=wp.vec3),
     mocap_quat_in: wp.array2d(dtype=wp.quat),
     # Out:
@@ -48,7 +48,7 @@ def _gather_nominal_mocap(
     mocap_quat_out: wp.array2d(dtype=wp.quat),
 ):
     nominalid, mocapid = wp.tid()
-    worldid = nominalid * worlds_per_nominal_in
+    worldid = nominalid * group_size_in
     mocap_pos_out[nominalid, mocapid] = mocap_pos_in[worldid, mocapid]
     mocap_quat_out[nominalid, mocapid] = mocap_quat_in[worldid, mocapid]
 
@@ -175,7 +175,7 @@ class NominalRenderer:
         self.camera_id = camera_id
         self.num_nominal = sim.num_nominal
         self.device = wp.get_device(sim.device)
-        self._worlds_per_nominal = sim.num_aux + 1
+        self._group_size = sim.num_aux + 1
         self._refill_torch = None
         self._needs_subtree_com = int(mjm.cam_mode[camera_id]) in _COM_MODES or any(
             int(mode) in _COM_MODES for mode in mjm.light_mode
@@ -273,7 +273,7 @@ class NominalRenderer:
         """A Warp view of a refill mask and the stride between its nominal entries."""
         if mask is None:
             return self._no_refill, 1
-        sizes = {self.num_nominal: 1, self.sim.num_worlds: self._worlds_per_nominal}
+        sizes = {self.num_nominal: 1, self.sim.num_worlds: self._group_size}
         if mask.dim() != 1 or mask.shape[0] not in sizes:
             raise ValueError(f"mask must have shape [{self.num_nominal}] or [{self.sim.num_worlds}], got {mask.shape}")
         torch_device = wp.device_to_torch(self.device)
@@ -290,7 +290,7 @@ class NominalRenderer:
             wp.launch(
                 _gather_nominal_qpos,
                 dim=(n, sim.mjm.nq),
-                inputs=[self._worlds_per_nominal, sim.d.qpos],
+                inputs=[self._group_size, sim.d.qpos],
                 outputs=[data.qpos],
                 device=self.device,
             )
@@ -298,7 +298,7 @@ class NominalRenderer:
                 wp.launch(
                     _gather_nominal_mocap,
                     dim=(n, sim.mjm.nmocap),
-                    inputs=[self._worlds_per_nominal, sim.d.mocap_pos, sim.d.mocap_quat],
+                    inputs=[self._group_size, sim.d.mocap_pos, sim.d.mocap_quat],
                     outputs=[data.mocap_pos, data.mocap_quat],
                     device=self.device,
                 )
