@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM on a real training process: the epoch in progress finishes, a checkpoint is
-saved, the resume command is printed, and the exit status is 128 + the signal number."""
+"""Ctrl-C and SIGTERM during training: the epoch in progress finishes, a checkpoint is saved, the
+resume command is printed, and the exit status is 128 + the signal number (130, 143)."""
 
 import os
 import signal
@@ -15,8 +15,8 @@ from sdpg_warp import train
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_finishes_the_epoch_saves_and_prints_the_resume_command(tmp_path, device, capsys, signum, status):
+def test_ctrl_c_finishes_the_epoch_saves_and_prints_the_resume_command(tmp_path, device, capsys):
+    signum, status = signal.SIGINT, 130
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "sdpg_warp.train", "--task", "pointmass", "--obs", "state", "--device", device,
            "--num-nominal", "2", "--num-aux", "3", "--horizon", "4", "--critic-minibatch", "16",
@@ -47,3 +47,27 @@ def test_signal_finishes_the_epoch_saves_and_prints_the_resume_command(tmp_path,
     assert train.main(["--resume", str(run), "--epochs", str(last_epoch + 1)]) == 0
     assert f"resumed {run} at epoch {last_epoch}" in capsys.readouterr().out
     assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == last_epoch + 1
+
+
+def test_sigterm_stops_after_the_epoch_with_status_143(tmp_path, device, capsys, monkeypatch):
+    """In this process (a subprocess costs its imports again): SIGTERM arrives during epoch 3."""
+    from sdpg_warp.runner import Runner
+
+    update = Runner.update
+
+    def update_and_signal(self):
+        if self.epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return update(self)
+
+    monkeypatch.setattr(Runner, "update", update_and_signal)
+    previous = signal.getsignal(signal.SIGTERM)
+    rc = train.main(["--task", "pointmass", "--obs", "state", "--device", device, "--num-nominal", "2",
+                     "--num-aux", "3", "--horizon", "4", "--critic-minibatch", "16", "--epochs", "50",
+                     "--checkpoint-every", "1000", "--log-dir", str(tmp_path), "--run-name", "r"])
+    assert rc == 143
+    assert signal.getsignal(signal.SIGTERM) is previous  # handlers are restored
+    out = capsys.readouterr().out
+    assert "stopped by SIGTERM after epoch 3; checkpoint saved" in out
+    assert f"resume: python -m sdpg_warp.train --resume {tmp_path / 'r'}" in out
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["epoch"] == 3

@@ -354,3 +354,19 @@ def test_threads_0_keeps_torch_default_and_one_is_the_default(tmp_path, _restore
     assert _run(tmp_path, *STATE, "--epochs", "1", "--threads", "0") == 0
     assert torch.get_num_threads() == 3
     assert task_defaults("reacher").threads == 1
+
+
+def test_checkpoints_load_onto_the_cpu_whatever_the_training_device(tmp_path, device):
+    """RNG states must stay CPU tensors and optimizer state follows the parameters on load."""
+    from sdpg_warp.runner import read_checkpoint
+
+    assert _run(tmp_path, *STATE, "--epochs", "1", "--run-name", "r") == 0
+    state = read_checkpoint(str(tmp_path / "r" / "checkpoint.pt"))
+    tensors = [v for v in state["algo"]["actor"].values()] + [state["torch_rng"], state["algo"]["generator"]]
+    assert all(t.device.type == "cpu" for t in tensors)
+    assert (state["cuda_rng"] is not None) == device.startswith("cuda")
+    runner = Runner(train.resumed_config(train.parse_config(STATE), str(tmp_path / "r"), set()))
+    runner.load_state_dict(state)
+    assert runner.epoch == 1
+    assert all(p.device == next(runner.algo.actor.parameters()).device
+               for group in runner.algo.actor_optimizer.state.values() for name, p in group.items() if name != "step")
