@@ -71,3 +71,25 @@ def test_sigterm_stops_after_the_epoch_with_status_143(tmp_path, device, capsys,
     assert "stopped by SIGTERM after epoch 3; checkpoint saved" in out
     assert f"resume: python -m sdpg_warp.train --resume {tmp_path / 'r'}" in out
     assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["epoch"] == 3
+
+
+def test_second_ctrl_c_aborts_without_saving(tmp_path, device, capsys, monkeypatch):
+    from sdpg_warp.runner import Runner
+
+    update = Runner.update
+
+    def update_and_interrupt_twice(self):
+        if self.epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # asks for a stop after this epoch
+            os.kill(os.getpid(), signal.SIGINT)  # aborts here
+        return update(self)
+
+    monkeypatch.setattr(Runner, "update", update_and_interrupt_twice)
+    previous = signal.getsignal(signal.SIGINT)
+    rc = train.main(["--task", "pointmass", "--obs", "state", "--device", device, "--num-nominal", "2",
+                     "--num-aux", "3", "--horizon", "4", "--critic-minibatch", "16", "--epochs", "50",
+                     "--checkpoint-every", "1", "--log-dir", str(tmp_path), "--run-name", "r"])
+    assert rc == 130
+    assert signal.getsignal(signal.SIGINT) is previous
+    assert capsys.readouterr().err.strip() == "aborted: nothing saved since the last checkpoint"
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["epoch"] == 2
