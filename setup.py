@@ -22,9 +22,8 @@ setup(
         "tensorboard>=2.14",
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",
+        "onnx>=1.15",  # python -m sdpg_warp.export
     ],
-    extras_require={
-        "test": ["pytest>=7", "onnx>=1.15", "onnxruntime>=1.17"],
-        "export": ["onnx>=1.15", "onnxruntime>=1.17"],
-    },
+    # The README's install line installs these too, so that its test command runs as written.
+    extras_require={"test": ["pytest>=7", "onnxruntime>=1.17"]},
 )

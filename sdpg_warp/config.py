@@ -3,9 +3,13 @@ per-task defaults from the authors' public configs (DESIGN section 4.5)."""
 
 import dataclasses
 import json
+import math
 from typing import Literal, Optional, Tuple
 
 from sdpg_warp.tasks import task_names
+
+MIN_IMAGE_SIZE = 16
+"""Smallest image the DrQ-v2 encoder takes (a 3x3 stride-2 conv, then three 3x3 convs)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +136,16 @@ class TrainConfig:
     grad_clip: float = 1.0
     """Gradient-norm clip for actor and critic."""
 
+    # Run length and CPU use
+    schedule_epochs: Optional[int] = None
+    """Length in epochs of the learning-rate schedules (actor cosine, critic linear); None: ``epochs``
+    when the run starts. Saved resolved in config.json and kept on ``--resume``, so a resumed run
+    with a larger ``--epochs`` continues at the final rates instead of restarting the curve."""
+    threads: int = 1
+    """Torch CPU threads (``torch.set_num_threads``); 0 keeps Torch's default (one per core). One
+    thread is fastest for the small CPU tasks, and it does not slow to a crawl when another process
+    holds a core."""
+
     def actor_chunk_on(self, device: str) -> int:
         """``actor_chunk``, or its device default when None."""
         if self.actor_chunk is not None:
@@ -174,6 +188,31 @@ class TrainConfig:
             raise ValueError(f"tau must be in [0, 1], got {self.tau}")
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if self.obs != "state" and self.image_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"image-size must be >= {MIN_IMAGE_SIZE} for {self.obs} observations "
+                             f"(the image encoder's input), got {self.image_size}")
+        for name in ("actor_lr", "critic_lr", "alpha_lr", "grad_clip", "target_std", "mean_bound"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0.0:
+                raise ValueError(f"{name.replace('_', '-')} must be finite and > 0, got {getattr(self, name)}")
+        for name in ("actor_lr_min", "encoder_lr_scale", "alpha"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0.0:
+                raise ValueError(f"{name.replace('_', '-')} must be finite and >= 0, got {getattr(self, name)}")
+        if self.actor_lr_min > self.actor_lr:
+            raise ValueError(f"actor-lr-min ({self.actor_lr_min}) must not exceed actor-lr ({self.actor_lr})")
+        for name in ("actor_hidden", "critic_hidden"):
+            if any(width < 1 for width in getattr(self, name)):
+                raise ValueError(f"{name.replace('_', '-')} widths must be >= 1, got {getattr(self, name)}")
+        if self.encoder_dim < 1:
+            raise ValueError(f"encoder-dim must be >= 1, got {self.encoder_dim}")
+        if self.actor_warmup_epochs < 0:
+            raise ValueError(f"actor-warmup-epochs must be >= 0, got {self.actor_warmup_epochs}")
+        if self.schedule_epochs is not None and self.schedule_epochs < 1:
+            raise ValueError(f"schedule-epochs must be >= 1, got {self.schedule_epochs}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: Torch's default), got {self.threads}")
+        for name in ("gamma", "lam", "tau", "init_logstd", "logstd_min", "logstd_max"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")
 
 
 # Per-task defaults (DESIGN 4.5; authors' public configs). The point mass is ours: small and fast.

@@ -35,7 +35,7 @@ def load_policy(path: str):
     from sdpg_warp.play import load_checkpoint
     from sdpg_warp.tasks import make_task
 
-    state = load_checkpoint(path, "cpu")
+    state = load_checkpoint(path)
     saved = dict(state["config"])
     for name in ("actor_hidden", "critic_hidden"):
         saved[name] = tuple(saved[name])
@@ -53,8 +53,16 @@ def load_policy(path: str):
     return DeterministicPolicy(actor).eval(), example
 
 
+class MissingDependency(Exception):
+    """A package the export needs is not installed (reported as one line naming it)."""
+
+
 def export_onnx(path: str, out: str) -> None:
     """Writes the ONNX graph of the checkpoint at ``path`` (run folder or file) to ``out``."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export needs it; importing first gives a clear message)
+    except ImportError:
+        raise MissingDependency("ONNX export needs the onnx package: pip install onnx") from None
     policy, example = load_policy(path)
     # The TorchScript-based exporter needs only the onnx package (the newer one also onnxscript).
     with torch.no_grad(), warnings.catch_warnings():
@@ -72,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         export_onnx(args.run, args.out)
-    except (FileNotFoundError, KeyError, ValueError) as e:
+    except (FileNotFoundError, KeyError, ValueError, MissingDependency) as e:
         print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}")

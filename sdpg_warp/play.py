@@ -12,13 +12,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 
-def load_checkpoint(path: str, device: str) -> dict:
-    import torch
+def load_checkpoint(path: str) -> dict:
+    """The checkpoint of a run folder or file, on the CPU; FileNotFoundError or ValueError
+    (``runner.CheckpointError``) with a one-line message when it is missing or unreadable."""
+    from sdpg_warp.runner import read_checkpoint
 
-    checkpoint = os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
-    if not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"no checkpoint at {checkpoint}")
-    return torch.load(checkpoint, map_location=device, weights_only=False)
+    return read_checkpoint(os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path)
 
 
 def _upscale(image: np.ndarray, size: int) -> np.ndarray:
@@ -44,8 +43,8 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     from sdpg_warp.render import NominalRenderer
     from sdpg_warp.sim import BatchedSim, resolve_device
 
+    state = load_checkpoint(path)
     device = resolve_device(device)
-    state = load_checkpoint(path, device)
     saved = dict(state["config"])
     for name in ("actor_hidden", "critic_hidden"):
         saved[name] = tuple(saved[name])

@@ -19,6 +19,39 @@ from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import BatchedSim
 
 CHECKPOINT_VERSION = 1
+CHECKPOINT_KEYS = ("config", "epoch", "algo", "sim", "frame_stack", "episodes", "torch_rng")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, corrupt) or is not an sdpg_warp checkpoint."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a network weight became NaN or infinite; nothing of that epoch was saved."""
+
+    def __init__(self, epoch: int, quantity: str, value: float):
+        super().__init__(f"non-finite {quantity} ({value}) at epoch {epoch}")
+        self.epoch, self.quantity, self.value = epoch, quantity, value
+
+
+def read_checkpoint(path: str) -> dict:
+    """The contents of the checkpoint file ``path``, every tensor on the CPU (modules and optimizers
+    move what they load to their own device; the RNG states must stay on the CPU).
+
+    Raises FileNotFoundError, or CheckpointError with a one-line message for anything unreadable.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, UnpicklingError, ...)
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    return state
 
 
 def build_policy(cfg: TrainConfig, device: str):
@@ -119,8 +152,32 @@ class Runner:
 
     # --------------------------------------------------------------------------------- train
 
+    # Set outside the epoch loop (signal handler, CLI); read between epochs only.
+    stop_signal: Optional[int] = None
+    """Signal number given to :meth:`request_stop`, or None."""
+    saved_epoch: Optional[int] = None
+    """Epoch of the newest checkpoint in ``run_dir`` (written or resumed from), or None."""
+    last_episode_return: Optional[float] = None
+    """Mean return of the nominal episodes that finished last (the console shows it between finishes)."""
+
+    def request_stop(self, signum: int) -> None:
+        """Ends training after the epoch in progress (or the next one, when the request comes
+        while an epoch is being logged or saved), with a checkpoint. Only sets a flag, so it is
+        safe in a signal handler (nothing is raised inside a Warp graph launch)."""
+        self.stop_signal = signum
+
+    @property
+    def checkpoint_path(self) -> Optional[str]:
+        return None if self.run_dir is None else os.path.join(self.run_dir, "checkpoint.pt")
+
     def train(self) -> list:
-        """Runs epochs until ``cfg.epochs``; logs, checkpoints; returns the per-epoch history."""
+        """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (every
+        ``checkpoint_every`` epochs and at the last one); returns the per-epoch history.
+
+        After every epoch one host read checks that the losses and network weights are finite;
+        if not, it logs that epoch and raises :class:`TrainingDiverged` without saving, so the
+        newest checkpoint stays the last good one.
+        """
         cfg = self.cfg
         env_steps = cfg.horizon * self.sim.num_worlds
         start_epoch = self.epoch
@@ -133,12 +190,23 @@ class Runner:
                     metrics = self.update()
                 self.epoch += 1
                 seconds = time.perf_counter() - t0
-                if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
+                stop = self.stop_signal is not None  # read once: a later request stops after the next epoch
+                last = self.epoch == cfg.epochs or stop
+                log = self.epoch % cfg.log_every == 0 or last
+                save = self.run_dir is not None and (self.epoch % cfg.checkpoint_every == 0 or last)
+                # The finiteness check reads the device, so it runs only where logging or saving
+                # reads it anyway: no checkpoint is ever written unchecked.
+                bad = self._first_non_finite(metrics) if log or save else None
+                if log or bad is not None:
                     self._log(metrics, seconds, env_steps)
-                if self.run_dir and (self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs):
-                    self.save(os.path.join(self.run_dir, "checkpoint.pt"))
+                if bad is not None:
+                    raise TrainingDiverged(self.epoch, *bad)
+                if save:
+                    self.save(self.checkpoint_path)
+                if stop:
+                    break
         if self.epoch > start_epoch:
-            print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s")
+            print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
 
     def _warn_overflow(self) -> None:
@@ -151,6 +219,24 @@ class Runner:
                   f"the last log; contacts were dropped at random. Raise the budget in the task's class "
                   f"(sdpg_warp/tasks/).", flush=True)
 
+    def _first_non_finite(self, metrics: Dict[str, torch.Tensor]) -> Optional[tuple]:
+        """(name, value) of the first of the epoch's losses and networks that is NaN or infinite, else None.
+
+        The networks enter as their largest |weight| (parameters and normalizer statistics); all of it
+        is gathered on the device and read back once.
+        """
+        names = [name for name in metrics if name.startswith("losses/")]
+        values = [torch.as_tensor(metrics[name], dtype=torch.float32, device=self.device).reshape(()) for name in names]
+        for name in ("actor", "critic", "target_critic"):
+            tensors = [t for t in getattr(self.algo, name).state_dict().values() if t.is_floating_point()]
+            values.append(torch.stack([torch.linalg.vector_norm(t.detach().float(), float("inf")) for t in tensors]).max())
+            names.append(f"{name} weights")
+        host = torch.stack(values).cpu().numpy()
+        for name, value in zip(names, host):
+            if not np.isfinite(value):
+                return name, float(value)
+        return None
+
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
         self._warn_overflow()
         scalars = {name: float(value) for name, value in metrics.items()}
@@ -161,6 +247,7 @@ class Runner:
         if finished[2] > 0:
             scalars["charts/episode_return"] = float(finished[0] / finished[2])
             scalars["charts/episode_length"] = float(finished[1] / finished[2])
+            self.last_episode_return = scalars["charts/episode_return"]
         scalars["charts/step_reward"] = float(self.algo.storage.rewards[:: self.sim.group_size].mean())
         self._finished.zero_()
         self._term_sums.zero_()
@@ -175,7 +262,9 @@ class Runner:
             for name, value in scalars.items():
                 if name != "epoch":
                     self.writer.add_scalar(name, value, self.epoch)
-        ret = scalars.get("charts/episode_return")
+        # Between finishes the console repeats the last finished episodes' mean (TensorBoard logs
+        # a return only when episodes finished).
+        ret = self.last_episode_return
         ret_text = f"return {ret:9.2f}" if ret is not None else "return       n/a"
         phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
         print(
@@ -197,21 +286,29 @@ class Runner:
             "episodes": {
                 "return": self._episode_return.cpu().clone(),
                 "length": self._episode_length.cpu().clone(),
+                "last_return": self.last_episode_return,
             },
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.startswith("cuda") else None,
         }
 
     def save(self, path: str) -> None:
-        """Writes the checkpoint atomically (temporary file, then rename)."""
+        """Writes the checkpoint atomically (temporary file flushed to disk, then rename)."""
         tmp = f"{path}.tmp"
-        torch.save(self.state_dict(), tmp)
+        with open(tmp, "wb") as f:
+            torch.save(self.state_dict(), f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        self.saved_epoch = self.epoch
 
     def load(self, path: str) -> None:
-        """Restores a checkpoint of a run with a compatible config (same task, obs and sizes)."""
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
+        """Restores the checkpoint file ``path`` (see :meth:`load_state_dict`)."""
+        self.load_state_dict(read_checkpoint(path), path)
+
+    def load_state_dict(self, state: dict, path: str = "checkpoint") -> None:
+        """Restores what :func:`read_checkpoint` read, from a run with a compatible config (same
+        task, obs and sizes); raises ValueError (naming ``path``) otherwise."""
         saved = state["config"]
         for key in ("task", "obs", "num_nominal", "num_aux", "horizon", "image_size", "frames",
                     "actor_hidden", "critic_hidden", "encoder_dim"):
@@ -223,5 +320,9 @@ class Runner:
             wp.to_torch(self.renderer.stack).copy_(state["frame_stack"])
         self._episode_return.copy_(state["episodes"]["return"])
         self._episode_length.copy_(state["episodes"]["length"])
+        self.last_episode_return = state["episodes"].get("last_return")
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.startswith("cuda"):
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.epoch = int(state["epoch"])
+        self.saved_epoch = self.epoch

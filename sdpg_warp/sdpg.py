@@ -96,29 +96,35 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 # Learning-rate schedules
 
 
+def schedule_length(cfg: TrainConfig) -> int:
+    """Epochs the learning-rate schedules span: ``cfg.schedule_epochs``, or ``cfg.epochs`` when unset
+    (the CLI fixes it when a run starts, so resuming with more epochs keeps the curve)."""
+    return cfg.schedule_epochs if cfg.schedule_epochs is not None else cfg.epochs
+
+
 def actor_lr_at(epoch: int, cfg: TrainConfig) -> float:
     """Actor learning rate at ``epoch`` (0-based).
 
     Linear warm-up lr = actor_lr * epoch / W for epoch < W = actor_warmup_epochs (so epoch 0 has lr 0),
-    then cosine lr = lr_min + (actor_lr - lr_min) * (1 + cos(pi * (epoch - W) / (epochs - W))) / 2,
-    reaching lr_min = actor_lr_min at ``cfg.epochs`` and staying there.
+    then cosine lr = lr_min + (actor_lr - lr_min) * (1 + cos(pi * (epoch - W) / (S - W))) / 2,
+    reaching lr_min = actor_lr_min at S = ``schedule_length(cfg)`` and staying there.
     """
     warmup = cfg.actor_warmup_epochs
     if epoch < warmup:
         return cfg.actor_lr * epoch / warmup
-    span = cfg.epochs - warmup
+    span = schedule_length(cfg) - warmup
     progress = min(1.0, (epoch - warmup) / span) if span > 0 else 1.0
     return cfg.actor_lr_min + (cfg.actor_lr - cfg.actor_lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def critic_lr_at(epoch: int, cfg: TrainConfig) -> float:
     """Critic learning rate at ``epoch``: constant ``critic_lr``, or (``critic_lr_schedule="linear"``)
-    critic_lr * (1 - (1 - CRITIC_LR_END) * epoch / epochs), reaching CRITIC_LR_END * critic_lr at
-    ``cfg.epochs`` and staying there."""
+    critic_lr * (1 - (1 - CRITIC_LR_END) * epoch / S), reaching CRITIC_LR_END * critic_lr at
+    S = ``schedule_length(cfg)`` and staying there."""
     if cfg.critic_lr_schedule == "constant":
         return cfg.critic_lr
     if cfg.critic_lr_schedule == "linear":
-        return cfg.critic_lr * (1.0 - (1.0 - CRITIC_LR_END) * min(1.0, epoch / cfg.epochs))
+        return cfg.critic_lr * (1.0 - (1.0 - CRITIC_LR_END) * min(1.0, epoch / schedule_length(cfg)))
     raise ValueError(f"unknown critic_lr_schedule {cfg.critic_lr_schedule!r}; choose constant or linear")
 
 

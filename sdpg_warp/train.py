@@ -6,8 +6,10 @@ existing run is never overwritten: continue it with ``--resume RUN_DIR``.
 """
 
 import dataclasses
+import itertools
 import json
 import os
+import signal
 import sys
 import time
 from typing import Optional, Sequence
@@ -18,7 +20,13 @@ from sdpg_warp.config import TrainConfig, task_defaults
 from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
-RESUMABLE_OVERRIDES = ("epochs", "device", "resume", "log_every", "checkpoint_every", "sync_timing")
+RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
+                       "threads", "sync_timing")
+
+# Exit statuses (README "Exit codes"): 0 done, 2 invalid input or unreadable checkpoint,
+# 3 training diverged (non-finite loss or weight), 128 + signal number after a clean stop.
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
 
 
 class UsageError(Exception):
@@ -51,11 +59,15 @@ def parse_config(args: Sequence[str]) -> TrainConfig:
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
     defaults = task_defaults(task, _flag_value(args, "--obs"))
     cfg = tyro.cli(TrainConfig, default=defaults, args=list(args), description=__doc__)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: TrainConfig) -> None:
     try:
         cfg.validate()
     except ValueError as e:
         raise UsageError(str(e)) from None
-    return cfg
 
 
 def _resume_paths(resume: str) -> tuple[str, str]:
@@ -72,68 +84,215 @@ def _resume_paths(resume: str) -> tuple[str, str]:
 
 
 def resumed_config(cfg: TrainConfig, run_dir: str, given: set) -> TrainConfig:
-    """The saved run's config with the allowed overrides; a conflicting flag is a usage error."""
-    with open(os.path.join(run_dir, "config.json")) as f:
-        saved = TrainConfig.from_json(f.read())
+    """The saved run's config with the allowed overrides; a conflicting flag is a usage error.
+
+    A run saved before ``schedule_epochs`` existed gets its schedule length from its ``epochs``.
+    """
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            saved = TrainConfig.from_json(f.read())
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise UsageError(f"--resume: unreadable config.json in {run_dir} ({type(e).__name__})") from None
+    saved = dataclasses.replace(saved, schedule_epochs=saved.schedule_epochs or saved.epochs)
     for name in sorted(given - set(RESUMABLE_OVERRIDES)):
         if name in {f.name for f in dataclasses.fields(TrainConfig)} and getattr(cfg, name) != getattr(saved, name):
             raise UsageError(
                 f"--{name.replace('_', '-')} {getattr(cfg, name)!r} conflicts with the resumed run's {getattr(saved, name)!r}"
             )
     overrides = {name: getattr(cfg, name) for name in RESUMABLE_OVERRIDES if name in given}
-    return dataclasses.replace(saved, **overrides)
+    resumed = dataclasses.replace(saved, **overrides)
+    _validate(resumed)
+    return resumed
 
 
-def new_run_dir(cfg: TrainConfig) -> str:
-    name = cfg.run_name or f"{cfg.task}__{cfg.obs}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = os.path.join(cfg.log_dir, name)
-    if os.path.exists(run_dir):
-        raise UsageError(f"run directory {run_dir} already exists; use --resume {run_dir} or another --run-name")
-    return run_dir
+def resume_plan(saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> list:
+    """What resuming ``saved`` at ``checkpoint_epoch`` as ``cfg`` does, as console lines; raises
+    UsageError when ``--epochs`` lies below the checkpoint's epoch."""
+    from sdpg_warp.sdpg import actor_lr_at, critic_lr_at, schedule_length
+
+    if cfg.epochs < checkpoint_epoch:
+        raise UsageError(f"--epochs {cfg.epochs} is below the checkpoint's epoch {checkpoint_epoch}; "
+                         f"pass --epochs > {checkpoint_epoch} to train on (nothing was changed)")
+    lines = []
+    if cfg.epochs != saved.epochs:
+        lines.append(f"the run now ends at epoch {cfg.epochs} (was {saved.epochs})")
+    length, old_length = schedule_length(cfg), schedule_length(saved)
+    if length != old_length:
+        lines.append(
+            f"learning-rate schedules now span {length} epochs (were {old_length}): the actor lr of epoch "
+            f"{checkpoint_epoch + 1} goes from {actor_lr_at(checkpoint_epoch, saved):.3g} to "
+            f"{actor_lr_at(checkpoint_epoch, cfg):.3g}, the critic's from {critic_lr_at(checkpoint_epoch, saved):.3g} "
+            f"to {critic_lr_at(checkpoint_epoch, cfg):.3g}"
+        )
+    elif cfg.epochs > length:
+        final = max(length, cfg.actor_warmup_epochs)  # both schedules are flat from here on
+        lines.append(
+            f"learning-rate schedules keep their length of {length} epochs (--schedule-epochs changes it): "
+            f"past epoch {final} the actor lr stays at {actor_lr_at(final, cfg):.3g} and the critic lr "
+            f"at {critic_lr_at(final, cfg):.3g}"
+        )
+    return lines
+
+
+def _run_name(cfg: TrainConfig) -> str:
+    return cfg.run_name or f"{cfg.task}__{cfg.obs}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def create_run_dir(log_dir: str, name: str, exact: bool) -> str:
+    """Creates and returns a new run folder ``log_dir/name``. The creation is exclusive (``os.mkdir``),
+    so two runs never share a folder: on a collision an ``exact`` name is a usage error, otherwise
+    the next free of ``name-1``, ``name-2``, ... is taken."""
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+        for suffix in itertools.count():
+            run_dir = os.path.join(log_dir, name if suffix == 0 else f"{name}-{suffix}")
+            try:
+                os.mkdir(run_dir)
+                return run_dir
+            except FileExistsError:
+                if exact:
+                    raise UsageError(
+                        f"run directory {run_dir} already exists; use --resume {run_dir} or another --run-name"
+                    ) from None
+    except OSError as e:
+        raise UsageError(f"cannot create a run folder under {log_dir}: {e.strerror}") from None
+
+
+def _write_config(run_dir: str, cfg: TrainConfig) -> None:
+    """config.json, written atomically (temporary file, then rename)."""
+    path = os.path.join(run_dir, "config.json")
+    with open(f"{path}.tmp", "w") as f:
+        f.write(cfg.to_json())
+    os.replace(f"{path}.tmp", path)
+
+
+def _install_stop_handlers(runner) -> dict:
+    """SIGINT and SIGTERM ask the runner to stop after the epoch in progress (it then saves a
+    checkpoint); a second SIGINT aborts at once. Returns the previous handlers."""
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stdout = sys.stdout.fileno()
+    except (OSError, ValueError):  # a replaced sys.stdout (tests) has no file descriptor
+        stdout = None
+
+    def stop(signum, frame):
+        runner.request_stop(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if stdout is None:
+            return
+        # os.write, not print: the handler may run while a print is half done.
+        os.write(stdout, (
+            f"\n{signal.Signals(signum).name}: stopping after the epoch in progress, with a checkpoint "
+            f"(Ctrl-C again aborts without saving)\n").encode())
+
+    for signum in previous:
+        signal.signal(signum, stop)
+    return previous
+
+
+def _print_next_steps(run_dir: str, log_dir: str, epoch: int) -> None:
+    print(f"checkpoint: {os.path.join(run_dir, 'checkpoint.pt')} (epoch {epoch})")
+    print(f"evaluate:   python -m sdpg_warp.play {run_dir} --video {os.path.join(run_dir, 'play.mp4')}")
+    print(f"export:     python -m sdpg_warp.export {run_dir} --out {os.path.join(run_dir, 'policy.onnx')}")
+    print(f"curves:     tensorboard --logdir {log_dir}")
+    print(f"train on:   python -m sdpg_warp.train --resume {run_dir} --epochs N", flush=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cfg = parse_config(args)
-        if cfg.resume:
-            run_dir, checkpoint = _resume_paths(cfg.resume)
-            cfg = resumed_config(cfg, run_dir, _given_flags(args))
-        else:
-            run_dir, checkpoint = new_run_dir(cfg), None
+        return _main(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\naborted: nothing saved since the last checkpoint", file=sys.stderr)
+        return 128 + signal.SIGINT
 
+
+def _main(args: list) -> int:
+    # Everything is checked before the run folder exists, so a failure leaves nothing behind.
+    cfg = parse_config(args)
+    state = None
+    if cfg.resume:
+        from sdpg_warp.runner import read_checkpoint
+
+        run_dir, checkpoint = _resume_paths(cfg.resume)
+        saved = resumed_config(cfg, run_dir, set())
+        cfg = resumed_config(cfg, run_dir, _given_flags(args))
+        try:
+            state = read_checkpoint(checkpoint)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        epoch = int(state["epoch"])
+        plan = resume_plan(saved, cfg, epoch)
+        if cfg.epochs == epoch:
+            print(f"{run_dir} is complete at epoch {epoch}; nothing to train (pass --epochs N > {epoch} to go on)")
+            return 0
+    else:
+        cfg = dataclasses.replace(cfg, schedule_epochs=cfg.schedule_epochs or cfg.epochs)
+        name = _run_name(cfg)
+        run_dir = os.path.join(cfg.log_dir, name)
+        if cfg.run_name and os.path.exists(run_dir):
+            raise UsageError(f"run directory {run_dir} already exists; use --resume {run_dir} or another --run-name")
+
+    import torch
     import warp as wp  # heavy imports after the arguments are known to be good
 
     wp.config.log_level = wp.LOG_WARNING
     from torch.utils.tensorboard import SummaryWriter
 
-    from sdpg_warp.runner import Runner
+    from sdpg_warp.runner import Runner, TrainingDiverged
     from sdpg_warp.sim import resolve_device
 
-    device = resolve_device(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as e:
+        reason = str(e).splitlines()[0].split(": ")[-1]
+        raise UsageError(f"--device {cfg.device} is not available here ({reason}); use --device auto or cpu") from None
     if device == "cpu" and cfg.device == "auto":
         print("No CUDA device found: running on the CPU (slow; fine for the small reacher task).")
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        f.write(cfg.to_json())
-    writer = SummaryWriter(run_dir)
-    if checkpoint is None:
-        writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
-    runner = Runner(cfg, run_dir=run_dir, writer=writer)
-    if checkpoint is not None:
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    print(f"building {cfg.task} ({cfg.num_nominal}x{cfg.num_aux + 1} worlds, {cfg.obs}) on {device}; Warp compiles "
+          f"its kernels on first use (a minute or two, once; cached in {wp.config.kernel_cache_dir})", flush=True)
+    runner = Runner(cfg)
+    if state is not None:
         try:
-            runner.load(checkpoint)
+            runner.load_state_dict(state, checkpoint)
         except (ValueError, KeyError, RuntimeError) as e:
-            print(f"error: cannot resume from {checkpoint}: {str(e).splitlines()[0]}", file=sys.stderr)
-            return 2
+            raise UsageError(f"cannot resume from {checkpoint}: {str(e).splitlines()[0]}") from None
+        for line in plan:
+            print(line)
         print(f"resumed {run_dir} at epoch {runner.epoch}")
+    else:
+        run_dir = create_run_dir(cfg.log_dir, name, exact=cfg.run_name is not None)
+    runner.run_dir = run_dir
+    _write_config(run_dir, cfg)
+    # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
+    writer = SummaryWriter(run_dir, purge_step=runner.epoch + 1 if state is not None else None)
+    runner.writer = writer
+    if state is None:
+        writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
     print(f"run: {run_dir} | task {cfg.task} | obs {cfg.obs} | N={cfg.num_nominal} M={cfg.num_aux} "
-          f"H={cfg.horizon} | device {device}")
-    runner.train()
-    writer.close()
+          f"H={cfg.horizon} | device {device} | torch threads {torch.get_num_threads()}", flush=True)
+    previous = _install_stop_handlers(runner)
+    try:
+        runner.train()
+    except TrainingDiverged as e:
+        kept = (f"the last good checkpoint (epoch {runner.saved_epoch}) is kept in {run_dir}"
+                if runner.saved_epoch is not None else "no checkpoint was saved")
+        print(f"error: training diverged: {e}; stopped, {kept}", file=sys.stderr)
+        return EXIT_DIVERGED
+    finally:
+        writer.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if runner.stop_signal is not None and runner.epoch < cfg.epochs:
+        print(f"stopped by {signal.Signals(runner.stop_signal).name} after epoch {runner.epoch}; checkpoint saved")
+        print(f"resume: python -m sdpg_warp.train --resume {run_dir}", flush=True)
+        return 128 + runner.stop_signal
+    _print_next_steps(run_dir, cfg.log_dir, runner.epoch)
     return 0
 
 

@@ -2,8 +2,9 @@
 
 import dataclasses
 
+import sys
+
 import numpy as np
-import onnxruntime
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from sdpg_warp.runner import Runner
 
 @pytest.mark.parametrize("obs", ["state", "rgb"])
 def test_onnx_policy_matches_torch(device, tmp_path, obs):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the README's install (.[test]) brings onnxruntime")
     cfg = dataclasses.replace(task_defaults("reacher"), obs=obs, device=device, num_nominal=2, num_aux=3,
                               horizon=4, image_size=16, critic_minibatch=16, epochs=1)
     runner = Runner(cfg)
@@ -40,3 +42,10 @@ def test_onnx_policy_matches_torch(device, tmp_path, obs):
 
 def test_export_missing_checkpoint_exits_2(tmp_path):
     assert export.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "p.onnx")]) == 2
+
+
+def test_export_without_onnx_names_the_package_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert export.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "p.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: ONNX export needs the onnx package: pip install onnx"
