@@ -174,7 +174,7 @@ class Runner:
         """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (every
         ``checkpoint_every`` epochs and at the last one); returns the per-epoch history.
 
-        After every epoch one host read checks that the losses and network weights are finite;
+        Wherever it logs or saves, one host read checks that the losses and network weights are finite;
         if not, it logs that epoch and raises :class:`TrainingDiverged` without saving, so the
         newest checkpoint stays the last good one.
         """
