@@ -160,11 +160,24 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
     @staticmethod
-    def from_json(text: str) -> "TrainConfig":
-        fields = json.loads(text)
+    def from_dict(fields: dict) -> "TrainConfig":
+        """The config of ``dataclasses.asdict`` output or its JSON (lists become tuples)."""
+        fields = dict(fields)
         for name in ("actor_hidden", "critic_hidden"):
             fields[name] = tuple(fields[name])
         return TrainConfig(**fields)
+
+    @staticmethod
+    def from_json(text: str) -> "TrainConfig":
+        return TrainConfig.from_dict(json.loads(text))
+
+    def actor_obs_shape(self, state_dim: int) -> tuple:
+        """The actor's observation shape: (state_dim,), or the frame stack (3*frames or frames,
+        image_size, image_size) for rgb or depth."""
+        if self.obs == "state":
+            return (state_dim,)
+        channels = 3 * self.frames if self.obs == "rgb" else self.frames
+        return (channels, self.image_size, self.image_size)
 
     def validate(self) -> None:
         """Raises ValueError with a one-line message on an invalid setting."""

@@ -30,26 +30,12 @@ class DeterministicPolicy(nn.Module):
 
 def load_policy(path: str):
     """(DeterministicPolicy on the CPU in eval mode, example observation batch) of a checkpoint."""
-    from sdpg_warp.config import TrainConfig
-    from sdpg_warp.networks import Actor
-    from sdpg_warp.play import load_checkpoint
+    from sdpg_warp.checkpoint import load_policy
     from sdpg_warp.tasks import make_task
 
-    state = load_checkpoint(path)
-    saved = dict(state["config"])
-    for name in ("actor_hidden", "critic_hidden"):
-        saved[name] = tuple(saved[name])
-    cfg = TrainConfig(**saved)
-    task = make_task(cfg.task)
-    num_actions = task.mj_model().nu
-    if cfg.obs == "state":
-        example = torch.zeros(1, task.obs_dim)
-    else:
-        channels = 3 * cfg.frames if cfg.obs == "rgb" else cfg.frames
-        dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
-        example = torch.zeros(1, channels, cfg.image_size, cfg.image_size, dtype=dtype)
-    actor = Actor.from_config(cfg, tuple(example.shape[1:]), num_actions)
-    actor.load_state_dict(state["algo"]["actor"])
+    cfg, actor = load_policy(path)
+    shape = cfg.actor_obs_shape(make_task(cfg.task).obs_dim)
+    example = torch.zeros(1, *shape, dtype=torch.uint8 if cfg.obs == "rgb" else torch.float32)
     return DeterministicPolicy(actor).eval(), example
 
 

@@ -12,14 +12,6 @@ from typing import Optional, Sequence
 import numpy as np
 
 
-def load_checkpoint(path: str) -> dict:
-    """The checkpoint of a run folder or file, on the CPU; FileNotFoundError or ValueError
-    (``runner.CheckpointError``) with a one-line message when it is missing or unreadable."""
-    from sdpg_warp.runner import read_checkpoint
-
-    return read_checkpoint(os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path)
-
-
 def _upscale(image: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour resize of an [h, w, 3] image to [size, size, 3]."""
     rows = np.arange(size) * image.shape[0] // size
@@ -34,46 +26,46 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     Returns {"mean_return", "episodes", "steps"}: the mean over finished episodes, or over the
     partial returns of all worlds when none finished.
     """
-    import torch
     import warp as wp
 
     wp.config.log_level = wp.LOG_WARNING
-    from sdpg_warp.config import TrainConfig
-    from sdpg_warp.networks import Actor
+    from sdpg_warp.checkpoint import load_policy
+    from sdpg_warp.device import ExecutionScope, resolve_device
     from sdpg_warp.render import NominalRenderer
-    from sdpg_warp.sim import BatchedSim, resolve_device
+    from sdpg_warp.sim import BatchedSim
 
-    state = load_checkpoint(path)
+    cfg, actor = load_policy(path)
     device = resolve_device(device)
-    saved = dict(state["config"])
-    for name in ("actor_hidden", "critic_hidden"):
-        saved[name] = tuple(saved[name])
-    cfg = TrainConfig(**saved)
-    # One auxiliary world per nominal: the simulator needs M >= 1; they follow the nominal's actions.
-    sim = BatchedSim(cfg.task, num_worlds, 1, device=device, seed=cfg.seed + 1, graph=True)
-    sim.reset()
-    renderer = None
-    if cfg.obs != "state":
-        renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs)
-    view = NominalRenderer(sim, video_size, video_size, 1, "rgb") if video else None
-    obs_shape = (sim.obs_dim,) if renderer is None else tuple(renderer.stack.shape[1:])
-    actor = Actor.from_config(cfg, obs_shape, sim.num_actions).to(device)
-    actor.load_state_dict(state["algo"]["actor"])
-    actor.eval()
+    actor.to(device)
+    with ExecutionScope(device):
+        # One auxiliary world per nominal (the simulator needs M >= 1); it follows its nominal.
+        sim = BatchedSim(cfg.task, num_worlds, 1, device=device, seed=cfg.seed + 1, graph=True)
+        sim.reset()
+        renderer = None
+        if cfg.obs != "state":
+            renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs, graph=True)
+        view = NominalRenderer(sim, video_size, video_size, 1, "rgb") if video else None
+        return _rollout(sim, renderer, view, actor, steps, video, video_size)
 
+
+def _rollout(sim, renderer, view, actor, steps, video, video_size) -> dict:
+    """The deterministic policy on every nominal world for ``steps`` steps (see :func:`evaluate`)."""
+    import torch
+
+    g = sim.group_size
     steps = steps or sim.task.episode_length
-    episode_return = torch.zeros(num_worlds, device=device)
+    episode_return = torch.zeros(sim.num_nominal, device=sim.reward.device)
     finished = []
     frames = []
     with torch.no_grad():
         for _ in range(steps):
-            obs = sim.privileged_obs[::2] if renderer is None else renderer.render(reset_mask=sim.fresh)
+            obs = sim.privileged_obs[::g] if renderer is None else renderer.render_step()
             mean, _ = actor(obs)
-            sim.step(torch.tanh(mean).repeat_interleave(2, dim=0))
+            sim.step(torch.tanh(mean).repeat_interleave(g, dim=0))
             if view is not None:
                 frames.append(_video_frame(renderer, view, video_size))
-            done = (sim.terminated | sim.truncated)[::2]
-            episode_return += sim.reward[::2]
+            done = (sim.terminated | sim.truncated)[::g]
+            episode_return += sim.reward[::g]
             finished.extend(episode_return[done].tolist())
             episode_return[done] = 0.0
             sim.reset_done_episodes()

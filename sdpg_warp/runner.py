@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import warp as wp
 
+from sdpg_warp.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
 from sdpg_warp.networks import Actor, Critic
@@ -17,14 +18,6 @@ from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import BatchedSim
-
-CHECKPOINT_VERSION = 1
-CHECKPOINT_KEYS = ("config", "epoch", "algo", "sim", "frame_stack", "episodes", "torch_rng")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read (truncated, corrupt) or is not an sdpg_warp checkpoint."""
-
 
 class TrainingDiverged(RuntimeError):
     """A loss or a network weight became NaN or infinite; nothing of that epoch was saved."""
@@ -34,26 +27,6 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.quantity, self.value = epoch, quantity, value
 
 
-def read_checkpoint(path: str) -> dict:
-    """The contents of the checkpoint file ``path``, every tensor on the CPU (modules and optimizers
-    move what they load to their own device; the RNG states must stay on the CPU).
-
-    Raises FileNotFoundError, or CheckpointError with a one-line message for anything unreadable.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, UnpicklingError, ...)
-        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__})") from None
-    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
-    missing = [key for key in CHECKPOINT_KEYS if key not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
-    return state
-
-
 def build_policy(cfg: TrainConfig, device: str):
     """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
     torch.manual_seed(cfg.seed)
@@ -61,11 +34,9 @@ def build_policy(cfg: TrainConfig, device: str):
                      deterministic=cfg.deterministic)
     sim.reset()
     renderer = None
-    if cfg.obs == "state":
-        obs_shape = (sim.obs_dim,)
-    else:
+    if cfg.obs != "state":
         renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs, graph=cfg.graph)
-        obs_shape = tuple(renderer.stack.shape[1:])
+    obs_shape = cfg.actor_obs_shape(sim.obs_dim)
     actor = Actor.from_config(cfg, obs_shape, sim.num_actions)
     critic = Critic.from_config(cfg, sim.obs_dim)
     if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":

@@ -215,7 +215,7 @@ def _main(args: list) -> int:
     cfg = parse_config(args)
     state = None
     if cfg.resume:
-        from sdpg_warp.runner import read_checkpoint
+        from sdpg_warp.checkpoint import read_checkpoint
 
         run_dir, checkpoint = _resume_paths(cfg.resume)
         saved = resumed_config(cfg, run_dir, set())

@@ -358,7 +358,7 @@ def test_threads_0_keeps_torch_default_and_one_is_the_default(tmp_path, _restore
 
 def test_checkpoints_load_onto_the_cpu_whatever_the_training_device(tmp_path, device):
     """RNG states must stay CPU tensors and optimizer state follows the parameters on load."""
-    from sdpg_warp.runner import read_checkpoint
+    from sdpg_warp.checkpoint import read_checkpoint
 
     assert _run(tmp_path, *STATE, "--epochs", "1", "--run-name", "r") == 0
     state = read_checkpoint(str(tmp_path / "r" / "checkpoint.pt"))

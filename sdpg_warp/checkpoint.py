@@ -1,0 +1,56 @@
+"""Checkpoint files: reading one safely, and the trained policy it holds.
+
+One place turns a checkpoint into a config and an actor, for resume (``Runner.load``), evaluation
+(``play``) and export (``export``).
+"""
+
+import os
+
+import torch
+
+from sdpg_warp.config import TrainConfig
+from sdpg_warp.networks import Actor
+
+CHECKPOINT_VERSION = 1
+CHECKPOINT_KEYS = ("config", "epoch", "algo", "sim", "frame_stack", "episodes", "torch_rng")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, corrupt) or is not an sdpg_warp checkpoint."""
+
+
+def checkpoint_file(path: str) -> str:
+    """The checkpoint of ``path``, a run folder or a checkpoint file."""
+    return os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
+
+
+def read_checkpoint(path: str) -> dict:
+    """The contents of the checkpoint file ``path``, every tensor on the CPU (modules and optimizers
+    move what they load to their own device; the RNG states must stay on the CPU).
+
+    Raises FileNotFoundError, or CheckpointError with a one-line message for anything unreadable.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, UnpicklingError, ...)
+        raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    return state
+
+
+def load_policy(path: str) -> tuple[TrainConfig, Actor]:
+    """(config, trained actor on the CPU in eval mode) of a run folder or checkpoint file."""
+    from sdpg_warp.tasks import make_task
+
+    state = read_checkpoint(checkpoint_file(path))
+    cfg = TrainConfig.from_dict(state["config"])
+    task = make_task(cfg.task)
+    actor = Actor.from_config(cfg, cfg.actor_obs_shape(task.obs_dim), task.mj_model().nu)
+    actor.load_state_dict(state["algo"]["actor"])
+    return cfg, actor.eval()

@@ -1,0 +1,54 @@
+"""play: the deterministic policy of a checkpoint, its mean return and its video."""
+
+import imageio
+import numpy as np
+import pytest
+import torch
+
+from sdpg_warp import play, train
+from sdpg_warp.checkpoint import load_policy
+
+TINY = ["--num-nominal", "2", "--num-aux", "3", "--horizon", "4", "--image-size", "16",
+        "--critic-minibatch", "16", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, device):
+    root = tmp_path_factory.mktemp("runs")
+    for obs in ("state", "rgb"):
+        assert train.main(["--device", device, "--log-dir", str(root), "--task", "reacher", "--obs", obs,
+                           *TINY, "--run-name", obs]) == 0
+    return root
+
+
+def test_evaluate_runs_the_checkpoint_policy(runs, device):
+    result = play.evaluate(str(runs / "state"), num_worlds=3, steps=120, device=device)
+    # The reacher's episodes are 100 steps: three worlds each finish one, with reward in [-1.01, 1].
+    assert result["episodes"] == 3 and result["steps"] == 120
+    assert -101.0 <= result["mean_return"] <= 100.0
+
+
+def test_load_policy_restores_the_trained_actor(runs):
+    from sdpg_warp.checkpoint import read_checkpoint
+
+    cfg, actor = load_policy(str(runs / "rgb"))
+    saved = read_checkpoint(str(runs / "rgb" / "checkpoint.pt"))["algo"]["actor"]
+    assert cfg.obs == "rgb" and not actor.training
+    assert saved.keys() == actor.state_dict().keys()
+    assert all(torch.equal(saved[k], v) for k, v in actor.state_dict().items())
+
+
+def test_video_shows_the_actor_view_beside_the_third_person_view(runs, device, tmp_path):
+    video = tmp_path / "reacher.mp4"
+    result = play.evaluate(str(runs / "rgb"), num_worlds=2, steps=6, video=str(video), video_size=32,
+                           device=device)
+    frames = imageio.mimread(video)
+    assert result["steps"] == 6 and len(frames) == 6
+    assert frames[0].shape[:2] == (32, 64)  # 16x16 actor view upscaled to 32, beside the 32x32 view
+    assert np.asarray(frames[0]).std() > 0
+
+
+def test_cli_bad_arguments_exit_2(runs, capsys):
+    assert play.main([str(runs / "state"), "--num-worlds", "0"]) == 2
+    assert play.main([str(runs / "nowhere")]) == 2
+    assert capsys.readouterr().err.count("\n") == 2
