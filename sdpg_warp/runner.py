@@ -13,6 +13,7 @@ import warp as wp
 from sdpg_warp.checkpoint import CHECKPOINT_VERSION, read_checkpoint
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
+from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render import NominalRenderer
@@ -55,7 +56,7 @@ class Runner:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.run_dir = run_dir
-        self.writer = writer
+        self.logger = Logger(writer)
         configure_torch(self.device, cfg.deterministic, cfg.tf32, cfg.cudnn_benchmark)
         # Every launch and Torch op of the run, graph recordings included, goes through this scope.
         self.scope = ExecutionScope(self.device)
@@ -65,15 +66,23 @@ class Runner:
     def _build(self) -> None:
         cfg = self.cfg
         self.sim, self.renderer, self.algo = build_policy(cfg, self.device)
-        N = cfg.num_nominal
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
+        self.episodes = EpisodeStatistics(cfg.num_nominal, self.sim.task.reward_terms, self.device)
         self.epoch = 0
-        # Episode statistics of the nominal worlds, kept on the device (no sync per step).
-        self._episode_return = torch.zeros(N, device=self.device)
-        self._episode_length = torch.zeros(N, device=self.device)
-        self._finished = torch.zeros(3, device=self.device)  # return sum, length sum, count
-        self._term_sums = torch.zeros(len(self.sim.task.reward_terms), device=self.device)
-        self.history: list[Dict[str, float]] = []
+
+    @property
+    def writer(self):
+        """The TensorBoard writer (or None), which the CLI sets once the run folder exists."""
+        return self.logger.writer
+
+    @writer.setter
+    def writer(self, writer) -> None:
+        self.logger.writer = writer
+
+    @property
+    def history(self) -> list:
+        """The scalars of every logged epoch."""
+        return self.logger.history
 
     # ------------------------------------------------------------------------------- rollout
 
@@ -84,22 +93,10 @@ class Runner:
         with self.timer.phase("render"):
             return self.renderer.render_step()
 
-    def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor) -> None:
-        nominal_reward = reward[:: self.sim.group_size]
-        nominal_done = done[:: self.sim.group_size]
-        self._episode_return += nominal_reward
-        self._episode_length += 1.0
-        self._term_sums += self.sim.reward_terms[:: self.sim.group_size].sum(0)
-        self._finished[0] += torch.where(nominal_done, self._episode_return, 0.0).sum()
-        self._finished[1] += torch.where(nominal_done, self._episode_length, 0.0).sum()
-        self._finished[2] += nominal_done.sum()
-        self._episode_return.masked_fill_(nominal_done, 0.0)
-        self._episode_length.masked_fill_(nominal_done, 0.0)
-
     def rollout(self) -> None:
         """H steps of every world (docs/DESIGN.md section 3, steps 1-2); the algorithm keeps what it
         needs of each."""
-        sim, algo = self.sim, self.algo
+        sim, algo, g = self.sim, self.algo, self.sim.group_size
         algo.epoch = self.epoch
         with self.scope, self.timer.phase("rollout"):
             algo.start_rollout(sim)
@@ -111,7 +108,7 @@ class Runner:
                     with self.timer.phase("physics"):
                         reward, terminated, truncated = sim.step()
                     algo.process_env_step(t, reward, sim.privileged_obs, terminated)
-                    self._track_episodes(reward, terminated | truncated)
+                    self.episodes.track(reward[::g], (terminated | truncated)[::g], sim.reward_terms[::g])
                     sim.reset_done_episodes()
                     algo.process_dones(t, sim.done)
 
@@ -128,8 +125,6 @@ class Runner:
     """Signal number given to :meth:`request_stop`, or None."""
     saved_epoch: Optional[int] = None
     """Epoch of the newest checkpoint in ``run_dir`` (written or resumed from), or None."""
-    last_episode_return: Optional[float] = None
-    """Mean return of the nominal episodes that finished last (the console shows it between finishes)."""
 
     def request_stop(self, signum: int) -> None:
         """Ends training after the epoch in progress (or the next one, when the request comes
@@ -210,39 +205,9 @@ class Runner:
 
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
         self._warn_overflow()
-        scalars = {name: float(value) for name, value in metrics.items()}
-        finished = self._finished.cpu().numpy()
-        steps_logged = max(self.epoch - (self.history[-1]["epoch"] if self.history else 0), 1) * self.cfg.horizon
-        for name, total in zip(self.sim.task.reward_terms, self._term_sums.cpu().numpy()):
-            scalars[f"rewards/{name}"] = float(total) / (steps_logged * self.cfg.num_nominal)
-        if finished[2] > 0:
-            scalars["charts/episode_return"] = float(finished[0] / finished[2])
-            scalars["charts/episode_length"] = float(finished[1] / finished[2])
-            self.last_episode_return = scalars["charts/episode_return"]
-        scalars["charts/step_reward"] = float(self.algo.storage.rewards[:: self.sim.group_size].mean())
-        self._finished.zero_()
-        self._term_sums.zero_()
-        phases = self.timer.pop()
-        scalars["perf/epoch_seconds"] = seconds
-        scalars["perf/env_steps_per_s"] = env_steps / seconds
-        for name, total in phases.items():
-            scalars[f"perf/{name}_seconds"] = total
-        scalars["epoch"] = self.epoch
-        self.history.append(scalars)
-        if self.writer is not None:
-            for name, value in scalars.items():
-                if name != "epoch":
-                    self.writer.add_scalar(name, value, self.epoch)
-        # Between finishes the console repeats the last finished episodes' mean (TensorBoard logs
-        # a return only when episodes finished).
-        ret = self.last_episode_return
-        ret_text = f"return {ret:9.2f}" if ret is not None else "return       n/a"
-        phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
-        print(
-            f"epoch {self.epoch:5d}/{self.cfg.epochs} | {ret_text} | step reward {scalars['charts/step_reward']:7.3f}"
-            f" | std {scalars['charts/policy_std']:.3f} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
-            flush=True,
-        )
+        episodes = self.episodes.pop()
+        self.logger.log(self.epoch, self.cfg.epochs, metrics, episodes, self.episodes.last_return,
+                        self.timer.pop(), seconds, env_steps)
 
     # --------------------------------------------------------------------------- checkpoints
 
@@ -254,11 +219,7 @@ class Runner:
             "algo": self.algo.state_dict(),
             "sim": self.sim.state_dict(),
             "frame_stack": None if self.renderer is None else wp.to_torch(self.renderer.stack).cpu().clone(),
-            "episodes": {
-                "return": self._episode_return.cpu().clone(),
-                "length": self._episode_length.cpu().clone(),
-                "last_return": self.last_episode_return,
-            },
+            "episodes": self.episodes.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.startswith("cuda") else None,
         }
@@ -289,9 +250,7 @@ class Runner:
         self.sim.load_state_dict(state["sim"])
         if self.renderer is not None:
             wp.to_torch(self.renderer.stack).copy_(state["frame_stack"])
-        self._episode_return.copy_(state["episodes"]["return"])
-        self._episode_length.copy_(state["episodes"]["length"])
-        self.last_episode_return = state["episodes"].get("last_return")
+        self.episodes.load_state_dict(state["episodes"])
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and self.device.startswith("cuda"):
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)

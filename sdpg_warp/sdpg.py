@@ -271,6 +271,7 @@ class SDPG(Algorithm):
         self.actor.update_normalizer(obs)
         self.critic.update_normalizer(states)
         metrics["charts/return_to_go"] = J.mean()
+        metrics["charts/step_reward"] = s.rewards[:: self.num_aux + 1].mean()  # the nominal worlds
         return metrics
 
     @property

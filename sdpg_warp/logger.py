@@ -1,0 +1,92 @@
+"""Episode statistics of the nominal worlds (on the device) and the per-epoch console and
+TensorBoard logging (host reads happen here only, once per logged epoch)."""
+
+from typing import Dict, Optional, Sequence
+
+import torch
+
+
+class EpisodeStatistics:
+    """Returns and lengths of the nominal worlds' episodes and the sums of their reward terms,
+    accumulated on the device with no host synchronization per step.
+
+    ``track`` every environment step; ``pop`` (a host read) at logging time.
+    """
+
+    def __init__(self, num_nominal: int, reward_terms: Sequence[str], device):
+        self.reward_terms = tuple(reward_terms)
+        self.episode_return = torch.zeros(num_nominal, device=device)
+        self.episode_length = torch.zeros(num_nominal, device=device)
+        self._finished = torch.zeros(3, device=device)  # return sum, length sum, count
+        self._term_sums = torch.zeros(len(self.reward_terms), device=device)
+        self._steps = torch.zeros((), device=device)
+        self.last_return: Optional[float] = None
+        """Mean return of the episodes that finished last (the console repeats it between finishes)."""
+
+    def track(self, reward: torch.Tensor, done: torch.Tensor, terms: torch.Tensor) -> None:
+        """One step of the nominal worlds: reward [N], episode ended [N] bool, reward terms [N, T]."""
+        self.episode_return += reward
+        self.episode_length += 1.0
+        self._term_sums += terms.sum(0)
+        self._steps += reward.shape[0]
+        self._finished[0] += torch.where(done, self.episode_return, 0.0).sum()
+        self._finished[1] += torch.where(done, self.episode_length, 0.0).sum()
+        self._finished[2] += done.sum()
+        self.episode_return.masked_fill_(done, 0.0)
+        self.episode_length.masked_fill_(done, 0.0)
+
+    def pop(self) -> Dict[str, float]:
+        """Scalars since the last pop: ``rewards/<term>`` (mean per nominal step) and, where episodes
+        finished, ``charts/episode_return`` and ``charts/episode_length``; then resets the sums."""
+        finished = self._finished.tolist()
+        steps = max(float(self._steps), 1.0)
+        scalars = {f"rewards/{name}": total / steps for name, total in zip(self.reward_terms, self._term_sums.tolist())}
+        if finished[2] > 0:
+            scalars["charts/episode_return"] = finished[0] / finished[2]
+            scalars["charts/episode_length"] = finished[1] / finished[2]
+            self.last_return = scalars["charts/episode_return"]
+        self._finished.zero_()
+        self._term_sums.zero_()
+        self._steps.zero_()
+        return scalars
+
+    def state_dict(self) -> dict:
+        return {"return": self.episode_return.cpu().clone(), "length": self.episode_length.cpu().clone(),
+                "last_return": self.last_return}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.episode_return.copy_(state["return"])
+        self.episode_length.copy_(state["length"])
+        self.last_return = state.get("last_return")
+
+
+class Logger:
+    """Turns an epoch's metrics into scalars: TensorBoard (CleanRL's ``losses/``, ``charts/``,
+    ``rewards/``, ``perf/`` namespaces), one console line, and the in-memory ``history``."""
+
+    def __init__(self, writer=None):
+        self.writer = writer
+        self.history: list[Dict[str, float]] = []
+
+    def log(self, epoch: int, epochs: int, metrics: Dict[str, torch.Tensor], episodes: Dict[str, float],
+            last_return: Optional[float], phases: Dict[str, float], seconds: float, env_steps: int) -> Dict[str, float]:
+        """Writes one epoch's scalars and returns them (``epoch`` included)."""
+        scalars = {name: float(value) for name, value in metrics.items()}
+        scalars.update(episodes)
+        scalars["perf/epoch_seconds"] = seconds
+        scalars["perf/env_steps_per_s"] = env_steps / seconds
+        for name, total in phases.items():
+            scalars[f"perf/{name}_seconds"] = total
+        if self.writer is not None:
+            for name, value in scalars.items():
+                self.writer.add_scalar(name, value, epoch)
+        scalars["epoch"] = epoch
+        self.history.append(scalars)
+        ret_text = f"return {last_return:9.2f}" if last_return is not None else "return       n/a"
+        phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
+        print(
+            f"epoch {epoch:5d}/{epochs} | {ret_text} | step reward {scalars['charts/step_reward']:7.3f}"
+            f" | std {scalars['charts/policy_std']:.3f} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
+            flush=True,
+        )
+        return scalars
