@@ -9,7 +9,9 @@ setup(
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["sdpg_warp", "sdpg_warp.*", "kernels", "kernels.*"]),
+    # The kernels/ folder installs as sdpg_warp.kernels: nothing generic lands in site-packages.
+    packages=find_packages(include=["sdpg_warp", "sdpg_warp.*"]) + ["sdpg_warp.kernels"],
+    package_dir={"sdpg_warp.kernels": "kernels"},
     package_data={"sdpg_warp.tasks": ["assets/*.xml"]},
     install_requires=[
         "warp-lang>=1.10",

@@ -14,9 +14,9 @@ from typing import Optional, Sequence, Tuple
 import torch
 import warp as wp
 
-from kernels import estimator as _estimator
-from kernels import perturb as _perturb
-from kernels import returns as _returns
+from sdpg_warp.kernels import estimator as _estimator
+from sdpg_warp.kernels import perturb as _perturb
+from sdpg_warp.kernels import returns as _returns
 from sdpg_warp.profiling import nvtx_range
 
 _UINT32_MASK = (1 << 32) - 1

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import warp as wp
 
-from kernels import reset as reset_kernels
-from kernels import step as step_kernels
+from sdpg_warp.kernels import reset as reset_kernels
+from sdpg_warp.kernels import step as step_kernels
 from sdpg_warp.device import resolve_device
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import make_task

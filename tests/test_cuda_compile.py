@@ -21,8 +21,9 @@ def kernel_modules():
     """Dotted names of the project's Python modules that define at least one @wp.kernel."""
     files = sorted(ROOT.glob("kernels/**/*.py")) + sorted(ROOT.glob("sdpg_warp/**/*.py"))
     pattern = re.compile(r"^@wp\.kernel\b", re.MULTILINE)
+    # The repository's kernels/ folder installs as the package sdpg_warp.kernels.
     return [
-        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        ".".join(("sdpg_warp",) * (path.parts[len(ROOT.parts)] == "kernels") + path.relative_to(ROOT).with_suffix("").parts)
         for path in files
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
@@ -31,7 +32,7 @@ def kernel_modules():
 def test_the_search_finds_the_kernel_modules():
     # A broken search would make the compile test vacuous.
     names = kernel_modules()
-    assert {"kernels.perturb", "kernels.estimator", "kernels.returns", "kernels.reset"} <= set(names)
+    assert {f"sdpg_warp.kernels.{name}" for name in ("perturb", "estimator", "returns", "reset")} <= set(names)
     assert any(name.startswith("sdpg_warp.tasks.") for name in names)
     assert "sdpg_warp.render.nominal" in names
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import warp as wp
 
-from kernels import reset as reset_kernels
+from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task, task_names
 
