@@ -25,7 +25,7 @@ def _copy_nominal_state(
     mocap_quat_in: wp.array2d(dtype=wp.quat),
     action_in: wp.array2d(dtype=float),
     episode_step_in: wp.array(dtype=int),
-    obs_in: wp.array2d(dtype=float),
+    state_in: wp.array2d(dtype=float),
     # Out:
     time_out: wp.array(dtype=float),
     qpos_out: wp.array2d(dtype=float),
@@ -37,7 +37,7 @@ def _copy_nominal_state(
     mocap_quat_out: wp.array2d(dtype=wp.quat),
     action_out: wp.array2d(dtype=float),
     episode_step_out: wp.array(dtype=int),
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
 ):
     """Auxiliary world w <- its nominal n*(M+1), for every field the next step depends on.
 
@@ -63,8 +63,8 @@ def _copy_nominal_state(
         mocap_pos_out[worldid, i] = mocap_pos_in[src, i]
         mocap_quat_out[worldid, i] = mocap_quat_in[src, i]
     episode_step_out[worldid] = episode_step_in[src]
-    for i in range(obs_in.shape[1]):
-        obs_out[worldid, i] = obs_in[src, i]
+    for i in range(state_in.shape[1]):
+        state_out[worldid, i] = state_in[src, i]
 
 
 @wp.kernel

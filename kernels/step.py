@@ -44,7 +44,7 @@ def _finish_step(
     task_terminated_in: wp.array(dtype=int),
     episode_step_in: wp.array(dtype=int),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
     terms_out: wp.array2d(dtype=float),
     reward_out: wp.array(dtype=float),
     episode_step_out: wp.array(dtype=int),
@@ -65,14 +65,14 @@ def _finish_step(
     for i in range(qvel_in.shape[1]):
         bad = bad or _is_bad(qvel_in[worldid, i], max_abs_qvel_in)
     bad = bad or _is_bad(reward_out[worldid], 1.0e30)
-    for i in range(obs_out.shape[1]):
-        bad = bad or _is_bad(obs_out[worldid, i], 1.0e30)
+    for i in range(state_out.shape[1]):
+        bad = bad or _is_bad(state_out[worldid, i], 1.0e30)
     if bad:
         reward_out[worldid] = 0.0
         for i in range(terms_out.shape[1]):
             terms_out[worldid, i] = 0.0
-        for i in range(obs_out.shape[1]):
-            obs_out[worldid, i] = 0.0
+        for i in range(state_out.shape[1]):
+            state_out[worldid, i] = 0.0
     step = episode_step_in[worldid] + 1
     episode_step_out[worldid] = step
     terminated_out[worldid] = bad or task_terminated_in[worldid] != 0

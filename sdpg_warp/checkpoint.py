@@ -11,7 +11,8 @@ import torch
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""2: MLP heads with LayerNorm, sdpg_warp.kernels, simulator states under 'states' (version 1 runs cannot resume)."""
 CHECKPOINT_KEYS = ("config", "epoch", "algo", "sim", "frame_stack", "episodes", "torch_rng")
 
 
@@ -51,6 +52,6 @@ def load_policy(path: str) -> tuple[TrainConfig, Actor]:
     state = read_checkpoint(checkpoint_file(path))
     cfg = TrainConfig.from_dict(state["config"])
     task = make_task(cfg.task)
-    actor = Actor.from_config(cfg, cfg.actor_obs_shape(task.obs_dim), task.mj_model().nu)
+    actor = Actor.from_config(cfg, cfg.actor_obs_shape(task.state_dim), task.mj_model().nu)
     actor.load_state_dict(state["algo"]["actor"])
     return cfg, actor.eval()

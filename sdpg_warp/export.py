@@ -1,7 +1,7 @@
 """Export a checkpoint's deterministic policy to ONNX, for deployment without Torch or Warp.
 
 The graph takes the actor's observation exactly as training fed it (uint8 image stacks
-[B, 3*frames, H, W], float32 depth stacks, or float32 states [B, obs_dim]; normalizers included)
+[B, 3*frames, H, W], float32 depth stacks, or float32 states [B, state_dim]; normalizers included)
 and returns the action in [-1, 1], tanh of the policy mean.
 
   python -m sdpg_warp.export runs/reacher__rgb__0__20261122-043858 --out reacher.onnx
@@ -34,7 +34,7 @@ def load_policy(path: str):
     from sdpg_warp.tasks import make_task
 
     cfg, actor = load_policy(path)
-    shape = cfg.actor_obs_shape(make_task(cfg.task).obs_dim)
+    shape = cfg.actor_obs_shape(make_task(cfg.task).state_dim)
     example = torch.zeros(1, *shape, dtype=torch.uint8 if cfg.obs == "rgb" else torch.float32)
     return DeterministicPolicy(actor).eval(), example
 

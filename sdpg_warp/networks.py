@@ -191,7 +191,7 @@ class Actor(nn.Module):
     ``forward(obs)`` -> (mean [B, num_actions] clamped to [-mean_bound, mean_bound], with the
     identity's gradient (straight-through), logstd [num_actions] clamped to [logstd_min, logstd_max]).
     Observations:
-      state: [B, obs_dim] float, normalized by a running mean/std (``update_normalizer``);
+      state: [B, state_dim] float, normalized by a running mean/std (``update_normalizer``);
       rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder`.
     Statistics change only through ``update_normalizer``, which the algorithm calls after its
     update, so that the actor is regressed on the inputs that produced its actions.
@@ -241,7 +241,7 @@ class Actor(nn.Module):
 
     @torch.no_grad()
     def update_normalizer(self, obs: torch.Tensor) -> None:
-        """Merges observations into the running statistics: state [..., obs_dim] into the per-feature
+        """Merges observations into the running statistics: state [..., state_dim] into the per-feature
         mean/std, images [B, C, H, W] into the encoder's per-pixel statistics."""
         if self.obs_kind == "state":
             self.obs_rms.update(obs)
@@ -260,27 +260,27 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """State-value function on the privileged state: [B, obs_dim] -> value [B].
+    """State-value function on the privileged state: [B, state_dim] -> value [B].
 
     Inputs are normalized by a running mean/std (``update_normalizer``, after each critic update)
     before the MLP.
     """
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int]):
+    def __init__(self, state_dim: int, hidden: Sequence[int]):
         super().__init__()
-        self.obs_rms = RunningMeanStd((obs_dim,))
-        self.net = mlp(obs_dim, hidden, 1)
+        self.obs_rms = RunningMeanStd((state_dim,))
+        self.net = mlp(state_dim, hidden, 1)
 
     @classmethod
-    def from_config(cls, cfg, obs_dim: int) -> "Critic":
+    def from_config(cls, cfg, state_dim: int) -> "Critic":
         """The critic of a ``TrainConfig`` (hidden widths)."""
-        return cls(obs_dim, cfg.critic_hidden)
+        return cls(state_dim, cfg.critic_hidden)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """states [B, obs_dim] -> values [B]."""
+        """states [B, state_dim] -> values [B]."""
         return self.net(self.obs_rms.normalize(states)).squeeze(-1)
 
     @torch.no_grad()
     def update_normalizer(self, states: torch.Tensor) -> None:
-        """Merges privileged states [..., obs_dim] into the running statistics."""
+        """Merges privileged states [..., state_dim] into the running statistics."""
         self.obs_rms.update(states)

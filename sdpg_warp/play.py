@@ -59,7 +59,7 @@ def _rollout(sim, renderer, view, actor, steps, video, video_size) -> dict:
     frames = []
     with torch.no_grad():
         for _ in range(steps):
-            obs = sim.privileged_obs[::g] if renderer is None else renderer.render_step()
+            obs = sim.states[::g] if renderer is None else renderer.render_step()
             mean, _ = actor(obs)
             sim.step(torch.tanh(mean).repeat_interleave(g, dim=0))
             if view is not None:

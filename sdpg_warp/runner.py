@@ -28,7 +28,7 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.quantity, self.value = epoch, quantity, value
 
 
-def build_policy(cfg: TrainConfig, device: str):
+def build_components(cfg: TrainConfig, device: str):
     """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
     torch.manual_seed(cfg.seed)
     sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=cfg.graph,
@@ -37,14 +37,14 @@ def build_policy(cfg: TrainConfig, device: str):
     renderer = None
     if cfg.obs != "state":
         renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs, graph=cfg.graph)
-    obs_shape = cfg.actor_obs_shape(sim.obs_dim)
+    obs_shape = cfg.actor_obs_shape(sim.state_dim)
     actor = Actor.from_config(cfg, obs_shape, sim.num_actions)
-    critic = Critic.from_config(cfg, sim.obs_dim)
+    critic = Critic.from_config(cfg, sim.state_dim)
     if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
         actor.encoder.use_channels_last()
     algo = SDPG(actor, critic, cfg, device)
     algo.init_storage(cfg.num_nominal, cfg.num_aux, obs_shape, torch.uint8 if cfg.obs == "rgb" else torch.float32,
-                      sim.obs_dim, sim.num_actions)
+                      sim.state_dim, sim.num_actions)
     return sim, renderer, algo
 
 
@@ -65,7 +65,7 @@ class Runner:
 
     def _build(self) -> None:
         cfg = self.cfg
-        self.sim, self.renderer, self.algo = build_policy(cfg, self.device)
+        self.sim, self.renderer, self.algo = build_components(cfg, self.device)
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
         self.episodes = EpisodeStatistics(cfg.num_nominal, self.sim.task.reward_terms, self.device)
         self.epoch = 0
@@ -89,7 +89,7 @@ class Runner:
     def _observe(self) -> torch.Tensor:
         """The actor's observation of the nominal worlds: [N, *obs_shape]."""
         if self.renderer is None:
-            return self.sim.privileged_obs[:: self.sim.group_size]
+            return self.sim.states[:: self.sim.group_size]
         with self.timer.phase("render"):
             return self.renderer.render_step()
 
@@ -104,10 +104,10 @@ class Runner:
                 with nvtx_range("step"):
                     obs = self._observe()
                     with self.timer.phase("actor"):
-                        algo.act(t, obs, sim.privileged_obs, action_out=sim.action)
+                        algo.act(t, obs, sim.states, action_out=sim.action)
                     with self.timer.phase("physics"):
                         reward, terminated, truncated = sim.step()
-                    algo.process_env_step(t, reward, sim.privileged_obs, terminated)
+                    algo.process_env_step(t, reward, sim.states, terminated)
                     self.episodes.track(reward[::g], (terminated | truncated)[::g], sim.reward_terms[::g])
                     sim.reset_done_episodes()
                     algo.process_dones(t, sim.done)

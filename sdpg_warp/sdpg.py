@@ -289,7 +289,7 @@ class SDPG(Algorithm):
 
     @torch.no_grad()
     def target_values(self, states: torch.Tensor) -> torch.Tensor:
-        """V_target(s): states [B, obs_dim] -> [B], no gradient."""
+        """V_target(s): states [B, state_dim] -> [B], no gradient."""
         return self.target_critic(states)
 
     def entropy_reward(self, logstd: torch.Tensor) -> torch.Tensor:
@@ -344,7 +344,7 @@ class SDPG(Algorithm):
         """``critic_iterations`` passes over shuffled minibatches of ``critic_minibatch`` (the last one
         of a pass may be smaller), one clipped Adam step each; then one soft update of the target.
 
-        states [S, obs_dim], targets [S] (TD(lambda) returns J).
+        states [S, state_dim], targets [S] (TD(lambda) returns J).
         """
         num_states = states.shape[0]
         losses, grad_norms = [], []

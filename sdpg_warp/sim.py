@@ -35,7 +35,7 @@ class BatchedSim:
 
     Attributes (torch views share memory with the Warp arrays of the same name):
       qpos: [W, nq], qvel: [W, nv]: the physics state.
-      privileged_obs: [W, obs_dim]: the task's state observation of the current state.
+      states: [W, state_dim]: the task's state observation of the current state.
       action: [W, num_actions]: the applied action in [-1, 1]; ``step()`` without arguments reads it.
       reward_terms: [W, len(task.reward_terms)] of the last step; reward: [W].
       terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
@@ -70,7 +70,7 @@ class BatchedSim:
 
         self.mjm: mujoco.MjModel = self.task.mj_model()
         self.num_actions = self.mjm.nu
-        self.obs_dim = self.task.obs_dim
+        self.state_dim = self.task.state_dim
         W = self.num_worlds
         with wp.ScopedDevice(self.device):
             self.m = mjw.put_model(self.mjm)
@@ -82,7 +82,7 @@ class BatchedSim:
             self._ctrlrange = wp.array(self._control_ranges(), dtype=wp.vec2)
             self._quat_adr = wp.array(self._quaternion_addresses(), dtype=int)
             self._action = wp.zeros((W, self.num_actions), dtype=float)
-            self._obs = wp.zeros((W, self.obs_dim), dtype=float)
+            self._states = wp.zeros((W, self.state_dim), dtype=float)
             self._terms = wp.zeros((W, len(self.task.reward_terms)), dtype=float)
             self._reward = wp.zeros(W, dtype=float)
             self._task_terminated = wp.zeros(W, dtype=int)
@@ -96,14 +96,14 @@ class BatchedSim:
             self._from_nominal = wp.zeros(W, dtype=bool)
             self._done = wp.zeros(W, dtype=bool)
             # Scratch outputs for re-evaluating the observation of freshly reset worlds.
-            self._scratch_obs = wp.zeros_like(self._obs)
+            self._scratch_states = wp.zeros_like(self._states)
             self._scratch_terms = wp.zeros_like(self._terms)
             self._scratch_reward = wp.zeros_like(self._reward)
             self._scratch_terminated = wp.zeros_like(self._task_terminated)
 
         self.qpos = wp.to_torch(self.d.qpos)
         self.qvel = wp.to_torch(self.d.qvel)
-        self.privileged_obs = wp.to_torch(self._obs)
+        self.states = wp.to_torch(self._states)
         self.action = wp.to_torch(self._action)
         self.reward = wp.to_torch(self._reward)
         self.reward_terms = wp.to_torch(self._terms)
@@ -150,7 +150,7 @@ class BatchedSim:
         return {
             "time": d.time, "qpos": d.qpos, "qvel": d.qvel, "act": d.act, "ctrl": d.ctrl,
             "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
-            "action": self._action, "episode_step": self._episode_step, "obs": self._obs,
+            "action": self._action, "episode_step": self._episode_step, "states": self._states,
             "reset_count": self._reset_count, "fresh": self._fresh,
         }
 
@@ -246,16 +246,16 @@ class BatchedSim:
             self.d.qpos,
             self.d.qvel,
             self._action,
-            self._scratch_obs,
+            self._scratch_states,
             self._scratch_terms,
             self._scratch_reward,
             self._scratch_terminated,
         )
         wp.launch(
             reset_kernels._copy_rows_masked,
-            dim=(self.num_worlds, self.obs_dim),
-            inputs=[mask, self._scratch_obs],
-            outputs=[self._obs],
+            dim=(self.num_worlds, self.state_dim),
+            inputs=[mask, self._scratch_states],
+            outputs=[self._states],
             device=self.device,
         )
 
@@ -272,7 +272,7 @@ class BatchedSim:
         d = self.d
         fields = [
             d.time, d.qpos, d.qvel, d.act, d.ctrl, d.qacc_warmstart, d.mocap_pos, d.mocap_quat,
-            self._action, self._episode_step, self._obs,
+            self._action, self._episode_step, self._states,
         ]
         wp.launch(
             reset_kernels._copy_nominal_state,
@@ -333,7 +333,7 @@ class BatchedSim:
                 mjw.step(self.m, self.d)
         with nvtx_range("sim.task"):
             self.task.evaluate(
-                self.d.qpos, self.d.qvel, self._action, self._obs, self._terms, self._reward, self._task_terminated
+                self.d.qpos, self.d.qvel, self._action, self._states, self._terms, self._reward, self._task_terminated
             )
             wp.launch(
                 step_kernels._finish_step,
@@ -348,7 +348,7 @@ class BatchedSim:
                     self._episode_step,
                 ],
                 outputs=[
-                    self._obs,
+                    self._states,
                     self._terms,
                     self._reward,
                     self._episode_step,

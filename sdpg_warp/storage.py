@@ -17,7 +17,7 @@ class RolloutStorage:
     obs: torch.Tensor
     """Actor observations of the nominal worlds, [N, H, *obs_shape] (uint8 images or float states)."""
     states: torch.Tensor
-    """Privileged states before each step, all worlds, [W, H, obs_dim]."""
+    """Privileged states before each step, all worlds, [W, H, state_dim]."""
     actions: torch.Tensor
     """Pre-tanh perturbed actions, [W, H, d]."""
     eps: torch.Tensor
@@ -36,12 +36,12 @@ class RolloutStorage:
 
     @staticmethod
     def allocate(num_nominal: int, num_aux: int, horizon: int, num_actions: int, obs_shape: Sequence[int],
-                 obs_dtype: torch.dtype, obs_dim: int, device) -> "RolloutStorage":
+                 obs_dtype: torch.dtype, state_dim: int, device) -> "RolloutStorage":
         W = num_nominal * (num_aux + 1)
         f32 = dict(dtype=torch.float32, device=device)
         return RolloutStorage(
             obs=torch.zeros((num_nominal, horizon, *obs_shape), dtype=obs_dtype, device=device),
-            states=torch.zeros((W, horizon, obs_dim), **f32),
+            states=torch.zeros((W, horizon, state_dim), **f32),
             actions=torch.zeros((W, horizon, num_actions), **f32),
             eps=torch.zeros((W, horizon, num_actions), **f32),
             mean=torch.zeros((num_nominal, horizon, num_actions), **f32),

@@ -77,13 +77,13 @@ def test_aux_reset_then_identical_actions_stay_bitwise_identical(sims, task):
         sim.step(_random_actions(sim, rng))
     sim.reset_aux_from_nominal()
     np.testing.assert_array_equal(
-        sim.privileged_obs.view(N, M + 1, -1).cpu().numpy(),
-        np.repeat(sim.privileged_obs.view(N, M + 1, -1)[:, :1].cpu().numpy(), M + 1, axis=1),
+        sim.states.view(N, M + 1, -1).cpu().numpy(),
+        np.repeat(sim.states.view(N, M + 1, -1)[:, :1].cpu().numpy(), M + 1, axis=1),
     )
     for _ in range(10):
         per_group = _random_actions(sim, rng)[::M + 1]
         sim.step(per_group.repeat_interleave(M + 1, dim=0))
-        for field in (sim.qpos, sim.qvel, sim.privileged_obs, sim.reward, sim.terminated, sim.episode_step):
+        for field in (sim.qpos, sim.qvel, sim.states, sim.reward, sim.terminated, sim.episode_step):
             grouped = field.view(N, M + 1, -1).cpu().numpy()
             assert (grouped == grouped[:, :1]).all(), "a group diverged under identical actions"
 
@@ -94,11 +94,11 @@ def test_reset_aux_from_nominal_masked_copies_exactly(sims):
     rng = np.random.default_rng(3)
     sim.step(_random_actions(sim, rng))
     mask = torch.tensor(rng.random(sim.num_worlds) < 0.5, device=sim.qpos.device)
-    before = {name: getattr(sim, name).cpu().numpy().copy() for name in ("qpos", "qvel", "privileged_obs", "action", "episode_step")}
+    before = {name: getattr(sim, name).cpu().numpy().copy() for name in ("qpos", "qvel", "states", "action", "episode_step")}
     before["ctrl"] = sim.d.ctrl.numpy().copy()
     before["time"] = sim.d.time.numpy().copy()
     sim.reset_aux_from_nominal(mask)
-    after = {name: getattr(sim, name).cpu().numpy() for name in ("qpos", "qvel", "privileged_obs", "action", "episode_step")}
+    after = {name: getattr(sim, name).cpu().numpy() for name in ("qpos", "qvel", "states", "action", "episode_step")}
     after["ctrl"] = sim.d.ctrl.numpy()
     after["time"] = sim.d.time.numpy()
     for name, old in before.items():
@@ -134,7 +134,7 @@ def test_reset_is_seeded_masked_and_within_noise(sims, device):
     assert (sim.episode_step[mask] == 0).all()
     assert not torch.equal(sim.qpos[mask], qpos_before[mask])
     # The observation of a reset world is that of its new state.
-    np.testing.assert_allclose(sim.privileged_obs[mask][:, :2].cpu(), sim.qpos[mask].cpu(), atol=0)
+    np.testing.assert_allclose(sim.states[mask][:, :2].cpu(), sim.qpos[mask].cpu(), atol=0)
 
 
 def test_truncation_at_episode_length(sims):
@@ -160,7 +160,7 @@ def test_nan_world_alone_is_terminated_and_reset(sims, device):
     others[bad] = False
     assert terminated[bad] and not terminated[others].any()
     assert reward[bad] == 0.0
-    for a, b in ((sim.qpos, twin.qpos), (sim.qvel, twin.qvel), (sim.privileged_obs, twin.privileged_obs), (sim.reward, twin.reward)):
+    for a, b in ((sim.qpos, twin.qpos), (sim.qvel, twin.qvel), (sim.states, twin.states), (sim.reward, twin.reward)):
         assert torch.equal(a[others], b[others])
         assert torch.isfinite(a).all()
     assert sim.episode_step[bad] == 0
@@ -292,7 +292,7 @@ def test_graph_captured_step_equals_eager(device, task):
             assert torch.equal(a, b)
         eager.terminated[0] = captured.terminated[0] = True  # exercise the reset graph too
         assert torch.equal(wp.to_torch(eager.reset_done_episodes()), wp.to_torch(captured.reset_done_episodes()))
-        for a, b in ((eager.qpos, captured.qpos), (eager.qvel, captured.qvel), (eager.privileged_obs, captured.privileged_obs)):
+        for a, b in ((eager.qpos, captured.qpos), (eager.qvel, captured.qvel), (eager.states, captured.states)):
             assert torch.equal(a, b)
 
 

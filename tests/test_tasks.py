@@ -38,7 +38,7 @@ def _random_states(mjm: mujoco.MjModel, rng: np.random.Generator, num: int):
 def _evaluate(task, qpos, qvel, action, device):
     """Runs the task kernel on every row; outputs start as inf / -1 so an unwritten entry fails."""
     num = qpos.shape[0]
-    obs = wp.array(np.full((num, task.obs_dim), np.inf, np.float32), dtype=float, device=device)
+    obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
     terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
     reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
     terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
@@ -162,15 +162,15 @@ def test_hopper_pitch_reward_wraps(device):
 
 
 @pytest.mark.parametrize(
-    "name, obs_dim", [("pointmass", 4), ("hopper", 11), ("walker", 17), ("ant", 37), ("humanoid", 76)]
+    "name, state_dim", [("pointmass", 4), ("hopper", 11), ("walker", 17), ("ant", 37), ("humanoid", 76)]
 )
-def test_model_matches_task(name, obs_dim):
+def test_model_matches_task(name, state_dim):
     """Obs size as in the paper, one action per actuator in [-1, 1], and a camera named track."""
     task = make_task(name)
     mjm = task.mj_model()
-    assert task.obs_dim == obs_dim
+    assert task.state_dim == state_dim
     obs, terms, _ = task.reference(mjm.qpos0.copy(), np.zeros(mjm.nv), np.zeros(mjm.nu))
-    assert obs.shape == (obs_dim,) and terms.shape == (len(task.reward_terms),)
+    assert obs.shape == (state_dim,) and terms.shape == (len(task.reward_terms),)
     np.testing.assert_array_equal(mjm.actuator_ctrlrange, np.tile([-1.0, 1.0], (mjm.nu, 1)))
     assert mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0
 

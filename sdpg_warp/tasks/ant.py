@@ -76,7 +76,7 @@ _ant_evaluate = locomotion.floating_base_evaluate(
 class Ant(Task):
     name = "ant"
     xml_file = "ant.xml"
-    obs_dim = 3 * NUM_JOINTS + 13
+    state_dim = 3 * NUM_JOINTS + 13
     reward_terms = ("progress", "up", "heading", "height")
     _kernel = _ant_evaluate
     # Only the four foot spheres touch the floor, one contact each: at most 4 contacts and
@@ -92,7 +92,7 @@ class Ant(Task):
 
     def reference(self, qpos, qvel, action):
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
-            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+            return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         rot = locomotion.np_quat_to_mat(qpos[3:7])
         height = qpos[2]
         terms = np.array([qvel[0], UP_WEIGHT * rot[2, 2], rot[0, 0], height - MIN_HEIGHT])

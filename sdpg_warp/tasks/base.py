@@ -24,7 +24,7 @@ class Task:
     """Registry name, e.g. ``"hopper"``."""
     xml_file: ClassVar[str]
     """MJCF file in ``sdpg_warp/tasks/assets``; it has a camera named ``track``."""
-    obs_dim: ClassVar[int]
+    state_dim: ClassVar[int]
     """Size of the privileged (state) observation."""
     reward_terms: ClassVar[tuple[str, ...]]
     """Names of the weighted reward terms; the reward is their sum."""
@@ -44,7 +44,7 @@ class Task:
 
     # Kernel with the fixed signature below, launched over dim=num_worlds:
     #   # In:  qpos_in [W, nq], qvel_in [W, nv], action_in [W, nu] (float32, action in [-1, 1])
-    #   # Out: obs_out [W, obs_dim], terms_out [W, len(reward_terms)], reward_out [W],
+    #   # Out: state_out [W, state_dim], terms_out [W, len(reward_terms)], reward_out [W],
     #          terminated_out [W] (int32, 1 = early termination)
     _kernel: ClassVar[wp.Kernel]
 
@@ -57,7 +57,7 @@ class Task:
         qpos: wp.array2d,
         qvel: wp.array2d,
         action: wp.array2d,
-        obs_out: wp.array2d,
+        state_out: wp.array2d,
         terms_out: wp.array2d,
         reward_out: wp.array,
         terminated_out: wp.array,
@@ -67,12 +67,12 @@ class Task:
             self._kernel,
             dim=qpos.shape[0],
             inputs=[qpos, qvel, action],
-            outputs=[obs_out, terms_out, reward_out, terminated_out],
+            outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
 
     def reference(
         self, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """NumPy reference for one world: (obs [obs_dim], reward terms [T], terminated)."""
+        """NumPy reference for one world: (obs [state_dim], reward terms [T], terminated)."""
         raise NotImplementedError

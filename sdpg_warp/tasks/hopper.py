@@ -80,16 +80,16 @@ def _hopper_evaluate(
     qvel_in: wp.array2d(dtype=float),
     action_in: wp.array2d(dtype=float),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
     terms_out: wp.array2d(dtype=float),
     reward_out: wp.array(dtype=float),
     terminated_out: wp.array(dtype=int),
 ):
     worldid = wp.tid()
     if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
-    locomotion.planar_observation(worldid, qpos_in, qvel_in, obs_out)
+    locomotion.planar_observation(worldid, qpos_in, qvel_in, state_out)
     progress = locomotion.progress(worldid, qvel_in)
     height = _hopper_height_reward(qpos_in[worldid, 1])
     pitch = _hopper_pitch_reward(qpos_in[worldid, 2])
@@ -107,7 +107,7 @@ def _hopper_evaluate(
 class Hopper(Task):
     name = "hopper"
     xml_file = "hopper.xml"
-    obs_dim = 11
+    state_dim = 11
     reward_terms = ("progress", "height", "pitch", "action")
     _kernel = _hopper_evaluate
     # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
@@ -123,7 +123,7 @@ class Hopper(Task):
 
     def reference(self, qpos, qvel, action):
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
-            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+            return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         height, pitch = qpos[1], qpos[2]
         wrapped = np.arctan2(np.sin(pitch), np.cos(pitch))
         terms = np.array(

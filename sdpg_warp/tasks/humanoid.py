@@ -106,7 +106,7 @@ _humanoid_evaluate = locomotion.floating_base_evaluate(
 class Humanoid(Task):
     name = "humanoid"
     xml_file = "humanoid.xml"
-    obs_dim = 3 * NUM_JOINTS + 13
+    state_dim = 3 * NUM_JOINTS + 13
     reward_terms = ("progress", "up", "heading", "height", "action")
     _kernel = _humanoid_evaluate
     # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
@@ -122,7 +122,7 @@ class Humanoid(Task):
 
     def reference(self, qpos, qvel, action):
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
-            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+            return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         rot = locomotion.np_quat_to_mat(qpos[3:7])
         height = qpos[2]
         terms = np.array(

@@ -94,7 +94,7 @@ def state_is_finite(
 def clear_world(
     worldid: int,
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
     terms_out: wp.array2d(dtype=float),
     reward_out: wp.array(dtype=float),
     terminated_out: wp.array(dtype=int),
@@ -103,8 +103,8 @@ def clear_world(
 
     The authors terminate such worlds and zero their reward (SDPG envs/genesis_env/genesis_env.py).
     """
-    for i in range(obs_out.shape[1]):
-        obs_out[worldid, i] = 0.0
+    for i in range(state_out.shape[1]):
+        state_out[worldid, i] = 0.0
     for i in range(terms_out.shape[1]):
         terms_out[worldid, i] = 0.0
     reward_out[worldid] = 0.0
@@ -132,15 +132,15 @@ def planar_observation(
     qpos_in: wp.array2d(dtype=float),
     qvel_in: wp.array2d(dtype=float),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
 ):
     """obs = [qpos[1:], qvel] of a planar robot (hopper, walker): everything but the forward
     position rootx, which no reward or termination depends on."""
     nq = qpos_in.shape[1]
     for i in range(nq - 1):
-        obs_out[worldid, i] = qpos_in[worldid, 1 + i]
+        state_out[worldid, i] = qpos_in[worldid, 1 + i]
     for i in range(qvel_in.shape[1]):
-        obs_out[worldid, nq - 1 + i] = qvel_in[worldid, i]
+        state_out[worldid, nq - 1 + i] = qvel_in[worldid, i]
 
 
 def floating_base_evaluate(joint_order: Any, joint_vel_scale: float, up_weight: float, height_reward: Any,
@@ -161,16 +161,16 @@ def floating_base_evaluate(joint_order: Any, joint_vel_scale: float, up_weight: 
         qvel_in: wp.array2d(dtype=float),
         action_in: wp.array2d(dtype=float),
         # Out:
-        obs_out: wp.array2d(dtype=float),
+        state_out: wp.array2d(dtype=float),
         terms_out: wp.array2d(dtype=float),
         reward_out: wp.array(dtype=float),
         terminated_out: wp.array(dtype=int),
     ):
         worldid = wp.tid()
         if not state_is_finite(worldid, qpos_in, qvel_in):
-            clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+            clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
             return
-        floating_base_observation(worldid, joint_vel_scale, joint_order, qpos_in, qvel_in, action_in, obs_out)
+        floating_base_observation(worldid, joint_vel_scale, joint_order, qpos_in, qvel_in, action_in, state_out)
         quat = torso_quat(worldid, 3, qpos_in)
         height = qpos_in[worldid, 2]
         terms_out[worldid, 0] = progress(worldid, qvel_in)
@@ -207,7 +207,7 @@ def floating_base_observation(
     qvel_in: wp.array2d(dtype=float),
     action_in: wp.array2d(dtype=float),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
 ):
     """Privileged obs (3n + 13) of a robot on a free joint with n actuated hinges (SHAC ant / humanoid).
 
@@ -222,19 +222,19 @@ def floating_base_observation(
     n = action_in.shape[1]
     quat = torso_quat(worldid, 3, qpos_in)
     omega = wp.quat_rotate(quat, wp.vec3(qvel_in[worldid, 3], qvel_in[worldid, 4], qvel_in[worldid, 5]))
-    obs_out[worldid, 0] = qpos_in[worldid, 2]
+    state_out[worldid, 0] = qpos_in[worldid, 2]
     for i in range(4):
-        obs_out[worldid, 1 + i] = qpos_in[worldid, 3 + i]
+        state_out[worldid, 1 + i] = qpos_in[worldid, 3 + i]
     for i in range(3):
-        obs_out[worldid, 5 + i] = qvel_in[worldid, i]
-        obs_out[worldid, 8 + i] = omega[i]
+        state_out[worldid, 5 + i] = qvel_in[worldid, i]
+        state_out[worldid, 8 + i] = omega[i]
     for i in range(n):
         k = joint_order[i]
-        obs_out[worldid, 11 + i] = qpos_in[worldid, 7 + k]
-        obs_out[worldid, 11 + n + i] = joint_vel_scale * qvel_in[worldid, 6 + k]
-        obs_out[worldid, 13 + 2 * n + i] = action_in[worldid, i]
-    obs_out[worldid, 11 + 2 * n] = up_projection(quat)
-    obs_out[worldid, 12 + 2 * n] = heading_projection(quat)
+        state_out[worldid, 11 + i] = qpos_in[worldid, 7 + k]
+        state_out[worldid, 11 + n + i] = joint_vel_scale * qvel_in[worldid, 6 + k]
+        state_out[worldid, 13 + 2 * n + i] = action_in[worldid, i]
+    state_out[worldid, 11 + 2 * n] = up_projection(quat)
+    state_out[worldid, 12 + 2 * n] = heading_projection(quat)
 
 
 def np_quat_to_mat(quat_wxyz: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ def _pointmass_evaluate(
     qvel_in: wp.array2d(dtype=float),
     action_in: wp.array2d(dtype=float),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
     terms_out: wp.array2d(dtype=float),
     reward_out: wp.array(dtype=float),
     terminated_out: wp.array(dtype=int),
@@ -38,10 +38,10 @@ def _pointmass_evaluate(
     ay = action_in[worldid, 1]
     distance = -wp.sqrt(x * x + y * y)
     action = -ACTION_COST * (ax * ax + ay * ay)
-    obs_out[worldid, 0] = x
-    obs_out[worldid, 1] = y
-    obs_out[worldid, 2] = qvel_in[worldid, 0]
-    obs_out[worldid, 3] = qvel_in[worldid, 1]
+    state_out[worldid, 0] = x
+    state_out[worldid, 1] = y
+    state_out[worldid, 2] = qvel_in[worldid, 0]
+    state_out[worldid, 3] = qvel_in[worldid, 1]
     terms_out[worldid, 0] = distance
     terms_out[worldid, 1] = action
     reward_out[worldid] = distance + action
@@ -53,7 +53,7 @@ def _pointmass_evaluate(
 class PointMass(Task):
     name = "pointmass"
     xml_file = "pointmass.xml"
-    obs_dim = 4
+    state_dim = 4
     reward_terms = ("distance", "action")
     _kernel = _pointmass_evaluate
 

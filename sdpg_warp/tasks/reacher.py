@@ -32,7 +32,7 @@ def _reacher_evaluate(
     qvel_in: wp.array2d(dtype=float),
     action_in: wp.array2d(dtype=float),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
     terms_out: wp.array2d(dtype=float),
     reward_out: wp.array(dtype=float),
     terminated_out: wp.array(dtype=int),
@@ -42,9 +42,9 @@ def _reacher_evaluate(
     a = action_in[worldid, 0]
     alignment = _alignment(angle)
     action = -ACTION_COST * a * a
-    obs_out[worldid, 0] = wp.cos(angle)
-    obs_out[worldid, 1] = wp.sin(angle)
-    obs_out[worldid, 2] = qvel_in[worldid, 0]
+    state_out[worldid, 0] = wp.cos(angle)
+    state_out[worldid, 1] = wp.sin(angle)
+    state_out[worldid, 2] = qvel_in[worldid, 0]
     terms_out[worldid, 0] = alignment
     terms_out[worldid, 1] = action
     reward_out[worldid] = alignment + action
@@ -56,7 +56,7 @@ def _reacher_evaluate(
 class Reacher(Task):
     name = "reacher"
     xml_file = "reacher.xml"
-    obs_dim = 3
+    state_dim = 3
     reward_terms = ("alignment", "action")
     max_contacts = 1
     max_constraints = 1

@@ -57,16 +57,16 @@ def _walker_evaluate(
     qvel_in: wp.array2d(dtype=float),
     action_in: wp.array2d(dtype=float),
     # Out:
-    obs_out: wp.array2d(dtype=float),
+    state_out: wp.array2d(dtype=float),
     terms_out: wp.array2d(dtype=float),
     reward_out: wp.array(dtype=float),
     terminated_out: wp.array(dtype=int),
 ):
     worldid = wp.tid()
     if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, obs_out, terms_out, reward_out, terminated_out)
+        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
-    locomotion.planar_observation(worldid, qpos_in, qvel_in, obs_out)
+    locomotion.planar_observation(worldid, qpos_in, qvel_in, state_out)
     progress = locomotion.progress(worldid, qvel_in)
     alive = _walker_alive_reward()
     action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
@@ -83,7 +83,7 @@ def _walker_evaluate(
 class Walker(Task):
     name = "walker"
     xml_file = "walker.xml"
-    obs_dim = 17
+    state_dim = 17
     reward_terms = ("progress", "alive", "action")
     _kernel = _walker_evaluate
     # Measured in C MuJoCo (30k env steps of uniform and of +-1 random actions, with and without
@@ -99,7 +99,7 @@ class Walker(Task):
 
     def reference(self, qpos, qvel, action):
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
-            return np.zeros(self.obs_dim), np.zeros(len(self.reward_terms)), True
+            return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         height, pitch = qpos[1], qpos[2]
         terms = np.array([qvel[0], ALIVE_BONUS, locomotion.np_action_cost(action, ACTION_PENALTY)])
         obs = np.concatenate([qpos[1:], qvel])
