@@ -82,6 +82,17 @@ def _check_bounds(name: str, bounds) -> Tuple[float, float]:
     return lower, upper
 
 
+def _output_pair(out, names: Tuple[str, str], shape: Sequence[int], device: torch.device):
+    """The two float32 outputs of an op: ``out`` checked against ``shape`` and ``device``, or new."""
+    if out is None:
+        return tuple(torch.empty(shape, dtype=torch.float32, device=device) for _ in names)
+    if len(out) != 2:
+        raise ValueError(f"out must be a ({names[0]}, {names[1]}) pair, got {len(out)} tensors")
+    for i, (name, tensor) in enumerate(zip(names, out)):
+        _check_output(f"out[{i}] ({name})", tensor, shape, device)
+    return tuple(out)
+
+
 def _view(tensor: torch.Tensor, dtype=wp.float32):
     """Zero-copy Warp view of a tensor, as the launch descriptor (the cheapest form)."""
     wp.init()  # idempotent (~0.2 us); at first use rather than import, so callers configure Warp first
@@ -142,15 +153,7 @@ def sample_actions(
         _check_same_device(device, logstd=logstd)
         num_worlds = num_nominal * (num_aux + 1)
         shape = (num_worlds, num_actions)
-        if out is None:
-            actions = torch.empty(shape, dtype=torch.float32, device=device)
-            eps = torch.empty(shape, dtype=torch.float32, device=device)
-        else:
-            if len(out) != 2:
-                raise ValueError(f"out must be an (actions, eps) pair, got {len(out)} tensors")
-            actions, eps = out
-            _check_output("out[0] (actions)", actions, shape, device)
-            _check_output("out[1] (eps)", eps, shape, device)
+        actions, eps = _output_pair(out, ("actions", "eps"), shape, device)
         if squashed_out is not None:
             _check_output("squashed_out", squashed_out, shape, device)
         if num_worlds == 0 or num_actions == 0:
@@ -279,15 +282,7 @@ def sdpg_targets(
         device = returns.device
         _check_same_device(device, eps=eps, mean=mean, logstd=logstd)
         shape = (num_nominal, horizon, num_actions)
-        if out is None:
-            mean_target = torch.empty(shape, dtype=torch.float32, device=device)
-            logstd_target = torch.empty(shape, dtype=torch.float32, device=device)
-        else:
-            if len(out) != 2:
-                raise ValueError(f"out must be a (mean_target, logstd_target) pair, got {len(out)} tensors")
-            mean_target, logstd_target = out
-            _check_output("out[0] (mean_target)", mean_target, shape, device)
-            _check_output("out[1] (logstd_target)", logstd_target, shape, device)
+        mean_target, logstd_target = _output_pair(out, ("mean_target", "logstd_target"), shape, device)
         if math.prod(shape) == 0:
             return mean_target, logstd_target
 
@@ -305,24 +300,30 @@ def sdpg_targets(
                 device=device,
             )
         else:
-            # Selection once per (n, t) into a list of the kept samples and their weights, then
-            # the per-dim sums read only those samples' eps. Freed on return while the kernels
-            # may still be queued: safe, as the allocator orders reuse on the stream it was
-            # allocated on, the one both launches use.
-            kept = torch.empty((2, num_nominal, horizon, top_k), dtype=torch.float32, device=device)
-            weights, samples = _view(kept[0]), _view(kept[1].view(torch.int32), wp.int32)
-            _launch(
-                _estimator._top_k_weights,
-                dim=(num_nominal, horizon),
-                inputs=[group, _view(returns.detach())],
-                outputs=[weights, samples],
-                device=device,
-            )
-            _launch(
-                _estimator._weighted_targets,
-                dim=dim,
-                inputs=[group, *bounds, weights, samples, *tensors],
-                outputs=outputs,
-                device=device,
-            )
+            _launch_top_k(returns, group, top_k, dim, bounds, tensors, outputs)
         return mean_target, logstd_target
+
+
+def _launch_top_k(returns: torch.Tensor, group: int, top_k: int, dim, bounds: list, tensors: list,
+                  outputs: list) -> None:
+    """The top-k estimate: selection once per (n, t) into a list of the kept samples and their
+    weights, then the per-dim sums read only those samples' eps."""
+    num_nominal, horizon = dim[0], dim[1]
+    # Freed on return while the kernels may still be queued: safe, as the allocator orders reuse
+    # on the stream it was allocated on, the one both launches use.
+    kept = torch.empty((2, num_nominal, horizon, top_k), dtype=torch.float32, device=returns.device)
+    weights, samples = _view(kept[0]), _view(kept[1].view(torch.int32), wp.int32)
+    _launch(
+        _estimator._top_k_weights,
+        dim=(num_nominal, horizon),
+        inputs=[group, _view(returns.detach())],
+        outputs=[weights, samples],
+        device=returns.device,
+    )
+    _launch(
+        _estimator._weighted_targets,
+        dim=dim,
+        inputs=[group, *bounds, weights, samples, *tensors],
+        outputs=outputs,
+        device=returns.device,
+    )

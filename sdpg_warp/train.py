@@ -210,31 +210,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 128 + signal.SIGINT
 
 
-def _main(args: list) -> int:
-    # Everything is checked before the run folder exists, so a failure leaves nothing behind.
+def _plan(args: list):
+    """(config, run folder or its name, checkpoint state and path, resume plan lines) of the command
+    line, all checked before anything is created; None when a resume has nothing left to train."""
     cfg = parse_config(args)
-    state = None
-    if cfg.resume:
-        from sdpg_warp.checkpoint import read_checkpoint
-
-        run_dir, checkpoint = _resume_paths(cfg.resume)
-        saved = resumed_config(cfg, run_dir, set())
-        cfg = resumed_config(cfg, run_dir, _given_flags(args))
-        try:
-            state = read_checkpoint(checkpoint)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        epoch = int(state["epoch"])
-        plan = resume_plan(saved, cfg, epoch)
-        if cfg.epochs == epoch:
-            print(f"{run_dir} is complete at epoch {epoch}; nothing to train (pass --epochs N > {epoch} to go on)")
-            return 0
-    else:
+    if not cfg.resume:
         cfg = dataclasses.replace(cfg, schedule_epochs=cfg.schedule_epochs or cfg.epochs)
         name = _run_name(cfg)
         run_dir = os.path.join(cfg.log_dir, name)
         if cfg.run_name and os.path.exists(run_dir):
             raise UsageError(f"run directory {run_dir} already exists; use --resume {run_dir} or another --run-name")
+        return cfg, name, None, None, []
+    from sdpg_warp.checkpoint import read_checkpoint
+
+    run_dir, checkpoint = _resume_paths(cfg.resume)
+    saved = resumed_config(cfg, run_dir, set())
+    cfg = resumed_config(cfg, run_dir, _given_flags(args))
+    try:
+        state = read_checkpoint(checkpoint)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    epoch = int(state["epoch"])
+    plan = resume_plan(saved, cfg, epoch)
+    if cfg.epochs == epoch:
+        print(f"{run_dir} is complete at epoch {epoch}; nothing to train (pass --epochs N > {epoch} to go on)")
+        return None
+    return cfg, run_dir, state, checkpoint, plan
+
+
+def _main(args: list) -> int:
+    # Everything is checked before the run folder exists, so a failure leaves nothing behind.
+    planned = _plan(args)
+    if planned is None:
+        return 0
+    cfg, run_dir, state, checkpoint, plan = planned
 
     import torch
     import warp as wp  # heavy imports after the arguments are known to be good
@@ -242,8 +251,8 @@ def _main(args: list) -> int:
     wp.config.log_level = wp.LOG_WARNING
     from torch.utils.tensorboard import SummaryWriter
 
-    from sdpg_warp.runner import Runner, TrainingDiverged
-    from sdpg_warp.sim import resolve_device
+    from sdpg_warp.device import resolve_device
+    from sdpg_warp.runner import Runner
 
     try:
         device = resolve_device(cfg.device)
@@ -266,7 +275,7 @@ def _main(args: list) -> int:
             print(line)
         print(f"resumed {run_dir} at epoch {runner.epoch}")
     else:
-        run_dir = create_run_dir(cfg.log_dir, name, exact=cfg.run_name is not None)
+        run_dir = create_run_dir(cfg.log_dir, run_dir, exact=cfg.run_name is not None)
     runner.run_dir = run_dir
     _write_config(run_dir, cfg)
     # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
@@ -276,6 +285,13 @@ def _main(args: list) -> int:
         writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
     print(f"run: {run_dir} | task {cfg.task} | obs {cfg.obs} | N={cfg.num_nominal} M={cfg.num_aux} "
           f"H={cfg.horizon} | device {device} | torch threads {torch.get_num_threads()}", flush=True)
+    return _train(runner, cfg, run_dir, writer)
+
+
+def _train(runner, cfg, run_dir: str, writer) -> int:
+    """Trains with the stop handlers installed; the exit status (README "Exit codes")."""
+    from sdpg_warp.runner import TrainingDiverged
+
     previous = _install_stop_handlers(runner)
     try:
         runner.train()
