@@ -10,6 +10,10 @@ def pytest_addoption(parser):
     parser.addoption("--gpu", action="store_true", default=False, help="run the tests on cuda:0")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: learning tests (minutes); skip with -m 'not slow'")
+
+
 @pytest.fixture(scope="session")
 def device(request) -> str:
     """The Warp/Torch device every test runs on: "cpu", or "cuda:0" with --gpu.
