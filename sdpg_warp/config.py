@@ -87,9 +87,6 @@ class TrainConfig:
     """Hidden layer widths of the actor's MLP head (Linear -> ELU -> LayerNorm per hidden layer)."""
     encoder_dim: int = 128
     """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
-    image_norm: Literal["fixed", "running"] = "fixed"
-    """Pixel centring of the image encoder: fixed x/255 - 0.5 (DrQ-v2, the authors'), or running
-    per-pixel mean image and one running scale (static pixels become zero)."""
     encoder_lr_scale: float = 1.0
     """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     init_logstd: float = 0.0

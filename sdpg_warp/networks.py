@@ -92,37 +92,28 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-ImageNorm = Literal["fixed", "running"]
-
-
 class ImageEncoder(nn.Module):
     """DrQ-v2 encoder: 4 conv 3x3 of 32 channels (strides 2, 1, 1, 1, ReLU), flatten, Linear ->
     LayerNorm -> Tanh to ``encoder_dim``.
 
-    Input [B, C, H, W] with H, W >= 16, first scaled to [0, 1]:
-      rgb:   C = 3 * frames, values in [0, 255] (uint8): x / 255.
-      depth: C = frames, float depth in metres: clamp(x, 0, depth_max) / depth_max (misses read 1).
-    then centred: ``image_norm="fixed"`` subtracts 0.5 (DrQ-v2's x / 255 - 0.5, the authors'
-    choice); ``"running"`` subtracts the running mean image and divides by one scalar, the root of
-    the running per-pixel variance averaged over pixels (static pixels become zero; see
-    docs/DESIGN.md section 4.5 for when it helps).
+    Input [B, C, H, W] with H, W >= 16, scaled to [0, 1] and centred by 0.5 (DrQ-v2's
+    x / 255 - 0.5, the authors' choice; no running statistics, so the actor is regressed on exactly
+    the inputs that produced its actions):
+      rgb:   C = 3 * frames, values in [0, 255] (uint8): x / 255 - 0.5.
+      depth: C = frames, float depth in metres: clamp(x, 0, depth_max) / depth_max - 0.5 (misses
+             read as far).
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: int,
-                 depth_max: float = DEPTH_MAX, image_norm: ImageNorm = "fixed"):
+                 depth_max: float = DEPTH_MAX):
         super().__init__()
-        if image_norm not in ("fixed", "running"):
-            raise ValueError(f"image_norm must be fixed or running, got {image_norm!r}")
         if obs_kind not in ("rgb", "depth"):
             raise ValueError(f"ImageEncoder takes rgb or depth observations, got {obs_kind!r}")
         if len(obs_shape) != 3 or min(obs_shape[1:]) < 16:
             raise ValueError(f"image observations must be [C, H, W] with H, W >= 16, got {tuple(obs_shape)}")
         self.obs_kind = obs_kind
         self.depth_max = depth_max
-        self.image_norm = image_norm
         self.channels_last = False
-        self.obs_rms = RunningMeanStd(obs_shape)
-        self.obs_rms.mean.fill_(0.5)  # DrQ-v2's centring until the first statistics arrive
         channels = obs_shape[0]
         convs = []
         for i in range(4):
@@ -135,40 +126,11 @@ class ImageEncoder(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(flat_dim, encoder_dim), nn.LayerNorm(encoder_dim), nn.Tanh())
         _init_orthogonal(self.trunk[0], 1.0)
 
-    def scale_input(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw images [B, C, H, W] -> float32 in [0, 1] (see the class docstring)."""
-        if self.obs_kind == "rgb":
-            return obs.float() / 255.0
-        return obs.float().clamp(0.0, self.depth_max) / self.depth_max
-
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw images [B, C, H, W] -> centred float32 (see the class docstring)."""
-        x = self.scale_input(obs)
-        if self.image_norm == "fixed":
-            return x - 0.5
-        scale = torch.sqrt(self.obs_rms.var.mean() + self.obs_rms.eps).to(x.dtype)
-        return (x - self.obs_rms.mean.to(x.dtype)) / scale
-
-    @torch.no_grad()
-    def update_normalizer(self, obs: torch.Tensor, chunk: int = 256) -> None:
-        """Merges raw images [B, C, H, W] into the running per-pixel statistics (``image_norm``
-        "running"; a no-op for "fixed").
-
-        Moments are taken in float32 over chunks of ``chunk`` images, so that a large batch (N*H
-        84x84 stacks) never needs a float64 copy of itself.
-        """
-        obs = obs.reshape(-1, *self.obs_rms.shape)
-        count = obs.shape[0]
-        if count == 0 or self.image_norm == "fixed":
-            return
-        total = torch.zeros(self.obs_rms.shape, dtype=torch.float64, device=obs.device)
-        for start in range(0, count, chunk):
-            total += self.scale_input(obs[start:start + chunk]).sum(0)
-        mean = total / count
-        m2 = torch.zeros_like(total)
-        for start in range(0, count, chunk):
-            m2 += (self.scale_input(obs[start:start + chunk]) - mean.float()).square().sum(0)
-        self.obs_rms.update_from_moments(mean, m2 / count, count)
+        """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (see the class docstring)."""
+        if self.obs_kind == "rgb":
+            return obs.float() / 255.0 - 0.5
+        return obs.float().clamp(0.0, self.depth_max) / self.depth_max - 0.5
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, C, H, W] -> features [B, encoder_dim]."""
@@ -199,7 +161,7 @@ class Actor(nn.Module):
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int, encoder_dim: int,
                  hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
-                 logstd_max: float, depth_max: float = DEPTH_MAX, image_norm: ImageNorm = "fixed"):
+                 logstd_max: float, depth_max: float = DEPTH_MAX):
         super().__init__()
         if obs_kind not in ("state", "rgb", "depth"):
             raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
@@ -212,7 +174,7 @@ class Actor(nn.Module):
             self.obs_rms = RunningMeanStd(self.obs_shape)
             features = self.obs_shape[0]
         else:
-            self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max, image_norm)
+            self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
             features = encoder_dim
         self.head = mlp(features, hidden, num_actions)
         self.logstd = nn.Parameter(torch.full((num_actions,), float(init_logstd)))
@@ -221,7 +183,7 @@ class Actor(nn.Module):
     def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int) -> "Actor":
         """The actor of a ``TrainConfig`` (obs kind, widths, log-std init and bounds)."""
         return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dim, cfg.actor_hidden, cfg.init_logstd,
-                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max, image_norm=cfg.image_norm)
+                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, ...] -> head input [B, features]."""
@@ -241,12 +203,10 @@ class Actor(nn.Module):
 
     @torch.no_grad()
     def update_normalizer(self, obs: torch.Tensor) -> None:
-        """Merges observations into the running statistics: state [..., state_dim] into the per-feature
-        mean/std, images [B, C, H, W] into the encoder's per-pixel statistics."""
+        """Merges state observations [..., state_dim] into the running mean/std (images keep the
+        fixed centring: nothing to update)."""
         if self.obs_kind == "state":
             self.obs_rms.update(obs)
-        else:
-            self.encoder.update_normalizer(obs)
 
     @torch.no_grad()
     def project_logstd_(self) -> None:
