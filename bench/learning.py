@@ -95,6 +95,25 @@ def summary(data: dict) -> list:
     return rows
 
 
+SMOOTH_DIVISOR = 40
+"""The plotted curves are moving averages over 1/SMOOTH_DIVISOR of the run's epochs."""
+
+
+def _smooth(curves, window: int):
+    """Trailing moving average of each row over ``window`` epochs (NaN before the first return)."""
+    import numpy as np
+
+    out = np.full_like(curves, np.nan)
+    for i, row in enumerate(curves):
+        valid = ~np.isnan(row)
+        filled = np.where(valid, row, 0.0)
+        sums, counts = np.cumsum(filled), np.cumsum(valid)
+        sums[window:] = sums[window:] - sums[:-window]
+        counts[window:] = counts[window:] - counts[:-window]
+        out[i] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return out
+
+
 def plot(path: str, figure: str) -> None:
     import matplotlib
 
@@ -115,6 +134,7 @@ def plot(path: str, figure: str) -> None:
             length = min(len(r["episode_return"]) for r in runs)
             curves = np.array([[np.nan if v is None else v for v in r["episode_return"][:length]] for r in runs])
             epochs = np.arange(1, length + 1)
+            curves = _smooth(curves, max(1, length // SMOOTH_DIVISOR))
             mean = np.nanmean(curves, axis=0)
             line, = ax.plot(epochs, mean, label=f"{label} N={n} M={m} ({len(runs)} seeds)")
             if len(runs) > 1:
@@ -122,7 +142,7 @@ def plot(path: str, figure: str) -> None:
                                 color=line.get_color())
         ax.set_title(f"{task} ({obs})")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("episode return")
+        ax.set_ylabel("episode return (moving average)")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(figure, dpi=110)

@@ -15,9 +15,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# bench_render picks MuJoCo's OpenGL backend at import, which must come before anything imports mujoco.
+import bench_render  # noqa: E402, I001
 import bench_kernels  # noqa: E402
 import bench_memory  # noqa: E402
-import bench_render  # noqa: E402
 import bench_sim  # noqa: E402
 import bench_train  # noqa: E402
 

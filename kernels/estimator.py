@@ -1,4 +1,4 @@
-"""Per-nominal normalized return-weighted estimate: mean and log-std targets (DESIGN 4.3).
+"""Per-nominal normalized return-weighted estimate: mean and log-std targets (docs/DESIGN.md section 4.3).
 
 World w = n*(M+1) + k holds sample k of nominal n (k = 0: the nominal itself, eps = 0), so the
 M+1 samples of one group are consecutive rows of J and eps.
@@ -207,7 +207,7 @@ def _write_targets(
     logstd_target_out: wp.array3d(dtype=float),
 ):
     """mu_target = clamp(a_nominal + mean_step); logstd_target = clamp(logstd + sigma*logstd_step),
-    with sigma = exp(logstd) (DESIGN 4.3), for dims dim0 .. dim0 + lanes - 1."""
+    with sigma = exp(logstd) (docs/DESIGN.md section 4.3), for dims dim0 .. dim0 + lanes - 1."""
     for lane in range(lanes):
         j = dim0 + lane
         logstd = logstd_in[nominalid, t, j]
@@ -276,7 +276,7 @@ def _sdpg_targets(
     mean_target_out: wp.array3d(dtype=float),
     logstd_target_out: wp.array3d(dtype=float),
 ):
-    """For nominal n, step t, action dim j, over all M+1 samples k (DESIGN 4.3):
+    """For nominal n, step t, action dim j, over all M+1 samples k (docs/DESIGN.md section 4.3):
 
         dJ[n, k, t]        = J[n, k, t] - J[n, 0, t]
         s[n, t]            = std_k(dJ[n, :, t]) + 1e-6   (unbiased)

@@ -6,7 +6,7 @@ launch shape and of N, d, and free of any generator state to carry between epoch
 32-bit words of one Philox call become four 24-bit uniforms in (0, 1) and, by Box-Muller on
 the pairs, the four normals of dims 4q..4q+3 (so |eps| <= sqrt(2 ln 2^25) ~ 5.9). cos and sin of
 the Box-Muller angle and the squashing tanh are evaluated inline to a few float32 ulps (cheaper
-than the library calls on the CPU; DESIGN 3, step 2c).
+than the library calls on the CPU; docs/DESIGN.md section 3, step 2.3).
 """
 
 import warp as wp

@@ -1,6 +1,6 @@
 """World resets: auxiliary-from-nominal state copies, randomized initial states, reset masks.
 
-World layout (DESIGN section 2): world ``w = n*(M+1) + k``; ``k = 0`` is nominal ``n``, ``k = 1..M``
+World layout (docs/DESIGN.md section 2): world ``w = n*(M+1) + k``; ``k = 0`` is nominal ``n``, ``k = 1..M``
 its auxiliaries. ``group_size`` below is ``M + 1``.
 """
 
@@ -138,7 +138,7 @@ def _episode_reset_masks(
     from_nominal_out: wp.array(dtype=bool),
     done_out: wp.array(dtype=bool),
 ):
-    """SDPG's reset rules (DESIGN 3.2f) as masks over worlds.
+    """SDPG's reset rules (docs/DESIGN.md section 3, step 2.6) as masks over worlds.
 
     fresh[w]: w is a nominal whose episode ended (terminated or truncated): new initial state.
     from_nominal[w]: w is an auxiliary that ended, or whose nominal ended: copy the nominal's state

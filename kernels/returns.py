@@ -1,4 +1,4 @@
-"""Causal TD(lambda) return-to-go over the horizon, with dones and bootstrap (DESIGN 4.2)."""
+"""Causal TD(lambda) return-to-go over the horizon, with dones and bootstrap (docs/DESIGN.md section 4.2)."""
 
 import warp as wp
 

@@ -1,5 +1,5 @@
 """Training configuration: one frozen dataclass (its field docstrings are the CLI's --help) and
-per-task defaults from the authors' public configs (DESIGN section 4.5)."""
+per-task defaults from the authors' public configs (docs/DESIGN.md section 4.5)."""
 
 import dataclasses
 import json
@@ -225,7 +225,7 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")
 
 
-# Per-task defaults (DESIGN 4.5; authors' public configs). The point mass is ours: small and fast.
+# Per-task defaults (docs/DESIGN.md section 4.5; authors' public configs). The point mass is ours: small and fast.
 TASK_DEFAULTS: dict[str, dict] = {
     "hopper": dict(horizon=32, critic_lr=2e-4, tau=0.01, actor_hidden=(128, 64, 32),
                    critic_hidden=(64, 64), encoder_dim=128, auto_alpha=True, target_std=0.15),

@@ -1,4 +1,5 @@
-"""The Torch networks of SDPG (DESIGN 1, 4.5): running mean/std, DrQ-v2 image encoder, actor, critic.
+"""The Torch networks of SDPG (docs/DESIGN.md sections 1 and 4.5): running mean/std, DrQ-v2 image
+encoder, actor, critic.
 
 The actor maps an observation (privileged state, stacked RGB frames or stacked depth frames) to a
 pre-tanh action mean and a state-independent log-std; the critic maps the privileged state to a value.

@@ -125,7 +125,7 @@ def sample_actions(
     squashed_out: Optional[torch.Tensor] = None,
     out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Perturbed actions of every world for one rollout step (DESIGN 3, step 2c).
+    """Perturbed actions of every world for one rollout step (docs/DESIGN.md section 3, step 2.3).
 
     mean: (N, d) actor mean on the nominal observations; logstd: (N, d), or (d,) when
     state-independent; num_aux: M >= 0 auxiliary worlds per nominal; seed, step: ints in
@@ -197,7 +197,7 @@ def td_lambda_returns(
     lam: float,
     out: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Causal TD(lambda) return-to-go J of every world and step (DESIGN 4.2).
+    """Causal TD(lambda) return-to-go J of every world and step (docs/DESIGN.md section 4.2).
 
     rewards, dones, next_values: (W, H) float32; dones 1 where the world terminated or was reset
     at t (and at t = H-1), else 0; next_values V_target(s[t+1]), 0 where terminated.
@@ -250,7 +250,7 @@ def sdpg_targets(
     top_k: Optional[int] = None,
     out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-nominal normalized return-weighted targets for the actor (DESIGN 4.3).
+    """Per-nominal normalized return-weighted targets for the actor (docs/DESIGN.md section 4.3).
 
     returns: (N*(M+1), H) returns-to-go J; eps: (N*(M+1), H, d) the perturbations that produced them
     (0 on nominal worlds); mean, logstd: (N, H, d) the nominal actions and the

@@ -1,5 +1,6 @@
-"""The SDPG epoch loop (DESIGN section 3): rollout -> returns -> estimate -> actor and critic updates,
-with per-phase timing, console progress, TensorBoard scalars and exact-resume checkpoints."""
+"""The training loop (docs/DESIGN.md section 3): the Runner builds the simulator, renderer and
+algorithm, drives rollout and update, and owns timing, logging, the finiteness guard and
+exact-resume checkpoints."""
 
 import dataclasses
 import os
@@ -19,6 +20,7 @@ from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import BatchedSim
+
 
 class TrainingDiverged(RuntimeError):
     """A loss or a network weight became NaN or infinite; nothing of that epoch was saved."""

@@ -1,4 +1,4 @@
-"""The SDPG update (DESIGN 4.4): actor regression onto the estimator's targets with an entropy bonus,
+"""The SDPG update (docs/DESIGN.md section 4.4): actor regression onto the estimator's targets with an entropy bonus,
 temperature auto-tuning, critic regression onto TD(lambda) returns, Polyak target network, learning-rate
 schedules. The rollout loop and the targets' computation live elsewhere (runner.py, kernels/).
 

@@ -168,7 +168,7 @@ class BatchedSim:
             array.assign(wp.array(state[name], dtype=array.dtype, device=self.device))
 
     def reset_done_episodes(self) -> wp.array:
-        """SDPG's reset rules after a step (DESIGN 3.2f), on the device with no host sync.
+        """SDPG's reset rules after a step (docs/DESIGN.md section 3, step 2.6), on the device with no host sync.
 
         A nominal whose episode ended (terminated or truncated) gets a fresh initial state and all
         its auxiliaries take it; an auxiliary that ended takes its nominal's current state.

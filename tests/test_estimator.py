@@ -1,4 +1,4 @@
-"""ops.sdpg_targets against the per-nominal estimate of DESIGN 4.3 written as NumPy loops."""
+"""ops.sdpg_targets against the per-nominal estimate of docs/DESIGN.md section 4.3 written as NumPy loops."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ LOGSTD_BOUNDS = (-1.0, 0.25)
 
 
 def reference_targets(J, eps, mean, logstd, num_aux, mean_bounds, logstd_bounds, top_k=None):
-    """DESIGN 4.3 in float64, one (nominal, step) at a time; top-k keeps the k largest w, ties to
+    """docs/DESIGN.md section 4.3 in float64, one (nominal, step) at a time; top-k keeps the k largest w, ties to
     the lower sample index, and averages over those k."""
     J, eps, mean, logstd = (np.asarray(x, np.float64) for x in (J, eps, mean, logstd))
     num_nominal, horizon, num_actions = mean.shape

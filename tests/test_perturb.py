@@ -1,4 +1,4 @@
-"""ops.sample_actions against a NumPy reference of DESIGN 3.2c and a plain-Python Philox."""
+"""ops.sample_actions against a NumPy reference of docs/DESIGN.md section 3, step 2.3 and a plain-Python Philox."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""ops.td_lambda_returns against the literal recursion of DESIGN 4.2 in NumPy."""
+"""ops.td_lambda_returns against the literal recursion of docs/DESIGN.md section 4.2 in NumPy."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from sdpg_warp.profiling import set_range_hook
 
 
 def reference_returns(rewards, dones, next_values, gamma, lam):
-    """DESIGN 4.2 as written, in float64, one world at a time (lam < 1)."""
+    """docs/DESIGN.md section 4.2 as written, in float64, one world at a time (lam < 1)."""
     rewards, dones, next_values = (np.asarray(x, np.float64) for x in (rewards, dones, next_values))
     returns = np.zeros_like(rewards)
     for w in range(rewards.shape[0]):
@@ -39,7 +39,7 @@ def random_rollout(num_worlds, horizon, done_rate, seed=0):
     rng = np.random.default_rng(seed)
     rewards = rng.normal(size=(num_worlds, horizon)).astype(np.float32)
     dones = (rng.random((num_worlds, horizon)) < done_rate).astype(np.float32)
-    dones[:, -1] = 1.0  # DESIGN 3.2f: every world is done at t = H-1
+    dones[:, -1] = 1.0  # docs/DESIGN.md section 3, step 2.6: every world is done at t = H-1
     next_values = rng.normal(scale=5.0, size=(num_worlds, horizon)).astype(np.float32)
     next_values[(dones == 1.0) & (rng.random(dones.shape) < 0.5)] = 0.0  # terminated: V = 0
     return rewards, dones, next_values
@@ -76,7 +76,7 @@ def test_matches_reference(device, lam, done_rate):
 def test_lambda_zero_is_one_step_td(device):
     rewards, dones, next_values = random_rollout(8, 16, 0.2)
     returns = run(device, rewards, dones, next_values, 0.9, 0.0)
-    # J[t] = r[t] + gamma*v[t] (DESIGN 4.2 at lambda = 0).
+    # J[t] = r[t] + gamma*v[t] (docs/DESIGN.md section 4.2 at lambda = 0).
     np.testing.assert_allclose(returns, rewards + 0.9 * next_values, rtol=1e-6, atol=1e-5)
 
 
