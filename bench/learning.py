@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 
 FINAL_FRACTION = 0.05
 """The final return of a run averages this fraction of its last epochs."""
@@ -124,8 +125,12 @@ def plot(path: str, figure: str) -> None:
     with open(path) as f:
         data = json.load(f)
     panels = sorted({(r["task"], r["obs"]) for r in data["runs"]})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, (task, obs) in zip(axes[0], panels):
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (task, obs) in zip(axes.flat, panels):
         labels = sorted({(r["label"], r["num_nominal"], r["num_aux"]) for r in data["runs"]
                          if (r["task"], r["obs"]) == (task, obs)})
         for label, n, m in labels:
@@ -135,10 +140,13 @@ def plot(path: str, figure: str) -> None:
             curves = np.array([[np.nan if v is None else v for v in r["episode_return"][:length]] for r in runs])
             epochs = np.arange(1, length + 1)
             curves = _smooth(curves, max(1, length // SMOOTH_DIVISOR))
-            mean = np.nanmean(curves, axis=0)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # epochs before any episode ended
+                mean = np.nanmean(curves, axis=0)
+                low, high = np.nanmin(curves, 0), np.nanmax(curves, 0)
             line, = ax.plot(epochs, mean, label=f"{label} N={n} M={m} ({len(runs)} seeds)")
             if len(runs) > 1:
-                ax.fill_between(epochs, np.nanmin(curves, 0), np.nanmax(curves, 0), alpha=0.2,
+                ax.fill_between(epochs, low, high, alpha=0.2,
                                 color=line.get_color())
         ax.set_title(f"{task} ({obs})")
         ax.set_xlabel("epoch")
