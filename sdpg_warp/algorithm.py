@@ -54,10 +54,6 @@ class Algorithm(abc.ABC):
         """Learns from the epoch's rollout; ``timer.phase(name)`` times (and NVTX-marks) its phases."""
 
     @abc.abstractmethod
-    def act_inference(self, obs: torch.Tensor) -> torch.Tensor:
-        """The deterministic action in [-1, 1] for observations ``obs`` (evaluation, export)."""
-
-    @abc.abstractmethod
     def state_dict(self) -> dict:
         """Everything an exact resume needs."""
 

@@ -1,6 +1,7 @@
-"""The SDPG update (docs/DESIGN.md section 4.4): actor regression onto the estimator's targets with an entropy bonus,
-temperature auto-tuning, critic regression onto TD(lambda) returns, Polyak target network, learning-rate
-schedules. The rollout loop and the targets' computation live elsewhere (runner.py, kernels/).
+"""The SDPG algorithm (docs/DESIGN.md sections 3-4): perturbed acting during the rollout, then the
+update: actor regression onto the estimator's targets with an entropy bonus, temperature
+auto-tuning, critic regression onto TD(lambda) returns, Polyak target network, learning-rate
+schedules. The loop lives in runner.py, the kernels behind ``ops`` in kernels/.
 
 One equation, one pure function (tensors and floats in, no config); :class:`SDPG` holds the networks,
 optimizers and the random state of the minibatch shuffles, and is checkpointed whole by ``state_dict``.
@@ -229,7 +230,7 @@ class SDPG(Algorithm):
                          terminated: torch.Tensor) -> None:
         """Reward and the target critic's value of the next state, 0 where terminated (step 2.5)."""
         self.storage.rewards[:, t] = reward
-        self.storage.next_values[:, t] = self.target_critic(next_states).masked_fill_(terminated, 0.0)
+        self.storage.next_values[:, t] = self.target_values(next_states).masked_fill_(terminated, 0.0)
 
     def process_dones(self, t: int, done: torch.Tensor) -> None:
         """Trajectory ends after the resets (step 2.6); the horizon ends every trajectory."""
@@ -237,11 +238,6 @@ class SDPG(Algorithm):
             self.storage.dones[:, t] = 1.0  # bootstrapped by next_values
         else:
             self.storage.dones[:, t] = done
-
-    @torch.no_grad()
-    def act_inference(self, obs: torch.Tensor) -> torch.Tensor:
-        """tanh of the actor's mean: the deterministic policy."""
-        return torch.tanh(self.actor(obs)[0])
 
     # -------------------------------------------------------------------------- learning side
 
