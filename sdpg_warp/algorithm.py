@@ -20,6 +20,7 @@ import abc
 from typing import Dict, Union
 
 import torch
+from torch import nn
 
 Metrics = Dict[str, Union[float, torch.Tensor]]
 
@@ -52,6 +53,11 @@ class Algorithm(abc.ABC):
     @abc.abstractmethod
     def update(self, timer) -> Metrics:
         """Learns from the epoch's rollout; ``timer.phase(name)`` times (and NVTX-marks) its phases."""
+
+    @abc.abstractmethod
+    def networks(self) -> Dict[str, nn.Module]:
+        """The trained modules by name (the finiteness guard checks their weights); ``"actor"`` is
+        the policy that play and export load."""
 
     @abc.abstractmethod
     def state_dict(self) -> dict:

@@ -55,3 +55,21 @@ def load_policy(path: str) -> tuple[TrainConfig, Actor]:
     actor = Actor.from_config(cfg, cfg.actor_obs_shape(task.state_dim), task.mj_model().nu)
     actor.load_state_dict(state["algo"]["actor"])
     return cfg, actor.eval()
+
+
+def load_teacher(cfg: TrainConfig) -> tuple[TrainConfig, Actor]:
+    """(config, actor) of ``cfg.teacher``, a distillation teacher: a state-observation run of
+    ``cfg.task`` (SDPG or PPO). Raises ValueError (one line) for a missing, unreadable, pixel or
+    other-task teacher."""
+    if not cfg.teacher:
+        raise ValueError("--algo distill needs --teacher RUN_DIR")
+    try:
+        teacher_cfg, actor = load_policy(cfg.teacher)
+    except (FileNotFoundError, CheckpointError) as e:
+        raise ValueError(f"--teacher: {e}") from None
+    if teacher_cfg.task != cfg.task:
+        raise ValueError(f"--teacher {cfg.teacher} was trained on task {teacher_cfg.task!r}, this run is {cfg.task!r}")
+    if teacher_cfg.obs != "state":
+        raise ValueError(f"--teacher {cfg.teacher} sees {teacher_cfg.obs} observations; a teacher must be a "
+                         f"state-observation run (--obs state)")
+    return teacher_cfg, actor

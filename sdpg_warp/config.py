@@ -14,8 +14,12 @@ MIN_IMAGE_SIZE = 16
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """SDPG training run."""
+    """Training run of SDPG or of one of the baselines (PPO, teacher-student distillation)."""
 
+    algo: Literal["sdpg", "ppo", "distill"] = "sdpg"
+    """Learning algorithm: SDPG; or the baselines PPO (every world rendered) and distill (a pixel
+    student imitating a state teacher with DAgger; needs ``teacher``). Flags of another algorithm
+    are refused."""
     task: str = "hopper"
     """Registered task: hopper, walker, ant, humanoid, or the small reacher and pointmass."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
@@ -24,6 +28,8 @@ class TrainConfig:
     """N: nominal worlds, rendered and seen by the actor."""
     num_aux: int = 63
     """M: auxiliary (perturbed, state-only) worlds per nominal world."""
+    num_envs: int = 1024
+    """PPO and distill: independent worlds (no auxiliaries), every one rendered for rgb/depth."""
     horizon: int = 32
     """H: environment steps per epoch (short-horizon rollout)."""
     epochs: int = 2000
@@ -133,6 +139,53 @@ class TrainConfig:
     grad_clip: float = 1.0
     """Gradient-norm clip for actor and critic."""
 
+    # PPO (docs/DESIGN.md section 8; defaults from the authors' rl_games configs)
+    ppo_lr: float = 3e-4
+    """PPO: initial learning rate (Adam, actor and critic together); adapted from the KL."""
+    ppo_lr_schedule: Literal["adaptive", "fixed"] = "adaptive"
+    """PPO: ``adaptive`` divides the rate by 1.5 when a minibatch's KL exceeds 2x ``ppo_desired_kl``
+    and multiplies it by 1.5 below half of it (within [1e-6, 1e-2]); ``fixed`` keeps ``ppo_lr``."""
+    ppo_desired_kl: float = 0.008
+    """PPO: target KL divergence between the rollout policy and the updated one."""
+    ppo_clip: float = 0.2
+    """PPO: clip range of the probability ratio (and of the value change when ``ppo_value_clip``)."""
+    ppo_epochs: int = 5
+    """PPO: passes over the epoch's rollout per update."""
+    ppo_minibatches: int = 4
+    """PPO: minibatches per pass (each num_envs * horizon / ppo_minibatches samples)."""
+    ppo_value_coef: float = 2.0
+    """PPO: weight of the value loss mean((V - R)^2) beside the surrogate."""
+    ppo_value_clip: bool = True
+    """PPO: clipped value loss (the larger of the plain and clipped squared errors)."""
+    ppo_entropy_coef: float = 0.0
+    """PPO: weight of the entropy bonus."""
+    ppo_reward_scale: float = 0.01
+    """PPO: rewards are multiplied by this before the returns (the authors' rl_games reward shaper)."""
+    ppo_normalize_value: bool = True
+    """PPO: the critic predicts returns normalized by their running mean and std."""
+
+    # Distillation (DAgger)
+    teacher: Optional[str] = None
+    """distill: run folder or checkpoint of a state-observation run of the same task (SDPG or PPO)."""
+    distill_lr: float = 2e-3
+    """distill: student peak learning rate (Adam), decaying linearly to 1e-5 over the schedule."""
+    distill_batch: int = 128
+    """distill: samples per student update, drawn uniformly from the replay buffer."""
+    distill_updates: int = 2000
+    """distill: student updates per epoch (fewer when the loss falls below ``distill_loss_threshold``)."""
+    distill_loss_threshold: float = 0.1
+    """distill: the epoch's updates stop once a minibatch's imitation loss falls below this
+    (checked every 50 updates, one device read each); 0 never stops early."""
+    distill_buffer: int = 100000
+    """distill: replay buffer capacity in samples (student observation + teacher label, on the device)."""
+    distill_learning_starts: int = 32000
+    """distill: samples collected before the student's first update."""
+    distill_beta: float = 0.0
+    """distill: probability that the teacher, not the student, acts in a world at a step, at epoch 0
+    (DAgger's beta); decays linearly to 0 over ``distill_beta_epochs``."""
+    distill_beta_epochs: int = 0
+    """distill: epochs over which ``distill_beta`` decays to 0 (0: beta is 0 throughout)."""
+
     # Run length and CPU use
     schedule_epochs: Optional[int] = None
     """Length in epochs of the learning-rate schedules (actor cosine, critic linear); None: ``epochs``
@@ -142,6 +195,11 @@ class TrainConfig:
     """Torch CPU threads (``torch.set_num_threads``); 0 keeps Torch's default (one per core). One
     thread is fastest for the small CPU tasks, and it does not slow to a crawl when another process
     holds a core."""
+
+    def world_layout(self) -> tuple[int, int]:
+        """(nominal worlds, auxiliary worlds per nominal) of the simulator: (N, M) for SDPG,
+        (num_envs, 0) for the baselines."""
+        return (self.num_nominal, self.num_aux) if self.algo == "sdpg" else (self.num_envs, 0)
 
     def actor_chunk_on(self, device: str) -> int:
         """``actor_chunk``, or its device default when None."""
@@ -180,8 +238,11 @@ class TrainConfig:
         """Raises ValueError with a one-line message on an invalid setting."""
         if self.task not in task_names():
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(task_names())}")
-        for name in ("num_nominal", "num_aux", "horizon", "epochs", "image_size", "frames",
-                     "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk"):
+        if self.algo not in ALGO_FIELDS:
+            raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+        for name in ("num_nominal", "num_aux", "num_envs", "horizon", "epochs", "image_size", "frames",
+                     "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
+                     "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.gamma <= 1.0:
@@ -223,6 +284,51 @@ class TrainConfig:
         for name in ("gamma", "lam", "tau", "init_logstd", "logstd_min", "logstd_max"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")
+        self._validate_baselines()
+
+    def _validate_baselines(self) -> None:
+        for name in ("ppo_lr", "ppo_desired_kl", "ppo_clip", "ppo_reward_scale", "distill_lr"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0.0:
+                raise ValueError(f"{name.replace('_', '-')} must be finite and > 0, got {getattr(self, name)}")
+        for name in ("ppo_value_coef", "ppo_entropy_coef", "distill_loss_threshold"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0.0:
+                raise ValueError(f"{name.replace('_', '-')} must be finite and >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.distill_beta <= 1.0:
+            raise ValueError(f"distill-beta must be in [0, 1], got {self.distill_beta}")
+        for name in ("distill_beta_epochs", "distill_learning_starts"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.algo == "ppo" and self.num_envs * self.horizon < self.ppo_minibatches:
+            raise ValueError(f"ppo-minibatches ({self.ppo_minibatches}) exceeds the rollout's "
+                             f"num-envs * horizon = {self.num_envs * self.horizon} samples")
+        if self.algo == "distill":
+            if self.teacher is None:
+                raise ValueError("--algo distill needs --teacher RUN_DIR (a state-observation run of the same task)")
+            if self.obs == "state":
+                raise ValueError("--algo distill trains a pixel student: use --obs rgb or depth")
+            if self.distill_buffer < self.num_envs * self.horizon:
+                raise ValueError(f"distill-buffer ({self.distill_buffer}) must hold one epoch's "
+                                 f"num-envs * horizon = {self.num_envs * self.horizon} samples")
+
+
+# The settings that belong to one algorithm; every other field applies to all of them. Giving one
+# of these to another algorithm is a usage error (train.py).
+ALGO_FIELDS: dict[str, tuple[str, ...]] = {
+    "sdpg": ("num_nominal", "num_aux", "actor_lr", "actor_lr_min", "actor_warmup_epochs", "encoder_lr_scale",
+             "actor_chunk", "top_k", "alpha", "auto_alpha", "target_std", "alpha_lr", "soft_critic", "critic_lr",
+             "critic_lr_schedule", "critic_minibatch", "critic_iterations", "tau"),
+    "ppo": tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("ppo_")),
+    "distill": ("teacher",) + tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("distill_")),
+}
+ALGO_SHARED_FIELDS: dict[str, tuple[str, ...]] = {"ppo": ("num_envs",), "distill": ("num_envs",)}
+"""Fields that two baselines share but SDPG refuses."""
+
+
+def foreign_fields(algo: str, names) -> list:
+    """The field names among ``names`` that belong to an algorithm other than ``algo`` (sorted)."""
+    own = set(ALGO_FIELDS[algo]) | set(ALGO_SHARED_FIELDS.get(algo, ()))
+    other = set().union(*ALGO_FIELDS.values(), *ALGO_SHARED_FIELDS.values()) - own
+    return sorted(set(names) & other)
 
 
 # Per-task defaults (docs/DESIGN.md section 4.5; authors' public configs). The point mass is ours: small and fast.
@@ -257,14 +363,56 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
 }
 
 
-def task_defaults(task: str, obs: Optional[str] = None) -> TrainConfig:
-    """The default config of ``task`` (base defaults overridden by the task's entry) for ``obs``
-    (default: the config's default observation), whose kind sets the default run length."""
+# Per-task PPO defaults: the authors' rl_games configs (1024 worlds, or 4096 for the humanoid; 8192
+# samples per minibatch). The small tasks are ours.
+PPO_TASK_DEFAULTS: dict[str, dict] = {
+    "hopper": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=5,
+                   actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
+    "walker": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=5,
+                   actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
+    "ant": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=1,
+                actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
+    "humanoid": dict(num_envs=4096, horizon=32, ppo_minibatches=16, ppo_epochs=5,
+                     actor_hidden=(512, 256, 128), critic_hidden=(512, 256, 128), epochs=2000),
+    "reacher": dict(num_envs=64, horizon=16, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
+                    actor_hidden=(64, 64), critic_hidden=(64, 64), epochs=300),
+    "pointmass": dict(num_envs=64, horizon=16, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
+                      actor_hidden=(64, 64), critic_hidden=(64, 64), epochs=300),
+}
+
+# Per-task distillation defaults: the authors' teacher-student configs (32 student worlds). The
+# small tasks are ours.
+DISTILL_TASK_DEFAULTS: dict[str, dict] = {
+    "hopper": dict(num_envs=32, horizon=32, init_logstd=-1.0, actor_hidden=(128, 64, 32), encoder_dim=128,
+                   epochs=20000),
+    "walker": dict(num_envs=32, horizon=48, init_logstd=-1.0, actor_hidden=(128, 64, 32), encoder_dim=128,
+                   epochs=20000),
+    "ant": dict(num_envs=32, horizon=64, init_logstd=0.0, actor_hidden=(256, 64, 32), encoder_dim=256,
+                epochs=20000),
+    "humanoid": dict(num_envs=32, horizon=256, init_logstd=-1.0, actor_hidden=(128, 64, 32), encoder_dim=128,
+                     epochs=120000),
+    "reacher": dict(num_envs=8, horizon=16, distill_learning_starts=512, distill_updates=50,
+                    distill_buffer=8192, epochs=100),
+    "pointmass": dict(num_envs=8, horizon=16, distill_learning_starts=512, distill_updates=50,
+                      distill_buffer=8192, epochs=100),
+}
+
+
+def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> TrainConfig:
+    """The default config of ``task`` for ``obs`` (default: the config's default observation) and
+    ``algo``: base defaults, then the task's SDPG entry (only its shared settings for a baseline),
+    then the baseline's entry. For SDPG the observation kind sets the run length."""
     if task not in task_names():
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
-    cfg = dataclasses.replace(TrainConfig(task=task), **TASK_DEFAULTS.get(task, {}))
+    if algo not in ALGO_FIELDS:
+        raise ValueError(f"unknown algo {algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+    shared = TASK_DEFAULTS.get(task, {})
+    if algo != "sdpg":
+        shared = {k: v for k, v in shared.items() if k not in ALGO_FIELDS["sdpg"]}
+    cfg = dataclasses.replace(TrainConfig(task=task, algo=algo), **shared)
     if obs is not None:
         cfg = dataclasses.replace(cfg, obs=obs)
-    if task in TASK_EPOCHS:
+    if algo == "sdpg" and task in TASK_EPOCHS:
         cfg = dataclasses.replace(cfg, epochs=TASK_EPOCHS[task][cfg.obs != "state"])
-    return cfg
+    baseline = {"ppo": PPO_TASK_DEFAULTS, "distill": DISTILL_TASK_DEFAULTS}.get(algo, {})
+    return dataclasses.replace(cfg, **baseline.get(task, {}))

@@ -84,9 +84,17 @@ class Logger:
         self.history.append(scalars)
         ret_text = f"return {last_return:9.2f}" if last_return is not None else "return       n/a"
         phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
+        shown = "".join(f" | {label} {scalars[name]:{spec}}" for name, label, spec in CONSOLE_SCALARS if name in scalars)
         print(
-            f"epoch {epoch:5d}/{epochs} | {ret_text} | step reward {scalars['charts/step_reward']:7.3f}"
-            f" | std {scalars['charts/policy_std']:.3f} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
+            f"epoch {epoch:5d}/{epochs} | {ret_text}{shown} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
             flush=True,
         )
         return scalars
+
+
+CONSOLE_SCALARS = (
+    ("charts/step_reward", "step reward", "7.3f"),
+    ("charts/policy_std", "std", ".3f"),
+    ("losses/imitation", "imitation", ".4f"),
+)
+"""(metric, label, format) of the console line, each shown when the algorithm reports it."""

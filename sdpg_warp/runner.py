@@ -11,11 +11,13 @@ import numpy as np
 import torch
 import warp as wp
 
-from sdpg_warp.checkpoint import CHECKPOINT_VERSION, read_checkpoint
+from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoint
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
+from sdpg_warp.distill import Distill
 from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.networks import Actor, Critic
+from sdpg_warp.ppo import PPO
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sdpg import SDPG
@@ -31,27 +33,38 @@ class TrainingDiverged(RuntimeError):
 
 
 def build_components(cfg: TrainConfig, device: str):
-    """The simulator, renderer (None for state observations) and SDPG algorithm of a config."""
+    """The simulator, renderer (None for state observations) and algorithm (``cfg.algo``) of a config."""
     torch.manual_seed(cfg.seed)
-    sim = BatchedSim(cfg.task, cfg.num_nominal, cfg.num_aux, device=device, seed=cfg.seed, graph=cfg.graph,
+    nominal, aux = cfg.world_layout()
+    sim = BatchedSim(cfg.task, nominal, aux, device=device, seed=cfg.seed, graph=cfg.graph,
                      deterministic=cfg.deterministic)
     sim.reset()
     renderer = None
     if cfg.obs != "state":
         renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs, graph=cfg.graph)
     obs_shape = cfg.actor_obs_shape(sim.state_dim)
+    obs_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
     actor = Actor.from_config(cfg, obs_shape, sim.num_actions)
-    critic = Critic.from_config(cfg, sim.state_dim)
     if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
         actor.encoder.use_channels_last()
-    algo = SDPG(actor, critic, cfg, device)
-    algo.init_storage(cfg.num_nominal, cfg.num_aux, obs_shape, torch.uint8 if cfg.obs == "rgb" else torch.float32,
-                      sim.state_dim, sim.num_actions)
+    if cfg.algo == "distill":
+        teacher_cfg, teacher = load_teacher(cfg)
+        algo = Distill(actor, teacher, cfg, device)
+        algo.init_storage(nominal, obs_shape, obs_dtype, sim.num_actions)
+        return sim, renderer, algo
+    critic = Critic.from_config(cfg, sim.state_dim)
+    if cfg.algo == "ppo":
+        algo = PPO(actor, critic, cfg, device)
+        algo.init_storage(nominal, obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
+    else:
+        algo = SDPG(actor, critic, cfg, device)
+        algo.init_storage(nominal, aux, obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
     return sim, renderer, algo
 
 
 class Runner:
-    """Trains SDPG on one task. ``Runner(cfg).train()``; see ``sdpg_warp.train`` for the CLI."""
+    """Trains SDPG (or a baseline, ``cfg.algo``) on one task. ``Runner(cfg).train()``; see
+    ``sdpg_warp.train`` for the CLI."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Optional[str] = None, writer=None):
         cfg.validate()
@@ -69,7 +82,7 @@ class Runner:
         cfg = self.cfg
         self.sim, self.renderer, self.algo = build_components(cfg, self.device)
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
-        self.episodes = EpisodeStatistics(cfg.num_nominal, self.sim.task.reward_terms, self.device)
+        self.episodes = EpisodeStatistics(self.sim.num_nominal, self.sim.task.reward_terms, self.device)
         self.epoch = 0
 
     @property
@@ -195,8 +208,8 @@ class Runner:
         """
         names = [name for name in metrics if name.startswith("losses/")]
         values = [torch.as_tensor(metrics[name], dtype=torch.float32, device=self.device).reshape(()) for name in names]
-        for name in ("actor", "critic", "target_critic"):
-            tensors = [t for t in getattr(self.algo, name).state_dict().values() if t.is_floating_point()]
+        for name, module in self.algo.networks().items():
+            tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
             values.append(torch.stack([torch.linalg.vector_norm(t.detach().float(), float("inf")) for t in tensors]).max())
             names.append(f"{name} weights")
         host = torch.stack(values).cpu().numpy()
@@ -244,9 +257,10 @@ class Runner:
         """Restores what :func:`read_checkpoint` read, from a run with a compatible config (same
         task, obs and sizes); raises ValueError (naming ``path``) otherwise."""
         saved = state["config"]
-        for key in ("task", "obs", "num_nominal", "num_aux", "horizon", "image_size", "frames",
+        for key in ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
                     "actor_hidden", "critic_hidden", "encoder_dim"):
-            if tuple(np.atleast_1d(saved[key])) != tuple(np.atleast_1d(getattr(self.cfg, key))):
+            if tuple(np.atleast_1d(saved.get(key, TrainConfig.__dataclass_fields__[key].default))) != tuple(
+                    np.atleast_1d(getattr(self.cfg, key))):
                 raise ValueError(f"checkpoint {path} has {key}={saved[key]!r}, this run {getattr(self.cfg, key)!r}")
         self.algo.load_state_dict(state["algo"])
         self.sim.load_state_dict(state["sim"])

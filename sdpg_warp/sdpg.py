@@ -205,6 +205,9 @@ class SDPG(Algorithm):
         self.logstd_target = torch.zeros_like(self.mean_target)
         self.returns = torch.zeros(num_nominal * (num_aux + 1), H, device=self.device)
 
+    def networks(self) -> Dict[str, nn.Module]:
+        return {"actor": self.actor, "critic": self.critic, "target_critic": self.target_critic}
+
     # ------------------------------------------------------------------------- rollout side
 
     def start_rollout(self, sim) -> None:

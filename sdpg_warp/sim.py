@@ -2,6 +2,7 @@
 
 World ``w = n*(M+1) + k``: ``k = 0`` is nominal ``n`` (rendered, seen by the actor), ``k = 1..M``
 its auxiliary worlds (state only, perturbed actions). One ``mujoco_warp.step`` advances all of them.
+With M = 0 every world is an independent nominal world (the baselines' layout).
 Every per-world buffer is a Warp array with a zero-copy Torch view, so the actor, the SDPG kernels
 and the simulator share memory and nothing goes through the host during a rollout.
 """
@@ -58,8 +59,8 @@ class BatchedSim:
     ):
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
-        if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 1:
-            raise ValueError(f"num_aux must be an integer >= 1, got {num_aux!r}")
+        if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 0:
+            raise ValueError(f"num_aux must be an integer >= 0, got {num_aux!r}")
         self.task = make_task(task) if isinstance(task, str) else task
         self.device = resolve_device(device)
         self.num_nominal = num_nominal

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import tyro
 
-from sdpg_warp.config import TrainConfig, task_defaults
+from sdpg_warp.config import ALGO_FIELDS, TrainConfig, foreign_fields, task_defaults
 from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
@@ -57,10 +57,27 @@ def parse_config(args: Sequence[str]) -> TrainConfig:
     task = _flag_value(args, "--task") or TrainConfig.task
     if task not in task_names():
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
-    defaults = task_defaults(task, _flag_value(args, "--obs"))
+    algo = _flag_value(args, "--algo") or TrainConfig.algo
+    if algo not in ALGO_FIELDS:
+        raise UsageError(f"unknown algo {algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+    foreign = foreign_fields(algo, _given_flags(args))
+    if foreign:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in foreign)
+        raise UsageError(f"{flags}: not a setting of --algo {algo} (see --help for each algorithm's settings)")
+    defaults = task_defaults(task, _flag_value(args, "--obs"), algo)
     cfg = tyro.cli(TrainConfig, default=defaults, args=list(args), description=__doc__)
     _validate(cfg)
     return cfg
+
+
+def _check_teacher(cfg: TrainConfig) -> None:
+    """A distillation teacher that cannot serve is a usage error, before anything is created."""
+    from sdpg_warp.checkpoint import load_teacher
+
+    try:
+        load_teacher(cfg)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -117,6 +134,8 @@ def resume_plan(saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> 
     if cfg.epochs != saved.epochs:
         lines.append(f"the run now ends at epoch {cfg.epochs} (was {saved.epochs})")
     length, old_length = schedule_length(cfg), schedule_length(saved)
+    if cfg.algo != "sdpg":
+        return lines  # the lines below describe SDPG's schedules
     if length != old_length:
         lines.append(
             f"learning-rate schedules now span {length} epochs (were {old_length}): the actor lr of epoch "
@@ -135,7 +154,8 @@ def resume_plan(saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> 
 
 
 def _run_name(cfg: TrainConfig) -> str:
-    return cfg.run_name or f"{cfg.task}__{cfg.obs}__{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    algo = "" if cfg.algo == "sdpg" else f"{cfg.algo}__"
+    return cfg.run_name or f"{cfg.task}__{cfg.obs}__{algo}{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def create_run_dir(log_dir: str, name: str, exact: bool) -> str:
@@ -216,6 +236,8 @@ def _plan(args: list):
     cfg = parse_config(args)
     if not cfg.resume:
         cfg = dataclasses.replace(cfg, schedule_epochs=cfg.schedule_epochs or cfg.epochs)
+        if cfg.algo == "distill":
+            _check_teacher(cfg)
         name = _run_name(cfg)
         run_dir = os.path.join(cfg.log_dir, name)
         if cfg.run_name and os.path.exists(run_dir):
@@ -263,7 +285,8 @@ def _main(args: list) -> int:
         print("No CUDA device found: running on the CPU (slow; fine for the small reacher task).")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    print(f"building {cfg.task} ({cfg.num_nominal}x{cfg.num_aux + 1} worlds, {cfg.obs}) on {device}; Warp compiles "
+    nominal, aux = cfg.world_layout()
+    print(f"building {cfg.task} ({nominal}x{aux + 1} worlds, {cfg.obs}, {cfg.algo}) on {device}; Warp compiles "
           f"its kernels on first use (a minute or two, once; cached in {wp.config.kernel_cache_dir})", flush=True)
     runner = Runner(cfg)
     if state is not None:
@@ -283,7 +306,8 @@ def _main(args: list) -> int:
     runner.writer = writer
     if state is None:
         writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
-    print(f"run: {run_dir} | task {cfg.task} | obs {cfg.obs} | N={cfg.num_nominal} M={cfg.num_aux} "
+    worlds = f"N={nominal} M={aux}" if cfg.algo == "sdpg" else f"envs={nominal}"
+    print(f"run: {run_dir} | {cfg.algo} | task {cfg.task} | obs {cfg.obs} | {worlds} "
           f"H={cfg.horizon} | device {device} | torch threads {torch.get_num_threads()}", flush=True)
     return _train(runner, cfg, run_dir, writer)
 

@@ -225,7 +225,7 @@ def test_bad_arguments_raise_value_error(sims, device):
     with pytest.raises(ValueError, match="num_nominal"):
         BatchedSim("pointmass", 0, 1, device=device)
     with pytest.raises(ValueError, match="num_aux"):
-        BatchedSim("pointmass", 1, 0, device=device)
+        BatchedSim("pointmass", 1, -1, device=device)
     sim = sims("pointmass")
     with pytest.raises(ValueError, match="actions must be"):
         sim.step(torch.zeros(sim.num_worlds, sim.num_actions + 1, device=sim.qpos.device))
