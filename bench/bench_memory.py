@@ -7,6 +7,17 @@ observations, per chunk of ``actor_chunk`` and, for comparison, for the whole ba
 peaks are reported beside the component sum.
 
   python bench/bench_memory.py --task humanoid --obs rgb
+  python bench/bench_memory.py --task humanoid --obs rgb --compare ppo   # SDPG vs PPO vs distillation
+
+``--compare ppo`` sets SDPG beside the baselines at the paper's settings for the task (each
+algorithm's registry defaults: SDPG N*(M+1) worlds with N rendered, PPO ``num_envs`` worlds all
+rendered, the distillation student's ``num_envs`` rendered worlds and its replay buffer). No
+4096-world rendered batch fits a CPU run, so every size is computed, not allocated in full: the
+simulator's and renderer's arrays are measured at two small world counts and extended along their
+exact line (every mujoco_warp and renderer array is a fixed part plus a per-world part), the rollout
+storages are allocated on Torch's ``meta`` device (shapes, no memory), and activations are measured
+per sample and multiplied by the batch of one backward pass (SDPG's actor chunk and critic
+minibatch, PPO's minibatch through actor and critic, the student's minibatch), at the CUDA defaults.
 """
 
 import argparse
@@ -17,8 +28,12 @@ import torch
 import warp as wp
 
 from sdpg_warp.config import task_defaults
+from sdpg_warp.networks import Actor, Critic
+from sdpg_warp.ppo import PPOStorage
+from sdpg_warp.render import NominalRenderer
 from sdpg_warp.runner import Runner
-from sdpg_warp.sim import resolve_device
+from sdpg_warp.sim import BatchedSim, resolve_device
+from sdpg_warp.storage import RolloutStorage
 
 
 def warp_bytes(obj, seen=None) -> int:
@@ -37,23 +52,124 @@ def warp_bytes(obj, seen=None) -> int:
     return sum(warp_bytes(v, seen) for v in fields.values())
 
 
-def activation_bytes(actor: torch.nn.Module, obs: torch.Tensor) -> int:
-    """Bytes of every module output in one forward pass: what autograd keeps for the backward."""
+def activation_bytes(module: torch.nn.Module, inputs: torch.Tensor) -> int:
+    """Bytes of every leaf module's output in one forward pass: what autograd keeps for the backward."""
     total = [0]
 
     def hook(_module, _inputs, output):
         if isinstance(output, torch.Tensor):
             total[0] += output.numel() * output.element_size()
 
-    handles = [m.register_forward_hook(hook) for m in actor.modules() if len(list(m.children())) == 0]
+    handles = [m.register_forward_hook(hook) for m in module.modules() if len(list(m.children())) == 0]
     try:
-        mean, logstd = actor(obs)
-        (mean.sum() + logstd.sum()).backward()
+        outputs = module(inputs)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        sum(o.sum() for o in outputs).backward()
     finally:
         for h in handles:
             h.remove()
-    actor.zero_grad(set_to_none=True)
+    module.zero_grad(set_to_none=True)
     return total[0]
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+# ---------------------------------------------------------------------------------------- --compare
+
+
+def _world_bytes(cfg, nominal: int, device: str) -> dict:
+    """Warp bytes of the simulator (Data, Model) and renderer with ``nominal`` nominal worlds of the
+    config's layout (each with its M auxiliaries)."""
+    aux = cfg.world_layout()[1]
+    sim = BatchedSim(cfg.task, nominal, aux, device=device)
+    sizes = {"sim_data": warp_bytes(sim.d), "sim_model": warp_bytes(sim.m), "renderer": 0}
+    if cfg.obs != "state":
+        renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs)
+        sizes["renderer"] = warp_bytes(renderer, seen={id(sim)})  # its own arrays, not the simulator's
+    return sizes
+
+
+def world_bytes_at(cfg, nominal: int, device: str, probes=(1, 2)) -> dict:
+    """:func:`_world_bytes` at ``nominal`` worlds, from two small builds extended along their line."""
+    (a, b) = probes
+    at_a, at_b = _world_bytes(cfg, a, device), _world_bytes(cfg, b, device)
+    return {name: at_a[name] + (nominal - a) * (at_b[name] - at_a[name]) // (b - a) for name in at_a}
+
+
+def _update_bytes(module: torch.nn.Module, sample: torch.Tensor, batch: int) -> int:
+    """Activation bytes of one forward/backward of ``batch`` samples like ``sample`` [1, ...]."""
+    return activation_bytes(module, sample) * batch
+
+
+def _optimized_bytes(module: torch.nn.Module) -> int:
+    """Parameters, gradients and Adam's two moments."""
+    return 4 * tensor_bytes(module.parameters())
+
+
+def footprint(cfg, device: str, probes=(1, 2)) -> dict:
+    """Bytes by component of one training epoch of ``cfg`` (any algorithm) on ``device``."""
+    nominal, aux = cfg.world_layout()
+    sizes = world_bytes_at(cfg, nominal, device, probes)
+    task_sim = BatchedSim(cfg.task, 1, aux, device=device)
+    state_dim, d = task_sim.state_dim, task_sim.num_actions
+    obs_shape = cfg.actor_obs_shape(state_dim)
+    obs_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
+    actor = Actor.from_config(cfg, obs_shape, d)
+    critic = Critic.from_config(cfg, state_dim)
+    obs = torch.zeros((1, *obs_shape), dtype=obs_dtype)
+    state = torch.zeros(1, state_dim)
+    H = cfg.horizon
+    if cfg.algo == "sdpg":
+        storage = vars(RolloutStorage.allocate(nominal, aux, H, d, obs_shape, obs_dtype, state_dim, "meta"))
+        targets = 2 * nominal * H * d * 4 + nominal * (aux + 1) * H * 4  # estimate's outputs, returns
+        sizes["storage_obs"] = tensor_bytes([storage.pop("obs")])
+        sizes["storage_other"] = tensor_bytes(storage.values()) + targets
+        sizes["update_activations"] = (_update_bytes(actor, obs, min(cfg.actor_chunk_on("cuda"), nominal * H))
+                                       + _update_bytes(critic, state, cfg.critic_minibatch))
+        sizes["networks_and_optimizers"] = _optimized_bytes(actor) + 5 * tensor_bytes(critic.parameters())
+    elif cfg.algo == "ppo":
+        storage = vars(PPOStorage.allocate(nominal, H, d, obs_shape, obs_dtype, state_dim, "meta"))
+        minibatch = nominal * H // cfg.ppo_minibatches
+        sizes["storage_obs"] = tensor_bytes([storage.pop("obs")])
+        sizes["storage_other"] = tensor_bytes(storage.values()) + 4 * nominal * H * 4  # advantages, returns
+        # A minibatch is gathered (a copy of its observations), then goes through actor and critic.
+        sizes["update_activations"] = (minibatch * tensor_bytes([obs]) + _update_bytes(actor, obs, minibatch)
+                                       + _update_bytes(critic, state, minibatch))
+        sizes["networks_and_optimizers"] = _optimized_bytes(actor) + _optimized_bytes(critic)
+    else:
+        capacity = cfg.distill_buffer
+        sizes["storage_obs"] = capacity * tensor_bytes([obs])
+        sizes["storage_other"] = capacity * d * 4
+        sizes["update_activations"] = cfg.distill_batch * tensor_bytes([obs]) + _update_bytes(actor, obs,
+                                                                                               cfg.distill_batch)
+        teacher = Actor.from_config(dataclasses.replace(cfg, obs="state"), (state_dim,), d)
+        sizes["networks_and_optimizers"] = _optimized_bytes(actor) + tensor_bytes(teacher.parameters())
+    return sizes
+
+
+def compare(task: str, obs: str, device: str, quick: bool) -> dict:
+    """SDPG, PPO and distillation side by side (see the module docstring); prints and returns them."""
+    results = {}
+    for algo in ("sdpg", "ppo", "distill"):
+        cfg = dataclasses.replace(task_defaults(task, obs, algo), device=device)
+        if quick:
+            cfg = dataclasses.replace(cfg, num_nominal=2, num_aux=3, num_envs=4, horizon=4, image_size=16,
+                                      ppo_minibatches=2, distill_buffer=64, distill_batch=8, critic_minibatch=16)
+        sizes = footprint(cfg, device)
+        nominal, aux = cfg.world_layout()
+        results[algo] = {"worlds": nominal * (aux + 1), "rendered": nominal if obs != "state" else 0,
+                         "horizon": cfg.horizon, "bytes": sizes, "total_bytes": sum(sizes.values())}
+        for name, value in sorted(sizes.items(), key=lambda kv: -kv[1]):
+            print(f"memory_{algo}_{task}_{obs}_{name}: {value / 2**30:.3f} GiB")
+        print(f"memory_{algo}_{task}_{obs}_total: {results[algo]['total_bytes'] / 2**30:.3f} GiB "
+              f"({results[algo]['worlds']} worlds, {results[algo]['rendered']} rendered, H={cfg.horizon})")
+    for algo in ("ppo", "distill"):
+        ratio = results[algo]["total_bytes"] / results["sdpg"]["total_bytes"]
+        results[f"ratio_{algo}_sdpg"] = ratio
+        print(f"ratio {algo}/sdpg: {ratio:.2f} x")
+    return results
 
 
 def main(argv=None) -> dict:
@@ -64,7 +180,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--num-aux", type=int, default=63)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
+    parser.add_argument("--compare", choices=["ppo"], help="SDPG beside PPO and distillation at the paper's settings")
     args = parser.parse_args(argv)
+    if args.compare:
+        wp.config.log_level = wp.LOG_WARNING
+        device = resolve_device(args.device)
+        results = compare(args.task, args.obs, device, args.quick)
+        results.update(device=wp.get_device(device).name, task=args.task, obs=args.obs)
+        print(json.dumps(results))
+        return results
     overrides = dict(num_nominal=args.num_nominal, num_aux=args.num_aux)
     if args.quick:
         overrides = dict(num_nominal=2, num_aux=3, horizon=4, image_size=16)
@@ -76,7 +200,7 @@ def main(argv=None) -> dict:
     components = {
         "sim_data": warp_bytes(runner.sim.d),
         "sim_model": warp_bytes(runner.sim.m),
-        "renderer": 0 if runner.renderer is None else warp_bytes(runner.renderer),
+        "renderer": 0 if runner.renderer is None else warp_bytes(runner.renderer, seen={id(runner.sim)}),
         "storage_obs": s.obs.numel() * s.obs.element_size(),
         "storage_other": sum(t.numel() * t.element_size() for name, t in vars(s).items() if name != "obs"),
         "actor_update_activations": activation_bytes(runner.algo.actor, s.obs.flatten(0, 1)[: runner.algo.actor_chunk]),

@@ -92,11 +92,12 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
 
 def adapt_learning_rate_(lr: torch.Tensor, kl: torch.Tensor, desired_kl: float) -> torch.Tensor:
     """KL-adaptive rate, in place on the 0-dim device tensor ``lr``: divided by LR_FACTOR (not below
-    LR_MIN) when kl > 2*desired_kl, multiplied by LR_FACTOR (not above LR_MAX) when kl < desired_kl/2,
-    else unchanged. No host read."""
+    LR_MIN) when kl > 2*desired_kl, multiplied by LR_FACTOR (not above LR_MAX) when 0 < kl <
+    desired_kl/2 (a KL of 0, the policy not yet moved, says nothing), else unchanged. No host read."""
     lower = (lr / LR_FACTOR).clamp(min=LR_MIN)
     higher = (lr * LR_FACTOR).clamp(max=LR_MAX)
-    return lr.copy_(torch.where(kl > 2.0 * desired_kl, lower, torch.where(kl < 0.5 * desired_kl, higher, lr)))
+    raise_it = (kl < 0.5 * desired_kl) & (kl > 0.0)
+    return lr.copy_(torch.where(kl > 2.0 * desired_kl, lower, torch.where(raise_it, higher, lr)))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -35,3 +35,27 @@ def test_bench_memory_quick(device, capsys):
     assert "memory_humanoid_rgb_total:" in capsys.readouterr().out
     assert result["bytes"]["sim_data"] > 0 and result["bytes"]["renderer"] > 0
     assert 0 < result["bytes"]["actor_update_activations"] <= result["whole_batch_activation_bytes"]
+
+
+def test_bench_memory_compare_quick(device, capsys):
+    import bench_memory
+
+    result = bench_memory.main(["--quick", "--compare", "ppo", "--task", "pointmass", "--device", device])
+    out = capsys.readouterr().out
+    assert "ratio ppo/sdpg:" in out and "ratio distill/sdpg:" in out
+    assert result["ppo"]["rendered"] == result["ppo"]["worlds"], "PPO renders every world"
+    assert result["sdpg"]["rendered"] * 4 == result["sdpg"]["worlds"], "SDPG renders its nominal worlds only"
+    for algo in ("sdpg", "ppo", "distill"):
+        assert all(value > 0 for value in result[algo]["bytes"].values()), algo
+    assert result["ratio_ppo_sdpg"] == result["ppo"]["total_bytes"] / result["sdpg"]["total_bytes"]
+
+
+def test_world_bytes_lie_on_a_line_in_the_world_count(device):
+    """The compare mode extends two small builds along a line: a third build must lie on it."""
+    import dataclasses
+
+    import bench_memory
+    from sdpg_warp.config import task_defaults
+
+    cfg = dataclasses.replace(task_defaults("pointmass", "rgb", "ppo"), image_size=16)
+    assert bench_memory.world_bytes_at(cfg, 5, device, probes=(1, 3)) == bench_memory._world_bytes(cfg, 5, device)
