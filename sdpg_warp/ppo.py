@@ -164,11 +164,12 @@ class PPO(Algorithm):
         self.critic = critic.to(self.device)
         self.return_rms = RunningMeanStd(()).to(self.device) if cfg.ppo_normalize_value else None
         self.lr = torch.tensor(cfg.ppo_lr, device=self.device)
-        # A tensor learning rate needs the fused or capturable Adam on CUDA; the CPU takes either.
+        # A device-tensor learning rate is read on the device only by the fused Adam (CPU and CUDA) or
+        # the capturable one (CUDA); the plain Adam would read it to the host at every step.
         cuda = self.device.type == "cuda"
-        fused = cuda and cfg.fused_adam
+        fused = cfg.fused_adam or not cuda
         self.params = list(self.actor.parameters()) + list(self.critic.parameters())
-        self.optimizer = torch.optim.Adam(self.params, lr=self.lr, fused=fused, capturable=cuda and not fused)
+        self.optimizer = torch.optim.Adam(self.params, lr=self.lr, fused=fused, capturable=not fused)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
         self.storage = None

@@ -102,3 +102,23 @@ def test_epoch_has_no_allocations_host_reads_or_stray_launches(obs, device, monk
     assert counts["launch"] == EAGER_LAUNCHES_PER_STEP * H + EAGER_LAUNCHES_PER_EPOCH
     graphs_per_step = 2 if obs == "state" else 3  # step, episode resets (+ render)
     assert counts["graph"] == graphs_per_step * H
+
+
+@pytest.mark.parametrize("obs", ["state", "rgb"])
+def test_ppo_epoch_has_no_allocations_or_host_reads(obs, device, monkeypatch):
+    """PPO's epoch: the same invariants; its only eager launch is the returns kernel of its GAE (the
+    KL-adaptive learning rate stays on the device)."""
+    cfg = dataclasses.replace(task_defaults("hopper", obs, "ppo"), device=device, num_envs=4, horizon=4,
+                              image_size=16, ppo_minibatches=2, ppo_epochs=2, graph=True, sync_timing=False)
+    runner = Runner(cfg)
+    runner.rollout()
+    runner.update()
+    runner.epoch += 1
+    steps = [state["step"] for state in runner.algo.optimizer.state.values()]
+    with _counting(monkeypatch, {id(step) for step in steps}) as counts:
+        runner.rollout()
+        runner.update()
+    assert counts["alloc"] == 0, "no Warp allocation in an epoch"
+    assert counts["host"] == [], "no host read of a device value in an epoch"
+    assert counts["launch"] == 1
+    assert counts["graph"] == (2 if obs == "state" else 3) * cfg.horizon
