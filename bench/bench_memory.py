@@ -10,8 +10,9 @@ peaks are reported beside the component sum.
   python bench/bench_memory.py --task humanoid --obs rgb --compare ppo   # SDPG vs PPO vs distillation
 
 ``--compare ppo`` sets SDPG beside the baselines at the paper's settings for the task (each
-algorithm's registry defaults: SDPG N*(M+1) worlds with N rendered, PPO ``num_envs`` worlds all
-rendered, the distillation student's ``num_envs`` rendered worlds and its replay buffer). No
+algorithm's registry defaults: SDPG N*(M+1) worlds with N rendered; PPO with 4096 worlds, all
+rendered, and minibatches of 8192, as the paper's Table 1 estimates it; the distillation student's
+``num_envs`` rendered worlds and its replay buffer, which sdpg_warp keeps on the device). No
 4096-world rendered batch fits a CPU run, so every size is computed, not allocated in full: the
 simulator's and renderer's arrays are measured at two small world counts and extended along their
 exact line (every mujoco_warp and renderer array is a fixed part plus a per-world part), the rollout
@@ -149,11 +150,20 @@ def footprint(cfg, device: str, probes=(1, 2)) -> dict:
     return sizes
 
 
+PAPER_PPO_ENVS = 4096
+"""The paper's Table 1 estimates PPO's memory with 4096 worlds and the state-based settings."""
+PPO_MINIBATCH = 8192
+"""Samples per PPO minibatch in the authors' configs."""
+
+
 def compare(task: str, obs: str, device: str, quick: bool) -> dict:
     """SDPG, PPO and distillation side by side (see the module docstring); prints and returns them."""
     results = {}
     for algo in ("sdpg", "ppo", "distill"):
         cfg = dataclasses.replace(task_defaults(task, obs, algo), device=device)
+        if algo == "ppo":
+            cfg = dataclasses.replace(cfg, num_envs=PAPER_PPO_ENVS,
+                                      ppo_minibatches=max(1, PAPER_PPO_ENVS * cfg.horizon // PPO_MINIBATCH))
         if quick:
             cfg = dataclasses.replace(cfg, num_nominal=2, num_aux=3, num_envs=4, horizon=4, image_size=16,
                                       ppo_minibatches=2, distill_buffer=64, distill_batch=8, critic_minibatch=16)
