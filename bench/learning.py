@@ -206,6 +206,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per run")
     parser.add_argument("--save-dir", default=None, help="keep each run's checkpoint under this folder")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="further config overrides, e.g. distill_updates=100 (values read as JSON, else text)")
     parser.add_argument("--x", default="epoch", choices=["epoch", "minutes"], help="--plot's horizontal axis")
     parser.add_argument("--image-size", type=int, default=84)
     parser.add_argument("--label", default="sdpg", help="name of this recipe or code version in the JSON")
@@ -237,6 +239,12 @@ def main(argv=None) -> int:
         overrides.update(teacher=args.teacher)
     if args.obs != "state":
         overrides["image_size"] = args.image_size
+    for item in args.set:
+        name, _, text = item.partition("=")
+        try:
+            overrides[name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name] = text
     for task in args.tasks:
         for seed in args.seeds:
             run = train_one(task, args.obs, seed, overrides, args.algo, args.minutes, args.save_dir)
