@@ -52,7 +52,8 @@ def load_policy(path: str) -> tuple[TrainConfig, Actor]:
     state = read_checkpoint(checkpoint_file(path))
     cfg = TrainConfig.from_dict(state["config"])
     task = make_task(cfg.task)
-    actor = Actor.from_config(cfg, cfg.actor_obs_shape(task.state_dim), task.mj_model().nu)
+    proprio_dim = task.proprio_dim if cfg.obs != "state" else 0
+    actor = Actor.from_config(cfg, cfg.actor_obs_shape(task.state_dim, proprio_dim), task.mj_model().nu, proprio_dim)
     actor.load_state_dict(state["algo"]["actor"])
     return cfg, actor.eval()
 

@@ -21,7 +21,8 @@ class TrainConfig:
     student imitating a state teacher with DAgger; needs ``teacher``). Flags of another algorithm
     are refused."""
     task: str = "hopper"
-    """Registered task: hopper, walker, ant, humanoid, or the small reacher and pointmass."""
+    """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
+    ego-centric walker_hurdle (camera on the robot, proprioception + images)."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
@@ -93,6 +94,9 @@ class TrainConfig:
     """Hidden layer widths of the actor's MLP head (Linear -> ELU -> LayerNorm per hidden layer)."""
     encoder_dim: int = 128
     """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
+    proprio_hidden: Tuple[int, ...] = (256,)
+    """Ego-centric tasks (rgb / depth): hidden widths of the MLP on the normalized proprioception,
+    whose output joins the image features (Linear -> ELU -> LayerNorm per width)."""
     encoder_lr_scale: float = 1.0
     """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     init_logstd: float = 0.0
@@ -218,21 +222,26 @@ class TrainConfig:
     def from_dict(fields: dict) -> "TrainConfig":
         """The config of ``dataclasses.asdict`` output or its JSON (lists become tuples)."""
         fields = dict(fields)
-        for name in ("actor_hidden", "critic_hidden"):
-            fields[name] = tuple(fields[name])
+        for name in ("actor_hidden", "critic_hidden", "proprio_hidden"):
+            if name in fields:
+                fields[name] = tuple(fields[name])
         return TrainConfig(**fields)
 
     @staticmethod
     def from_json(text: str) -> "TrainConfig":
         return TrainConfig.from_dict(json.loads(text))
 
-    def actor_obs_shape(self, state_dim: int) -> tuple:
+    def actor_obs_shape(self, state_dim: int, proprio_dim: int = 0) -> tuple:
         """The actor's observation shape: (state_dim,), or the frame stack (3*frames or frames,
-        image_size, image_size) for rgb or depth."""
+        image_size, image_size) for rgb or depth; with an ego-centric task's ``proprio_dim`` > 0,
+        the packed row of stack and proprioception (``sdpg_warp.render.ego.packed_size``)."""
         if self.obs == "state":
             return (state_dim,)
         channels = 3 * self.frames if self.obs == "rgb" else self.frames
-        return (channels, self.image_size, self.image_size)
+        image = (channels, self.image_size, self.image_size)
+        if proprio_dim == 0:
+            return image
+        return (math.prod(image) + proprio_dim * (4 if self.obs == "rgb" else 1),)
 
     def validate(self) -> None:
         """Raises ValueError with a one-line message on an invalid setting."""
@@ -270,7 +279,7 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be finite and >= 0, got {getattr(self, name)}")
         if self.actor_lr_min > self.actor_lr:
             raise ValueError(f"actor-lr-min ({self.actor_lr_min}) must not exceed actor-lr ({self.actor_lr})")
-        for name in ("actor_hidden", "critic_hidden"):
+        for name in ("actor_hidden", "critic_hidden", "proprio_hidden"):
             if any(width < 1 for width in getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} widths must be >= 1, got {getattr(self, name)}")
         if self.encoder_dim < 1:
@@ -351,6 +360,11 @@ TASK_DEFAULTS: dict[str, dict] = {
                       actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
                       critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,
                       alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=100),
+    # Ego-centric tasks (the authors' genesis_*_vis.yaml): the critic MLP stands in for their
+    # critic of a proprioception MLP and a height-sample MLP under one value head.
+    "walker_hurdle": dict(horizon=32, actor_lr=1e-3, critic_lr=2e-4, tau=0.01, actor_hidden=(256, 128),
+                          proprio_hidden=(256,), encoder_dim=256, critic_hidden=(256, 128), alpha=0.0,
+                          auto_alpha=False),
 }
 
 
@@ -360,6 +374,7 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "walker": (20000, 20000),
     "ant": (10000, 20000),
     "humanoid": (100000, 200000),
+    "walker_hurdle": (5000, 10000),
 }
 
 

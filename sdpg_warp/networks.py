@@ -13,6 +13,8 @@ from typing import Literal, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from sdpg_warp.render.ego import unpack
+
 ObsKind = Literal["state", "rgb", "depth"]
 
 NORMALIZE_EPS = 1e-5
@@ -148,6 +150,47 @@ class ImageEncoder(nn.Module):
         return self
 
 
+class ProprioImageEncoder(nn.Module):
+    """The ego-centric tasks' encoder: packed rows of camera images and proprioception
+    (:mod:`sdpg_warp.render.ego`) -> [ImageEncoder(images), MLP(normalize(proprio))].
+
+    The proprioception is normalized by a running mean/std (``update_normalizer``), then passes
+    Linear -> ELU -> LayerNorm per width of ``proprio_hidden`` (the authors' MLP encoder, orthogonal
+    gain sqrt(2), zero biases); the output has ``encoder_dim + proprio_hidden[-1]`` features
+    (``encoder_dim + proprio_dim`` with no hidden layer).
+    """
+
+    def __init__(self, obs_kind: ObsKind, image_shape: Sequence[int], proprio_dim: int, encoder_dim: int,
+                 proprio_hidden: Sequence[int], depth_max: float = DEPTH_MAX):
+        super().__init__()
+        if proprio_dim < 1:
+            raise ValueError(f"proprio_dim must be >= 1, got {proprio_dim}")
+        self.image_shape = tuple(image_shape)
+        self.proprio_dim = proprio_dim
+        self.image = ImageEncoder(obs_kind, self.image_shape, encoder_dim, depth_max)
+        self.proprio_rms = RunningMeanStd((proprio_dim,))
+        self.proprio = mlp(proprio_dim, proprio_hidden[:-1], proprio_hidden[-1]) if proprio_hidden else nn.Identity()
+        if proprio_hidden:  # the last layer is a hidden layer too: ELU -> LayerNorm after it
+            self.proprio.append(nn.ELU())
+            self.proprio.append(nn.LayerNorm(proprio_hidden[-1]))
+        self.output_dim = encoder_dim + (proprio_hidden[-1] if proprio_hidden else proprio_dim)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, packed_size] -> features [B, output_dim]."""
+        images, proprio = unpack(obs, self.image_shape, self.proprio_dim)
+        return torch.cat([self.image(images), self.proprio(self.proprio_rms.normalize(proprio))], dim=-1)
+
+    @torch.no_grad()
+    def update_normalizer(self, obs: torch.Tensor) -> None:
+        """Merges the proprioception of packed rows [..., packed_size] into the running statistics."""
+        self.proprio_rms.update(unpack(obs.reshape(-1, obs.shape[-1]), self.image_shape, self.proprio_dim)[1])
+
+    def use_channels_last(self) -> "ProprioImageEncoder":
+        """:meth:`ImageEncoder.use_channels_last` for the image part."""
+        self.image.use_channels_last()
+        return self
+
+
 class Actor(nn.Module):
     """Deterministic-mean Gaussian policy with a state-independent log-std.
 
@@ -155,14 +198,18 @@ class Actor(nn.Module):
     identity's gradient (straight-through), logstd [num_actions] clamped to [logstd_min, logstd_max]).
     Observations:
       state: [B, state_dim] float, normalized by a running mean/std (``update_normalizer``);
-      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder`.
+      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder`;
+      rgb / depth with ``proprio_dim`` > 0 (ego-centric tasks): packed rows of images of shape
+        ``obs_shape`` and proprioception (:mod:`sdpg_warp.render.ego`), encoded by
+        :class:`ProprioImageEncoder`.
     Statistics change only through ``update_normalizer``, which the algorithm calls after its
     update, so that the actor is regressed on the inputs that produced its actions.
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int, encoder_dim: int,
                  hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
-                 logstd_max: float, depth_max: float = DEPTH_MAX):
+                 logstd_max: float, depth_max: float = DEPTH_MAX, proprio_dim: int = 0,
+                 proprio_hidden: Sequence[int] = ()):
         super().__init__()
         if obs_kind not in ("state", "rgb", "depth"):
             raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
@@ -174,6 +221,10 @@ class Actor(nn.Module):
         if obs_kind == "state":
             self.obs_rms = RunningMeanStd(self.obs_shape)
             features = self.obs_shape[0]
+        elif proprio_dim > 0:
+            self.encoder = ProprioImageEncoder(obs_kind, self.obs_shape, proprio_dim, encoder_dim, proprio_hidden,
+                                               depth_max)
+            features = self.encoder.output_dim
         else:
             self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
             features = encoder_dim
@@ -181,8 +232,16 @@ class Actor(nn.Module):
         self.logstd = nn.Parameter(torch.full((num_actions,), float(init_logstd)))
 
     @classmethod
-    def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int) -> "Actor":
-        """The actor of a ``TrainConfig`` (obs kind, widths, log-std init and bounds)."""
+    def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int, proprio_dim: int = 0) -> "Actor":
+        """The actor of a ``TrainConfig`` (obs kind, widths, log-std init and bounds) for observations
+        of ``obs_shape`` (``cfg.actor_obs_shape``); ``proprio_dim`` > 0: an ego-centric task's."""
+        if cfg.obs != "state" and proprio_dim > 0:
+            if tuple(obs_shape) != cfg.actor_obs_shape(0, proprio_dim):
+                raise ValueError(f"packed observations of {cfg.obs} and {proprio_dim} proprioception values are "
+                                 f"{cfg.actor_obs_shape(0, proprio_dim)}, got {tuple(obs_shape)}")
+            return cls(cfg.obs, cfg.actor_obs_shape(0), num_actions, cfg.encoder_dim, cfg.actor_hidden,
+                       cfg.init_logstd, cfg.mean_bound, cfg.logstd_min, cfg.logstd_max,
+                       proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden)
         return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dim, cfg.actor_hidden, cfg.init_logstd,
                    cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
 
@@ -204,10 +263,12 @@ class Actor(nn.Module):
 
     @torch.no_grad()
     def update_normalizer(self, obs: torch.Tensor) -> None:
-        """Merges state observations [..., state_dim] into the running mean/std (images keep the
-        fixed centring: nothing to update)."""
+        """Merges state observations [..., state_dim], or the proprioception of packed ego-centric
+        rows, into the running mean/std (images keep the fixed centring: nothing to update)."""
         if self.obs_kind == "state":
             self.obs_rms.update(obs)
+        elif isinstance(self.encoder, ProprioImageEncoder):
+            self.encoder.update_normalizer(obs)
 
     @torch.no_grad()
     def project_logstd_(self) -> None:

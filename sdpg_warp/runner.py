@@ -19,7 +19,7 @@ from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.ppo import PPO
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
-from sdpg_warp.render import NominalRenderer
+from sdpg_warp.render.ego import image_observation
 from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import BatchedSim
 
@@ -41,10 +41,12 @@ def build_components(cfg: TrainConfig, device: str):
     sim.reset()
     renderer = None
     if cfg.obs != "state":
-        renderer = NominalRenderer(sim, cfg.image_size, cfg.image_size, cfg.frames, cfg.obs, graph=cfg.graph)
-    obs_shape = cfg.actor_obs_shape(sim.state_dim)
+        renderer = image_observation(sim, cfg.obs, cfg.image_size, cfg.frames, cfg.graph)
+    # Ego-centric tasks: the actor sees its proprioception next to the images.
+    proprio_dim = sim.task.proprio_dim if cfg.obs != "state" else 0
+    obs_shape = cfg.actor_obs_shape(sim.state_dim, proprio_dim)
     obs_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
-    actor = Actor.from_config(cfg, obs_shape, sim.num_actions)
+    actor = Actor.from_config(cfg, obs_shape, sim.num_actions, proprio_dim)
     if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
         actor.encoder.use_channels_last()
     if cfg.algo == "distill":

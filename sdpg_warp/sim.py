@@ -239,13 +239,13 @@ class BatchedSim:
             outputs=[self.d.qpos, self.d.qvel, self._action, self._episode_step, self._reset_count],
             device=self.device,
         )
+        self.task.reset_scene(self.d, self.seed, mask, self._reset_count)
         self._refresh_obs(mask)
 
     def _refresh_obs(self, mask: wp.array) -> None:
         """Recomputes the privileged obs of the masked worlds from their current state."""
-        self.task.evaluate(
-            self.d.qpos,
-            self.d.qvel,
+        self.task.evaluate_data(
+            self.d,
             self._action,
             self._scratch_states,
             self._scratch_terms,
@@ -333,8 +333,8 @@ class BatchedSim:
             for _ in range(self.task.frame_skip):
                 mjw.step(self.m, self.d)
         with nvtx_range("sim.task"):
-            self.task.evaluate(
-                self.d.qpos, self.d.qvel, self._action, self._states, self._terms, self._reward, self._task_terminated
+            self.task.evaluate_data(
+                self.d, self._action, self._states, self._terms, self._reward, self._task_terminated
             )
             wp.launch(
                 step_kernels._finish_step,

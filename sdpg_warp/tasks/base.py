@@ -10,6 +10,7 @@ import os
 from typing import ClassVar
 
 import mujoco
+import mujoco_warp as mjw
 import numpy as np
 import warp as wp
 
@@ -32,6 +33,11 @@ class Task:
     """Contacts to allocate per world (mujoco_warp ``nconmax``); measured with margin for the task."""
     max_constraints: ClassVar[int] = 64
     """Constraint rows to allocate per world (mujoco_warp ``njmax``); measured with margin."""
+    camera: ClassVar[str] = "track"
+    """The model camera whose images the actor sees (rgb / depth observations)."""
+    proprio_dim: ClassVar[int] = 0
+    """Ego-centric tasks: size of the proprioception, the first ``proprio_dim`` entries of the
+    privileged state, which the actor sees next to its camera images. 0: images only."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
@@ -70,6 +76,23 @@ class Task:
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
+
+    def evaluate_data(
+        self,
+        d: mjw.Data,
+        action: wp.array2d,
+        state_out: wp.array2d,
+        terms_out: wp.array2d,
+        reward_out: wp.array,
+        terminated_out: wp.array,
+    ) -> None:
+        """The simulator's entry point: :meth:`evaluate` on the Data's qpos and qvel. Tasks whose
+        kernels read more of the Data (obstacle poses) override it."""
+        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out)
+
+    def reset_scene(self, d: mjw.Data, seed: int, mask: wp.array, reset_count: wp.array) -> None:
+        """Per-world scene randomization of the masked worlds at reset (e.g. obstacle poses), keyed by
+        (seed, world, reset_count); runs after their initial state is drawn. Default: none."""
 
     def reference(
         self, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray

@@ -1,0 +1,159 @@
+"""Hurdle tracks of the ego-centric tasks: per-world hurdle positions and heights on mocap boxes.
+
+The authors build one heightfield track of ``num_levels`` sub-terrains along +x, each
+``level_length`` long with ``hurdles_per_level`` hurdles at random spacing, hurdle heights growing
+with the level's difficulty ``level / num_levels`` (SDPG ``utils/terrain.py``,
+``terrain_utils.parkour_hurtle_terrain``). Here every world draws its own track from the same
+distributions at each reset: hurdle k is the box of mocap body k, ``2 * max_height`` tall and
+lowered into the floor so that its top is at the drawn height (the floor plane hides the rest).
+Hurdles collide with the robot only (contype 0, conaffinity 2; the robot's geoms get
+conaffinity 2), never with the floor or each other. Mocap poses are state: the auxiliary worlds
+take their nominal's, the renderer gathers them.
+"""
+
+import dataclasses
+
+import mujoco
+import mujoco_warp as mjw
+import numpy as np
+import warp as wp
+
+from sdpg_warp.profiling import nvtx_range
+
+# Nothing here is differentiated: no adjoint code (faster compiles).
+wp.set_module_options({"enable_backward": False})
+
+HURDLE_CONAFFINITY = 2
+"""Collision bit shared by the hurdles (conaffinity) and the robot's geoms (added to theirs)."""
+SCENE_STREAM = 7919
+"""Offset of the hurdle generator's key from the initial-state generator's (same seed and count)."""
+HURDLE_RGBA = (0.86, 0.2, 0.2, 1.0)
+"""The authors colour raised terrain red on a white floor."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HurdleTrack:
+    """One task's hurdle distribution (lengths in metres)."""
+
+    num_levels: int
+    """Sub-terrains along +x; level i has difficulty i / num_levels."""
+    hurdles_per_level: int
+    """Hurdles in each sub-terrain."""
+    level_length: float
+    """Length of a sub-terrain; level i starts at x = i * level_length."""
+    spacing: tuple[float, float]
+    """Uniform range of the distance from a level's start (or the previous hurdle) to the next hurdle."""
+    length: tuple[float, float]
+    """Hurdle length along x at difficulty d: offset + scale * d."""
+    height_low: tuple[float, float]
+    """Lower end of the hurdle height's uniform range at difficulty d: offset + scale * d."""
+    height_high: tuple[float, float]
+    """Upper end of the hurdle height's uniform range at difficulty d: offset + scale * d."""
+    half_width: float
+    """Half-width of a hurdle across the track (y)."""
+
+    @property
+    def num_hurdles(self) -> int:
+        return self.num_levels * self.hurdles_per_level
+
+    @property
+    def max_height(self) -> float:
+        """The tallest hurdle any level can draw: each box is twice this tall."""
+        return self.height_high[0] + self.height_high[1] * (self.num_levels - 1) / self.num_levels
+
+    def half_lengths(self) -> np.ndarray:
+        """[num_hurdles] half-length along x of each hurdle (its level's difficulty)."""
+        levels = np.arange(self.num_hurdles) // self.hurdles_per_level
+        return 0.5 * (self.length[0] + self.length[1] * levels / self.num_levels)
+
+    def add_to(self, spec: mujoco.MjSpec) -> None:
+        """Adds the hurdles as mocap bodies ``hurdle0..`` (mocap ids 0..num_hurdles-1: call this
+        before any other mocap body is added) and lets every existing geom collide with them."""
+        for geom in spec.geoms:
+            geom.conaffinity |= HURDLE_CONAFFINITY
+        for k, half_length in enumerate(self.half_lengths()):
+            body = spec.worldbody.add_body(name=f"hurdle{k}", mocap=True, pos=[0.0, 0.0, -self.max_height])
+            body.add_geom(name=f"hurdle{k}", type=mujoco.mjtGeom.mjGEOM_BOX, contype=0,
+                          conaffinity=HURDLE_CONAFFINITY, rgba=HURDLE_RGBA,
+                          size=[half_length, self.half_width, self.max_height])
+
+    def check(self, mjm: mujoco.MjModel) -> None:
+        """Raises ValueError unless mocap body k of ``mjm`` is hurdle k."""
+        for k in range(self.num_hurdles):
+            body = mjm.body(f"hurdle{k}")
+            if mjm.body_mocapid[body.id] != k:
+                raise ValueError(f"hurdle{k} is mocap body {mjm.body_mocapid[body.id]}, expected {k}")
+
+    def place(self, d: mjw.Data, seed: int, mask: wp.array, reset_count: wp.array) -> None:
+        """Draws a new track for every masked world: ``d.mocap_pos`` [W, nmocap] rows 0..num_hurdles-1.
+
+        Hurdle j of level i (k = i * hurdles_per_level + j) sits at
+        x_k = i * level_length + s_1 + .. + s_{j+1}, s ~ U(spacing), y = 0, with its top at
+        h_k ~ U(height_low(d_i), height_high(d_i)), d_i = i / num_levels. Keyed by (seed, world,
+        reset_count), on ``mask.device``.
+        """
+        with nvtx_range("task.place_hurdles"):
+            wp.launch(
+                _place_hurdles,
+                dim=d.mocap_pos.shape[0],
+                inputs=[seed + SCENE_STREAM, self.num_levels, self.hurdles_per_level, self.level_length,
+                        wp.vec2(*self.spacing), wp.vec2(*self.height_low), wp.vec2(*self.height_high),
+                        self.max_height, mask, reset_count],
+                outputs=[d.mocap_pos],
+                device=mask.device,
+            )
+
+
+@wp.kernel
+def _place_hurdles(
+    # In:
+    seed_in: int,
+    num_levels_in: int,
+    hurdles_per_level_in: int,
+    level_length_in: float,
+    spacing_in: wp.vec2,
+    height_low_in: wp.vec2,
+    height_high_in: wp.vec2,
+    half_height_in: float,
+    mask_in: wp.array(dtype=bool),
+    reset_count_in: wp.array(dtype=int),
+    # Out:
+    mocap_pos_out: wp.array2d(dtype=wp.vec3),
+):
+    worldid = wp.tid()
+    if not mask_in[worldid]:
+        return
+    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    for level in range(num_levels_in):
+        difficulty = float(level) / float(num_levels_in)
+        low = height_low_in[0] + height_low_in[1] * difficulty
+        high = height_high_in[0] + height_high_in[1] * difficulty
+        x = level_length_in * float(level)
+        for j in range(hurdles_per_level_in):
+            x += spacing_in[0] + (spacing_in[1] - spacing_in[0]) * wp.randf(rng)
+            height = low + (high - low) * wp.randf(rng)
+            mocap_pos_out[worldid, level * hurdles_per_level_in + j] = wp.vec3(x, 0.0, height - half_height_in)
+
+
+@wp.func
+def ground_height(
+    worldid: int,
+    x: float,
+    half_height: float,
+    # In:
+    half_length_in: wp.array(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+) -> float:
+    """Height of the track at x: the top of the tallest hurdle k with |x - x_k| <= half_length_k, else 0."""
+    height = float(0.0)
+    for k in range(half_length_in.shape[0]):
+        pos = mocap_pos_in[worldid, k]
+        if wp.abs(x - pos[0]) <= half_length_in[k]:
+            height = wp.max(height, pos[2] + half_height)
+    return height
+
+
+def np_ground_height(x: float, mocap_pos: np.ndarray, half_lengths: np.ndarray, half_height: float) -> float:
+    """NumPy twin of :func:`ground_height` (mocap_pos [num_hurdles, 3])."""
+    over = np.abs(x - mocap_pos[: len(half_lengths), 0]) <= half_lengths
+    return float(max(0.0, np.max(mocap_pos[: len(half_lengths), 2][over] + half_height, initial=0.0)))
