@@ -1,7 +1,7 @@
 """Frames per second of NominalRenderer vs number of nominal worlds, next to mujoco.Renderer (OpenGL).
 
 Both render the same poses (the nominal worlds of a freshly reset BatchedSim) through the task's
-``track`` camera at the same size. A frame is one nominal world's image; NominalRenderer's time
+camera (``track``; ``ego`` on the robot for the ego-centric tasks) at the same size. A frame is one nominal world's image; NominalRenderer's time
 includes gathering the nominal state, kinematics, BVH refit, ray casting and the frame-stack push;
 mujoco.Renderer's includes kinematics, ``update_scene`` and ``render`` (pixels read back to the
 host), one world after another. On CUDA the renderer is also timed as a captured graph.
@@ -110,7 +110,8 @@ def main(argv=None) -> dict:
         sim.reset()
         row = {}
         for modality in ("rgb", "depth"):
-            renderer = NominalRenderer(sim, width=args.size, height=args.size, frames=3, modality=modality)
+            renderer = NominalRenderer(sim, width=args.size, height=args.size, frames=3, modality=modality,
+                                       camera=sim.task.camera)
             seconds = time_eager(renderer.render, args.iterations, renderer.device)
             row[f"{modality}_frames_per_s"] = num_nominal * args.iterations / seconds
             if is_cuda:
@@ -121,7 +122,7 @@ def main(argv=None) -> dict:
                     print(f"{prefix}_{num_nominal}n_{modality}_graph: unavailable ({type(e).__name__}: {e})")
         if OPENGL_BACKEND is not None:
             qpos = sim.qpos[:: sim.num_aux + 1].cpu().numpy().astype(np.float64)
-            seconds = time_opengl(sim.mjm, qpos, args.size, args.size, "track", args.iterations)
+            seconds = time_opengl(sim.mjm, qpos, args.size, args.size, sim.task.camera, args.iterations)
             row["opengl_rgb_frames_per_s"] = num_nominal * args.iterations / seconds
             row["rgb_over_opengl"] = row["rgb_frames_per_s"] / row["opengl_rgb_frames_per_s"]
         results["nominal"][num_nominal] = row

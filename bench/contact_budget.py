@@ -2,7 +2,8 @@
 
 What ``Task.max_contacts`` / ``Task.max_constraints`` must hold: the peaks over random policies
 (uniform in [-1, 1] and bang-bang +-1), each with and without early termination, plus settling
-with zero action from lying poses (on the side, upside down). A blow-up is an episode that ends
+with zero action from lying poses (on the side, upside down). Tasks with a hurdle track put all
+their hurdles within reach of the start, so that hurdle contacts count. A blow-up is an episode that ends
 with a non-finite state (C MuJoCo's bad-acceleration reset included) or a joint speed above 100;
 the deepest floor penetration and the fastest joint speed are reported too.
 ``--timestep 0.01 --frame-skip 1`` runs the same protocol with one 10 ms physics step per
@@ -31,6 +32,26 @@ def _reset(task, mjm, data, rng):
     data.qvel[:] = rng.uniform(-task.reset_noise_qvel, task.reset_noise_qvel, mjm.nv)
     if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
         data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
+    _hurdles_in_reach(task, mjm, data, rng)
+
+
+def _hurdles_in_reach(task, mjm, data, rng) -> None:
+    """Tasks with a hurdle track: every hurdle within a step of the start (0.4 m apart from 0.2 m
+    behind the robot), tops U(0.1, 0.6) m, so that the random policies meet them."""
+    track = getattr(task, "track", None)
+    if track is None:
+        return
+    x = -0.2 + 0.4 * np.arange(track.num_hurdles)
+    data.mocap_pos[: track.num_hurdles] = np.stack(
+        [x, np.zeros_like(x), rng.uniform(0.1, 0.6, track.num_hurdles) - track.max_height], axis=1)
+
+
+def _done(task, data, action) -> bool:
+    """The task's early termination in C MuJoCo (hurdle tasks read the hurdle poses too)."""
+    args = (data.qpos.copy(), data.qvel.copy(), action)
+    if getattr(task, "track", None) is not None:
+        args += (data.mocap_pos.copy(),)
+    return task.reference(*args)[2]
 
 
 def _lying_poses(mjm):
@@ -96,7 +117,7 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
                 length += 1
                 done = blew_up or length >= task.episode_length
                 if terminate and not blew_up:
-                    done = done or task.reference(data.qpos.copy(), data.qvel.copy(), action)[2]
+                    done = done or _done(task, data, action)
                 if done:
                     peaks.blowups += int(blew_up)
                     peaks.episodes += 1
@@ -105,6 +126,7 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
     for qpos in _lying_poses(mjm):
         mujoco.mj_resetData(mjm, data)
         data.qpos[:] = qpos
+        _hurdles_in_reach(task, mjm, data, rng)
         for _ in range(300):
             peaks.blowups += int(peaks.step(mjm, data, nstep))
     return {

@@ -275,6 +275,7 @@ def _main(args: list) -> int:
 
     from sdpg_warp.device import resolve_device
     from sdpg_warp.runner import Runner
+    from sdpg_warp.tasks.menagerie import RobotNotFound
 
     try:
         device = resolve_device(cfg.device)
@@ -288,7 +289,10 @@ def _main(args: list) -> int:
     nominal, aux = cfg.world_layout()
     print(f"building {cfg.task} ({nominal}x{aux + 1} worlds, {cfg.obs}, {cfg.algo}) on {device}; Warp compiles "
           f"its kernels on first use (a minute or two, once; cached in {wp.config.kernel_cache_dir})", flush=True)
-    runner = Runner(cfg)
+    try:
+        runner = Runner(cfg)
+    except RobotNotFound as e:  # a Menagerie robot that is neither downloadable nor under MENAGERIE_ROOT
+        raise UsageError(str(e)) from None
     if state is not None:
         try:
             runner.load_state_dict(state, checkpoint)

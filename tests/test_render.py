@@ -87,10 +87,13 @@ def _set_worlds(r: NominalRenderer, nominal_qpos: np.ndarray, aux_qpos: np.ndarr
     sim.d.qpos.assign(qpos.astype(np.float32))
 
 
-def _reference_rays(mjm: mujoco.MjModel, qpos: np.ndarray, camera_id: int, size: int):
-    """C MuJoCo per-pixel (z-depth, geom id) of the camera's pixel-centre rays, via mj_ray."""
+def _reference_rays(mjm: mujoco.MjModel, qpos: np.ndarray, camera_id: int, size: int, mocap_pos=None):
+    """C MuJoCo per-pixel (z-depth, geom id) of the camera's pixel-centre rays, via mj_ray (mocap
+    bodies at ``mocap_pos`` [nmocap, 3] when given)."""
     mjd = mujoco.MjData(mjm)
     mjd.qpos[:] = qpos
+    if mocap_pos is not None:
+        mjd.mocap_pos[:] = mocap_pos
     mujoco.mj_forward(mjm, mjd)
     origin = mjd.cam_xpos[camera_id].copy()
     cam_xmat = mjd.cam_xmat[camera_id].reshape(3, 3)

@@ -6,8 +6,8 @@ with the level's difficulty ``level / num_levels`` (SDPG ``utils/terrain.py``,
 ``terrain_utils.parkour_hurtle_terrain``). Here every world draws its own track from the same
 distributions at each reset: hurdle k is the box of mocap body k, ``2 * max_height`` tall and
 lowered into the floor so that its top is at the drawn height (the floor plane hides the rest).
-Hurdles collide with the robot only (contype 0, conaffinity 2; the robot's geoms get
-conaffinity 2), never with the floor or each other. Mocap poses are state: the auxiliary worlds
+Hurdles collide with the robot only (contype 2, conaffinity 0; the robot's geoms get
+conaffinity bit 2, the floor's does not), never with the floor or each other. Mocap poses are state: the auxiliary worlds
 take their nominal's, the renderer gathers them.
 """
 
@@ -24,7 +24,7 @@ from sdpg_warp.profiling import nvtx_range
 wp.set_module_options({"enable_backward": False})
 
 HURDLE_CONAFFINITY = 2
-"""Collision bit shared by the hurdles (conaffinity) and the robot's geoms (added to theirs)."""
+"""Collision bit of the hurdles (their contype) that the robot's geoms add to their conaffinity."""
 SCENE_STREAM = 7919
 """Offset of the hurdle generator's key from the initial-state generator's (same seed and count)."""
 HURDLE_RGBA = (0.86, 0.2, 0.2, 1.0)
@@ -68,13 +68,16 @@ class HurdleTrack:
 
     def add_to(self, spec: mujoco.MjSpec) -> None:
         """Adds the hurdles as mocap bodies ``hurdle0..`` (mocap ids 0..num_hurdles-1: call this
-        before any other mocap body is added) and lets every existing geom collide with them."""
+        before any other mocap body is added) and lets every existing geom of a body other than
+        the world collide with them."""
         for geom in spec.geoms:
-            geom.conaffinity |= HURDLE_CONAFFINITY
+            if geom.parent.name != spec.worldbody.name:  # the robot's, not the floor's
+                geom.conaffinity |= HURDLE_CONAFFINITY
         for k, half_length in enumerate(self.half_lengths()):
-            body = spec.worldbody.add_body(name=f"hurdle{k}", mocap=True, pos=[0.0, 0.0, -self.max_height])
-            body.add_geom(name=f"hurdle{k}", type=mujoco.mjtGeom.mjGEOM_BOX, contype=0,
-                          conaffinity=HURDLE_CONAFFINITY, rgba=HURDLE_RGBA,
+            # Until placed, a hurdle waits with its top 1 m under the floor (out of sight and reach).
+            body = spec.worldbody.add_body(name=f"hurdle{k}", mocap=True, pos=[0.0, 0.0, -self.max_height - 1.0])
+            body.add_geom(name=f"hurdle{k}", type=mujoco.mjtGeom.mjGEOM_BOX, contype=HURDLE_CONAFFINITY,
+                          conaffinity=0, rgba=HURDLE_RGBA,
                           size=[half_length, self.half_width, self.max_height])
 
     def check(self, mjm: mujoco.MjModel) -> None:

@@ -25,6 +25,7 @@ per 10 ms step, as the walker.
 import dataclasses
 import functools
 import os
+from typing import ClassVar
 
 import mujoco
 import numpy as np
@@ -114,12 +115,15 @@ class WalkerHurdle(Task):
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
     reward_terms = ("progress", "alive", "action")
+    track: ClassVar[hurdles.HurdleTrack] = TRACK
+    """The hurdle distribution (benches place hurdles with it)."""
     _kernel = _walker_hurdle_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py walker_hurdle: random actions, with and without
-    # termination, plus settling from lying poses): see the numbers there. Budget: the walker's
-    # plus a hurdle's share (a body can touch a hurdle and the floor at once).
-    max_contacts = 24
-    max_constraints = 4 * 24 + 6
+    # Measured in C MuJoCo (bench/contact_budget.py: 30k env steps of uniform and of +-1 random
+    # actions, with and without termination, plus settling from lying poses, every hurdle within
+    # reach of the start): at most 17 contacts and 69 constraint rows (the walker alone: 8 and 32).
+    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
+    max_contacts = 34
+    max_constraints = 4 * 34 + 6
 
     frame_skip: int = 2
     episode_length: int = 1000

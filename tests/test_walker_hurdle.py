@@ -1,0 +1,275 @@
+"""walker_hurdle and the ego-centric machinery: task kernel against its NumPy reference, hurdle
+placement against its distribution, physics against C MuJoCo, the ego camera against mj_ray,
+group identity, the packed actor observation and the proprioception encoder, a short training run.
+
+One simulator (N=2, M=3) is built per module; tests that move hurdles or worlds set them first.
+"""
+
+import dataclasses
+import types
+
+import mujoco
+import numpy as np
+import pytest
+import torch
+import warp as wp
+
+from sdpg_warp import train
+from sdpg_warp.config import task_defaults
+from sdpg_warp.networks import Actor, ProprioImageEncoder
+from sdpg_warp.render import NominalRenderer
+from sdpg_warp.render.ego import ProprioImageObservation, packed_size, unpack
+from sdpg_warp.sim import BatchedSim
+from sdpg_warp.tasks import hurdles, walker_hurdle
+from test_render import _reference_rays
+
+TRACK = walker_hurdle.TRACK
+NUM_NOMINAL, NUM_AUX = 2, 3
+SIZE = 16
+TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def sim(device):
+    sim = BatchedSim("walker_hurdle", NUM_NOMINAL, NUM_AUX, device=device, seed=0)
+    sim.reset()
+    return sim
+
+
+def _mocap(sim) -> np.ndarray:
+    return sim.d.mocap_pos.numpy().copy()
+
+
+def _set_mocap(sim, mocap: np.ndarray) -> None:
+    sim.d.mocap_pos.assign(wp.array(mocap.astype(np.float32), dtype=wp.vec3, device=sim.device))
+
+
+# ------------------------------------------------------------------------------- task kernel
+
+
+def test_evaluate_matches_reference(sim, device):
+    """Random states over tracks drawn by the placement kernel, plus hurdles right at the sample
+    points (bounds of the |x - x_k| <= half-length test) and one non-finite state."""
+    task, mjm = sim.task, sim.mjm
+    rng = np.random.default_rng(0)
+    num = 16
+    qpos = mjm.qpos0 + rng.uniform(-1.0, 1.0, (num, mjm.nq))
+    qpos[:, 0] = rng.uniform(-1.0, 20.0, num)  # anywhere along the track
+    qvel = rng.normal(0.0, 2.0, (num, mjm.nv))
+    action = rng.uniform(-1.0, 1.0, (num, mjm.nu))
+    mocap = np.repeat(_mocap(sim)[:1], num, axis=0)
+    mocap[1, 0, 0] = qpos[1, 0] + walker_hurdle.SAMPLE_OFFSETS[12] + 0.05  # sample inside the hurdle
+    qpos[2, 1] = walker_hurdle.MIN_HEIGHT - 0.01  # terminates
+    qpos[3] = np.nan
+    arrays = [wp.array(x.astype(np.float32), dtype=float, device=device) for x in (qpos, qvel, action)]
+    obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
+    terms = wp.array(np.full((num, 3), np.inf, np.float32), dtype=float, device=device)
+    reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
+    terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
+    mocap_wp = wp.array(mocap.astype(np.float32), dtype=wp.vec3, device=device)
+    task.evaluate(*arrays, obs, terms, reward, terminated, mocap_wp)
+    # Reference on the float32 inputs the kernel saw.
+    qpos32, qvel32, action32, mocap32 = (x.astype(np.float32).astype(np.float64) for x in (qpos, qvel, action, mocap))
+    for w in range(num):
+        ref_obs, ref_terms, ref_terminated = task.reference(qpos32[w], qvel32[w], action32[w], mocap32[w])
+        np.testing.assert_allclose(obs.numpy()[w], ref_obs, **TOL)
+        np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL)
+        np.testing.assert_allclose(reward.numpy()[w], ref_terms.sum(), **TOL)
+        assert terminated.numpy()[w] == ref_terminated, w
+    assert obs.numpy()[1, walker_hurdle.PROPRIO_DIM + 12] > 0.1  # the hurdle is in the critic's view
+    assert terminated.numpy()[2] == 1 and terminated.numpy()[3] == 1
+
+
+def test_placement_follows_the_authors_distribution(device):
+    """Every world's track: per level, spacing and heights inside their ranges; masked worlds only;
+    reproducible for a (seed, reset count), different for another count or world."""
+    worlds = 256
+    d = types.SimpleNamespace(mocap_pos=wp.zeros((worlds, TRACK.num_hurdles), dtype=wp.vec3, device=device))
+    mask = np.ones(worlds, dtype=bool)
+    mask[7] = False
+    mask_wp = wp.array(mask, dtype=bool, device=device)
+    counts = wp.array(np.ones(worlds, dtype=np.int32), dtype=int, device=device)
+    TRACK.place(d, 3, mask_wp, counts)
+    pos = d.mocap_pos.numpy().reshape(worlds, TRACK.num_levels, TRACK.hurdles_per_level, 3)
+    assert np.all(pos[7] == 0.0)
+    pos = pos[mask]
+    starts = TRACK.level_length * np.arange(TRACK.num_levels)[None, :, None]
+    gaps = np.diff(np.concatenate([np.broadcast_to(starts, pos.shape[:2] + (1,)), pos[..., 0]], axis=2), axis=2)
+    lo, hi = TRACK.spacing
+    assert gaps.min() >= lo - 1e-5 and gaps.max() <= hi + 1e-5
+    assert gaps.max() - gaps.min() > 0.9 * (hi - lo)  # the whole range is used
+    top = pos[..., 2] + TRACK.max_height
+    difficulty = np.arange(TRACK.num_levels)[None, :, None] / TRACK.num_levels
+    low = TRACK.height_low[0] + TRACK.height_low[1] * difficulty
+    high = TRACK.height_high[0] + TRACK.height_high[1] * difficulty
+    assert np.all(top >= low - 1e-5) and np.all(top <= high + 1e-5)
+    assert np.all(pos[..., 1] == 0.0)
+    again = types.SimpleNamespace(mocap_pos=wp.zeros_like(d.mocap_pos))
+    TRACK.place(again, 3, mask_wp, counts)
+    np.testing.assert_array_equal(again.mocap_pos.numpy(), d.mocap_pos.numpy())
+    TRACK.place(again, 3, mask_wp, wp.array(np.full(worlds, 2, np.int32), dtype=int, device=device))
+    assert not np.allclose(again.mocap_pos.numpy()[0], d.mocap_pos.numpy()[0])
+    assert not np.allclose(d.mocap_pos.numpy()[0], d.mocap_pos.numpy()[1])
+
+
+def test_ground_height_reference_reads_hurdle_tops():
+    mocap = np.zeros((TRACK.num_hurdles, 3))
+    mocap[:, 0] = 100.0
+    mocap[0] = (2.0, 0.0, 0.4 - TRACK.max_height)
+    half = TRACK.half_lengths()
+    assert hurdles.np_ground_height(2.0 + 0.9 * half[0], mocap, half, TRACK.max_height) == pytest.approx(0.4)
+    assert hurdles.np_ground_height(2.0 + 1.1 * half[0], mocap, half, TRACK.max_height) == 0.0
+
+
+# ------------------------------------------------------------------------------- simulation
+
+
+def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sim):
+    """20 steps from mujoco_warp's state in both simulators, a hurdle under the walker's feet so
+    that hurdle contacts are part of the dynamics (as tests/test_sim.py, same tolerances)."""
+    mjm = sim.mjm
+    mjd = mujoco.MjData(mjm)
+    w = sim.world_index(1, 2)
+    mocap = _mocap(sim)
+    mocap[w, 0] = (0.15, 0.0, 0.1 - TRACK.max_height)
+    _set_mocap(sim, mocap)
+    mjd.mocap_pos[:] = mocap[w]
+    rng = np.random.default_rng(1)
+    lo, hi = mjm.actuator_ctrlrange.T
+    touched = 0
+    for _ in range(20):
+        mjd.qpos[:] = sim.qpos[w].cpu().numpy()
+        mjd.qvel[:] = sim.qvel[w].cpu().numpy()
+        mjd.qacc_warmstart[:] = sim.d.qacc_warmstart.numpy()[w]
+        actions = torch.as_tensor(rng.uniform(-1, 1, (sim.num_worlds, sim.num_actions)), dtype=torch.float32,
+                                  device=sim.qpos.device)
+        sim.step(actions)
+        assert torch.isfinite(sim.qpos).all() and torch.isfinite(sim.states).all()
+        if sim.terminated[w] or sim.truncated[w]:
+            break
+        mjd.ctrl[:] = lo + 0.5 * (actions[w].cpu().numpy() + 1.0) * (hi - lo)
+        for _ in range(sim.task.frame_skip):
+            mujoco.mj_step(mjm, mjd)
+        hurdle0 = mjm.geom("hurdle0").id
+        touched += any(hurdle0 in (c.geom1, c.geom2) for c in mjd.contact[: mjd.ncon])
+        scale = max(1.0, np.abs(mjd.qvel).max())
+        np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=1e-3, rtol=1e-4)
+        np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=0.03 * scale, rtol=1e-3)
+    assert touched, "the walker never touched the hurdle: the test checks no hurdle contact"
+
+
+def test_groups_are_identical_after_reset_aux_from_nominal(sim):
+    """Fresh resets draw every world its own track; the auxiliaries then take their nominal's whole
+    state, track included, and identical actions keep them bitwise identical."""
+    sim.reset()
+    g = sim.group_size
+    assert not np.allclose(_mocap(sim)[0], _mocap(sim)[1])
+    sim.reset_aux_from_nominal()
+    actions = torch.rand(NUM_NOMINAL, sim.num_actions, device=sim.qpos.device) * 2 - 1
+    for _ in range(3):
+        for name in ("qpos", "qvel", "states"):
+            value = getattr(sim, name).view(NUM_NOMINAL, g, -1)
+            assert torch.equal(value, value[:, :1].expand_as(value)), name
+        mocap = _mocap(sim).reshape(NUM_NOMINAL, g, -1, 3)
+        np.testing.assert_array_equal(mocap, np.broadcast_to(mocap[:, :1], mocap.shape))
+        sim.step(actions.repeat_interleave(g, dim=0))
+
+
+# --------------------------------------------------------------------------------- ego camera
+
+
+@pytest.fixture(scope="module")
+def ego(sim):
+    """Depth and RGB renderers of the ego camera (32 x 32, one frame)."""
+    return {m: NominalRenderer(sim, 32, 32, 1, m, camera="ego") for m in ("depth", "rgb")}
+
+
+def _hurdle_ahead(sim, nominal: int, x: float, height: float) -> np.ndarray:
+    """Puts hurdle 0 of every world of ``nominal``'s group at x with its top at height; the walker
+    at qpos0. Returns that world's mocap poses."""
+    sim.qpos.zero_()
+    mocap = _mocap(sim)
+    mocap[:, 1:, 0] += 100.0  # every other hurdle out of view
+    w = sim.world_index(nominal, 0)
+    mocap[w, 0] = (x, 0.0, height - TRACK.max_height)
+    _set_mocap(sim, mocap)
+    return mocap[w]
+
+
+def test_ego_depth_matches_mj_ray_and_shows_the_hurdle(sim, ego):
+    mocap = _hurdle_ahead(sim, 0, 1.2, 0.5)
+    r = ego["depth"]
+    depth = r.render()[0, -1].cpu().numpy().copy()  # the stack is overwritten by the next render
+    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_id, 32, mocap_pos=mocap)
+    expected = np.minimum(expected, r.zfar)
+    bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
+    assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"
+    on_hurdle = geom == sim.mjm.geom("hurdle0").id
+    assert on_hurdle.sum() >= 20, "the hurdle 1 m ahead should fill part of the picture"
+    # Without it the same pixels see farther (floor or sky).
+    _hurdle_ahead(sim, 0, 50.0, 0.5)
+    assert np.all(r.render()[0, -1].cpu().numpy()[on_hurdle & ~bad] > depth[on_hurdle & ~bad] + 0.05)
+
+
+def test_ego_image_changes_when_the_robot_moves(sim, ego):
+    _hurdle_ahead(sim, 0, 50.0, 0.5)
+    r = ego["rgb"]
+    before = r.render()[0].clone()
+    sim.qpos[0, 0] = 0.37  # half a floor tile forward
+    after = r.render()[0]
+    assert (before != after).any(dim=0).float().mean() > 0.1
+
+
+# --------------------------------------------------------------------- actor's observation
+
+
+@pytest.mark.parametrize("modality", ["rgb", "depth"])
+def test_packed_observation_round_trips(sim, modality):
+    frames = 2
+    renderer = NominalRenderer(sim, SIZE, SIZE, frames, modality, camera="ego")
+    obs = ProprioImageObservation(sim, renderer)
+    packed = obs.render_step()
+    image_shape = ((3 if modality == "rgb" else 1) * frames, SIZE, SIZE)
+    assert packed.shape == (NUM_NOMINAL, packed_size(image_shape, sim.task.proprio_dim, modality))
+    images, proprio = unpack(packed, image_shape, sim.task.proprio_dim)
+    assert torch.equal(images, wp.to_torch(renderer.stack))
+    assert torch.equal(proprio, sim.states[:: sim.group_size, : sim.task.proprio_dim])
+    assert proprio.dtype == torch.float32
+
+
+def test_proprio_image_actor_fuses_both_inputs(sim):
+    cfg = task_defaults("walker_hurdle", "depth")
+    cfg = dataclasses.replace(cfg, image_size=SIZE, frames=2, encoder_dim=8, proprio_hidden=(6,), actor_hidden=(5,))
+    proprio_dim = sim.task.proprio_dim
+    shape = cfg.actor_obs_shape(sim.state_dim, proprio_dim)
+    assert shape == (2 * SIZE * SIZE + proprio_dim,)
+    actor = Actor.from_config(cfg, shape, sim.num_actions, proprio_dim)
+    encoder = actor.encoder
+    assert isinstance(encoder, ProprioImageEncoder) and encoder.output_dim == 8 + 6
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 2, SIZE, SIZE, generator=gen) * 3.0
+    proprio = torch.randn(4, proprio_dim, generator=gen) * 5.0 + 2.0
+    packed = torch.cat([images.flatten(1), proprio], dim=1)
+    actor.update_normalizer(packed)
+    torch.testing.assert_close(encoder.proprio_rms.mean.float(), proprio.mean(0))
+    normalized = (proprio - proprio.mean(0)) / torch.sqrt(proprio.var(0, unbiased=False) + 1e-5)
+    expected = torch.cat([encoder.image(images), encoder.proprio(normalized)], dim=1)
+    torch.testing.assert_close(actor.features(packed), expected)
+    # Both parts reach the action: changing either changes the mean.
+    mean = actor(packed)[0]
+    assert not torch.equal(actor(torch.cat([images.flatten(1), proprio + 1.0], 1))[0], mean)
+    assert not torch.equal(actor(torch.cat([(images + 1.0).flatten(1), proprio], 1))[0], mean)
+    with pytest.raises(ValueError, match="packed observations"):
+        Actor.from_config(cfg, (5,), sim.num_actions, proprio_dim)
+
+
+# ------------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.parametrize("modality", ["rgb", "depth"])
+def test_training_from_pixels_and_proprioception_runs(tmp_path, device, modality):
+    args = ["--task", "walker_hurdle", "--obs", modality, "--num-nominal", "2", "--num-aux", "3",
+            "--horizon", "4", "--image-size", "16", "--critic-minibatch", "32", "--epochs", "3",
+            "--device", device, "--log-dir", str(tmp_path), "--run-name", "r"]
+    assert train.main(args) == 0
+    assert (tmp_path / "r" / "checkpoint.pt").exists()
