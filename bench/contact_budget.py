@@ -2,8 +2,8 @@
 
 What ``Task.max_contacts`` / ``Task.max_constraints`` must hold: the peaks over random policies
 (uniform in [-1, 1] and bang-bang +-1), each with and without early termination, plus settling
-with zero action from lying poses (on the side, upside down). Tasks with a hurdle track put all
-their hurdles within reach of the start, so that hurdle contacts count. A blow-up is an episode that ends
+with zero action from lying poses (on the side, upside down). Tasks with a hurdle track draw one per
+episode with its first hurdle 0.3 m ahead of the start, so that hurdle contacts count. A blow-up is an episode that ends
 with a non-finite state (C MuJoCo's bad-acceleration reset included) or a joint speed above 100;
 the deepest floor penetration and the fastest joint speed are reported too.
 ``--timestep 0.01 --frame-skip 1`` runs the same protocol with one 10 ms physics step per
@@ -35,15 +35,15 @@ def _reset(task, mjm, data, rng):
     _hurdles_in_reach(task, mjm, data, rng)
 
 
-def _hurdles_in_reach(task, mjm, data, rng) -> None:
-    """Tasks with a hurdle track: every hurdle within a step of the start (0.4 m apart from 0.2 m
-    behind the robot), tops U(0.1, 0.6) m, so that the random policies meet them."""
+def _hurdles_in_reach(task, mjm, data, rng):
+    """Tasks with a hurdle track: a track as the task draws it, moved back so that its first hurdle
+    stands 0.3 m ahead of the start, where the random policies meet it."""
     track = getattr(task, "track", None)
     if track is None:
         return
-    x = -0.2 + 0.4 * np.arange(track.num_hurdles)
-    data.mocap_pos[: track.num_hurdles] = np.stack(
-        [x, np.zeros_like(x), rng.uniform(0.1, 0.6, track.num_hurdles) - track.max_height], axis=1)
+    pos = track.sample(rng)
+    pos[:, 0] += mjm.qpos0[0] + 0.3 - pos[0, 0]
+    data.mocap_pos[: track.num_hurdles] = pos
 
 
 def _done(task, data, action) -> bool:

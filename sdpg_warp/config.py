@@ -22,7 +22,7 @@ class TrainConfig:
     are refused."""
     task: str = "hopper"
     """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
-    ego-centric walker_hurdle (camera on the robot, proprioception + images)."""
+    ego-centric walker_hurdle and g1_hurdle (camera on the robot, proprioception + images)."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
@@ -365,6 +365,9 @@ TASK_DEFAULTS: dict[str, dict] = {
     "walker_hurdle": dict(horizon=32, actor_lr=1e-3, critic_lr=2e-4, tau=0.01, actor_hidden=(256, 128),
                           proprio_hidden=(256,), encoder_dim=256, critic_hidden=(256, 128), alpha=0.0,
                           auto_alpha=False),
+    "g1_hurdle": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
+                      actor_hidden=(256, 128), proprio_hidden=(256,), encoder_dim=256, critic_hidden=(256, 128),
+                      alpha=1e-2, auto_alpha=True, target_std=0.15),
 }
 
 
@@ -375,6 +378,7 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "ant": (10000, 20000),
     "humanoid": (100000, 200000),
     "walker_hurdle": (5000, 10000),
+    "g1_hurdle": (100000, 100000),
 }
 
 

@@ -1,9 +1,17 @@
 """Shared test fixtures. Tests run on the CPU by default; ``pytest --gpu`` runs them on ``cuda:0``."""
 
+import os
+import pathlib
+
 import pytest
 import warp as wp
 
 from sdpg_warp.device import ExecutionScope, resolve_device
+
+MENAGERIE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "menagerie"
+"""The local Menagerie root beside the repository (../shared/menagerie): machines without internet
+and CI read the ego-centric tasks' robots from it. A MENAGERIE_ROOT set outside wins."""
+os.environ.setdefault("MENAGERIE_ROOT", str(MENAGERIE))
 
 
 def pytest_addoption(parser):
@@ -33,3 +41,18 @@ def device(request) -> str:
     scope.__enter__()
     request.addfinalizer(lambda: scope.__exit__(None, None, None))
     return device
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests of a task built on a Menagerie robot (parameter ``task``) skip, saying why, when no
+    Menagerie root is there to read it from."""
+    from sdpg_warp.tasks import make_task, task_names
+
+    root = pathlib.Path(os.environ["MENAGERIE_ROOT"])
+    for item in items:
+        task = item.callspec.params.get("task") if hasattr(item, "callspec") else None
+        if not (isinstance(task, str) and task in task_names()):
+            continue
+        robot = make_task(task).menagerie_robot
+        if robot and not (root / robot).is_dir():
+            item.add_marker(pytest.mark.skip(reason=f"Menagerie robot {robot} not under MENAGERIE_ROOT={root}"))

@@ -7,7 +7,7 @@ C MuJoCo ``MjData`` alone.
 
 import dataclasses
 import os
-from typing import ClassVar
+from typing import ClassVar, Optional
 
 import mujoco
 import mujoco_warp as mjw
@@ -35,6 +35,8 @@ class Task:
     """Constraint rows to allocate per world (mujoco_warp ``njmax``); measured with margin."""
     camera: ClassVar[str] = "track"
     """The model camera whose images the actor sees (rgb / depth observations)."""
+    menagerie_robot: ClassVar[Optional[str]] = None
+    """Registry name of the MuJoCo Menagerie robot the task builds on (None: its own MJCF)."""
     proprio_dim: ClassVar[int] = 0
     """Ego-centric tasks: size of the proprioception, the first ``proprio_dim`` entries of the
     privileged state, which the actor sees next to its camera images. 0: images only."""

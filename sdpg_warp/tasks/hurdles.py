@@ -80,6 +80,19 @@ class HurdleTrack:
                           conaffinity=0, rgba=HURDLE_RGBA,
                           size=[half_length, self.half_width, self.max_height])
 
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One track drawn on the host from the distribution :meth:`place` draws from (NumPy's
+        generator): [num_hurdles, 3] mocap positions."""
+        pos = np.zeros((self.num_hurdles, 3))
+        for level in range(self.num_levels):
+            difficulty = level / self.num_levels
+            low = self.height_low[0] + self.height_low[1] * difficulty
+            high = self.height_high[0] + self.height_high[1] * difficulty
+            k = level * self.hurdles_per_level + np.arange(self.hurdles_per_level)
+            pos[k, 0] = self.level_length * level + np.cumsum(rng.uniform(*self.spacing, self.hurdles_per_level))
+            pos[k, 2] = rng.uniform(low, high, self.hurdles_per_level) - self.max_height
+        return pos
+
     def check(self, mjm: mujoco.MjModel) -> None:
         """Raises ValueError unless mocap body k of ``mjm`` is hurdle k."""
         for k in range(self.num_hurdles):
@@ -142,21 +155,26 @@ def _place_hurdles(
 def ground_height(
     worldid: int,
     x: float,
+    y: float,
+    half_width: float,
     half_height: float,
     # In:
     half_length_in: wp.array(dtype=float),
     mocap_pos_in: wp.array2d(dtype=wp.vec3),
 ) -> float:
-    """Height of the track at x: the top of the tallest hurdle k with |x - x_k| <= half_length_k, else 0."""
+    """Height of the track at (x, y): the top of the tallest hurdle k with |x - x_k| <= half_length_k
+    and |y - y_k| <= half_width, else 0 (the floor)."""
     height = float(0.0)
     for k in range(half_length_in.shape[0]):
         pos = mocap_pos_in[worldid, k]
-        if wp.abs(x - pos[0]) <= half_length_in[k]:
+        if wp.abs(x - pos[0]) <= half_length_in[k] and wp.abs(y - pos[1]) <= half_width:
             height = wp.max(height, pos[2] + half_height)
     return height
 
 
-def np_ground_height(x: float, mocap_pos: np.ndarray, half_lengths: np.ndarray, half_height: float) -> float:
-    """NumPy twin of :func:`ground_height` (mocap_pos [num_hurdles, 3])."""
-    over = np.abs(x - mocap_pos[: len(half_lengths), 0]) <= half_lengths
-    return float(max(0.0, np.max(mocap_pos[: len(half_lengths), 2][over] + half_height, initial=0.0)))
+def np_ground_height(x: float, y: float, mocap_pos: np.ndarray, half_lengths: np.ndarray, half_width: float,
+                     half_height: float) -> float:
+    """NumPy twin of :func:`ground_height` (mocap_pos [nmocap, 3], hurdles first)."""
+    pos = mocap_pos[: len(half_lengths)]
+    over = (np.abs(x - pos[:, 0]) <= half_lengths) & (np.abs(y - pos[:, 1]) <= half_width)
+    return float(max(0.0, np.max(pos[over, 2] + half_height, initial=0.0)))

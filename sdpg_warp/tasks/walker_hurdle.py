@@ -52,6 +52,7 @@ PROPRIO_DIM = 17
 SAMPLE_OFFSETS = np.linspace(-2.0, 5.0, 36)
 """x offsets from the torso at which the critic reads the track height (the authors' 0.2 m grid)."""
 HURDLE_HALF_HEIGHT = TRACK.max_height
+HURDLE_HALF_WIDTH = TRACK.half_width
 MIN_HEIGHT = walker.MIN_HEIGHT
 MAX_HEIGHT = walker.MAX_HEIGHT
 MAX_PITCH = walker.MAX_PITCH
@@ -87,7 +88,7 @@ def _walker_hurdle_evaluate(
     x = qpos_in[worldid, 0]
     for j in range(sample_offset_in.shape[0]):
         state_out[worldid, PROPRIO_DIM + j] = hurdles.ground_height(
-            worldid, x + sample_offset_in[j], HURDLE_HALF_HEIGHT, half_length_in, mocap_pos_in)
+            worldid, x + sample_offset_in[j], 0.0, HURDLE_HALF_WIDTH, HURDLE_HALF_HEIGHT, half_length_in, mocap_pos_in)
     terms_out[worldid, 0] = FORWARD_WEIGHT * locomotion.progress(worldid, qvel_in)
     terms_out[worldid, 1] = ALIVE_BONUS
     terms_out[worldid, 2] = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
@@ -118,12 +119,13 @@ class WalkerHurdle(Task):
     track: ClassVar[hurdles.HurdleTrack] = TRACK
     """The hurdle distribution (benches place hurdles with it)."""
     _kernel = _walker_hurdle_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py: 30k env steps of uniform and of +-1 random
-    # actions, with and without termination, plus settling from lying poses, every hurdle within
-    # reach of the start): at most 17 contacts and 69 constraint rows (the walker alone: 8 and 32).
-    # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
-    max_contacts = 34
-    max_constraints = 4 * 34 + 6
+    # Measured in C MuJoCo (bench/contact_budget.py --steps 10000: uniform and +-1 random actions,
+    # with and without termination, plus settling from lying poses, each episode on a track drawn
+    # as the task draws it with its first hurdle 0.3 m ahead): at most 8 contacts and 34 constraint
+    # rows, as the walker alone. Budget: 3x the contacts (a hurdle is one more body to touch);
+    # 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
+    max_contacts = 24
+    max_constraints = 4 * 24 + 6
 
     frame_skip: int = 2
     episode_length: int = 1000
@@ -164,8 +166,8 @@ class WalkerHurdle(Task):
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         half_lengths = TRACK.half_lengths()
-        heights = [hurdles.np_ground_height(qpos[0] + dx, mocap_pos, half_lengths, HURDLE_HALF_HEIGHT)
-                   for dx in SAMPLE_OFFSETS]
+        heights = [hurdles.np_ground_height(qpos[0] + dx, 0.0, mocap_pos, half_lengths, HURDLE_HALF_WIDTH,
+                                            HURDLE_HALF_HEIGHT) for dx in SAMPLE_OFFSETS]
         obs = np.concatenate([qpos[1:], qvel, heights])
         terms = np.array([FORWARD_WEIGHT * qvel[0], ALIVE_BONUS, locomotion.np_action_cost(action, ACTION_PENALTY)])
         height, pitch = qpos[1], qpos[2]

@@ -1,8 +1,10 @@
-"""walker_hurdle and the ego-centric machinery: task kernel against its NumPy reference, hurdle
-placement against its distribution, physics against C MuJoCo, the ego camera against mj_ray,
-group identity, the packed actor observation and the proprioception encoder, a short training run.
+"""The ego-centric tasks (walker_hurdle, g1_hurdle) and their machinery: task kernels against their
+NumPy references, hurdle placement against its distribution, physics against C MuJoCo, the ego
+camera against mj_ray, group identity, the packed actor observation and the proprioception
+encoder, short training runs from pixels and proprioception.
 
-One simulator (N=2, M=3) is built per module; tests that move hurdles or worlds set them first.
+One simulator (N=2, M=3) per task is built per module; tests that move hurdles or worlds set them
+first. g1_hurdle reads the Unitree G1 from MENAGERIE_ROOT (tests/conftest.py; skipped without it).
 """
 
 import dataclasses
@@ -20,20 +22,42 @@ from sdpg_warp.networks import Actor, ProprioImageEncoder
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.render.ego import ProprioImageObservation, packed_size, unpack
 from sdpg_warp.sim import BatchedSim
-from sdpg_warp.tasks import hurdles, walker_hurdle
+from sdpg_warp.tasks import hurdles, make_task, walker_hurdle
+from sdpg_warp.tasks.menagerie import RobotNotFound
 from test_render import _reference_rays
 
+TASKS = ("walker_hurdle", "g1_hurdle")
 TRACK = walker_hurdle.TRACK
+QPOS_SPREAD = {"walker_hurdle": 1.0, "g1_hurdle": 0.3}
+"""Half-width of the random qpos offsets: wide enough to cross every termination bound."""
+HEIGHT_QPOS = {"walker_hurdle": 1, "g1_hurdle": 2}
+"""qpos index of the height the termination reads (the walker's rootz, the G1's base z)."""
+HURDLE_IN_REACH = 0.02
+"""Top (m) of the hurdle put under the robot's feet in the C MuJoCo comparison: touched from the
+first step, shallow enough that the solver converges (a 0.1 m one cuts 8 cm into the G1's ankle)."""
 NUM_NOMINAL, NUM_AUX = 2, 3
 SIZE = 16
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
-def sim(device):
-    sim = BatchedSim("walker_hurdle", NUM_NOMINAL, NUM_AUX, device=device, seed=0)
-    sim.reset()
-    return sim
+def sims(device):
+    """``sims(task)``: the module's freshly reset simulator of the task (built once)."""
+    cache = {}
+
+    def get(task: str) -> BatchedSim:
+        if task not in cache:
+            cache[task] = BatchedSim(task, NUM_NOMINAL, NUM_AUX, device=device, seed=0)
+            cache[task].reset()
+        return cache[task]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def sim(sims):
+    """The walker_hurdle simulator (tests of the shared machinery)."""
+    return sims("walker_hurdle")
 
 
 def _mocap(sim) -> np.ndarray:
@@ -47,23 +71,26 @@ def _set_mocap(sim, mocap: np.ndarray) -> None:
 # ------------------------------------------------------------------------------- task kernel
 
 
-def test_evaluate_matches_reference(sim, device):
-    """Random states over tracks drawn by the placement kernel, plus hurdles right at the sample
-    points (bounds of the |x - x_k| <= half-length test) and one non-finite state."""
+@pytest.mark.parametrize("task", TASKS)
+def test_evaluate_matches_reference(sims, device, task):
+    """Random states anywhere along tracks drawn by the placement kernel, one below the height
+    bound and one non-finite."""
+    sim = sims(task)
     task, mjm = sim.task, sim.mjm
     rng = np.random.default_rng(0)
     num = 16
-    qpos = mjm.qpos0 + rng.uniform(-1.0, 1.0, (num, mjm.nq))
+    qpos = mjm.qpos0 + rng.uniform(-QPOS_SPREAD[task.name], QPOS_SPREAD[task.name], (num, mjm.nq))
+    if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
+        qpos[:, 3:7] /= np.linalg.norm(qpos[:, 3:7], axis=1, keepdims=True)
     qpos[:, 0] = rng.uniform(-1.0, 20.0, num)  # anywhere along the track
     qvel = rng.normal(0.0, 2.0, (num, mjm.nv))
     action = rng.uniform(-1.0, 1.0, (num, mjm.nu))
-    mocap = np.repeat(_mocap(sim)[:1], num, axis=0)
-    mocap[1, 0, 0] = qpos[1, 0] + walker_hurdle.SAMPLE_OFFSETS[12] + 0.05  # sample inside the hurdle
-    qpos[2, 1] = walker_hurdle.MIN_HEIGHT - 0.01  # terminates
+    mocap = _mocap(sim)[rng.integers(0, sim.num_worlds, num)]
+    qpos[2, HEIGHT_QPOS[task.name]] = -10.0  # terminates
     qpos[3] = np.nan
     arrays = [wp.array(x.astype(np.float32), dtype=float, device=device) for x in (qpos, qvel, action)]
     obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
-    terms = wp.array(np.full((num, 3), np.inf, np.float32), dtype=float, device=device)
+    terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
     reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
     terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
     mocap_wp = wp.array(mocap.astype(np.float32), dtype=wp.vec3, device=device)
@@ -76,38 +103,47 @@ def test_evaluate_matches_reference(sim, device):
         np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL)
         np.testing.assert_allclose(reward.numpy()[w], ref_terms.sum(), **TOL)
         assert terminated.numpy()[w] == ref_terminated, w
-    assert obs.numpy()[1, walker_hurdle.PROPRIO_DIM + 12] > 0.1  # the hurdle is in the critic's view
+    assert (obs.numpy()[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
     assert terminated.numpy()[2] == 1 and terminated.numpy()[3] == 1
 
 
-def test_placement_follows_the_authors_distribution(device):
+@pytest.mark.parametrize("task", TASKS)
+def test_placement_follows_the_authors_distribution(device, task):
     """Every world's track: per level, spacing and heights inside their ranges; masked worlds only;
     reproducible for a (seed, reset count), different for another count or world."""
+    track = make_task(task).track
     worlds = 256
-    d = types.SimpleNamespace(mocap_pos=wp.zeros((worlds, TRACK.num_hurdles), dtype=wp.vec3, device=device))
+    d = types.SimpleNamespace(mocap_pos=wp.zeros((worlds, track.num_hurdles), dtype=wp.vec3, device=device))
     mask = np.ones(worlds, dtype=bool)
     mask[7] = False
     mask_wp = wp.array(mask, dtype=bool, device=device)
     counts = wp.array(np.ones(worlds, dtype=np.int32), dtype=int, device=device)
-    TRACK.place(d, 3, mask_wp, counts)
-    pos = d.mocap_pos.numpy().reshape(worlds, TRACK.num_levels, TRACK.hurdles_per_level, 3)
+    track.place(d, 3, mask_wp, counts)
+    pos = d.mocap_pos.numpy().reshape(worlds, track.num_levels, track.hurdles_per_level, 3)
     assert np.all(pos[7] == 0.0)
     pos = pos[mask]
-    starts = TRACK.level_length * np.arange(TRACK.num_levels)[None, :, None]
+    starts = track.level_length * np.arange(track.num_levels)[None, :, None]
     gaps = np.diff(np.concatenate([np.broadcast_to(starts, pos.shape[:2] + (1,)), pos[..., 0]], axis=2), axis=2)
-    lo, hi = TRACK.spacing
+    lo, hi = track.spacing
     assert gaps.min() >= lo - 1e-5 and gaps.max() <= hi + 1e-5
     assert gaps.max() - gaps.min() > 0.9 * (hi - lo)  # the whole range is used
-    top = pos[..., 2] + TRACK.max_height
-    difficulty = np.arange(TRACK.num_levels)[None, :, None] / TRACK.num_levels
-    low = TRACK.height_low[0] + TRACK.height_low[1] * difficulty
-    high = TRACK.height_high[0] + TRACK.height_high[1] * difficulty
+    top = pos[..., 2] + track.max_height
+    difficulty = np.arange(track.num_levels)[None, :, None] / track.num_levels
+    low = track.height_low[0] + track.height_low[1] * difficulty
+    high = track.height_high[0] + track.height_high[1] * difficulty
     assert np.all(top >= low - 1e-5) and np.all(top <= high + 1e-5)
     assert np.all(pos[..., 1] == 0.0)
+    # The host twin (bench/contact_budget.py's tracks) draws from the same distribution: per-hurdle
+    # means of x and top height agree within 5 standard errors.
+    rng = np.random.default_rng(0)
+    host = np.stack([track.sample(rng) for _ in range(len(pos))]).reshape(pos.shape)
+    for a, b in ((pos[..., 0], host[..., 0]), (top, host[..., 2] + track.max_height)):
+        error = np.sqrt((a.var(0) + b.var(0)) / len(a)) + 1e-6
+        assert np.all(np.abs(a.mean(0) - b.mean(0)) < 5 * error)
     again = types.SimpleNamespace(mocap_pos=wp.zeros_like(d.mocap_pos))
-    TRACK.place(again, 3, mask_wp, counts)
+    track.place(again, 3, mask_wp, counts)
     np.testing.assert_array_equal(again.mocap_pos.numpy(), d.mocap_pos.numpy())
-    TRACK.place(again, 3, mask_wp, wp.array(np.full(worlds, 2, np.int32), dtype=int, device=device))
+    track.place(again, 3, mask_wp, wp.array(np.full(worlds, 2, np.int32), dtype=int, device=device))
     assert not np.allclose(again.mocap_pos.numpy()[0], d.mocap_pos.numpy()[0])
     assert not np.allclose(d.mocap_pos.numpy()[0], d.mocap_pos.numpy()[1])
 
@@ -117,21 +153,26 @@ def test_ground_height_reference_reads_hurdle_tops():
     mocap[:, 0] = 100.0
     mocap[0] = (2.0, 0.0, 0.4 - TRACK.max_height)
     half = TRACK.half_lengths()
-    assert hurdles.np_ground_height(2.0 + 0.9 * half[0], mocap, half, TRACK.max_height) == pytest.approx(0.4)
-    assert hurdles.np_ground_height(2.0 + 1.1 * half[0], mocap, half, TRACK.max_height) == 0.0
+    w, h = TRACK.half_width, TRACK.max_height
+    assert hurdles.np_ground_height(2.0 + 0.9 * half[0], 0.9 * w, mocap, half, w, h) == pytest.approx(0.4)
+    assert hurdles.np_ground_height(2.0 + 1.1 * half[0], 0.0, mocap, half, w, h) == 0.0
+    assert hurdles.np_ground_height(2.0, 1.1 * w, mocap, half, w, h) == 0.0
 
 
 # ------------------------------------------------------------------------------- simulation
 
 
-def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sim):
-    """20 steps from mujoco_warp's state in both simulators, a hurdle under the walker's feet so
+@pytest.mark.parametrize("task", TASKS)
+def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sims, task):
+    """20 steps from mujoco_warp's state in both simulators, a low hurdle under the robot's feet so
     that hurdle contacts are part of the dynamics (as tests/test_sim.py, same tolerances)."""
+    sim = sims(task)
+    sim.reset()
     mjm = sim.mjm
     mjd = mujoco.MjData(mjm)
     w = sim.world_index(1, 2)
     mocap = _mocap(sim)
-    mocap[w, 0] = (0.15, 0.0, 0.1 - TRACK.max_height)
+    mocap[w, 0] = (sim.qpos[w, 0].item() + 0.1, 0.0, HURDLE_IN_REACH - sim.task.track.max_height)
     _set_mocap(sim, mocap)
     mjd.mocap_pos[:] = mocap[w]
     rng = np.random.default_rng(1)
@@ -155,12 +196,14 @@ def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sim):
         scale = max(1.0, np.abs(mjd.qvel).max())
         np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=1e-3, rtol=1e-4)
         np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=0.03 * scale, rtol=1e-3)
-    assert touched, "the walker never touched the hurdle: the test checks no hurdle contact"
+    assert touched, "the robot never touched the hurdle: the test checks no hurdle contact"
 
 
-def test_groups_are_identical_after_reset_aux_from_nominal(sim):
+@pytest.mark.parametrize("task", TASKS)
+def test_groups_are_identical_after_reset_aux_from_nominal(sims, task):
     """Fresh resets draw every world its own track; the auxiliaries then take their nominal's whole
     state, track included, and identical actions keep them bitwise identical."""
+    sim = sims(task)
     sim.reset()
     g = sim.group_size
     assert not np.allclose(_mocap(sim)[0], _mocap(sim)[1])
@@ -179,43 +222,57 @@ def test_groups_are_identical_after_reset_aux_from_nominal(sim):
 
 
 @pytest.fixture(scope="module")
-def ego(sim):
-    """Depth and RGB renderers of the ego camera (32 x 32, one frame)."""
-    return {m: NominalRenderer(sim, 32, 32, 1, m, camera="ego") for m in ("depth", "rgb")}
+def ego(sims):
+    """``ego(task, modality)``: a 32 x 32 one-frame renderer of the task's ego camera (built once)."""
+    cache = {}
+
+    def get(task: str, modality: str) -> NominalRenderer:
+        if (task, modality) not in cache:
+            cache[task, modality] = NominalRenderer(sims(task), 32, 32, 1, modality, camera="ego")
+        return cache[task, modality]
+
+    return get
 
 
-def _hurdle_ahead(sim, nominal: int, x: float, height: float) -> np.ndarray:
-    """Puts hurdle 0 of every world of ``nominal``'s group at x with its top at height; the walker
-    at qpos0. Returns that world's mocap poses."""
-    sim.qpos.zero_()
+def _hurdle_ahead(sim, nominal: int, ahead: float, height: float) -> np.ndarray:
+    """Every world at the start pose (qpos0, the walker's or the G1's); hurdle 0 of ``nominal``'s
+    world ``ahead`` m in front of it with its top at ``height``, every other hurdle out of view.
+    Returns that world's mocap poses."""
+    sim.qpos.copy_(torch.as_tensor(sim.mjm.qpos0, dtype=torch.float32))
     mocap = _mocap(sim)
-    mocap[:, 1:, 0] += 100.0  # every other hurdle out of view
+    mocap[:, 1:, 0] += 100.0
     w = sim.world_index(nominal, 0)
-    mocap[w, 0] = (x, 0.0, height - TRACK.max_height)
+    mocap[w, 0] = (sim.mjm.qpos0[0] + ahead, 0.0, height - sim.task.track.max_height)
     _set_mocap(sim, mocap)
     return mocap[w]
 
 
-def test_ego_depth_matches_mj_ray_and_shows_the_hurdle(sim, ego):
+@pytest.mark.parametrize("task", TASKS)
+def test_ego_depth_matches_mj_ray_and_shows_the_hurdle(sims, ego, task):
+    sim = sims(task)
     mocap = _hurdle_ahead(sim, 0, 1.2, 0.5)
-    r = ego["depth"]
+    r = ego(task, "depth")
     depth = r.render()[0, -1].cpu().numpy().copy()  # the stack is overwritten by the next render
     expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_id, 32, mocap_pos=mocap)
     expected = np.minimum(expected, r.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"
     on_hurdle = geom == sim.mjm.geom("hurdle0").id
-    assert on_hurdle.sum() >= 20, "the hurdle 1 m ahead should fill part of the picture"
-    # Without it the same pixels see farther (floor or sky).
+    assert on_hurdle.sum() >= 20, "the hurdle 1.2 m ahead should fill part of the picture"
+    # Without it the same pixels see farther: the floor behind it (just behind, at its foot) or the sky.
     _hurdle_ahead(sim, 0, 50.0, 0.5)
-    assert np.all(r.render()[0, -1].cpu().numpy()[on_hurdle & ~bad] > depth[on_hurdle & ~bad] + 0.05)
+    seen = on_hurdle & ~bad
+    farther = r.render()[0, -1].cpu().numpy()[seen] - depth[seen]
+    assert np.all(farther > 1e-3) and farther.mean() > 0.2
 
 
-def test_ego_image_changes_when_the_robot_moves(sim, ego):
+@pytest.mark.parametrize("task", TASKS)
+def test_ego_image_changes_when_the_robot_moves(sims, ego, task):
+    sim = sims(task)
     _hurdle_ahead(sim, 0, 50.0, 0.5)
-    r = ego["rgb"]
+    r = ego(task, "rgb")
     before = r.render()[0].clone()
-    sim.qpos[0, 0] = 0.37  # half a floor tile forward
+    sim.qpos[0, 0] += 0.37  # half a floor tile forward
     after = r.render()[0]
     assert (before != after).any(dim=0).float().mean() > 0.1
 
@@ -267,9 +324,25 @@ def test_proprio_image_actor_fuses_both_inputs(sim):
 
 
 @pytest.mark.parametrize("modality", ["rgb", "depth"])
-def test_training_from_pixels_and_proprioception_runs(tmp_path, device, modality):
-    args = ["--task", "walker_hurdle", "--obs", modality, "--num-nominal", "2", "--num-aux", "3",
+@pytest.mark.parametrize("task", TASKS)
+def test_training_from_pixels_and_proprioception_runs(tmp_path, device, task, modality):
+    args = ["--task", task, "--obs", modality, "--num-nominal", "2", "--num-aux", "3",
             "--horizon", "4", "--image-size", "16", "--critic-minibatch", "32", "--epochs", "3",
             "--device", device, "--log-dir", str(tmp_path), "--run-name", "r"]
     assert train.main(args) == 0
     assert (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+def test_a_missing_robot_is_one_line_naming_both_ways_and_train_exits_2(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "menagerie"
+    empty.mkdir()
+    monkeypatch.setenv("MENAGERIE_ROOT", str(empty))
+    with pytest.raises(RobotNotFound, match=r"'unitree_g1'.*internet.*MENAGERIE_ROOT") as error:
+        make_task("g1_hurdle").mj_model()
+    assert "\n" not in str(error.value)
+    runs = tmp_path / "runs"
+    assert train.main(["--task", "g1_hurdle", "--obs", "depth", "--num-nominal", "2", "--num-aux", "1",
+                       "--image-size", "16", "--device", "cpu", "--log-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unitree_g1" in err and "MENAGERIE_ROOT" in err, err
+    assert not any(runs.glob("*")), "a failed start leaves no run folder"
