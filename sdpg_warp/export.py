@@ -34,7 +34,13 @@ def load_policy(path: str):
     from sdpg_warp.tasks import make_task
 
     cfg, actor = load_policy(path)
-    shape = cfg.actor_obs_shape(make_task(cfg.task).state_dim)
+    task = make_task(cfg.task)
+    proprio_dim = task.proprio_dim if cfg.obs != "state" else 0
+    if proprio_dim and cfg.obs == "rgb":
+        # ONNX has no bit cast, which the packed row's float32 bytes in uint8 need.
+        raise ValueError(f"ONNX export of an ego-centric rgb actor ({cfg.task}) is not supported: its packed "
+                         f"input carries float32 bytes in uint8; depth actors export")
+    shape = cfg.actor_obs_shape(task.state_dim, proprio_dim)
     example = torch.zeros(1, *shape, dtype=torch.uint8 if cfg.obs == "rgb" else torch.float32)
     return DeterministicPolicy(actor).eval(), example
 

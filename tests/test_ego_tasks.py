@@ -16,7 +16,7 @@ import pytest
 import torch
 import warp as wp
 
-from sdpg_warp import train
+from sdpg_warp import export, train
 from sdpg_warp.config import task_defaults
 from sdpg_warp.networks import Actor, ProprioImageEncoder
 from sdpg_warp.render import NominalRenderer
@@ -331,6 +331,8 @@ def test_training_from_pixels_and_proprioception_runs(tmp_path, device, task, mo
             "--device", device, "--log-dir", str(tmp_path), "--run-name", "r"]
     assert train.main(args) == 0
     assert (tmp_path / "r" / "checkpoint.pt").exists()
+    if task == "walker_hurdle":  # the exported graph takes the packed row (rgb: refused, one line)
+        assert export.main([str(tmp_path / "r"), "--out", str(tmp_path / "p.onnx")]) == (0 if modality == "depth" else 2)
 
 
 def test_a_missing_robot_is_one_line_naming_both_ways_and_train_exits_2(tmp_path, monkeypatch, capsys):
