@@ -216,7 +216,8 @@ class BatchedSim:
     # ------------------------------------------------------------------------------- public API
 
     def reset(self, mask: Optional[torch.Tensor] = None) -> None:
-        """Masked worlds (all by default) to randomized initial states, seeded; refreshes their obs.
+        """Masked worlds (all by default) to randomized initial states, seeded, and the task's scene
+        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs.
 
         mask: torch.bool [W]. Episode step, action and warm start of those worlds are cleared.
         """

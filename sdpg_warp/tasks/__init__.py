@@ -32,4 +32,5 @@ def make_task(name: str, **overrides) -> Task:
 
 
 # Importing the task modules registers them.
-from sdpg_warp.tasks import ant, g1_hurdle, hopper, humanoid, pointmass, reacher, walker, walker_hurdle  # noqa: E402,F401
+from sdpg_warp.tasks import (  # noqa: E402,F401
+    ant, g1_hurdle, hopper, humanoid, pointmass, reacher, walker, walker_hurdle)

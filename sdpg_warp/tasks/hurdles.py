@@ -6,9 +6,9 @@ with the level's difficulty ``level / num_levels`` (SDPG ``utils/terrain.py``,
 ``terrain_utils.parkour_hurtle_terrain``). Here every world draws its own track from the same
 distributions at each reset: hurdle k is the box of mocap body k, ``2 * max_height`` tall and
 lowered into the floor so that its top is at the drawn height (the floor plane hides the rest).
-Hurdles collide with the robot only (contype 2, conaffinity 0; the robot's geoms get
-conaffinity bit 2, the floor's does not), never with the floor or each other. Mocap poses are state: the auxiliary worlds
-take their nominal's, the renderer gathers them.
+Hurdles collide with the robot only (contype 2, conaffinity 0; the robot's geoms get conaffinity
+bit 2, the floor's does not), never with the floor or each other. Mocap poses are state: the
+auxiliary worlds take their nominal's, the renderer gathers them.
 """
 
 import dataclasses
