@@ -2,8 +2,8 @@
 
   torchrun --standalone --nproc-per-node 2 tests/distributed_worker.py train OUT_DIR TRAIN_ARGS...
       the gradient probe (one update of each rank on its own batch against one process's update on
-      both ranks' batches), then SDPG and PPO trained with the Runner; each rank saves what it
-      computed and holds to OUT_DIR/rank{r}.pt.
+      both ranks' batches), then SDPG, PPO and distillation (the SDPG actor its teacher) trained with
+      the Runner; each rank saves what it computed and holds to OUT_DIR/rank{r}.pt.
   torchrun --standalone --nproc-per-node 2 tests/distributed_worker.py stall TRAIN_ARGS...
       ``python -m sdpg_warp.train TRAIN_ARGS`` whose rank 1 stops answering in its second epoch's
       update, as a hung process would (only SIGKILL or a default SIGTERM ends it).
@@ -91,6 +91,14 @@ def train_and_save(out_dir: str, args: list) -> None:
         ppo = Runner(ppo_cfg, parallel=parallel)
         ppo.train()
         result["ppo"] = _held(ppo)
+        teacher = os.path.join(out_dir, "teacher.pt")
+        runner.save(teacher)  # every rank takes part, rank 0 writes
+        student = Runner(train.parse_config(
+            ["--algo", "distill", "--task", cfg.task, "--obs", "rgb", "--teacher", teacher, "--device", "cpu",
+             "--image-size", "16", "--num-envs", "2", "--horizon", "4", "--epochs", "2", "--distill-buffer", "64",
+             "--distill-batch", "8", "--distill-learning-starts", "8", "--distill-updates", "50"]), parallel=parallel)
+        student.train()
+        result["distill"] = {**_held(student), "buffer": student.algo.obs[:student.algo.size].clone()}
         torch.save(result, os.path.join(out_dir, f"rank{parallel.rank}.pt"))
     finally:
         distributed.shutdown()

@@ -37,16 +37,17 @@ def _check(done: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> list:
-    """What each of the two ranks of a 3-epoch Runner job (then a 2-epoch PPO one) held."""
+    """What each of the two ranks of a 3-epoch SDPG Runner job (then 2 epochs of PPO and of
+    distillation) held."""
     out = tmp_path_factory.mktemp("ranks")
     _check(_torchrun(WORKER, "train", str(out), *TINY, "--epochs", "3", "--schedule-epochs", "3"))
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)]
 
 
-@pytest.mark.parametrize("algo", ["sdpg", "ppo"])
+@pytest.mark.parametrize("algo", ["sdpg", "ppo", "distill"])
 def test_two_ranks_end_with_bit_identical_networks(ranks, algo):
     first, second = ranks[0][algo], ranks[1][algo]
-    names = ["actor", "critic"] + (["target_critic"] if algo == "sdpg" else [])
+    names = {"sdpg": ["actor", "critic", "target_critic"], "ppo": ["actor", "critic"], "distill": ["actor"]}[algo]
     for name in names:
         for key, value in first[name].items():
             assert torch.equal(value, second[name][key]), f"{algo} {name}.{key}"
@@ -54,9 +55,13 @@ def test_two_ranks_end_with_bit_identical_networks(ranks, algo):
         assert torch.equal(first["log_alpha"], second["log_alpha"])
         # The critic's normalizer took in every rank's states: 3 epochs of 2 ranks x 2*4*4 states.
         assert float(first["critic"]["obs_rms.count"]) == 3 * 2 * 2 * 4 * 4
+    if algo == "distill":  # each rank learned from its own replay buffer, and as many updates
+        assert first["history"][-1]["charts/student_updates"] > 0
+        assert not torch.equal(first["buffer"], second["buffer"])
     # Logged metrics are the ranks' averages, the same on both.
-    assert [h["losses/critic" if algo == "sdpg" else "losses/value"] for h in first["history"]] == \
-           [h["losses/critic" if algo == "sdpg" else "losses/value"] for h in second["history"]]
+    loss = {"sdpg": "losses/critic", "ppo": "losses/value", "distill": "losses/imitation"}[algo]
+    assert [h.get(loss) for h in first["history"]] == [h.get(loss) for h in second["history"]]
+    assert first["history"][-1][loss] > 0
 
 
 def test_ranks_draw_different_perturbations_and_states(ranks):
