@@ -14,13 +14,18 @@ its networks, optimizers and rollout storage. Per epoch the Runner calls, in thi
 
 Every method queues device work only (no host read); metrics are 0-dim tensors or floats that the
 Runner reads once when it logs.
+
+Under torchrun every rank runs its own algorithm on its own worlds; ``parallel`` keeps their
+networks identical (sdpg_warp/distributed.py says what an algorithm calls, and where).
 """
 
 import abc
-from typing import Dict, Union
+from typing import Dict, Tuple, Union
 
 import torch
 from torch import nn
+
+from sdpg_warp.distributed import SINGLE_PROCESS, DataParallel
 
 Metrics = Dict[str, Union[float, torch.Tensor]]
 
@@ -30,6 +35,12 @@ class Algorithm(abc.ABC):
 
     epoch: int
     """The epoch being collected or learned from (sets schedules and noise keys)."""
+    parallel: DataParallel = SINGLE_PROCESS
+    """The ranks of the run, set by the Runner: gradients, normalizer statistics and data-driven
+    decisions go through it (sdpg_warp/distributed.py)."""
+    rank_local_state: Tuple[str, ...] = ()
+    """Keys of :meth:`state_dict` whose values differ between ranks (random generators, per-rank
+    buffers): a checkpoint keeps these for every rank, the rest once."""
 
     def start_rollout(self, sim) -> None:
         """Prepares the simulator's worlds for a rollout (default: nothing)."""

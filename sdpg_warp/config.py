@@ -26,11 +26,13 @@ class TrainConfig:
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
-    """N: nominal worlds, rendered and seen by the actor."""
+    """N: nominal worlds, rendered and seen by the actor; per rank under torchrun (K ranks learn
+    from K*N nominal worlds)."""
     num_aux: int = 63
     """M: auxiliary (perturbed, state-only) worlds per nominal world."""
     num_envs: int = 1024
-    """PPO and distill: independent worlds (no auxiliaries), every one rendered for rgb/depth."""
+    """PPO and distill: independent worlds (no auxiliaries), every one rendered for rgb/depth; per
+    rank under torchrun."""
     horizon: int = 32
     """H: environment steps per epoch (short-horizon rollout)."""
     epochs: int = 2000
@@ -39,7 +41,8 @@ class TrainConfig:
     device: str = "auto"
     """Device for simulation and networks: "auto" (cuda:0 if present, else cpu), "cpu" or "cuda:N"."""
     seed: int = 0
-    """Seed for simulation resets, perturbations and network initialization."""
+    """Seed for simulation resets, perturbations and network initialization. Under torchrun rank r
+    simulates and perturbs with seed + r * 65536, and every rank starts from rank 0's networks."""
     log_dir: str = "runs"
     """Directory under which each run gets its own folder (TensorBoard events, checkpoints, config.json)."""
     run_name: Optional[str] = None
@@ -199,6 +202,10 @@ class TrainConfig:
     """Torch CPU threads (``torch.set_num_threads``); 0 keeps Torch's default (one per core). One
     thread is fastest for the small CPU tasks, and it does not slow to a crawl when another process
     holds a core."""
+    collective_timeout: float = 600.0
+    """Under torchrun: seconds a rank waits in a collective (gradient average, checkpoint gather, the
+    first one also for every rank's build and Warp compile) before the job fails with an error
+    naming the rank, instead of hanging. May change on resume."""
 
     def world_layout(self) -> tuple[int, int]:
         """(nominal worlds, auxiliary worlds per nominal) of the simulator: (N, M) for SDPG,
@@ -290,6 +297,8 @@ class TrainConfig:
             raise ValueError(f"schedule-epochs must be >= 1, got {self.schedule_epochs}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: Torch's default), got {self.threads}")
+        if not math.isfinite(self.collective_timeout) or self.collective_timeout <= 0.0:
+            raise ValueError(f"collective-timeout must be finite and > 0, got {self.collective_timeout}")
         for name in ("gamma", "lam", "tau", "init_logstd", "logstd_min", "logstd_max"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")

@@ -50,7 +50,14 @@ def student_lr_at(epoch: int, lr: float, schedule_epochs: int) -> float:
 class Distill(Algorithm):
     """The student (an :class:`Actor` on images), the frozen teacher (an :class:`Actor` on the
     privileged state), the student's Adam, the replay buffer and a generator for the mixture and
-    the minibatches."""
+    the minibatches.
+
+    Under torchrun (sdpg_warp/distributed.py) every rank fills its own replay buffer and draws its own
+    minibatches (generator seeded per rank); each update's gradients are averaged over the ranks, and
+    the early stop reads the loss averaged over them, so every rank stops at the same update.
+    """
+
+    rank_local_state = ("generator", "buffer_obs", "buffer_labels")
 
     def __init__(self, student: Actor, teacher: Actor, cfg: TrainConfig, device: Union[str, torch.device]):
         self.cfg = cfg
@@ -127,11 +134,13 @@ class Distill(Algorithm):
                 loss = imitation_loss(mean, self.labels[idx])
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                self.parallel.average_gradients(self.actor.parameters())
                 nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
                 self.optimizer.step()
                 losses.append(loss.detach())
                 if cfg.distill_loss_threshold > 0.0 and (step + 1) % LOSS_CHECK_EVERY == 0:
-                    if float(loss) < cfg.distill_loss_threshold:  # one device read per LOSS_CHECK_EVERY updates
+                    # One device read per LOSS_CHECK_EVERY updates, of the loss averaged over the ranks.
+                    if float(self.parallel.average(loss.detach())) < cfg.distill_loss_threshold:
                         break
         metrics["losses/imitation"] = torch.stack(losses).mean()
         metrics["charts/student_updates"] = float(len(losses))

@@ -1,7 +1,7 @@
 """Episode statistics of the nominal worlds (on the device) and the per-epoch console and
 TensorBoard logging (host reads happen here only, once per logged epoch)."""
 
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -35,9 +35,13 @@ class EpisodeStatistics:
         self.episode_return.masked_fill_(done, 0.0)
         self.episode_length.masked_fill_(done, 0.0)
 
-    def pop(self) -> Dict[str, float]:
+    def pop(self, sum_over_ranks: Optional[Callable[[List[torch.Tensor]], None]] = None) -> Dict[str, float]:
         """Scalars since the last pop: ``rewards/<term>`` (mean per nominal step) and, where episodes
-        finished, ``charts/episode_return`` and ``charts/episode_length``; then resets the sums."""
+        finished, ``charts/episode_return`` and ``charts/episode_length``; then resets the sums.
+        ``sum_over_ranks`` (``DataParallel.sum_``) first sums the accumulators over the ranks in place,
+        so the scalars are those of every rank's episodes."""
+        if sum_over_ranks is not None:
+            sum_over_ranks([self._finished, self._term_sums, self._steps])
         finished = self._finished.tolist()
         steps = max(float(self._steps), 1.0)
         scalars = {f"rewards/{name}": total / steps for name, total in zip(self.reward_terms, self._term_sums.tolist())}

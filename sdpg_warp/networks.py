@@ -8,7 +8,7 @@ every layer, outputs included, and zero biases (the authors' heads; docs/DESIGN.
 """
 
 import math
-from typing import Literal, Optional, Sequence, Tuple
+from typing import Callable, Literal, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -16,6 +16,8 @@ from torch import nn
 from sdpg_warp.render.ego import unpack
 
 ObsKind = Literal["state", "rgb", "depth"]
+Combine = Callable[[torch.Tensor, torch.Tensor, int], Tuple[torch.Tensor, torch.Tensor, Union[int, torch.Tensor]]]
+"""(batch mean, population variance, count) -> the same of the union of every rank's batch."""
 
 NORMALIZE_EPS = 1e-5
 """Added to the running variance before the square root (constant features)."""
@@ -42,17 +44,30 @@ class RunningMeanStd(nn.Module):
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        """Merges a batch ``x`` [..., *shape] (leading dims flattened) into the statistics."""
+    def update(self, x: torch.Tensor, combine: Optional[Combine] = None) -> None:
+        """Merges a batch ``x`` [..., *shape] (leading dims flattened) into the statistics.
+
+        ``combine`` (``DataParallel.combine_moments``) turns the batch's (mean, variance, count) into
+        those of the union of every rank's batch, so that every rank merges the same statistics.
+        """
         x = x.reshape(-1, *self.shape).to(torch.float64)
-        if x.shape[0] == 0:
+        count = x.shape[0]
+        if count == 0 and combine is None:
             return
-        self.update_from_moments(x.mean(dim=0), x.var(dim=0, unbiased=False), x.shape[0])
+        if count == 0:  # an empty batch still takes part in the ranks' combination
+            mean, var = torch.zeros_like(self.mean), torch.zeros_like(self.var)
+        else:
+            mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        if combine is not None:
+            mean, var, count = combine(mean, var, count)
+        self.update_from_moments(mean, var, count)
 
     @torch.no_grad()
-    def update_from_moments(self, batch_mean: torch.Tensor, batch_var: torch.Tensor, batch_count: int) -> None:
-        """Merges a batch given by its mean and population variance (each ``shape``) and size."""
-        if batch_count == 0:
+    def update_from_moments(self, batch_mean: torch.Tensor, batch_var: torch.Tensor,
+                            batch_count: Union[int, torch.Tensor]) -> None:
+        """Merges a batch given by its mean and population variance (each ``shape``) and size; a
+        0-dim tensor size (several ranks' merged count) is used with no host read."""
+        if not isinstance(batch_count, torch.Tensor) and batch_count == 0:
             return
         batch_mean = batch_mean.to(self.mean.dtype)
         batch_var = batch_var.to(self.var.dtype)
@@ -181,9 +196,10 @@ class ProprioImageEncoder(nn.Module):
         return torch.cat([self.image(images), self.proprio(self.proprio_rms.normalize(proprio))], dim=-1)
 
     @torch.no_grad()
-    def update_normalizer(self, obs: torch.Tensor) -> None:
-        """Merges the proprioception of packed rows [..., packed_size] into the running statistics."""
-        self.proprio_rms.update(unpack(obs.reshape(-1, obs.shape[-1]), self.image_shape, self.proprio_dim)[1])
+    def update_normalizer(self, obs: torch.Tensor, combine: Optional[Combine] = None) -> None:
+        """Merges the proprioception of packed rows [..., packed_size] into the running statistics;
+        ``combine`` as in :meth:`RunningMeanStd.update`."""
+        self.proprio_rms.update(unpack(obs.reshape(-1, obs.shape[-1]), self.image_shape, self.proprio_dim)[1], combine)
 
     def use_channels_last(self) -> "ProprioImageEncoder":
         """:meth:`ImageEncoder.use_channels_last` for the image part."""
@@ -262,13 +278,14 @@ class Actor(nn.Module):
         return mean, self.logstd.clamp(self.logstd_min, self.logstd_max)
 
     @torch.no_grad()
-    def update_normalizer(self, obs: torch.Tensor) -> None:
+    def update_normalizer(self, obs: torch.Tensor, combine: Optional[Combine] = None) -> None:
         """Merges state observations [..., state_dim], or the proprioception of packed ego-centric
-        rows, into the running mean/std (images keep the fixed centring: nothing to update)."""
+        rows, into the running mean/std (images keep the fixed centring: nothing to update);
+        ``combine`` as in :meth:`RunningMeanStd.update`."""
         if self.obs_kind == "state":
-            self.obs_rms.update(obs)
+            self.obs_rms.update(obs, combine)
         elif isinstance(self.encoder, ProprioImageEncoder):
-            self.encoder.update_normalizer(obs)
+            self.encoder.update_normalizer(obs, combine)
 
     @torch.no_grad()
     def project_logstd_(self) -> None:
@@ -303,6 +320,7 @@ class Critic(nn.Module):
         return self.net(self.obs_rms.normalize(states)).squeeze(-1)
 
     @torch.no_grad()
-    def update_normalizer(self, states: torch.Tensor) -> None:
-        """Merges privileged states [..., state_dim] into the running statistics."""
-        self.obs_rms.update(states)
+    def update_normalizer(self, states: torch.Tensor, combine: Optional[Combine] = None) -> None:
+        """Merges privileged states [..., state_dim] into the running statistics; ``combine`` as in
+        :meth:`RunningMeanStd.update`."""
+        self.obs_rms.update(states, combine)

@@ -5,7 +5,6 @@ return, and write an MP4 of the actor's camera next to a larger third-person ren
 """
 
 import argparse
-import os
 import sys
 from typing import Optional, Sequence
 

@@ -155,7 +155,14 @@ class PPOStorage:
 class PPO(Algorithm):
     """Actor, critic (with a return normalizer when ``ppo_normalize_value``), one Adam over both with
     a device-tensor learning rate, a generator for the samples and the minibatch order, and the
-    rollout storage (after :meth:`init_storage`)."""
+    rollout storage (after :meth:`init_storage`).
+
+    Under torchrun (sdpg_warp/distributed.py) each minibatch's gradients and KL are averaged over the
+    ranks (so the adapted rate stays one), and the normalizers merge every rank's batch; advantages
+    are normalized over the rank's own batch, and the generator, seeded per rank, is the rank's own.
+    """
+
+    rank_local_state = ("generator",)
 
     def __init__(self, actor: Actor, critic: Critic, cfg: TrainConfig, device: Union[str, torch.device]):
         self.cfg = cfg
@@ -234,7 +241,7 @@ class PPO(Algorithm):
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
             old_values, targets = s.values, returns
             if self.return_rms is not None:
-                self.return_rms.update(returns)
+                self.return_rms.update(returns, self.parallel.combine_moments)
                 old_values, targets = self.return_rms.normalize(s.values), self.return_rms.normalize(returns)
         batch = {
             "obs": s.obs.flatten(0, 1), "states": s.states.flatten(0, 1), "actions": s.actions.flatten(0, 1),
@@ -243,8 +250,8 @@ class PPO(Algorithm):
         }
         with timer.phase("ppo_update"):
             metrics = self._learn(batch)
-        self.actor.update_normalizer(batch["obs"])
-        self.critic.update_normalizer(batch["states"])
+        self.actor.update_normalizer(batch["obs"], self.parallel.combine_moments)
+        self.critic.update_normalizer(batch["states"], self.parallel.combine_moments)
         metrics["charts/step_reward"] = s.rewards.mean() / cfg.ppo_reward_scale
         metrics["charts/return_to_go"] = returns.mean() / cfg.ppo_reward_scale
         return metrics
@@ -263,7 +270,7 @@ class PPO(Algorithm):
                 logstd = logstd.expand_as(mean)
                 log_prob = gaussian_log_prob(mb["actions"], mean, logstd)
                 with torch.no_grad():
-                    kl = gaussian_kl(mb["mean"], mb["logstd"], mean, logstd).mean()
+                    kl = self.parallel.average(gaussian_kl(mb["mean"], mb["logstd"], mean, logstd).mean())
                     if cfg.ppo_lr_schedule == "adaptive":
                         adapt_learning_rate_(self.lr, kl, cfg.ppo_desired_kl)
                 entropy = gaussian_entropy(logstd).mean()
@@ -273,6 +280,7 @@ class PPO(Algorithm):
                 loss = surrogate + cfg.ppo_value_coef * v_loss - cfg.ppo_entropy_coef * entropy
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                self.parallel.average_gradients(self.params)
                 grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
                 self.optimizer.step()
                 self.actor.project_logstd_()

@@ -15,6 +15,7 @@ from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoi
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
 from sdpg_warp.distill import Distill
+from sdpg_warp.distributed import SINGLE_PROCESS, DataParallel
 from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.ppo import PPO
@@ -66,12 +67,20 @@ def build_components(cfg: TrainConfig, device: str):
 
 class Runner:
     """Trains SDPG (or a baseline, ``cfg.algo``) on one task. ``Runner(cfg).train()``; see
-    ``sdpg_warp.train`` for the CLI."""
+    ``sdpg_warp.train`` for the CLI.
 
-    def __init__(self, cfg: TrainConfig, run_dir: Optional[str] = None, writer=None):
+    ``parallel``: the ranks of a torchrun job (sdpg_warp/distributed.py). Each rank builds its own
+    simulator with its rank's seed and starts from rank 0's networks; logged metrics are averaged and
+    episode statistics summed over the ranks; checkpoints hold every rank's simulator and RNG state
+    and are written by rank 0 alone. Every rank must call :meth:`train` (or the methods it calls) alike.
+    """
+
+    def __init__(self, cfg: TrainConfig, run_dir: Optional[str] = None, writer=None,
+                 parallel: DataParallel = SINGLE_PROCESS):
         cfg.validate()
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.parallel = parallel
+        self.device = resolve_device(parallel.rank_device(cfg.device))
         self.run_dir = run_dir
         self.logger = Logger(writer)
         configure_torch(self.device, cfg.deterministic, cfg.tf32, cfg.cudnn_benchmark)
@@ -82,7 +91,10 @@ class Runner:
 
     def _build(self) -> None:
         cfg = self.cfg
-        self.sim, self.renderer, self.algo = build_components(cfg, self.device)
+        rank_cfg = dataclasses.replace(cfg, seed=self.parallel.rank_seed(cfg.seed))
+        self.sim, self.renderer, self.algo = build_components(rank_cfg, self.device)
+        self.algo.parallel = self.parallel
+        self.parallel.broadcast_modules(self.algo.networks().values())
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
         self.episodes = EpisodeStatistics(self.sim.num_nominal, self.sim.task.reward_terms, self.device)
         self.epoch = 0
@@ -162,7 +174,7 @@ class Runner:
         newest checkpoint stays the last good one.
         """
         cfg = self.cfg
-        env_steps = cfg.horizon * self.sim.num_worlds
+        env_steps = cfg.horizon * self.sim.num_worlds * self.parallel.world_size
         start_epoch = self.epoch
         t_start = time.perf_counter()
         with self.scope:
@@ -173,12 +185,16 @@ class Runner:
                     metrics = self.update()
                 self.epoch += 1
                 seconds = time.perf_counter() - t0
-                stop = self.stop_signal is not None  # read once: a later request stops after the next epoch
+                # Read once (a later request stops after the next epoch), and on every rank alike.
+                stop = self.parallel.any_rank(self.stop_signal is not None)
                 last = self.epoch == cfg.epochs or stop
                 log = self.epoch % cfg.log_every == 0 or last
                 save = self.run_dir is not None and (self.epoch % cfg.checkpoint_every == 0 or last)
                 # The finiteness check reads the device, so it runs only where logging or saving
-                # reads it anyway: no checkpoint is ever written unchecked.
+                # reads it anyway: no checkpoint is ever written unchecked. It reads the metrics
+                # averaged over the ranks (and networks identical on all), so every rank agrees.
+                if log or save:
+                    metrics = self.parallel.average_metrics(metrics, self.device)
                 bad = self._first_non_finite(metrics) if log or save else None
                 if log or bad is not None:
                     self._log(metrics, seconds, env_steps)
@@ -193,8 +209,8 @@ class Runner:
         return self.history
 
     def _warn_overflow(self) -> None:
-        """Once per logging step (a device read): worlds that lost contacts to the budget."""
-        count = self.sim.pop_overflow()
+        """Once per logging step (a device read): worlds (of every rank) that lost contacts to the budget."""
+        count = int(self.parallel.sum_host([self.sim.pop_overflow()])[0])
         if count:
             task = self.sim.task
             print(f"warning: {count} world(s) overflowed task {self.cfg.task}'s contact/constraint budget "
@@ -222,18 +238,27 @@ class Runner:
 
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
         self._warn_overflow()
-        episodes = self.episodes.pop()
+        episodes = self.episodes.pop(self.parallel.sum_)
         self.logger.log(self.epoch, self.cfg.epochs, metrics, episodes, self.episodes.last_return,
                         self.timer.pop(), seconds, env_steps)
 
     # --------------------------------------------------------------------------- checkpoints
 
     def state_dict(self) -> dict:
+        """This rank's checkpoint (rank 0's is the one written): config, epoch, the algorithm, and
+        this rank's simulator, frame stack, episodes and RNG states."""
         return {
             "version": CHECKPOINT_VERSION,
             "config": dataclasses.asdict(self.cfg),
             "epoch": self.epoch,
+            "world_size": self.parallel.world_size,
             "algo": self.algo.state_dict(),
+            **self._own_state(),
+        }
+
+    def _own_state(self) -> dict:
+        """What differs between ranks apart from the algorithm's ``rank_local_state``."""
+        return {
             "sim": self.sim.state_dict(),
             "frame_stack": None if self.renderer is None else wp.to_torch(self.renderer.stack).cpu().clone(),
             "episodes": self.episodes.state_dict(),
@@ -242,13 +267,30 @@ class Runner:
         }
 
     def save(self, path: str) -> None:
-        """Writes the checkpoint atomically (temporary file flushed to disk, then rename)."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "wb") as f:
-            torch.save(self.state_dict(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        """Writes the checkpoint atomically (temporary file flushed to disk, then rename).
+
+        Several ranks: every rank calls it; the others' own state (simulator, frame stack, episodes,
+        RNGs, the algorithm's ``rank_local_state``) goes to rank 0, whose checkpoint holds it under
+        ``ranks`` (rank 1 first), and rank 0 alone writes.
+        """
+        if self.parallel.distributed:
+            own = None
+            if not self.parallel.is_main:
+                algo = self.algo.state_dict()
+                local = {key: algo[key].cpu() if isinstance(algo[key], torch.Tensor) else algo[key]
+                         for key in self.algo.rank_local_state}
+                own = {**self._own_state(), "algo": local}
+            ranks = self.parallel.gather_objects(own)
+        if self.parallel.is_main:
+            state = self.state_dict()
+            if self.parallel.distributed:
+                state["ranks"] = ranks[1:]
+            tmp = f"{path}.tmp"
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
         self.saved_epoch = self.epoch
 
     def load(self, path: str) -> None:
@@ -257,8 +299,18 @@ class Runner:
 
     def load_state_dict(self, state: dict, path: str = "checkpoint") -> None:
         """Restores what :func:`read_checkpoint` read, from a run with a compatible config (same
-        task, obs and sizes); raises ValueError (naming ``path``) otherwise."""
+        task, obs and sizes) and as many ranks; raises ValueError (naming ``path``) otherwise. Rank
+        r > 0 takes its own simulator, RNG and rank-local algorithm state from ``state["ranks"]``."""
         saved = state["config"]
+        world_size = state.get("world_size", 1)
+        if world_size != self.parallel.world_size:
+            how = ("plain python -m sdpg_warp.train" if world_size == 1
+                   else f"torchrun and {world_size} ranks in all (--nnodes times --nproc-per-node)")
+            raise ValueError(f"checkpoint {path} was written by {world_size} rank(s), this run has "
+                             f"{self.parallel.world_size}: resume it with {how}")
+        if self.parallel.rank > 0:
+            own = state["ranks"][self.parallel.rank - 1]
+            state = {**state, **own, "algo": {**state["algo"], **own["algo"]}}
         for key in ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
                     "actor_hidden", "critic_hidden", "encoder_dim"):
             if tuple(np.atleast_1d(saved.get(key, TrainConfig.__dataclass_fields__[key].default))) != tuple(

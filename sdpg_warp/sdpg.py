@@ -166,7 +166,13 @@ class SDPG(Algorithm):
 
     Metrics come back as detached 0-dim tensors (no host sync; ``float()`` them when logging) under
     CleanRL-style names ``losses/...`` and ``charts/...``; learning rates as floats.
+
+    Under torchrun (sdpg_warp/distributed.py) each step's gradients of actor, critic and temperature
+    are averaged over the ranks before clipping, and the normalizers merge every rank's batch; the
+    shuffle generator, seeded per rank, is the rank's own.
     """
+
+    rank_local_state = ("generator",)
 
     def __init__(self, actor: Actor, critic: Critic, cfg: TrainConfig, device: Union[str, torch.device]):
         self.cfg = cfg
@@ -267,8 +273,8 @@ class SDPG(Algorithm):
                 J = ops.td_lambda_returns(s.rewards + bonus, s.dones, s.next_values, cfg.gamma, cfg.lam)
             metrics.update(self.update_critic(states, J.flatten()))
         # Frozen through the epoch (rollout, targets and both updates saw one normalization).
-        self.actor.update_normalizer(obs)
-        self.critic.update_normalizer(states)
+        self.actor.update_normalizer(obs, self.parallel.combine_moments)
+        self.critic.update_normalizer(states, self.parallel.combine_moments)
         metrics["charts/return_to_go"] = J.mean()
         metrics["charts/step_reward"] = s.rewards[:: self.num_aux + 1].mean()  # the nominal worlds
         return metrics
@@ -318,6 +324,7 @@ class SDPG(Algorithm):
             (weight * chunk_loss).backward()
             loss = loss + weight * chunk_loss.detach()
             parts = {name: parts[name] + weight * value for name, value in chunk_parts.items()}
+        self.parallel.average_gradients(self.actor.parameters())
         grad_norm = nn.utils.clip_grad_norm_(self.actor.parameters(), self.cfg.grad_clip)
         self.actor_optimizer.step()
         self.actor.project_logstd_()
@@ -335,6 +342,7 @@ class SDPG(Algorithm):
             temp_loss = temperature_loss(self.log_alpha, logstd, self.cfg.target_std)
             self.alpha_optimizer.zero_grad(set_to_none=True)
             temp_loss.backward()
+            self.parallel.average_gradients([self.log_alpha])
             self.alpha_optimizer.step()
             metrics["losses/temperature"] = temp_loss.detach()
         return metrics
@@ -354,6 +362,7 @@ class SDPG(Algorithm):
                 loss = critic_loss(self.critic(states[idx]), targets[idx])
                 self.critic_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                self.parallel.average_gradients(self.critic.parameters())
                 grad_norms.append(nn.utils.clip_grad_norm_(self.critic.parameters(), self.cfg.grad_clip))
                 self.critic_optimizer.step()
                 losses.append(loss.detach())

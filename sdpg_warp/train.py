@@ -21,16 +21,23 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "threads", "sync_timing")
+                       "threads", "sync_timing", "collective_timeout")
 
 # Exit statuses (README "Exit codes"): 0 done, 2 invalid input or unreadable checkpoint,
-# 3 training diverged (non-finite loss or weight), 128 + signal number after a clean stop.
+# 3 training diverged (non-finite loss or weight), 4 (torchrun) a collective failed: another rank
+# failed or timed out, 128 + signal number after a clean stop.
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_RANK_FAILED = 4
 
 
 class UsageError(Exception):
     """Invalid input: reported as one line, exit status 2."""
+
+
+class ReportedByRankZero(UsageError):
+    """Rank 0's usage error as the other ranks of a torchrun job see it: exit status 2, silently
+    (rank 0 reports it)."""
 
 
 def _flag_value(args: Sequence[str], flag: str) -> Optional[str]:
@@ -210,20 +217,29 @@ def _install_stop_handlers(runner) -> dict:
     return previous
 
 
-def _print_next_steps(run_dir: str, log_dir: str, epoch: int) -> None:
+def _launcher(world_size: int) -> str:
+    """How to start training again: plain python, or torchrun with the run's number of ranks."""
+    return "python" if world_size == 1 else f"torchrun <{world_size} ranks in all, as this run>"
+
+
+def _print_next_steps(run_dir: str, log_dir: str, epoch: int, world_size: int) -> None:
     print(f"checkpoint: {os.path.join(run_dir, 'checkpoint.pt')} (epoch {epoch})")
     print(f"evaluate:   python -m sdpg_warp.play {run_dir} --video {os.path.join(run_dir, 'play.mp4')}")
     print(f"export:     python -m sdpg_warp.export {run_dir} --out {os.path.join(run_dir, 'policy.onnx')}")
     print(f"curves:     tensorboard --logdir {log_dir}")
-    print(f"train on:   python -m sdpg_warp.train --resume {run_dir} --epochs N", flush=True)
+    print(f"train on:   {_launcher(world_size)} -m sdpg_warp.train --resume {run_dir} --epochs N", flush=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if "WORLD_SIZE" in os.environ:  # started by torchrun
+            return _main_ranks(args)
         return _main(args)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if not isinstance(e, ReportedByRankZero):
+            rank = os.environ.get("RANK", "0")
+            print(f"error: {'' if rank == '0' else f'rank {rank}: '}{e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\naborted: nothing saved since the last checkpoint", file=sys.stderr)
@@ -260,9 +276,49 @@ def _plan(args: list):
     return cfg, run_dir, state, checkpoint, plan
 
 
-def _main(args: list) -> int:
+def _main_ranks(args: list) -> int:
+    """One rank of a torchrun job: joins the others, trains as :func:`_main`, leaves. Ranks other
+    than 0 print nothing on stdout (their errors still reach stderr); a failed or timed-out
+    collective ends the rank with one line and exit status 4."""
+    from sdpg_warp import distributed
+
+    try:
+        parallel = distributed.from_environment(os.environ, parse_config(args).collective_timeout)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if not parallel.is_main:
+        sys.stdout = open(os.devnull, "w")
+    parallel = distributed.setup(parallel)
+    try:
+        return _main(args, parallel)
+    except distributed.RankFailure as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_RANK_FAILED
+    finally:
+        distributed.shutdown()
+
+
+def _from_rank_zero(parallel, work):
+    """``work()``, done once: by the one process, or by rank 0 of a torchrun job and its result sent
+    to every rank. A UsageError there ends every rank, reported by rank 0 alone."""
+    if parallel is None:
+        return work()
+    outcome = None
+    if parallel.is_main:
+        try:
+            outcome = work()
+        except UsageError as e:
+            outcome = e
+    outcome = parallel.broadcast_object(outcome)
+    if isinstance(outcome, UsageError):
+        raise outcome if parallel.is_main else ReportedByRankZero(str(outcome))
+    return outcome
+
+
+def _main(args: list, parallel=None) -> int:
+    """Plans, builds, trains; ``parallel`` is the torchrun job's ranks (None: one plain process)."""
     # Everything is checked before the run folder exists, so a failure leaves nothing behind.
-    planned = _plan(args)
+    planned = _from_rank_zero(parallel, lambda: _plan(args))
     if planned is None:
         return 0
     cfg, run_dir, state, checkpoint, plan = planned
@@ -274,11 +330,17 @@ def _main(args: list) -> int:
     from torch.utils.tensorboard import SummaryWriter
 
     from sdpg_warp.device import resolve_device
+    from sdpg_warp.distributed import SINGLE_PROCESS
     from sdpg_warp.runner import Runner
     from sdpg_warp.tasks.menagerie import RobotNotFound
 
+    parallel = parallel or SINGLE_PROCESS
     try:
-        device = resolve_device(cfg.device)
+        rank_device = parallel.rank_device(cfg.device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        device = resolve_device(rank_device)
     except ValueError as e:
         reason = str(e).splitlines()[0].split(": ")[-1]
         raise UsageError(f"--device {cfg.device} is not available here ({reason}); use --device auto or cpu") from None
@@ -287,10 +349,12 @@ def _main(args: list) -> int:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     nominal, aux = cfg.world_layout()
-    print(f"building {cfg.task} ({nominal}x{aux + 1} worlds, {cfg.obs}, {cfg.algo}) on {device}; Warp compiles "
-          f"its kernels on first use (a minute or two, once; cached in {wp.config.kernel_cache_dir})", flush=True)
+    per_rank = f" per rank, {parallel.world_size} ranks" if parallel.distributed else ""
+    print(f"building {cfg.task} ({nominal}x{aux + 1} worlds{per_rank}, {cfg.obs}, {cfg.algo}) on {device}; Warp "
+          f"compiles its kernels on first use (a minute or two, once; cached in {wp.config.kernel_cache_dir})",
+          flush=True)
     try:
-        runner = Runner(cfg)
+        runner = Runner(cfg, parallel=parallel)
     except RobotNotFound as e:  # a Menagerie robot that is neither downloadable nor under MENAGERIE_ROOT
         raise UsageError(str(e)) from None
     if state is not None:
@@ -302,17 +366,21 @@ def _main(args: list) -> int:
             print(line)
         print(f"resumed {run_dir} at epoch {runner.epoch}")
     else:
-        run_dir = create_run_dir(cfg.log_dir, run_dir, exact=cfg.run_name is not None)
-    runner.run_dir = run_dir
-    _write_config(run_dir, cfg)
-    # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
-    writer = SummaryWriter(run_dir, purge_step=runner.epoch + 1 if state is not None else None)
-    runner.writer = writer
-    if state is None:
-        writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
+        name = run_dir
+        run_dir = _from_rank_zero(parallel, lambda: create_run_dir(cfg.log_dir, name, exact=cfg.run_name is not None))
+    runner.run_dir = run_dir  # on every rank (they save together); rank 0 alone writes into it
+    writer = None
+    if parallel.is_main:
+        _write_config(run_dir, cfg)
+        # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
+        writer = SummaryWriter(run_dir, purge_step=runner.epoch + 1 if state is not None else None)
+        runner.writer = writer
+        if state is None:
+            writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
     worlds = f"N={nominal} M={aux}" if cfg.algo == "sdpg" else f"envs={nominal}"
     print(f"run: {run_dir} | {cfg.algo} | task {cfg.task} | obs {cfg.obs} | {worlds} "
-          f"H={cfg.horizon} | device {device} | torch threads {torch.get_num_threads()}", flush=True)
+          f"H={cfg.horizon} | world size {parallel.world_size} | device {device} | "
+          f"torch threads {torch.get_num_threads()}", flush=True)
     return _train(runner, cfg, run_dir, writer)
 
 
@@ -326,17 +394,20 @@ def _train(runner, cfg, run_dir: str, writer) -> int:
     except TrainingDiverged as e:
         kept = (f"the last good checkpoint (epoch {runner.saved_epoch}) is kept in {run_dir}"
                 if runner.saved_epoch is not None else "no checkpoint was saved")
-        print(f"error: training diverged: {e}; stopped, {kept}", file=sys.stderr)
+        if runner.parallel.is_main:  # every rank diverges alike; one says so
+            print(f"error: training diverged: {e}; stopped, {kept}", file=sys.stderr)
         return EXIT_DIVERGED
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if runner.stop_signal is not None and runner.epoch < cfg.epochs:
-        print(f"stopped by {signal.Signals(runner.stop_signal).name} after epoch {runner.epoch}; checkpoint saved")
-        print(f"resume: python -m sdpg_warp.train --resume {run_dir}", flush=True)
-        return 128 + runner.stop_signal
-    _print_next_steps(run_dir, cfg.log_dir, runner.epoch)
+    if runner.epoch < cfg.epochs:  # stopped by a signal; under torchrun a rank without one stops with the rest
+        signum = runner.stop_signal or signal.SIGTERM
+        print(f"stopped by {signal.Signals(signum).name} after epoch {runner.epoch}; checkpoint saved")
+        print(f"resume: {_launcher(runner.parallel.world_size)} -m sdpg_warp.train --resume {run_dir}", flush=True)
+        return 128 + signum
+    _print_next_steps(run_dir, cfg.log_dir, runner.epoch, runner.parallel.world_size)
     return 0
 
 

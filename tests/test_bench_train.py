@@ -59,3 +59,16 @@ def test_world_bytes_lie_on_a_line_in_the_world_count(device):
 
     cfg = dataclasses.replace(task_defaults("pointmass", "rgb", "ppo"), image_size=16)
     assert bench_memory.world_bytes_at(cfg, 5, device, probes=(1, 3)) == bench_memory._world_bytes(cfg, 5, device)
+
+
+def test_bench_distributed_quick(capsys):
+    """One rank alone, two at once, and a 2-rank torchrun job (CPU, gloo), timed and compared."""
+    import bench_distributed
+
+    result = bench_distributed.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "distributed_pointmass_state_overhead_ratio:" in out
+    assert "distributed_pointmass_state_overhead_ratio_vs_2_at_once:" in out
+    assert result["epoch_seconds_1_rank"] > 0 and result["epoch_seconds_k_ranks"] > 0
+    assert 0 < result["collective_seconds_per_epoch"] < result["epoch_seconds_k_ranks"]
+    assert [len(job) for job in result["jobs"]["ranks"]] == [2]
