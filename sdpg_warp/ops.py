@@ -161,10 +161,11 @@ def sample_actions(
 
         # A state-independent log-std is read through a stride-0 row: one kernel serves both.
         logstd_rows = logstd.detach() if logstd.dim() == 2 else logstd.detach().expand(num_nominal, -1)
+        kind = "cuda" if device.type == "cuda" else "cpu"
         _launch(
-            _perturb._perturb_actions,
+            _perturb._PERTURB_ACTIONS[kind],
             dim=(
-                num_nominal * -(-(num_aux + 1) // _perturb._SAMPLES_PER_THREAD),
+                num_nominal * -(-(num_aux + 1) // _perturb._SAMPLES_PER_THREAD[kind]),
                 -(-num_actions // 4),
             ),
             inputs=[

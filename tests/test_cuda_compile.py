@@ -20,7 +20,9 @@ ARCHS = (80, 90)
 def kernel_modules():
     """Dotted names of the project's Python modules that define at least one @wp.kernel."""
     files = sorted(ROOT.glob("kernels/**/*.py")) + sorted(ROOT.glob("sdpg_warp/**/*.py"))
-    pattern = re.compile(r"^@wp\.kernel\b", re.MULTILINE)
+    # Kernels built by a factory count too (indented), except those in a module of their own
+    # (module="unique", the task kernels: see test_task_kernel_compiles_for_cuda).
+    pattern = re.compile(r"^\s*@wp\.kernel\b(?!.*module=\"unique\")", re.MULTILINE)
     # The repository's kernels/ folder installs as the package sdpg_warp.kernels.
     return [
         ".".join(("sdpg_warp",) * (path.parts[len(ROOT.parts)] == "kernels") + path.relative_to(ROOT).with_suffix("").parts)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sdpg_warp import ops
+from sdpg_warp.kernels import perturb as _perturb
 from sdpg_warp.profiling import set_range_hook
 
 MASK32 = 0xFFFFFFFF
@@ -73,15 +74,21 @@ def test_eps_is_the_keyed_philox_normal(device, seed, step):
     np.testing.assert_allclose(eps.cpu().numpy(), reference_eps(2, 3, 6, seed, step), rtol=1e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("variant", ["cpu", "cuda"])
 @pytest.mark.parametrize(
     "num_nominal, num_aux, action_dim",
     # Groups of M+1 = 1, 10, 64 and 70 samples (whole, partial and single chunks of samples per
     # thread) and d = 1, 5, 8, 21 (whole and partial groups of four dims).
     [(3, 0, 5), (2, 9, 1), (2, 63, 21), (1, 69, 8)],
 )
-def test_eps_does_not_depend_on_the_launch_shape(device, num_nominal, num_aux, action_dim):
-    # The kernel's thread layout changes with N, M and d; every eps must still be the reference
-    # normal of its own (seed, step, world, dim), whatever the shape around it.
+def test_eps_does_not_depend_on_the_launch_shape(device, monkeypatch, variant, num_nominal, num_aux,
+                                                 action_dim):
+    # The kernel's thread layout changes with N, M and d, and with the device (the CPU's kernel
+    # handles more worlds per thread than the GPU's; both are run here, on the test's device);
+    # every eps must still be the reference normal of its own (seed, step, world, dim).
+    kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
+    monkeypatch.setitem(_perturb._PERTURB_ACTIONS, kind, _perturb._PERTURB_ACTIONS[variant])
+    monkeypatch.setitem(_perturb._SAMPLES_PER_THREAD, kind, _perturb._SAMPLES_PER_THREAD[variant])
     mean = torch.zeros(num_nominal, action_dim, device=device)
     _, eps = ops.sample_actions(mean, torch.zeros(action_dim, device=device), num_aux, 99, 3)
     expected = reference_eps(num_nominal, num_aux, action_dim, 99, 3)
@@ -90,9 +97,11 @@ def test_eps_does_not_depend_on_the_launch_shape(device, num_nominal, num_aux, a
 
 def test_squash_is_tanh_to_float32_precision(device):
     # Nominal worlds only (M = 0, eps = 0): actions = mean exactly, squashed = tanh(mean). The
-    # kernel's tanh switches from a series to (1 - e^-2|a|)/(1 + e^-2|a|) at |a| = 1/8.
+    # kernel's tanh is t/(2 - t), t = -expm1(-2|a|), with expm1's argument reduced by multiples of
+    # ln 2 (the first boundary at |a| = ln(2)/4 = 0.1733) and |a| clamped to 9.
     values = np.concatenate([
-        [0.0, -0.0, 1e-30, -1e-7, 1e-3, 0.1249999, 0.125, -0.1250001, 0.5, -1.0, 2.0, 5.0, -9.5, 20.0, -88.0],
+        [0.0, -0.0, 1e-30, -1e-7, 1e-3, 0.1249999, 0.125, -0.1250001, 0.1732867, -0.1732868, 0.5, -1.0, 2.0, 5.0,
+         -8.9999, 9.0, -9.5, 20.0, -88.0],
         np.linspace(-12.0, 12.0, 4001),
         np.geomspace(1e-6, 1.0, 500),
     ]).astype(np.float32)
