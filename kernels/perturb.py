@@ -126,7 +126,7 @@ def _sampler(lanes: int) -> wp.Kernel:
     def _sqrt(x: Lanes) -> Lanes:
         """sqrt(x), lane by lane."""
         root = Lanes()
-        for lane in range(wp.static(lanes)):
+        for lane in range(lanes):
             root[lane] = wp.sqrt(x[lane])
         return root
 
@@ -211,27 +211,9 @@ def _sampler(lanes: int) -> wp.Kernel:
     def _store(
         # In:
         world0: int,
-        col: int,
         count: int,
-        values: Lanes,
-        # Out:
-        out: wp.array2d(dtype=float),
-    ):
-        """out[world0 + lane, col] = values[lane] for the first count lanes."""
-        if count == lanes:
-            for lane in range(wp.static(lanes)):
-                out[world0 + lane, col] = values[lane]
-        else:
-            for lane in range(count):
-                out[world0 + lane, col] = values[lane]
-
-    @wp.func(inline=True)
-    def _store4(
-        # In:
-        world0: int,
         cols: wp.vec4i,
         dims: int,
-        count: int,
         v0: Lanes,
         v1: Lanes,
         v2: Lanes,
@@ -239,14 +221,26 @@ def _sampler(lanes: int) -> wp.Kernel:
         # Out:
         out: wp.array2d(dtype=float),
     ):
-        """Lanes of v_j into column cols[j] for the first dims of the four."""
-        _store(world0, cols[0], count, v0, out)
-        if dims > 1:
-            _store(world0, cols[1], count, v1, out)
-        if dims > 2:
-            _store(world0, cols[2], count, v2, out)
-        if dims > 3:
-            _store(world0, cols[3], count, v3, out)
+        """out[world0 + lane, cols[j]] = v_j[lane] for the first count lanes and dims of the four.
+
+        Row by row, so that the CPU computes a row's address once for its four stores."""
+        if count == lanes and dims == 4:
+            for lane in range(lanes):
+                w = world0 + lane
+                out[w, cols[0]] = v0[lane]
+                out[w, cols[1]] = v1[lane]
+                out[w, cols[2]] = v2[lane]
+                out[w, cols[3]] = v3[lane]
+        else:
+            for lane in range(count):
+                w = world0 + lane
+                out[w, cols[0]] = v0[lane]
+                if dims > 1:
+                    out[w, cols[1]] = v1[lane]
+                if dims > 2:
+                    out[w, cols[2]] = v2[lane]
+                if dims > 3:
+                    out[w, cols[3]] = v3[lane]
 
     @wp.kernel
     def _perturb_actions(
@@ -299,17 +293,16 @@ def _sampler(lanes: int) -> wp.Kernel:
             z1[0] = 0.0
             z2[0] = 0.0
             z3[0] = 0.0
-        _store4(world0, cols, dims, count, z0, z1, z2, z3, eps_out)
-
         n = nominalid
         a0 = _clamped(mean_in[n, cols[0]], wp.exp(logstd_in[n, cols[0]]), z0, lower_in, upper_in)
         a1 = _clamped(mean_in[n, cols[1]], wp.exp(logstd_in[n, cols[1]]), z1, lower_in, upper_in)
         a2 = _clamped(mean_in[n, cols[2]], wp.exp(logstd_in[n, cols[2]]), z2, lower_in, upper_in)
         a3 = _clamped(mean_in[n, cols[3]], wp.exp(logstd_in[n, cols[3]]), z3, lower_in, upper_in)
-        _store4(world0, cols, dims, count, a0, a1, a2, a3, actions_out)
+        _store(world0, count, cols, dims, z0, z1, z2, z3, eps_out)
+        _store(world0, count, cols, dims, a0, a1, a2, a3, actions_out)
 
         if squash_in != 0:
-            _store4(world0, cols, dims, count, _tanh(a0), _tanh(a1), _tanh(a2), _tanh(a3), squashed_out)
+            _store(world0, count, cols, dims, _tanh(a0), _tanh(a1), _tanh(a2), _tanh(a3), squashed_out)
 
     return _perturb_actions
 
