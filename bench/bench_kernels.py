@@ -16,6 +16,7 @@ the horizon for the returns. Prints ``name: value unit`` lines, then one JSON ob
 """
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -95,7 +96,22 @@ def seconds_per_call(
     fns: Sequence[Callable[[], object]], device: str, budget_s: float, max_repeats: int, rounds: int = 5
 ) -> List[float]:
     """Median time per call of each fn: warm-up, a repeat count sized to the time budget, then
-    ``rounds`` rounds that alternate between the fns (fair when the machine's load changes)."""
+    ``rounds`` rounds that alternate between the fns (fair when the machine's load changes).
+
+    Python's cyclic garbage collector is off while timing, as in ``timeit``: with Torch and Warp
+    loaded a full collection takes up to 0.1 s, and it would land in the rounds of whichever fn
+    happens to cross its allocation threshold (measured: a 2x swing of one op's median)."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _timed_rounds(fns, device, budget_s, max_repeats, rounds)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _timed_rounds(fns, device: str, budget_s: float, max_repeats: int, rounds: int) -> List[float]:
     repeats = []
     for fn in fns:
         for _ in range(3):
