@@ -35,7 +35,7 @@ _PHILOX_ROUNDS = 10
 _TWO_POW_M24 = wp.constant(1.0 / 16777216.0)
 _PI = wp.constant(3.14159265358979)
 _LN2 = wp.constant(0.6931471805599453)
-# ln 2 = _LN2_HI + _LN2_LO with _LN2_HI on 16 bits, so that n * _LN2_HI is exact for |n| < 256.
+# ln 2 = _LN2_HI + _LN2_LO with _LN2_HI on 15 bits, so that n * _LN2_HI is exact for |n| < 512.
 _LN2_HI = wp.constant(0.693145751953125)
 _LN2_LO = wp.constant(1.4286068203094173e-06)
 _LOG2E = wp.constant(1.4426950408889634)
@@ -157,7 +157,7 @@ def _sampler(lanes: int) -> wp.Kernel:
         return wp.cw_mul(radius, cos_u), wp.cw_mul(radius, sin_u)
 
     # Out of line, with every helper inlined into it: the CPU compiler then vectorizes Philox and
-    # Box-Muller as a whole (1.4x faster than inlined into the kernel at the paper's sizes). The
+    # Box-Muller as a whole (1.3x faster than inlined into the kernel at the paper's sizes). The
     # other helpers are forced inline: left to itself the compiler outlines some, and their by-value
     # vector and array arguments, written piece by piece and read back whole, stall the CPU.
     @wp.func(inline=False)
@@ -314,6 +314,6 @@ def _sampler(lanes: int) -> wp.Kernel:
 
 # Worlds per thread. On the CPU they are the SIMD lanes of one thread, and 32 (four AVX2 registers
 # per vector) give the compiler enough independent work to overlap (1.3x faster than 16); a GPU
-# wants many threads with few registers each.
+# wants many threads with few registers each (2 there is a choice by that reasoning, not measured).
 _SAMPLES_PER_THREAD = {"cpu": 32, "cuda": 2}
 _PERTURB_ACTIONS = {device: _sampler(lanes) for device, lanes in _SAMPLES_PER_THREAD.items()}
