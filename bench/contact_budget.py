@@ -2,7 +2,8 @@
 
 What ``Task.max_contacts`` / ``Task.max_constraints`` must hold: the peaks over random policies
 (uniform in [-1, 1] and bang-bang +-1), each with and without early termination, plus settling
-with zero action from lying poses (on the side, upside down). Tasks with a hurdle track draw one per
+with zero action from lying poses (on the side, upside down). Tasks on a terrain start on a drawn
+sub-terrain. Tasks with a hurdle track draw one per
 episode with its first hurdle 0.3 m ahead of the start, so that hurdle contacts count. A blow-up is an episode that ends
 with a non-finite state (C MuJoCo's bad-acceleration reset included) or a joint speed above 100;
 the deepest floor penetration and the fastest joint speed are reported too.
@@ -33,6 +34,16 @@ def _reset(task, mjm, data, rng):
     if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
         data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
     _hurdles_in_reach(task, mjm, data, rng)
+    _on_terrain(task, data, rng)
+
+
+def _on_terrain(task, data, rng):
+    """Tasks on a terrain (go2_terrain): the start moved onto a uniformly drawn sub-terrain, as the
+    task's reset does."""
+    start_points = getattr(task, "start_points", None)
+    if start_points is not None:
+        points = start_points()
+        data.qpos[:3] += points[rng.integers(len(points))]
 
 
 def _hurdles_in_reach(task, mjm, data, rng):
@@ -47,9 +58,10 @@ def _hurdles_in_reach(task, mjm, data, rng):
 
 
 def _done(task, data, action) -> bool:
-    """The task's early termination in C MuJoCo (hurdle tasks read the hurdle poses too)."""
+    """The task's early termination in C MuJoCo (tasks with mocap bodies read their poses too:
+    hurdles, go2_terrain's command and memory)."""
     args = (data.qpos.copy(), data.qvel.copy(), action)
-    if getattr(task, "track", None) is not None:
+    if len(data.mocap_pos):
         args += (data.mocap_pos.copy(),)
     return task.reference(*args)[2]
 
@@ -127,6 +139,7 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
         mujoco.mj_resetData(mjm, data)
         data.qpos[:] = qpos
         _hurdles_in_reach(task, mjm, data, rng)
+        _on_terrain(task, data, rng)
         for _ in range(300):
             peaks.blowups += int(peaks.step(mjm, data, nstep))
     return {

@@ -377,6 +377,13 @@ TASK_DEFAULTS: dict[str, dict] = {
     "g1_hurdle": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                       actor_hidden=(256, 128), proprio_hidden=(256,), encoder_dim=256, critic_hidden=(256, 128),
                       alpha=1e-2, auto_alpha=True, target_std=0.15),
+    # genesis_go2_terrain.yaml / genesis_go2_vis.yaml: fixed std (log-std 0, no entropy term), no
+    # target critic (target_critic_alpha 0), 5 critic passes; their constant actor rate and reward
+    # scale 10 have no counterpart here.
+    "go2_terrain": dict(horizon=24, actor_lr=5e-4, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.0,
+                        critic_iterations=5, actor_hidden=(512, 256, 128), proprio_hidden=(256, 128),
+                        encoder_dim=256, critic_hidden=(512, 256, 128), init_logstd=0.0, alpha=0.0,
+                        auto_alpha=False),
 }
 
 
@@ -388,6 +395,7 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "humanoid": (100000, 200000),
     "walker_hurdle": (5000, 10000),
     "g1_hurdle": (100000, 100000),
+    "go2_terrain": (50000, 50000),
 }
 
 

@@ -1,10 +1,10 @@
-"""The ego-centric tasks (walker_hurdle, g1_hurdle) and their machinery: task kernels against their
+"""The ego-centric tasks (walker_hurdle, g1_hurdle, go2_terrain) and their machinery: task kernels against their
 NumPy references, hurdle placement against its distribution, physics against C MuJoCo, the ego
 camera against mj_ray, group identity, the packed actor observation and the proprioception
 encoder, short training runs from pixels and proprioception.
 
 One simulator (N=2, M=3) per task is built per module; tests that move hurdles or worlds set them
-first. g1_hurdle reads the Unitree G1 from MENAGERIE_ROOT (tests/conftest.py; skipped without it).
+first. g1_hurdle and go2_terrain read their Unitree robots from MENAGERIE_ROOT (tests/conftest.py; skipped without it).
 """
 
 import dataclasses
@@ -22,15 +22,17 @@ from sdpg_warp.networks import Actor, ProprioImageEncoder
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.render.ego import ProprioImageObservation, packed_size, unpack
 from sdpg_warp.sim import BatchedSim
-from sdpg_warp.tasks import hurdles, make_task, walker_hurdle
+from sdpg_warp.tasks import go2_terrain, hurdles, make_task, terrain, walker_hurdle
 from sdpg_warp.tasks.menagerie import RobotNotFound
 from test_render import _reference_rays
 
 TASKS = ("walker_hurdle", "g1_hurdle")
+"""The hurdle tasks."""
+EGO_TASKS = TASKS + ("go2_terrain",)
 TRACK = walker_hurdle.TRACK
-QPOS_SPREAD = {"walker_hurdle": 1.0, "g1_hurdle": 0.3}
+QPOS_SPREAD = {"walker_hurdle": 1.0, "g1_hurdle": 0.3, "go2_terrain": 0.3}
 """Half-width of the random qpos offsets: wide enough to cross every termination bound."""
-HEIGHT_QPOS = {"walker_hurdle": 1, "g1_hurdle": 2}
+HEIGHT_QPOS = {"walker_hurdle": 1, "g1_hurdle": 2, "go2_terrain": 2}
 """qpos index of the height the termination reads (the walker's rootz, the G1's base z)."""
 HURDLE_IN_REACH = 0.02
 """Top (m) of the hurdle put under the robot's feet in the C MuJoCo comparison: touched from the
@@ -71,7 +73,7 @@ def _set_mocap(sim, mocap: np.ndarray) -> None:
 # ------------------------------------------------------------------------------- task kernel
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", EGO_TASKS)
 def test_evaluate_matches_reference(sims, device, task):
     """Random states anywhere along tracks drawn by the placement kernel, one below the height
     bound and one non-finite."""
@@ -103,7 +105,8 @@ def test_evaluate_matches_reference(sims, device, task):
         np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL)
         np.testing.assert_allclose(reward.numpy()[w], ref_terms.sum(), **TOL)
         assert terminated.numpy()[w] == ref_terminated, w
-    assert (obs.numpy()[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
+    if task.name != "go2_terrain":
+        assert (obs.numpy()[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
     assert terminated.numpy()[2] == 1 and terminated.numpy()[3] == 1
 
 
@@ -199,7 +202,7 @@ def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sims, task):
     assert touched, "the robot never touched the hurdle: the test checks no hurdle contact"
 
 
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", EGO_TASKS)
 def test_groups_are_identical_after_reset_aux_from_nominal(sims, task):
     """Fresh resets draw every world its own track; the auxiliaries then take their nominal's whole
     state, track included, and identical actions keep them bitwise identical."""
@@ -277,6 +280,66 @@ def test_ego_image_changes_when_the_robot_moves(sims, ego, task):
     assert (before != after).any(dim=0).float().mean() > 0.1
 
 
+def test_go2_terrain_is_the_heightfield_mujoco_collides_with(sims):
+    """The generated samples are the hfield's surface (mj_ray from above), laid out as the authors':
+    pyramid slopes down and up, roughness within +-5 cm, stairs down and up in 5 mm units."""
+    mjm = sims("go2_terrain").mjm
+    mjd = mujoco.MjData(mjm)
+    mujoco.mj_forward(mjm, mjd)
+    ground = terrain.generate(go2_terrain.TERRAIN)
+    spec = ground.spec
+    rng = np.random.default_rng(0)
+    geomid = np.zeros(1, dtype=np.int32)
+    for i, j in rng.integers(0, ground.heights.shape[0], (50, 2)):
+        x, y = i * spec.horizontal_scale - spec.border, j * spec.horizontal_scale - spec.border
+        dist = mujoco.mj_ray(mjm, mjd, np.array([x, y, 10.0]), np.array([0.0, 0.0, -1.0]), None, 1, -1, geomid)
+        assert geomid[0] == mjm.geom("terrain").id
+        assert 10.0 - dist == pytest.approx(ground.heights[i, j], abs=1e-5)
+    np.testing.assert_allclose(ground.heights / spec.vertical_scale, np.rint(ground.heights / spec.vertical_scale),
+                               atol=1e-3)
+    centre = ground.origins.reshape(spec.num_rows, spec.num_cols, 3)[-1, :, 2]  # hardest row
+    assert np.all(centre[[0, 1, 5, 6, 7]] < -0.5) and np.all(centre[[2, 8, 9]] > 0.5)
+    rough = ground.heights[spec.border_cells + 9 * spec.cells:, spec.border_cells + 3 * spec.cells:][:spec.cells, :spec.cells]
+    assert np.abs(rough).max() <= 0.05 + 1e-6 and rough.std() > 0.01
+
+
+def test_go2_reset_places_worlds_on_sub_terrains_and_remembers_the_action(sims, device):
+    sim = sims("go2_terrain")
+    sim.reset()
+    ground = terrain.generate(go2_terrain.TERRAIN)
+    qpos = sim.qpos.cpu().numpy()
+    start = np.asarray(sim.mjm.qpos0[:3])
+    offsets = qpos[:, None, :3] - start - ground.origins[None]
+    nearest = np.abs(offsets).max(axis=2).min(axis=1)
+    assert np.all(nearest <= sim.task.reset_noise_qpos + 1e-4)
+    command = _mocap(sim)[:, go2_terrain.COMMAND_BODY]
+    assert np.all(np.abs(command[:, :2]) <= go2_terrain.LIN_VEL_RANGE)
+    assert np.all(np.abs(command[:, 2]) <= go2_terrain.HEADING_RANGE)
+    assert len(np.unique(command[:, 2])) == sim.num_worlds
+    np.testing.assert_array_equal(_mocap(sim)[:, 1:1 + go2_terrain.MEMORY_BODIES], 0.0)
+    actions = torch.rand(sim.num_worlds, sim.num_actions, device=sim.qpos.device) * 2 - 1
+    sim.step(actions)
+    remembered = _mocap(sim)[:, 1:1 + go2_terrain.MEMORY_BODIES].reshape(sim.num_worlds, -1)
+    np.testing.assert_allclose(remembered, actions.cpu().numpy(), atol=1e-7)
+    # The action-rate term read the zero memory of the reset.
+    rate = sim.reward_terms[:, sim.task.reward_terms.index("action_rate")].cpu().numpy()
+    expected = go2_terrain.W_RATE * (actions.cpu().numpy() ** 2).sum(axis=1)
+    ended = (sim.terminated | sim.truncated).cpu().numpy()
+    np.testing.assert_allclose(rate[~ended], expected[~ended], rtol=1e-5)
+
+
+def test_go2_ego_depth_matches_mj_ray_and_sees_the_terrain(sims, ego):
+    sim = sims("go2_terrain")
+    sim.reset()
+    r = ego("go2_terrain", "depth")
+    depth = r.render()[0, -1].cpu().numpy().copy()
+    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_id, 32)
+    expected = np.minimum(expected, r.zfar)
+    bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
+    assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"
+    assert (geom == sim.mjm.geom("terrain").id).mean() > 0.5, "the camera should look at the ground ahead"
+
+
 # --------------------------------------------------------------------- actor's observation
 
 
@@ -324,7 +387,7 @@ def test_proprio_image_actor_fuses_both_inputs(sim):
 
 
 @pytest.mark.parametrize("modality", ["rgb", "depth"])
-@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("task", EGO_TASKS)
 def test_training_from_pixels_and_proprioception_runs(tmp_path, device, task, modality):
     args = ["--task", task, "--obs", modality, "--num-nominal", "2", "--num-aux", "3",
             "--horizon", "4", "--image-size", "16", "--critic-minibatch", "32", "--epochs", "3",

@@ -349,9 +349,12 @@ class Go2Terrain(Task):
     camera = EGO_CAMERA
     reward_terms = tuple(WEIGHTS)
     _kernel = _go2_terrain_evaluate
-    # Measured in C MuJoCo: see bench/contact_budget.py and the commit that set these.
-    max_contacts = 32
-    max_constraints = 6 * 32 + NUM_JOINTS
+    # Measured in C MuJoCo (bench/contact_budget.py --steps 3000: uniform and +-1 random actions,
+    # with and without termination, plus settling from lying poses, each episode on a drawn
+    # sub-terrain): at most 45 contacts and 183 constraint rows, no blow-up. Budget: 2x both, plus
+    # one row per joint limit.
+    max_contacts = 90
+    max_constraints = 2 * 183 + NUM_JOINTS
 
     frame_skip: int = 4
     episode_length: int = 1000
@@ -388,6 +391,10 @@ class Go2Terrain(Task):
             raise ValueError("the command body is not mocap body 0")
         mjm.qpos0[:] = np.concatenate([[0.0, 0.0, BASE_HEIGHT], [1.0, 0.0, 0.0, 0.0], DEFAULT_POSE])
         return mjm
+
+    def start_points(self) -> np.ndarray:
+        """[100, 3] the sub-terrains' start points that a reset adds to qpos0's position."""
+        return terrain.generate(TERRAIN).origins
 
     def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
         """The task's outputs, then the applied action stored as the next previous action."""
