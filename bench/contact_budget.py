@@ -22,7 +22,7 @@ import math
 import mujoco
 import numpy as np
 
-from sdpg_warp.tasks import make_task
+from sdpg_warp.tasks import go2_terrain, make_task
 from sdpg_warp.tasks.hopper import MAX_SPEED
 
 
@@ -57,12 +57,14 @@ def _hurdles_in_reach(task, mjm, data, rng):
     data.mocap_pos[: track.num_hurdles] = pos
 
 
-def _done(task, data, action) -> bool:
+def _done(task, mjm, data, action) -> bool:
     """The task's early termination in C MuJoCo (tasks with mocap bodies read their poses too:
-    hurdles, go2_terrain's command and memory)."""
+    hurdles, go2_terrain's command and memory; go2_terrain its terrain contacts)."""
     args = (data.qpos.copy(), data.qvel.copy(), action)
     if len(data.mocap_pos):
         args += (data.mocap_pos.copy(),)
+    if task.name == "go2_terrain":
+        args += (go2_terrain.np_touch(mjm, data),)
     return task.reference(*args)[2]
 
 
@@ -115,6 +117,8 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
     nstep = task.frame_skip if frame_skip is None else frame_skip
     data = mujoco.MjData(mjm)
     rng = np.random.default_rng(seed)
+    low, high = mjm.actuator_ctrlrange.T.copy()
+    low[~mjm.actuator_ctrllimited.astype(bool)], high[~mjm.actuator_ctrllimited.astype(bool)] = -1.0, 1.0
     peaks = _Peaks()
     for policy in ("uniform", "bang_bang"):
         for terminate in (True, False):
@@ -124,12 +128,12 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
                 action = rng.uniform(-1.0, 1.0, mjm.nu)
                 if policy == "bang_bang":
                     action = np.sign(action)
-                data.ctrl[:] = action
+                data.ctrl[:] = low + 0.5 * (action + 1.0) * (high - low)  # as the simulator maps actions
                 blew_up = peaks.step(mjm, data, nstep)
                 length += 1
                 done = blew_up or length >= task.episode_length
                 if terminate and not blew_up:
-                    done = done or _done(task, data, action)
+                    done = done or _done(task, mjm, data, action)
                 if done:
                     peaks.blowups += int(blew_up)
                     peaks.episodes += 1

@@ -337,6 +337,7 @@ class BatchedSim:
             self.task.evaluate_data(
                 self.d, self._action, self._states, self._terms, self._reward, self._task_terminated
             )
+            self.task.after_step(self.d, self._action)
             wp.launch(
                 step_kernels._finish_step,
                 dim=self.num_worlds,

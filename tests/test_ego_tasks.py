@@ -11,6 +11,7 @@ import dataclasses
 import types
 
 import mujoco
+import mujoco_warp as mjw
 import numpy as np
 import pytest
 import torch
@@ -30,9 +31,9 @@ TASKS = ("walker_hurdle", "g1_hurdle")
 """The hurdle tasks."""
 EGO_TASKS = TASKS + ("go2_terrain",)
 TRACK = walker_hurdle.TRACK
-QPOS_SPREAD = {"walker_hurdle": 1.0, "g1_hurdle": 0.3, "go2_terrain": 0.3}
+QPOS_SPREAD = {"walker_hurdle": 1.0, "g1_hurdle": 0.3}
 """Half-width of the random qpos offsets: wide enough to cross every termination bound."""
-HEIGHT_QPOS = {"walker_hurdle": 1, "g1_hurdle": 2, "go2_terrain": 2}
+HEIGHT_QPOS = {"walker_hurdle": 1, "g1_hurdle": 2}
 """qpos index of the height the termination reads (the walker's rootz, the G1's base z)."""
 HURDLE_IN_REACH = 0.02
 """Top (m) of the hurdle put under the robot's feet in the C MuJoCo comparison: touched from the
@@ -73,7 +74,7 @@ def _set_mocap(sim, mocap: np.ndarray) -> None:
 # ------------------------------------------------------------------------------- task kernel
 
 
-@pytest.mark.parametrize("task", EGO_TASKS)
+@pytest.mark.parametrize("task", TASKS)
 def test_evaluate_matches_reference(sims, device, task):
     """Random states anywhere along tracks drawn by the placement kernel, one below the height
     bound and one non-finite."""
@@ -105,8 +106,7 @@ def test_evaluate_matches_reference(sims, device, task):
         np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL)
         np.testing.assert_allclose(reward.numpy()[w], ref_terms.sum(), **TOL)
         assert terminated.numpy()[w] == ref_terminated, w
-    if task.name != "go2_terrain":
-        assert (obs.numpy()[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
+    assert (obs.numpy()[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
     assert terminated.numpy()[2] == 1 and terminated.numpy()[3] == 1
 
 
@@ -316,16 +316,124 @@ def test_go2_reset_places_worlds_on_sub_terrains_and_remembers_the_action(sims, 
     assert np.all(np.abs(command[:, :2]) <= go2_terrain.LIN_VEL_RANGE)
     assert np.all(np.abs(command[:, 2]) <= go2_terrain.HEADING_RANGE)
     assert len(np.unique(command[:, 2])) == sim.num_worlds
-    np.testing.assert_array_equal(_mocap(sim)[:, 1:1 + go2_terrain.MEMORY_BODIES], 0.0)
+    memory = _go2_memory(sim)
+    np.testing.assert_array_equal(memory[:, :go2_terrain.MEM_STREAM], 0.0)
+    streams = memory[:, go2_terrain.MEM_STREAM]
+    assert len(np.unique(streams)) == sim.num_worlds and np.all(streams == np.rint(streams))
     actions = torch.rand(sim.num_worlds, sim.num_actions, device=sim.qpos.device) * 2 - 1
     sim.step(actions)
-    remembered = _mocap(sim)[:, 1:1 + go2_terrain.MEMORY_BODIES].reshape(sim.num_worlds, -1)
+    remembered = _go2_memory(sim)[:, go2_terrain.MEM_ACTION:go2_terrain.MEM_ACTION + go2_terrain.NUM_JOINTS]
     np.testing.assert_allclose(remembered, actions.cpu().numpy(), atol=1e-7)
     # The action-rate term read the zero memory of the reset.
     rate = sim.reward_terms[:, sim.task.reward_terms.index("action_rate")].cpu().numpy()
     expected = go2_terrain.W_RATE * (actions.cpu().numpy() ** 2).sum(axis=1)
     ended = (sim.terminated | sim.truncated).cpu().numpy()
     np.testing.assert_allclose(rate[~ended], expected[~ended], rtol=1e-5)
+
+
+def _go2_memory(sim) -> np.ndarray:
+    """[W, MEMORY_SIZE] every world's go2_terrain memory."""
+    flat = _mocap(sim)[:, 1:1 + go2_terrain.MEMORY_BODIES].reshape(sim.num_worlds, -1)
+    return flat[:, :go2_terrain.MEMORY_SIZE]
+
+
+def _go2_random_states(sim, rng):
+    """Random states of every world over drawn sub-terrains, low enough that feet, legs and (for
+    world 0, upside down) the base touch the terrain; random memory; time between two command draws."""
+    mjm, W = sim.mjm, sim.num_worlds
+    origins = terrain.generate(go2_terrain.TERRAIN).origins
+    qpos = np.tile(mjm.qpos0, (W, 1))
+    qpos[:, :3] += origins[rng.integers(0, len(origins), W)]
+    qpos[:, 2] += rng.uniform(-0.2, 0.05, W)
+    qpos[:, 3:7] += rng.normal(0.0, 0.15, (W, 4))
+    qpos[0, 3:7] = [0.0, 1.0, 0.0, 0.0]
+    qpos[0, 2] = qpos[0, 2] - mjm.qpos0[2] + 0.03  # base box (0.057 m half-height) into the start point
+    qpos[:, 3:7] /= np.linalg.norm(qpos[:, 3:7], axis=1, keepdims=True)
+    qpos[:, 7:] += rng.uniform(-0.5, 0.5, (W, go2_terrain.NUM_JOINTS))
+    qvel = rng.normal(0.0, 1.0, (W, mjm.nv))
+    mocap = rng.uniform(-1.0, 1.0, (W, mjm.nmocap, 3))
+    memory = mocap[:, 1:1 + go2_terrain.MEMORY_BODIES].reshape(W, -1)
+    memory[:, go2_terrain.MEM_AIR:go2_terrain.MEM_AIR + go2_terrain.NUM_FEET] = rng.choice([0.0, 0.3, 0.7], (W, 4))
+    memory[:, go2_terrain.MEM_CONTACT:go2_terrain.MEM_CONTACT + go2_terrain.NUM_FEET] = rng.integers(0, 2, (W, 4))
+    memory[:, go2_terrain.MEM_STREAM] = rng.integers(0, go2_terrain.STREAM_RANGE, W)
+    mocap[:, 1:1 + go2_terrain.MEMORY_BODIES] = memory.reshape(W, go2_terrain.MEMORY_BODIES, 3)
+    mocap[1, go2_terrain.COMMAND_BODY, :2] = 0.0  # a standing command: stand-still and no air-time reward
+    action = rng.uniform(-1.0, 1.0, (W, mjm.nu))
+    time = go2_terrain.DT * rng.integers(1, go2_terrain.RESAMPLE_STEPS, W)
+    return qpos, qvel, mocap, action, time
+
+
+def _go2_load(sim, qpos, qvel, mocap, action, time):
+    """Writes the states into the simulator's Data and runs its forward pass (contacts)."""
+    d, device = sim.d, sim.device
+    for array, value in ((d.qpos, qpos), (d.qvel, qvel), (d.time, time)):
+        array.assign(wp.array(value.astype(np.float32), dtype=float, device=device))
+    _set_mocap(sim, mocap)
+    sim.action.copy_(torch.as_tensor(action, dtype=torch.float32))
+    mjw.forward(sim.m, d)
+
+
+def test_go2_contacts_outputs_and_memory_match_c_mujoco_and_the_reference(sims, device):
+    """Random states near the terrain: the contact flags equal C MuJoCo's contacts classified the
+    same way; obs, terms, reward (clipped at 0) and termination equal the NumPy reference on those
+    flags; after_step advances the memory as the reference does."""
+    sim = sims("go2_terrain")
+    task, mjm, W = sim.task, sim.mjm, sim.num_worlds
+    rng = np.random.default_rng(3)
+    qpos, qvel, mocap, action, time = _go2_random_states(sim, rng)
+    _go2_load(sim, qpos, qvel, mocap, action, time)
+    obs, terms = wp.zeros((W, task.state_dim), dtype=float, device=device), wp.zeros((W, 12), dtype=float, device=device)
+    reward, terminated = wp.zeros(W, dtype=float, device=device), wp.zeros(W, dtype=int, device=device)
+    task.evaluate_data(sim.d, sim._action, obs, terms, reward, terminated)
+    touch = go2_terrain._touch_buffer(str(sim.d.qpos.device), W).numpy().copy()
+    # Inputs as the kernels saw them (float32).
+    qpos32, qvel32, mocap32, action32 = (x.astype(np.float32).astype(np.float64) for x in (qpos, qvel, mocap, action))
+    mjd = mujoco.MjData(mjm)
+    for w in range(W):
+        mjd.qpos[:], mjd.qvel[:], mjd.mocap_pos[:] = qpos32[w], qvel32[w], mocap32[w]
+        mujoco.mj_forward(mjm, mjd)
+        np.testing.assert_array_equal(touch[w], go2_terrain.np_touch(mjm, mjd), err_msg=f"world {w}")
+        ref_obs, ref_terms, ref_terminated = task.reference(qpos32[w], qvel32[w], action32[w], mocap32[w], touch[w])
+        np.testing.assert_allclose(obs.numpy()[w], ref_obs, **TOL)
+        np.testing.assert_allclose(terms.numpy()[w], ref_terms, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(reward.numpy()[w], max(ref_terms.sum(), 0.0), rtol=1e-5, atol=1e-6)
+        assert terminated.numpy()[w] == ref_terminated, w
+    assert touch[0, go2_terrain.TOUCH_BASE] == 1 and terminated.numpy()[0] == 1, "world 0 lies on its back"
+    assert touch[:, :go2_terrain.NUM_FEET].any() and touch[1:, go2_terrain.TOUCH_BASE + 1:].any()
+    assert (reward.numpy() == 0.0).any() and (reward.numpy() > 0.0).any(), "the clip at 0 goes untested"
+    column = {name: terms.numpy()[:, k] for k, name in enumerate(task.reward_terms)}
+    assert (column["feet_air_time"] != 0.0).any() and (column["collision"] < 0.0).any()
+
+    task.after_step(sim.d, sim._action)
+    after = _mocap(sim)
+    for w in range(W):
+        expected = task.reference_after_step(qvel32[w], action32[w], touch[w], mocap32[w])
+        np.testing.assert_allclose(after[w], expected, atol=1e-6, err_msg=f"world {w}")
+
+
+def test_go2_commands_are_redrawn_every_200_steps_alike_in_a_group(sims, device):
+    """At a step count that is a multiple of RESAMPLE_STEPS a world draws a new command from its
+    stream: worlds with the same stream (a nominal and its auxiliaries) draw the same one, other
+    streams others, and a world between two draws keeps its command."""
+    sim = sims("go2_terrain")
+    rng = np.random.default_rng(5)
+    qpos, qvel, mocap, action, time = _go2_random_states(sim, rng)
+    k = go2_terrain.MEM_STREAM
+    mocap[1, 1 + k // 3, k % 3] = mocap[0, 1 + k // 3, k % 3]  # world 1 shares world 0's stream
+    time[:3] = go2_terrain.DT * go2_terrain.RESAMPLE_STEPS * np.array([2, 2, 2])
+    time[3] = go2_terrain.DT * (go2_terrain.RESAMPLE_STEPS * 2 - 1)
+    _go2_load(sim, qpos, qvel, mocap, action, time)
+    sim.task.evaluate_data(sim.d, sim._action, sim._scratch_states, sim._scratch_terms,
+                           sim._scratch_reward, sim._scratch_terminated)
+    sim.task.after_step(sim.d, sim._action)
+    command = _mocap(sim)[:, go2_terrain.COMMAND_BODY]
+    before = mocap[:, go2_terrain.COMMAND_BODY].astype(np.float32)
+    assert np.all(command[:3, 2] != before[:3, 2]), "worlds at step 400 draw a new heading"
+    np.testing.assert_array_equal(command[0], command[1])
+    assert command[2, 2] != command[0, 2]
+    np.testing.assert_array_equal(command[3:], before[3:])
+    assert np.all(np.abs(command[:3, :2]) <= go2_terrain.LIN_VEL_RANGE)
+    assert np.all(np.abs(command[:3, 2]) <= go2_terrain.HEADING_RANGE)
 
 
 def test_go2_ego_depth_matches_mj_ray_and_sees_the_terrain(sims, ego):

@@ -92,6 +92,11 @@ class Task:
         kernels read more of the Data (obstacle poses) override it."""
         self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out)
 
+    def after_step(self, d: mjw.Data, action: wp.array2d) -> None:
+        """Once per environment step, right after the step's :meth:`evaluate_data` (never when an
+        observation is re-evaluated after a reset): advances per-world task memory kept in the
+        Data (e.g. previous actions, feet air times). Default: none."""
+
     def reset_scene(self, d: mjw.Data, seed: int, mask: wp.array, reset_count: wp.array) -> None:
         """Per-world scene randomization of the masked worlds at reset (e.g. obstacle poses), keyed by
         (seed, world, reset_count); runs after their initial state is drawn. Default: none."""

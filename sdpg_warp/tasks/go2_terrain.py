@@ -3,8 +3,8 @@ procedural terrain, seeing it through a depth or RGB camera on its base.
 
 Scene (``mujoco.MjSpec`` on Menagerie ``unitree_go2/go2.xml``): the heightfield terrain of
 :mod:`sdpg_warp.tasks.terrain`, the ego camera on ``base``, a chase camera ``track`` for videos, the
-12 motors turned into PD position servos around the default pose, and five geometry-free mocap
-bodies that hold the task's per-world memory (below).
+12 motors turned into PD position servos around the default pose, and geometry-free mocap bodies
+that hold the task's per-world memory (below).
 
 Definitions from the authors' Go2 terrain task (SDPG ``envs/genesis_env/go2_terrain.py``,
 ``cfgs/task/genesis/go2_terrain.yaml``):
@@ -14,12 +14,17 @@ Definitions from the authors' Go2 terrain task (SDPG ``envs/genesis_env/go2_terr
     at difficulty i / 10; columns: pyramid slopes down (2), up (1), roughness (2), stairs down (3)
     and up (2);
   - command: forward and sideways velocity U(-1, 1) m/s each (both zeroed when their norm is below
-    0.2) and a heading U(-3.14, 3.14); the yaw-rate command is clip(0.5 wrap(heading - yaw), -1, 1);
-  - reward (each term times dt = 0.02): 5 exp(-|c_xy - v_xy|^2 / 0.25) (v in the yaw frame),
-    1.5 exp(-(c_yaw - w_z)^2 / 0.25), -2 v_z^2, -0.05 (w_x^2 + w_y^2), -0.01 |a - a_prev|^2,
-    -0.05 sum of squared hip offsets, -2 sum of joint-angle excess over the middle 90% of each
-    joint's range;
-  - termination: roll or pitch beyond 0.4 rad, or the base touching the terrain;
+    0.2) and a heading U(-3.14, 3.14), drawn at reset and again every 200 steps; the yaw-rate
+    command is clip(0.5 wrap(heading - yaw), -1, 1);
+  - reward: the sum of the terms below, clipped at 0 (only positive rewards), times dt = 0.02:
+    5 exp(-|c_xy - v_xy|^2 / 0.25) (v in the yaw frame), 1.5 exp(-(c_yaw - w_z)^2 / 0.25),
+    -2 v_z^2, -0.05 (w_x^2 + w_y^2), -2.5e-7 |(qdot - qdot_prev) / dt|^2 (joint acceleration),
+    -0.01 |a - a_prev|^2 (action rate), -0.01 |a - 2 a_prev + a_prev2|^2 (action smoothness),
+    feet air time sum_f (t_air,f - 0.5) on a foot's first contact (0 when |c_xy| <= 0.1),
+    0.5 when all four feet touch and |c| < 0.01, -0.05 sum of squared hip offsets, -2 sum of
+    joint-angle excess over the middle 90% of each joint's range, -1 per base, thigh or calf
+    touching the terrain (collision);
+  - termination: the base touching the terrain, or roll or pitch beyond 0.4 rad;
   - start: the centre of a sub-terrain, base 0.42 m above its highest central sample, default
     joint angles;
   - camera 0.32 m ahead of and 0.15 m above the base looking at (0.5, 0, 0) from the base, 80
@@ -31,27 +36,29 @@ Definitions from the authors' Go2 terrain task (SDPG ``envs/genesis_env/go2_terr
     frame, and 5 clip(z - 0.5 - h, -1, 1) for the terrain height h read on a 9 x 9 grid (x and y
     from -0.4 to 0.4 m every 0.1 m, turned with the base's yaw) (129).
 
-Per-world memory in mocap positions: mocap body 0 holds the command (v_x, v_y, heading), bodies 1-4
-the previous action a_prev (3 entries each). Mocap poses are simulator state, so the auxiliary
-worlds take their nominal's, checkpoints keep them and a recorded graph needs nothing more. After
-the task's outputs are written, :meth:`Go2Terrain.evaluate_data` stores the applied action as the
-next a_prev; a reset zeroes a_prev (the simulator zeroes the applied action too), so evaluating
-again right after a reset reads and stores the same values.
+Contacts: after each step :func:`_go2_terrain_touch` marks, per world, which feet and which
+penalized links (base, thighs, calves; a calf's foot sphere counts as the foot) have a contact with
+the terrain in mujoco_warp's contact list: a contact there is a penetrating constraint contact.
 
-Deliberate differences: the command is drawn once per episode (the authors redraw it every 200
-steps) and its planar part is zeroed when that part's norm is below 0.2 (the authors' norm also
-takes in a stale yaw rate); every world starts on a uniformly drawn sub-terrain (no curriculum: the
+Per-world memory in mocap positions (``MEMORY_*`` layout, 3 entries per body): the command (v_x,
+v_y, heading) in body 0, then the previous action, the action before it, the previous joint
+velocities, each foot's air time and last contact, and the command stream (the key of the
+world's command draws). Mocap poses are simulator state, so auxiliary worlds take their nominal's
+memory with its state (their command draws are then the nominal's too), checkpoints keep it and a
+recorded graph needs nothing more. The memory advances once per environment step
+(:meth:`Go2Terrain.after_step`), never when an observation is re-evaluated after a reset; a reset
+zeroes it and draws a new command and stream.
+
+Deliberate differences: every world starts on a uniformly drawn sub-terrain (no curriculum: the
 authors start on the two easiest rows and move worlds by their walked distance); reset noise is
 U(-0.025, 0.025) on every qpos entry (the authors: that on the position, a tilt of up to 7.5 degrees
-and U(-0.5, 0.5) on the joints); the base-contact termination reads the base's clearance over the
-terrain (below ``MIN_CLEARANCE``, on the authors' terrain reading) instead of contact forces; the
-terms that need contact forces, foot poses, the previous joint velocities or a second remembered
-action (collision -1, dof_acc -2.5e-7, action_smoothness -0.01, feet_air_time 1,
-feet_contact_stand_still 0.5, feet_clearance 0.2) are left out, and the sum is not clipped at 0
-(the authors keep only positive rewards); the action order is Menagerie's (FL, FR, RL, RR legs;
-the authors' FR, FL, RR, RL); the depth image is metres to the far plane (the authors clip it to
-2 m and rescale); no domain randomization, pushes, observation noise or clipping; no
-self-collisions.
+and U(-0.5, 0.5) on the joints); a contact is its presence in the contact list (the authors
+threshold contact forces: 1 N for feet and termination, 0.1 N for collisions); the feet-clearance
+term (0.2, which needs foot velocities) is left out; a foot's air time advances once per step (the
+authors' code evaluates every reward function twice per step, once for its logs, so their feet air
+time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; the authors' FR, FL,
+RR, RL); the depth image is metres to the far plane (the authors clip it to 2 m and rescale); no
+domain randomization, pushes, observation noise or clipping; no self-collisions.
 """
 
 import dataclasses
@@ -75,8 +82,10 @@ ROBOT = "unitree_go2"
 """Menagerie registry name of the robot."""
 ROBOT_FILE = "go2.xml"
 """Menagerie's Go2 (the authors load the same robot with foot bodies added)."""
-MOTORS = tuple(f"{leg}_{part}_joint" for leg in ("FL", "FR", "RL", "RR") for part in ("hip", "thigh", "calf"))
-"""Actuated joints in action order (Menagerie's)."""
+LEGS = ("FL", "FR", "RL", "RR")
+"""Legs in action order (Menagerie's); also the names of the foot geoms."""
+MOTORS = tuple(f"{leg}_{part}_joint" for leg in LEGS for part in ("hip", "thigh", "calf"))
+"""Actuated joints in action order."""
 DEFAULT_POSE = (0.0, 0.8, -1.5, 0.0, 0.8, -1.5, 0.0, 1.0, -1.5, 0.0, 1.0, -1.5)
 """Joint angles (rad) that action 0 holds."""
 DEFAULT_POSE_VEC = wp.constant(wp.types.vector(12, dtype=float)(*DEFAULT_POSE))
@@ -84,6 +93,7 @@ DEFAULT_POSE_VEC = wp.constant(wp.types.vector(12, dtype=float)(*DEFAULT_POSE))
 HIPS = (0, 3, 6, 9)
 """Action indices of the hip (abduction) joints."""
 NUM_JOINTS = len(MOTORS)
+NUM_FEET = len(LEGS)
 ACTION_SCALE = 0.5
 """Joint target offset (rad) of action +-1."""
 KP = 30.0
@@ -93,7 +103,7 @@ KD = 1.5
 TIMESTEP = 0.005
 """Physics step (s): 4 per 20 ms control step (the authors' dt 0.02, substeps 4)."""
 DT = 0.02
-"""Control step (s); every reward term is scaled by it, as the authors'."""
+"""Control step (s); the reward is scaled by it, as the authors'."""
 BASE_HEIGHT = 0.45
 """Base height above the start point at reset: the feet at the default pose 2 mm above the ground
 (the authors' 0.42 m, set for their simulator, starts them 2.8 cm into it)."""
@@ -107,24 +117,31 @@ HEADING_RANGE = 3.14
 """Commanded headings are U(-3.14, 3.14)."""
 MIN_COMMAND = 0.2
 """A planar command slower than this is zeroed."""
+RESAMPLE_STEPS = 200
+"""A new command is drawn every this many steps of an episode (the authors' episode length / 5)."""
 YAW_GAIN = 0.5
 """Yaw-rate command per radian of heading error."""
 MAX_YAW_RATE = 1.0
 """The yaw-rate command is clipped to +-1 rad/s."""
 TRACKING_SIGMA = 0.25
 """Width of the exponential tracking rewards."""
-WEIGHTS = dict(tracking_lin_vel=5.0, tracking_ang_vel=1.5, lin_vel_z=-2.0, ang_vel_xy=-0.05, action_rate=-0.01,
-               hip_pos=-0.05, dof_pos_limits=-2.0)
+AIR_TIME_TARGET = 0.5
+"""Air time (s) above which a foot's touchdown is rewarded (below it, penalized)."""
+AIR_TIME_MIN_COMMAND = 0.1
+"""The air-time term is 0 when the planar command is this slow or slower."""
+STAND_STILL_COMMAND = 0.01
+"""The stand-still term pays when the command's norm (v_x, v_y, yaw rate) is below this."""
+WEIGHTS = dict(tracking_lin_vel=5.0, tracking_ang_vel=1.5, lin_vel_z=-2.0, ang_vel_xy=-0.05, dof_acc=-2.5e-7,
+               action_rate=-0.01, action_smoothness=-0.01, feet_air_time=1.0, feet_contact_stand_still=0.5,
+               hip_pos=-0.05, dof_pos_limits=-2.0, collision=-1.0)
 """The authors' reward scales (before the factor DT), in ``reward_terms`` order."""
-W_LIN, W_YAW, W_VZ, W_OMEGA_XY, W_RATE, W_HIP, W_LIMIT = (DT * w for w in WEIGHTS.values())
-"""The weights times DT, as the kernel reads them."""
+(W_LIN, W_YAW, W_VZ, W_OMEGA_XY, W_ACC, W_RATE, W_SMOOTH, W_AIR, W_STAND, W_HIP, W_LIMIT,
+ W_COLLISION) = (DT * w for w in WEIGHTS.values())
+"""The weights times DT, as the kernel reads them (the clip at 0 commutes with the factor)."""
 SOFT_LIMIT = 0.9
 """Share of each joint's range, around its middle, that the limit penalty leaves free."""
 MAX_TILT = 0.4
 """Episode ends when roll or pitch exceeds this (rad)."""
-MIN_CLEARANCE = 0.1
-"""Episode ends when the base origin is closer than this to the terrain reading under it (m): the
-base box (0.057 m half-height) tilted to ``MAX_TILT`` reaches about 0.13 m below its origin."""
 LIN_VEL_SCALE = 2.0
 """Observation scale of linear velocities (the authors' ``obs_scales``)."""
 ANG_VEL_SCALE = 0.25
@@ -140,10 +157,40 @@ SAMPLE_XY = np.stack(np.meshgrid(np.round(np.arange(-0.4, 0.4 + 1e-9, 0.1), 6),
 """[81, 2] terrain-grid offsets in the yaw-turned base frame, x-major (``measured_points_x/y``)."""
 PROPRIO_DIM = 3 + 3 + 3 + 3 * NUM_JOINTS
 """[angular velocity, projected gravity, command, joint angles, joint velocities, action] = 45."""
+
+# Contact classes of the robot's geoms (``_geom_classes``): the touch flags of a world, in order.
+TOUCH_FEET = 0
+"""Touch flags 0..3: the feet, in LEGS order."""
+TOUCH_BASE = NUM_FEET
+"""Touch flag 4: the base (its contact ends the episode)."""
+TOUCH_PENALIZED = NUM_FEET
+"""Touch flags 4..12 are the penalized links: the base, then the thighs and the calves by leg."""
+NUM_TOUCH = NUM_FEET + 1 + 2 * NUM_FEET
+"""Touch flags per world (13)."""
+
+# Memory layout (flat index k lives in mocap body 1 + k // 3, component k % 3).
 COMMAND_BODY = 0
 """Mocap id of the command (v_x, v_y, heading)."""
-MEMORY_BODIES = NUM_JOINTS // 3
-"""Mocap bodies 1..4 hold the previous action."""
+MEM_ACTION = 0
+"""The previous applied action (12)."""
+MEM_ACTION2 = MEM_ACTION + NUM_JOINTS
+"""The action before it (12)."""
+MEM_QVEL = MEM_ACTION2 + NUM_JOINTS
+"""The previous step's joint velocities (12)."""
+MEM_AIR = MEM_QVEL + NUM_JOINTS
+"""Each foot's air time (s) (4)."""
+MEM_CONTACT = MEM_AIR + NUM_FEET
+"""Each foot's contact at the previous step, 0 or 1 (4)."""
+MEM_STREAM = MEM_CONTACT + NUM_FEET
+"""Key of the world's command draws, an integer below 2^24 (1)."""
+MEMORY_SIZE = MEM_STREAM + 1
+MEMORY_BODIES = (MEMORY_SIZE + 2) // 3
+"""Mocap bodies 1..MEMORY_BODIES hold the memory."""
+STREAM_RANGE = 1 << 24
+"""Command streams are drawn below this (exact in float32)."""
+_MemoryVector = wp.types.vector(length=3 * MEMORY_BODIES, dtype=float)
+"""A world's memory as a kernel-local vector."""
+
 CAMERA_POS = (0.32, 0.0, 0.15)
 """Camera position relative to the base (the authors' depth mount)."""
 CAMERA_LOOKAT = (0.5, 0.0, 0.0)
@@ -167,12 +214,71 @@ def _wrap(angle: float) -> float:
     return angle - 2.0 * wp.pi * wp.ceil((angle - wp.pi) / (2.0 * wp.pi))
 
 
+@wp.func
+def _memory(
+    worldid: int,
+    k: int,
+    # In:
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+) -> float:
+    """Entry k of the world's memory."""
+    return mocap_pos_in[worldid, 1 + k // 3][k % 3]
+
+
+@wp.func
+def _draw_command(rng: wp.uint32) -> wp.vec3:
+    """(v_x, v_y, heading): velocities U(-1, 1) (zeroed together below MIN_COMMAND), heading
+    U(-3.14, 3.14)."""
+    vx = LIN_VEL_RANGE * (2.0 * wp.randf(rng) - 1.0)
+    vy = LIN_VEL_RANGE * (2.0 * wp.randf(rng) - 1.0)
+    heading = HEADING_RANGE * (2.0 * wp.randf(rng) - 1.0)
+    if vx * vx + vy * vy < MIN_COMMAND * MIN_COMMAND:
+        vx = 0.0
+        vy = 0.0
+    return wp.vec3(vx, vy, heading)
+
+
+@wp.func
+def _touchdown(air: float, last: float, touch: int) -> wp.vec2:
+    """One foot's (first-contact flag, air time after this step) from its air time and previous
+    contact: a contact this step or the last one counts as ground contact (filtering a one-step
+    bounce); a touchdown is ground contact after time in the air, which then restarts at 0."""
+    grounded = touch != 0 or last > 0.5
+    first = wp.where(grounded and air > 0.0, 1.0, 0.0)
+    return wp.vec2(first, wp.where(grounded, 0.0, air + DT))
+
+
+@wp.kernel
+def _go2_terrain_touch(
+    # In:
+    nacon_in: wp.array(dtype=int),
+    contact_geom_in: wp.array(dtype=wp.vec2i),
+    contact_worldid_in: wp.array(dtype=int),
+    contact_type_in: wp.array(dtype=int),
+    geom_class_in: wp.array(dtype=int),
+    # Out:
+    touch_out: wp.array2d(dtype=int),
+):
+    """touch_out[w, k] = 1 when a constraint contact of world w involves a geom of class k (the
+    array is zeroed before); every writer writes 1."""
+    contactid = wp.tid()
+    if contactid >= nacon_in[0] or (contact_type_in[contactid] & 1) == 0:
+        return
+    geoms = contact_geom_in[contactid]
+    for side in range(2):
+        if geoms[side] >= 0:
+            k = geom_class_in[geoms[side]]
+            if k >= 0:
+                touch_out[contact_worldid_in[contactid], k] = 1
+
+
 @wp.kernel
 def _go2_terrain_evaluate(
     # In:
     qpos_in: wp.array2d(dtype=float),
     qvel_in: wp.array2d(dtype=float),
     mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    touch_in: wp.array2d(dtype=int),
     heights_in: wp.array2d(dtype=float),
     sample_in: wp.array(dtype=wp.vec2),
     limits_in: wp.array(dtype=wp.vec2),
@@ -210,18 +316,25 @@ def _go2_terrain_evaluate(
     state_out[worldid, 6] = LIN_VEL_SCALE * command[0]
     state_out[worldid, 7] = LIN_VEL_SCALE * command[1]
     state_out[worldid, 8] = ANG_VEL_SCALE * yaw_rate
+    acc = float(0.0)
     rate = float(0.0)
+    smooth = float(0.0)
     hips = float(0.0)
     excess = float(0.0)
     for i in range(NUM_JOINTS):
         q = qpos_in[worldid, 7 + i]
+        qdot = qvel_in[worldid, 6 + i]
         offset = q - DEFAULT_POSE_VEC[i]
         a = action_in[worldid, i]
         state_out[worldid, 9 + i] = offset
-        state_out[worldid, 9 + NUM_JOINTS + i] = DOF_VEL_SCALE * qvel_in[worldid, 6 + i]
+        state_out[worldid, 9 + NUM_JOINTS + i] = DOF_VEL_SCALE * qdot
         state_out[worldid, 9 + 2 * NUM_JOINTS + i] = a
-        previous = mocap_pos_in[worldid, 1 + i // 3][i % 3]
+        previous = _memory(worldid, MEM_ACTION + i, mocap_pos_in)
+        change = (qdot - _memory(worldid, MEM_QVEL + i, mocap_pos_in)) / DT
+        second = a - 2.0 * previous + _memory(worldid, MEM_ACTION2 + i, mocap_pos_in)
+        acc += change * change
         rate += (a - previous) * (a - previous)
+        smooth += second * second
         if i % 3 == 0:
             hips += offset * offset
         limit = limits_in[i]
@@ -232,17 +345,38 @@ def _go2_terrain_evaluate(
                                   TERRAIN_SCALE, heights_in)
         state_out[worldid, PROPRIO_DIM + 3 + j] = HEIGHT_SCALE * wp.clamp(z - HEIGHT_OFFSET - h, -1.0, 1.0)
 
+    air = float(0.0)
+    feet_down = int(0)
+    for f in range(NUM_FEET):
+        touch = touch_in[worldid, TOUCH_FEET + f]
+        air_time = _memory(worldid, MEM_AIR + f, mocap_pos_in)
+        step = _touchdown(air_time, _memory(worldid, MEM_CONTACT + f, mocap_pos_in), touch)
+        air += step[0] * (air_time + DT - AIR_TIME_TARGET)
+        feet_down += wp.where(touch != 0, 1, 0)
+    collisions = float(0.0)
+    for k in range(TOUCH_PENALIZED, NUM_TOUCH):
+        collisions += wp.where(touch_in[worldid, k] != 0, 1.0, 0.0)
+    planar = wp.sqrt(command[0] * command[0] + command[1] * command[1])
+    still = wp.sqrt(planar * planar + yaw_rate * yaw_rate) < STAND_STILL_COMMAND
+
     lin_error = (command[0] - velocity[0]) * (command[0] - velocity[0]) + (command[1] - velocity[1]) * (
         command[1] - velocity[1])
     terms_out[worldid, 0] = W_LIN * wp.exp(-lin_error / TRACKING_SIGMA)
-    terms_out[worldid, 1] = W_YAW * wp.exp(
-        -(yaw_rate - omega[2]) * (yaw_rate - omega[2]) / TRACKING_SIGMA)
+    terms_out[worldid, 1] = W_YAW * wp.exp(-(yaw_rate - omega[2]) * (yaw_rate - omega[2]) / TRACKING_SIGMA)
     terms_out[worldid, 2] = W_VZ * velocity[2] * velocity[2]
     terms_out[worldid, 3] = W_OMEGA_XY * (omega[0] * omega[0] + omega[1] * omega[1])
-    terms_out[worldid, 4] = W_RATE * rate
-    terms_out[worldid, 5] = W_HIP * hips
-    terms_out[worldid, 6] = W_LIMIT * excess
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    terms_out[worldid, 4] = W_ACC * acc
+    terms_out[worldid, 5] = W_RATE * rate
+    terms_out[worldid, 6] = W_SMOOTH * smooth
+    terms_out[worldid, 7] = W_AIR * wp.where(planar > AIR_TIME_MIN_COMMAND, air, 0.0)
+    terms_out[worldid, 8] = W_STAND * wp.where(still and feet_down == NUM_FEET, 1.0, 0.0)
+    terms_out[worldid, 9] = W_HIP * hips
+    terms_out[worldid, 10] = W_LIMIT * excess
+    terms_out[worldid, 11] = W_COLLISION * collisions
+    total = float(0.0)
+    for k in range(terms_out.shape[1]):
+        total += terms_out[worldid, k]
+    reward_out[worldid] = wp.max(total, 0.0)
 
     # Roll and pitch of the base (x-y-z Euler angles), as the authors' termination reads them.
     qx = quat[0]
@@ -251,23 +385,44 @@ def _go2_terrain_evaluate(
     qw = quat[3]
     roll = wp.atan2(2.0 * (qw * qx + qy * qz), 1.0 - 2.0 * (qx * qx + qy * qy))
     pitch = wp.asin(wp.clamp(2.0 * (qw * qy - qz * qx), -1.0, 1.0))
-    ground = terrain.sample_height(x, y, TERRAIN_BORDER, TERRAIN_SCALE, heights_in)
-    terminated = wp.abs(roll) > MAX_TILT or wp.abs(pitch) > MAX_TILT or z - ground < MIN_CLEARANCE
+    terminated = wp.abs(roll) > MAX_TILT or wp.abs(pitch) > MAX_TILT or touch_in[worldid, TOUCH_BASE] != 0
     terminated_out[worldid] = wp.where(terminated, 1, 0)
 
 
-
 @wp.kernel
-def _go2_terrain_remember(
+def _go2_terrain_advance(
     # In:
+    time_in: wp.array(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    touch_in: wp.array2d(dtype=int),
     action_in: wp.array2d(dtype=float),
+    memory_in: wp.array2d(dtype=wp.vec3),
     # Out:
     mocap_pos_out: wp.array2d(dtype=wp.vec3),
 ):
-    """Stores the applied action in mocap bodies 1..4 (the next step's previous action)."""
-    worldid, bodyid = wp.tid()
-    mocap_pos_out[worldid, 1 + bodyid] = wp.vec3(
-        action_in[worldid, 3 * bodyid], action_in[worldid, 3 * bodyid + 1], action_in[worldid, 3 * bodyid + 2])
+    """One step of a world's memory (``memory_in`` is ``mocap_pos_out`` as it was: each world
+    reads and writes its own rows only): the action and joint velocities of this step become the
+    previous ones, the feet's air times and contacts advance, and a new command is drawn when the
+    episode's step count reaches a multiple of RESAMPLE_STEPS."""
+    worldid = wp.tid()
+    memory = _MemoryVector()
+    for k in range(MEMORY_SIZE):
+        memory[k] = _memory(worldid, k, memory_in)
+    for i in range(NUM_JOINTS):
+        memory[MEM_ACTION2 + i] = memory[MEM_ACTION + i]
+        memory[MEM_ACTION + i] = action_in[worldid, i]
+        memory[MEM_QVEL + i] = qvel_in[worldid, 6 + i]
+    for f in range(NUM_FEET):
+        touch = touch_in[worldid, TOUCH_FEET + f]
+        step = _touchdown(memory[MEM_AIR + f], memory[MEM_CONTACT + f], touch)
+        memory[MEM_AIR + f] = step[1]
+        memory[MEM_CONTACT + f] = wp.where(touch != 0, 1.0, 0.0)
+    for b in range(MEMORY_BODIES):
+        mocap_pos_out[worldid, 1 + b] = wp.vec3(memory[3 * b], memory[3 * b + 1], memory[3 * b + 2])
+    step_count = int(wp.round(time_in[worldid] / DT))
+    if step_count > 0 and step_count % RESAMPLE_STEPS == 0:
+        rng = wp.rand_init(int(memory[MEM_STREAM]), step_count)
+        mocap_pos_out[worldid, COMMAND_BODY] = _draw_command(rng)
 
 
 @wp.kernel
@@ -281,8 +436,8 @@ def _go2_terrain_place(
     qpos_out: wp.array2d(dtype=float),
     mocap_pos_out: wp.array2d(dtype=wp.vec3),
 ):
-    """Masked worlds: base moved onto a uniformly drawn sub-terrain's start point, a new command,
-    the previous action zeroed. Keyed by (seed, world, reset_count)."""
+    """Masked worlds: base moved onto a uniformly drawn sub-terrain's start point, a new command
+    and command stream, the rest of the memory zeroed. Keyed by (seed, world, reset_count)."""
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
@@ -290,26 +445,46 @@ def _go2_terrain_place(
     origin = origins_in[wp.randi(rng, 0, origins_in.shape[0])]
     for i in range(3):
         qpos_out[worldid, i] = qpos_out[worldid, i] + origin[i]
-    vx = LIN_VEL_RANGE * (2.0 * wp.randf(rng) - 1.0)
-    vy = LIN_VEL_RANGE * (2.0 * wp.randf(rng) - 1.0)
-    heading = HEADING_RANGE * (2.0 * wp.randf(rng) - 1.0)
-    if vx * vx + vy * vy < MIN_COMMAND * MIN_COMMAND:
-        vx = 0.0
-        vy = 0.0
-    mocap_pos_out[worldid, COMMAND_BODY] = wp.vec3(vx, vy, heading)
-    for k in range(MEMORY_BODIES):
-        mocap_pos_out[worldid, 1 + k] = wp.vec3(0.0, 0.0, 0.0)
+    mocap_pos_out[worldid, COMMAND_BODY] = _draw_command(rng)
+    for b in range(MEMORY_BODIES):
+        mocap_pos_out[worldid, 1 + b] = wp.vec3(0.0, 0.0, 0.0)
+    k = MEM_STREAM
+    stream = mocap_pos_out[worldid, 1 + k // 3]
+    stream[k % 3] = float(wp.randi(rng, 0, STREAM_RANGE))
+    mocap_pos_out[worldid, 1 + k // 3] = stream
+
+
+@dataclasses.dataclass(frozen=True)
+class _Constants:
+    """The task's constant arrays on one device, allocated once, so a recorded graph keeps valid
+    addresses."""
+
+    heights: wp.array2d
+    """[nx, ny] terrain heights (m)."""
+    samples: wp.array
+    """[81] vec2 terrain-grid offsets (SAMPLE_XY)."""
+    limits: wp.array
+    """[12] vec2 soft joint limits."""
+    origins: wp.array
+    """[100] vec3 start points of the sub-terrains."""
+    geom_class: wp.array
+    """[ngeom] int32 touch flag of each geom (``geom_classes``), -1: none."""
 
 
 @functools.cache
-def _constants(device: str) -> tuple[wp.array, wp.array, wp.array, wp.array]:
-    """(terrain heights, terrain-grid offsets, soft joint limits, start points) on ``device``:
-    allocated once, so a recorded graph keeps valid addresses."""
+def _constants(device: str) -> _Constants:
     ground = terrain.generate(TERRAIN)
-    return (wp.array(ground.heights, dtype=float, device=device),
-            wp.array(SAMPLE_XY, dtype=wp.vec2, device=device),
-            wp.array(_soft_limits(), dtype=wp.vec2, device=device),
-            wp.array(ground.origins, dtype=wp.vec3, device=device))
+    return _Constants(heights=wp.array(ground.heights, dtype=float, device=device),
+                      samples=wp.array(SAMPLE_XY, dtype=wp.vec2, device=device),
+                      limits=wp.array(_soft_limits(), dtype=wp.vec2, device=device),
+                      origins=wp.array(ground.origins, dtype=wp.vec3, device=device),
+                      geom_class=wp.array(geom_classes(Go2Terrain().mj_model()), dtype=int, device=device))
+
+
+@functools.cache
+def _touch_buffer(device: str, num_worlds: int) -> wp.array2d:
+    """[W, NUM_TOUCH] int32 touch flags of the last evaluation (allocated once per size)."""
+    return wp.zeros((num_worlds, NUM_TOUCH), dtype=int, device=device)
 
 
 @functools.cache
@@ -320,6 +495,25 @@ def _soft_limits() -> np.ndarray:
     limits = np.array([ranges[name] for name in MOTORS], dtype=np.float64)
     middle, half = limits.mean(axis=1), 0.5 * SOFT_LIMIT * (limits[:, 1] - limits[:, 0])
     return np.stack([middle - half, middle + half], axis=1)
+
+
+def geom_classes(mjm: mujoco.MjModel) -> np.ndarray:
+    """[ngeom] int32: each geom's touch flag (module constants ``TOUCH_*``): a foot sphere (geom
+    named after its leg) its foot's, the base's geoms TOUCH_BASE, a leg's thigh and calf geoms
+    TOUCH_BASE + 1 + leg and TOUCH_BASE + 5 + leg; -1 for every other geom (hips, terrain)."""
+    classes = np.full(mjm.ngeom, -1, dtype=np.int32)
+    for g in range(mjm.ngeom):
+        name, body = mjm.geom(g).name, mjm.body(mjm.geom_bodyid[g]).name
+        if name in LEGS:
+            classes[g] = TOUCH_FEET + LEGS.index(name)
+        elif body == "base":
+            classes[g] = TOUCH_BASE
+        elif body.endswith(("_thigh", "_calf")) and body[:2] in LEGS:
+            classes[g] = TOUCH_BASE + 1 + LEGS.index(body[:2]) + (NUM_FEET if body.endswith("_calf") else 0)
+    for k in range(NUM_TOUCH):
+        if not (classes == k).any():
+            raise ValueError(f"{ROBOT_FILE}: no geom for touch flag {k} (feet named {LEGS}, bodies base, *_thigh, *_calf)")
+    return classes
 
 
 def _position_servos(spec: mujoco.MjSpec) -> None:
@@ -336,6 +530,17 @@ def _position_servos(spec: mujoco.MjSpec) -> None:
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         actuator.ctrlrange = [default - ACTION_SCALE, default + ACTION_SCALE]
         actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+
+
+def _np_memory(mocap_pos: np.ndarray) -> np.ndarray:
+    """[MEMORY_SIZE] a world's memory from its [nmocap, 3] mocap positions."""
+    return mocap_pos[1:1 + MEMORY_BODIES].reshape(-1)[:MEMORY_SIZE]
+
+
+def _np_touchdown(air: np.ndarray, last: np.ndarray, touch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NumPy twin of :func:`_touchdown` over the four feet: (first contact, air time after)."""
+    grounded = (touch != 0) | (last > 0.5)
+    return (grounded & (air > 0.0)).astype(np.float64), np.where(grounded, 0.0, air + DT)
 
 
 @register
@@ -375,7 +580,7 @@ class Go2Terrain(Task):
         spec.visual.headlight.diffuse = [0.45, 0.45, 0.45]
         spec.worldbody.add_body(name="command", mocap=True)
         for k in range(MEMORY_BODIES):
-            spec.worldbody.add_body(name=f"previous_action{k}", mocap=True)
+            spec.worldbody.add_body(name=f"memory{k}", mocap=True)
         _position_servos(spec)
         add_ego_camera(spec.body("base"), CAMERA_POS, CAMERA_LOOKAT, CAMERA_FOVY, mujoco.mjtCamLight.mjCAMLIGHT_TRACK)
         spec.body("base").add_camera(name="track", mode=mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM, pos=[-1.5, -1.0, 0.8],
@@ -396,34 +601,56 @@ class Go2Terrain(Task):
         """[100, 3] the sub-terrains' start points that a reset adds to qpos0's position."""
         return terrain.generate(TERRAIN).origins
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        """The task's outputs, then the applied action stored as the next previous action."""
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos)
-        wp.launch(_go2_terrain_remember, dim=(d.qpos.shape[0], MEMORY_BODIES), inputs=[action],
-                  outputs=[d.mocap_pos], device=d.qpos.device)
+    def touch(self, d) -> wp.array2d:
+        """[W, NUM_TOUCH] int32 terrain-contact flags of every world from the Data's contact list
+        (a buffer of the task's, overwritten by the next call)."""
+        device = d.qpos.device
+        touch = _touch_buffer(str(device), d.qpos.shape[0])
+        touch.zero_()
+        wp.launch(_go2_terrain_touch, dim=d.naconmax,
+                  inputs=[d.nacon, d.contact.geom, d.contact.worldid, d.contact.type, _constants(str(device)).geom_class],
+                  outputs=[touch], device=device)
+        return touch
 
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos) -> None:
-        """The task's outputs; ``mocap_pos`` [W, nmocap] vec3 (command and previous action)."""
-        heights, samples, limits, _ = _constants(str(qpos.device))
+    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The worlds' terrain contacts (:meth:`touch`), then the task's outputs."""
+        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos,
+                      self.touch(d))
+
+    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos,
+                 touch) -> None:
+        """The task's outputs; ``mocap_pos`` [W, nmocap] vec3 (command and memory), ``touch``
+        [W, NUM_TOUCH] int32 contact flags."""
+        consts = _constants(str(qpos.device))
         wp.launch(
             self._kernel,
             dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, heights, samples, limits, action],
+            inputs=[qpos, qvel, mocap_pos, touch, consts.heights, consts.samples, consts.limits, action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
 
+    def after_step(self, d, action) -> None:
+        """Advances every world's memory by the step just evaluated (module docstring)."""
+        with nvtx_range("task.go2_memory"):
+            touch = _touch_buffer(str(d.qpos.device), d.qpos.shape[0])
+            wp.launch(_go2_terrain_advance, dim=d.qpos.shape[0], inputs=[d.time, d.qvel, touch, action, d.mocap_pos],
+                      outputs=[d.mocap_pos], device=d.qpos.device)
+
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_go2"):
-            origins = _constants(str(mask.device))[3]
-            wp.launch(_go2_terrain_place, dim=d.qpos.shape[0], inputs=[seed + SCENE_STREAM, origins, mask, reset_count],
+            wp.launch(_go2_terrain_place, dim=d.qpos.shape[0],
+                      inputs=[seed + SCENE_STREAM, _constants(str(mask.device)).origins, mask, reset_count],
                       outputs=[d.qpos, d.mocap_pos], device=mask.device)
 
-    def reference(self, qpos, qvel, action, mocap_pos):
-        """NumPy reference for one world; ``mocap_pos`` [nmocap, 3] (command and previous action)."""
+    def reference(self, qpos, qvel, action, mocap_pos, touch):
+        """NumPy reference for one world: (obs, terms, terminated); ``mocap_pos`` [nmocap, 3]
+        (command and memory), ``touch`` [NUM_TOUCH] contact flags. The reward is
+        max(sum(terms), 0)."""
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         ground = terrain.generate(TERRAIN)
+        memory = _np_memory(mocap_pos)
         rot = locomotion.np_quat_to_mat(qpos[3:7])
         x, y, z = qpos[0:3]
         yaw = math.atan2(rot[1, 0], rot[0, 0])
@@ -433,15 +660,20 @@ class Go2Terrain(Task):
         vx, vy, heading = mocap_pos[COMMAND_BODY]
         error = (heading - yaw + math.pi) % (2 * math.pi) - math.pi
         yaw_rate = float(np.clip(YAW_GAIN * error, -MAX_YAW_RATE, MAX_YAW_RATE))
-        q = qpos[7:7 + NUM_JOINTS]
+        q, qdot = qpos[7:7 + NUM_JOINTS], qvel[6:6 + NUM_JOINTS]
         offset = q - np.array(DEFAULT_POSE)
-        previous = mocap_pos[1:1 + MEMORY_BODIES].reshape(-1)
+        previous = memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS]
+        before = memory[MEM_ACTION2:MEM_ACTION2 + NUM_JOINTS]
+        air = memory[MEM_AIR:MEM_AIR + NUM_FEET]
+        feet = touch[TOUCH_FEET:TOUCH_FEET + NUM_FEET]
+        first, _ = _np_touchdown(air, memory[MEM_CONTACT:MEM_CONTACT + NUM_FEET], feet)
+        planar = math.hypot(vx, vy)
         limits = _soft_limits()
         heights = [terrain.np_sample_height(x + c * px - s * py, y + s * px + c * py, ground) for px, py in SAMPLE_XY]
         obs = np.concatenate([
             ANG_VEL_SCALE * omega, rot.T @ [0.0, 0.0, -1.0],
             [LIN_VEL_SCALE * vx, LIN_VEL_SCALE * vy, ANG_VEL_SCALE * yaw_rate],
-            offset, DOF_VEL_SCALE * qvel[6:6 + NUM_JOINTS], action,
+            offset, DOF_VEL_SCALE * qdot, action,
             LIN_VEL_SCALE * velocity,
             HEIGHT_SCALE * np.clip(z - HEIGHT_OFFSET - np.array(heights), -1.0, 1.0),
         ])
@@ -450,13 +682,45 @@ class Go2Terrain(Task):
             math.exp(-(yaw_rate - omega[2]) ** 2 / TRACKING_SIGMA),
             velocity[2] ** 2,
             omega[0] ** 2 + omega[1] ** 2,
+            np.sum(((qdot - memory[MEM_QVEL:MEM_QVEL + NUM_JOINTS]) / DT) ** 2),
             np.sum((action - previous) ** 2),
+            np.sum((action - 2 * previous + before) ** 2),
+            np.sum(first * (air + DT - AIR_TIME_TARGET)) if planar > AIR_TIME_MIN_COMMAND else 0.0,
+            float(np.all(feet != 0) and math.hypot(planar, yaw_rate) < STAND_STILL_COMMAND),
             np.sum(offset[list(HIPS)] ** 2),
             np.sum(np.maximum(limits[:, 0] - q, 0.0) + np.maximum(q - limits[:, 1], 0.0)),
+            np.count_nonzero(touch[TOUCH_PENALIZED:]),
         ])
         terms = DT * np.array(list(WEIGHTS.values())) * raw
         roll = math.atan2(rot[2, 1], rot[2, 2])
         pitch = math.asin(float(np.clip(-rot[2, 0], -1.0, 1.0)))
-        clearance = z - terrain.np_sample_height(x, y, ground)
-        terminated = bool(abs(roll) > MAX_TILT or abs(pitch) > MAX_TILT or clearance < MIN_CLEARANCE)
+        terminated = bool(abs(roll) > MAX_TILT or abs(pitch) > MAX_TILT or touch[TOUCH_BASE] != 0)
         return obs, terms, terminated
+
+    def reference_after_step(self, qvel, action, touch, mocap_pos) -> np.ndarray:
+        """NumPy reference of :meth:`after_step` for one world short of a command draw: its
+        [nmocap, 3] mocap positions afterwards."""
+        memory = _np_memory(mocap_pos).copy()
+        memory[MEM_ACTION2:MEM_ACTION2 + NUM_JOINTS] = memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS]
+        memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS] = action
+        memory[MEM_QVEL:MEM_QVEL + NUM_JOINTS] = qvel[6:6 + NUM_JOINTS]
+        feet = touch[TOUCH_FEET:TOUCH_FEET + NUM_FEET]
+        _, memory[MEM_AIR:MEM_AIR + NUM_FEET] = _np_touchdown(
+            memory[MEM_AIR:MEM_AIR + NUM_FEET], memory[MEM_CONTACT:MEM_CONTACT + NUM_FEET], feet)
+        memory[MEM_CONTACT:MEM_CONTACT + NUM_FEET] = feet != 0
+        out = mocap_pos.copy()
+        flat = out[1:1 + MEMORY_BODIES].reshape(-1)
+        flat[:MEMORY_SIZE] = memory
+        out[1:1 + MEMORY_BODIES] = flat.reshape(MEMORY_BODIES, 3)
+        return out
+
+
+def np_touch(mjm: mujoco.MjModel, mjd: mujoco.MjData) -> np.ndarray:
+    """NumPy reference of :meth:`Go2Terrain.touch` for one C MuJoCo world: [NUM_TOUCH] int32."""
+    classes = geom_classes(mjm)
+    touch = np.zeros(NUM_TOUCH, dtype=np.int32)
+    for pair in mjd.contact.geom[:mjd.ncon]:
+        for g in pair:
+            if g >= 0 and classes[g] >= 0:
+                touch[classes[g]] = 1
+    return touch
