@@ -230,7 +230,9 @@ class SDPG(Algorithm):
         mean, logstd = self.actor(obs)
         s.mean[:, t] = mean
         s.logstd[:, t] = logstd
-        ops.sample_actions(mean, logstd, self.num_aux, cfg.seed, self.epoch * cfg.horizon + t,
+        # From the storage's slices, not the actor's fresh tensors: the same addresses every epoch,
+        # so the sampler replays its recorded launch for step t (ops._RecordedLaunches).
+        ops.sample_actions(s.mean[:, t], s.logstd[:, t], self.num_aux, cfg.seed, self.epoch * cfg.horizon + t,
                            (-cfg.mean_bound, cfg.mean_bound), squashed_out=action_out,
                            out=(s.actions[:, t], s.eps[:, t]))
 

@@ -69,6 +69,7 @@ def _counting(monkeypatch, ignored_ids):
         monkeypatch.setattr(owner, name, wrapped)
 
     wrap(wp, "launch", "launch")
+    wrap(wp_context.Launch, "launch", "launch")  # recorded launches (ops.sample_actions' replays)
     wrap(wp, "capture_launch", "graph")
     for name in ("synchronize", "synchronize_device", "synchronize_stream"):
         wrap(wp, name, "host")

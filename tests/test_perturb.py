@@ -151,6 +151,35 @@ def test_actions_match_reference(device, state_independent):
     assert torch.equal(eps3, eps)
 
 
+def test_repeated_calls_into_the_same_buffers_launch_what_the_checked_path_launches(device):
+    """A call whose tensors (address, shape, strides, dtype, device) and fixed arguments were seen
+    before takes the recorded launch: its results for new keys, an updated mean and log-std in the
+    same tensors, and another slice of the buffers all equal the allocating (never recorded) path;
+    bad keys and bad tensors still raise."""
+    num_nominal, num_aux, action_dim, horizon = 2, 3, 5, 3
+    num_worlds = num_nominal * (num_aux + 1)
+    mean = torch.zeros(num_nominal, action_dim, device=device)
+    logstd = torch.zeros(action_dim, device=device)
+    actions_buffer = torch.zeros((num_worlds, horizon, action_dim), device=device)
+    eps_buffer = torch.zeros_like(actions_buffer)
+    squashed = torch.zeros(num_worlds, action_dim, device=device)
+    gen = torch.Generator().manual_seed(1)
+    for seed, step, t in [(1, 2, 0), (1, 3, 0), (2**40 + 5, 2**33 + 1, 0), (7, 9, 1), (7, 10, 1)]:
+        mean.copy_(torch.rand(mean.shape, generator=gen).to(device) * 2 - 1)  # in place: same address
+        logstd.copy_(torch.rand(logstd.shape, generator=gen).to(device) - 1)
+        actions, eps = ops.sample_actions(mean, logstd, num_aux, seed, step, squashed_out=squashed,
+                                          out=(actions_buffer[:, t], eps_buffer[:, t]))
+        expected_actions, expected_eps = ops.sample_actions(mean, logstd, num_aux, seed, step)
+        assert torch.equal(actions, expected_actions) and torch.equal(eps, expected_eps), (seed, step, t)
+        assert torch.equal(actions_buffer[:, t], expected_actions)
+        assert torch.allclose(squashed, torch.tanh(expected_actions), rtol=1e-6, atol=1e-6)
+    out = (actions_buffer[:, 1], eps_buffer[:, 1])
+    with pytest.raises(ValueError, match="step must be in"):
+        ops.sample_actions(mean, logstd, num_aux, 7, -1, squashed_out=squashed, out=out)
+    with pytest.raises(ValueError, match="mean must be float32"):
+        ops.sample_actions(mean.double(), logstd, num_aux, 7, 11, squashed_out=squashed, out=out)
+
+
 def test_nominal_worlds_follow_the_mean(device):
     num_nominal, num_aux, action_dim = 4, 3, 5
     mean = torch.linspace(-1.0, 1.0, num_nominal * action_dim, device=device).reshape(num_nominal, action_dim)
