@@ -1,8 +1,11 @@
 """Export a checkpoint's deterministic policy to ONNX, for deployment without Torch or Warp.
 
-The graph takes the actor's observation exactly as training fed it (uint8 image stacks
+The graph takes the actor's observation as training fed it (input ``obs``: uint8 image stacks
 [B, 3*frames, H, W], float32 depth stacks, or float32 states [B, state_dim]; normalizers included)
-and returns the action in [-1, 1], tanh of the policy mean.
+and returns the action in [-1, 1], tanh of the policy mean. Ego-centric tasks, whose training rows
+pack the camera's frame stack with the proprioception, take the two apart: input ``images`` (the
+frame stack as above) and input ``proprio`` (float32 [B, proprio_dim]), what a robot's camera and
+state estimator deliver separately.
 
   python -m sdpg_warp.export runs/reacher__rgb__0__20261122-043858 --out reacher.onnx
 """
@@ -28,21 +31,34 @@ class DeterministicPolicy(nn.Module):
         return torch.tanh(mean)
 
 
+class EgoPolicy(nn.Module):
+    """(images, proprio) -> tanh(mean) for an ego-centric actor, its packed row taken apart (an RGB
+    row carries the proprioception's float32 bytes in uint8, a bit cast ONNX does not have)."""
+
+    def __init__(self, actor: nn.Module):
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, images: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.actor.from_features(self.actor.encoder.encode(images, proprio))
+        return torch.tanh(mean)
+
+
 def load_policy(path: str):
-    """(DeterministicPolicy on the CPU in eval mode, example observation batch) of a checkpoint."""
+    """(policy module on the CPU in eval mode, example inputs: a tuple of batches of one, named as
+    ``input_names``, input_names) of a checkpoint."""
     from sdpg_warp.checkpoint import load_policy
     from sdpg_warp.tasks import make_task
 
     cfg, actor = load_policy(path)
     task = make_task(cfg.task)
     proprio_dim = task.proprio_dim if cfg.obs != "state" else 0
-    if proprio_dim and cfg.obs == "rgb":
-        # ONNX has no bit cast, which the packed row's float32 bytes in uint8 need.
-        raise ValueError(f"ONNX export of an ego-centric rgb actor ({cfg.task}) is not supported: its packed "
-                         f"input carries float32 bytes in uint8; depth actors export")
-    shape = cfg.actor_obs_shape(task.state_dim, proprio_dim)
-    example = torch.zeros(1, *shape, dtype=torch.uint8 if cfg.obs == "rgb" else torch.float32)
-    return DeterministicPolicy(actor).eval(), example
+    image_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
+    if proprio_dim:
+        images = torch.zeros(1, *cfg.actor_obs_shape(0), dtype=image_dtype)
+        return EgoPolicy(actor).eval(), (images, torch.zeros(1, proprio_dim)), ("images", "proprio")
+    example = torch.zeros(1, *cfg.actor_obs_shape(task.state_dim), dtype=image_dtype)
+    return DeterministicPolicy(actor).eval(), (example,), ("obs",)
 
 
 class MissingDependency(Exception):
@@ -55,13 +71,13 @@ def export_onnx(path: str, out: str) -> None:
         import onnx  # noqa: F401  (torch.onnx.export needs it; importing first gives a clear message)
     except ImportError:
         raise MissingDependency("ONNX export needs the onnx package: pip install onnx") from None
-    policy, example = load_policy(path)
+    policy, example, names = load_policy(path)
     # The TorchScript-based exporter needs only the onnx package (the newer one also onnxscript).
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            policy, (example,), out, input_names=["obs"], output_names=["action"],
-            dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}}, dynamo=False,
+            policy, example, out, input_names=list(names), output_names=["action"],
+            dynamic_axes={name: {0: "batch"} for name in (*names, "action")}, dynamo=False,
         )
 
 

@@ -192,7 +192,11 @@ class ProprioImageEncoder(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, packed_size] -> features [B, output_dim]."""
-        images, proprio = unpack(obs, self.image_shape, self.proprio_dim)
+        return self.encode(*unpack(obs, self.image_shape, self.proprio_dim))
+
+    def encode(self, images: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
+        """The two parts of a packed row, images [B, *image_shape] and proprio [B, proprio_dim]
+        float32 -> features [B, output_dim]."""
         return torch.cat([self.image(images), self.proprio(self.proprio_rms.normalize(proprio))], dim=-1)
 
     @torch.no_grad()
@@ -269,7 +273,11 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """obs [B, ...] -> (mean [B, num_actions], logstd [num_actions])."""
-        raw = self.head(self.features(obs))
+        return self.from_features(self.features(obs))
+
+    def from_features(self, features: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Head input [B, features] (:meth:`features`) -> (mean, logstd) as :meth:`forward`."""
+        raw = self.head(features)
         # Straight-through clamp: the value is clamped, the gradient is the identity's. A plain
         # clamp has zero gradient beyond the bound, so a mean that one step carried past it could
         # never be pulled back by targets inside the bounds: saturation would be absorbing

@@ -24,7 +24,8 @@ def test_onnx_policy_matches_torch(device, tmp_path, obs):
     runner.save(checkpoint)
     assert export.main([checkpoint, "--out", str(tmp_path / "policy.onnx")]) == 0
 
-    policy, example = export.load_policy(checkpoint)
+    policy, (example,), names = export.load_policy(checkpoint)
+    assert names == ("obs",)
     gen = torch.Generator().manual_seed(0)
     if obs == "state":
         batch = torch.randn(5, *example.shape[1:], generator=gen)
