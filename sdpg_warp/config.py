@@ -22,7 +22,8 @@ class TrainConfig:
     are refused."""
     task: str = "hopper"
     """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
-    ego-centric walker_hurdle and g1_hurdle (camera on the robot, proprioception + images)."""
+    ego-centric walker_hurdle, g1_hurdle and go2_terrain (camera on the robot, proprioception +
+    images)."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
