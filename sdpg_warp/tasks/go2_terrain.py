@@ -445,13 +445,15 @@ def _go2_terrain_place(
     origin = origins_in[wp.randi(rng, 0, origins_in.shape[0])]
     for i in range(3):
         qpos_out[worldid, i] = qpos_out[worldid, i] + origin[i]
+    stream = float(wp.randi(rng, 0, STREAM_RANGE))
+    # Last: the draws of _draw_command advance its own copy of rng.
     mocap_pos_out[worldid, COMMAND_BODY] = _draw_command(rng)
     for b in range(MEMORY_BODIES):
         mocap_pos_out[worldid, 1 + b] = wp.vec3(0.0, 0.0, 0.0)
     k = MEM_STREAM
-    stream = mocap_pos_out[worldid, 1 + k // 3]
-    stream[k % 3] = float(wp.randi(rng, 0, STREAM_RANGE))
-    mocap_pos_out[worldid, 1 + k // 3] = stream
+    body = mocap_pos_out[worldid, 1 + k // 3]
+    body[k % 3] = stream
+    mocap_pos_out[worldid, 1 + k // 3] = body
 
 
 @dataclasses.dataclass(frozen=True)
