@@ -138,7 +138,10 @@ class TrainConfig:
     critic_hidden: Tuple[int, ...] = (64, 64)
     """Hidden layer widths of the critic's MLP (Linear -> ELU -> LayerNorm per hidden layer)."""
     critic_minibatch: int = 4096
-    """Critic minibatch size (samples drawn from all N*(M+1)*H states)."""
+    """Critic minibatch size (samples drawn from all N*(M+1)*H states). The default is the
+    authors' (1/32 of their 131,072 states per epoch); at small N and M lower it so that the critic
+    still takes several steps per epoch (the hopper at N=16, M=15: 1024 gave a mean return of
+    3495 over 3 seeds against 2709 at 4096; README, "Learning curves")."""
     critic_iterations: int = 2
     """Passes over the epoch's states per critic update."""
     tau: float = 0.01
