@@ -6,7 +6,8 @@ Each (task, obs, seed) run trains from scratch with the task's defaults and the 
 into one PNG (one panel per task and obs, mean over seeds with the min-max band).
 
   python bench/learning.py --tasks hopper walker ant humanoid --obs state --seeds 0 1 2 \\
-      --num-nominal 16 --num-aux 15 --epochs 2000 --label after --out bench/results/learning.json
+      --num-nominal 16 --num-aux 15 --epochs 2000 --set critic_minibatch=1024 --label "mb 1024" \\
+      --out bench/results/learning.json
   python bench/learning.py --plot bench/results/learning.json --figure bench/results/learning.png
 
 Baselines on the same wall-clock budget (``--minutes`` stops a run after the epoch in progress; the
