@@ -18,11 +18,11 @@ def sims(device):
     """One BatchedSim per (task, episode_length) for the module: model builds are the slow part."""
     cache = {}
 
-    def get(task, episode_length=None, seed=0):
-        key = (task, episode_length, seed)
+    def get(task, seed=0, **overrides):
+        key = (task, seed, tuple(sorted(overrides.items())))
         if key not in cache:
-            t = make_task(task) if episode_length is None else make_task(task, episode_length=episode_length)
-            cache[key] = BatchedSim(t, N, M, device=device, seed=seed, deterministic=device != "cpu")
+            cache[key] = BatchedSim(make_task(task, **overrides), N, M, device=device, seed=seed,
+                                    deterministic=device != "cpu")
         sim = cache[key]
         sim.reset()
         return sim
@@ -35,6 +35,14 @@ def _random_actions(sim, rng, scale=1.0):
     return torch.tensor(a, device=sim.qpos.device)
 
 
+def _contact_depths_agree(sim, w, mjd, atol=1e-4) -> bool:
+    """Whether world ``w``'s contacts (from the last substep) have the same depths as C MuJoCo's."""
+    n = int(sim.d.nacon.numpy()[0])
+    ours = np.sort(sim.d.contact.dist.numpy()[:n][sim.d.contact.worldid.numpy()[:n] == w])
+    theirs = np.sort(mjd.contact.dist[: mjd.ncon])
+    return ours.shape == theirs.shape and np.allclose(ours, theirs, atol=atol)
+
+
 @pytest.mark.parametrize("task", task_names())
 def test_step_matches_c_mujoco(sims, task):
     """20 successive steps with random controls, each from the same state in both simulators.
@@ -43,13 +51,23 @@ def test_step_matches_c_mujoco(sims, task):
     the check is on every step's dynamics rather than on how fast two chaotic rollouts drift apart.
     Contact impacts are where float32 and float64 solvers differ most, hence the velocity tolerance
     relative to the velocity scale.
+
+    Heightfields: mujoco_warp picks a heightfield's contacts differently from C MuJoCo (at most 4 per
+    geom pair, its own selection), so on rough terrain a step now and then has a contact one engine
+    finds and the other lacks. Such steps are not compared (one physics step per step here, so the
+    contacts compared are those that drove the step); at least 3 of 4 steps must have the same
+    contact depths in both, so a systematic difference (e.g. in how margins enter the contact
+    distance) still fails.
     """
     sim = sims(task)
+    if sim.mjm.nhfield:
+        sim = sims(task, frame_skip=1)
     rng = np.random.default_rng(1)
     mjm = sim.mjm
     mjd = mujoco.MjData(mjm)
     w = sim.world_index(1, 2)
     lo, hi = sim.mjm.actuator_ctrlrange.T
+    compared = stepped = 0
     for _ in range(20):
         mjd.qpos[:] = sim.qpos[w].cpu().numpy()
         mjd.qvel[:] = sim.qvel[w].cpu().numpy()
@@ -62,9 +80,14 @@ def test_step_matches_c_mujoco(sims, task):
         mjd.ctrl[:] = lo + 0.5 * (actions[w].cpu().numpy() + 1.0) * (hi - lo)
         for _ in range(sim.task.frame_skip):
             mujoco.mj_step(mjm, mjd)
+        stepped += 1
+        if mjm.nhfield and not _contact_depths_agree(sim, w, mjd):
+            continue
+        compared += 1
         scale = max(1.0, np.abs(mjd.qvel).max())
         np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=1e-3, rtol=1e-4)
         np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=0.03 * scale, rtol=1e-3)
+    assert stepped >= 10 and compared >= 0.75 * stepped, (compared, stepped)
 
 
 @pytest.mark.parametrize("task", ["pointmass", "hopper"])

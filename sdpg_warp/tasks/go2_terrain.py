@@ -577,6 +577,10 @@ class Go2Terrain(Task):
         for geom in spec.geoms:  # no self-collision: the robot's geoms collide with the terrain only
             if geom.contype:
                 geom.conaffinity = 0
+                # Menagerie's 1 mm foot margin: mujoco_warp 4.0's heightfield collision reports the
+                # contact distance shifted by the margin (1.0-1.5 mm deeper than C MuJoCo on the same
+                # state, measured), which makes the two simulators disagree at every foot contact.
+                geom.margin = 0.0
         terrain.add_to(spec, terrain.generate(TERRAIN))
         spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
         spec.visual.headlight.diffuse = [0.45, 0.45, 0.45]
