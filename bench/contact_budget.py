@@ -22,19 +22,38 @@ import math
 import mujoco
 import numpy as np
 
-from sdpg_warp.tasks import go2_terrain, make_task
+from sdpg_warp.tasks import go2_terrain, in_hand, make_task
 from sdpg_warp.tasks.hopper import MAX_SPEED
 
 
 def _reset(task, mjm, data, rng):
-    """The task's reset distribution: qpos0 + U(-noise, noise), free-joint quaternions renormalized."""
+    """The task's reset distribution: its initial qpos + U(-noise, noise), free-joint quaternions renormalized."""
     mujoco.mj_resetData(mjm, data)
-    data.qpos[:] = mjm.qpos0 + rng.uniform(-task.reset_noise_qpos, task.reset_noise_qpos, mjm.nq)
+    data.qpos[:] = task.initial_qpos(mjm) + rng.uniform(-task.reset_noise_qpos, task.reset_noise_qpos, mjm.nq)
     data.qvel[:] = rng.uniform(-task.reset_noise_qvel, task.reset_noise_qvel, mjm.nv)
     if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
         data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
     _hurdles_in_reach(task, mjm, data, rng)
     _on_terrain(task, data, rng)
+    _in_hand_start(task, mjm, data, rng)
+
+
+def _in_hand_start(task, mjm, data, rng):
+    """In-hand tasks: joints, cube and goal drawn as the task's reset draws them."""
+    if not isinstance(task, in_hand.InHandTask):
+        return
+    hand = task.hand
+    low, high = mjm.actuator_ctrlrange.T
+    joints = mjm.jnt_qposadr[mjm.actuator_trnid[:, 0]]
+    default = np.clip(hand.default_pose, low, high)
+    data.qpos[joints] = np.clip(default + (rng.random(hand.num_joints) - 0.5) * in_hand.JOINT_NOISE * (high - low),
+                                low, high)
+    nj = hand.num_joints
+    data.qpos[nj:nj + 3] = np.array(hand.cube_pos) + (rng.random(3) - 0.5) * in_hand.CUBE_NOISE
+    data.qpos[nj + 3:nj + 7] = [1.0, 0.0, 0.0, 0.0]
+    axis = [1.0, 0.0, 0.0] if rng.random() < 0.5 else [0.0, 1.0, 0.0]
+    mujoco.mju_axisAngle2Quat(data.mocap_quat[in_hand.GOAL_BODY], np.array(axis),
+                              rng.uniform(in_hand.GOAL_ANGLE_MIN, in_hand.GOAL_ANGLE_MAX))
 
 
 def _on_terrain(task, data, rng):
@@ -59,20 +78,27 @@ def _hurdles_in_reach(task, mjm, data, rng):
 
 def _done(task, mjm, data, action) -> bool:
     """The task's early termination in C MuJoCo (tasks with mocap bodies read their poses too:
-    hurdles, go2_terrain's command and memory; go2_terrain its terrain contacts)."""
+    hurdles, go2_terrain's command and memory; go2_terrain its terrain contacts; the in-hand tasks
+    their goal and body positions)."""
     args = (data.qpos.copy(), data.qvel.copy(), action)
     if len(data.mocap_pos):
         args += (data.mocap_pos.copy(),)
     if task.name == "go2_terrain":
         args += (go2_terrain.np_touch(mjm, data),)
+    if isinstance(task, in_hand.InHandTask):
+        mujoco.mj_kinematics(mjm, data)
+        args += (data.mocap_quat.copy(), data.xpos.copy())
     return task.reference(*args)[2]
 
 
-def _lying_poses(mjm):
-    """qpos of the robot on its side and upside down, the torso 0.3 m above the floor."""
+def _lying_poses(task, mjm):
+    """qpos of the robot on its side and upside down, the torso 0.3 m above the floor (none for
+    robots fixed to the world)."""
     poses = []
+    if isinstance(task, in_hand.InHandTask):
+        return poses
     for angle in (0.5 * math.pi, math.pi):
-        qpos = mjm.qpos0.copy()
+        qpos = task.initial_qpos(mjm)
         if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
             qpos[2] = 0.3
             qpos[3:7] = [math.cos(angle / 2), math.sin(angle / 2), 0.0, 0.0]
@@ -139,7 +165,7 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
                     peaks.episodes += 1
                     _reset(task, mjm, data, rng)
                     length = 0
-    for qpos in _lying_poses(mjm):
+    for qpos in _lying_poses(task, mjm):
         mujoco.mj_resetData(mjm, data)
         data.qpos[:] = qpos
         _hurdles_in_reach(task, mjm, data, rng)

@@ -74,6 +74,7 @@ def _randomize_initial_state(
     noise_qpos_in: float,
     noise_qvel_in: float,
     mask_in: wp.array(dtype=bool),
+    qpos_init_in: wp.array(dtype=float),
     quat_adr_in: wp.array(dtype=int),
     reset_count_in: wp.array(dtype=int),
     # Out:
@@ -83,9 +84,10 @@ def _randomize_initial_state(
     episode_step_out: wp.array(dtype=int),
     reset_count_out: wp.array(dtype=int),
 ):
-    """qpos = qpos0 + U(-noise_qpos_in, noise_qpos_in) (quaternions renormalized), qvel = U(-noise_qvel_in, noise_qvel_in).
+    """qpos = qpos_init_in + U(-noise_qpos_in, noise_qpos_in) (quaternions renormalized), qvel =
+    U(-noise_qvel_in, noise_qvel_in).
 
-    Runs after ``mujoco_warp.reset_data`` put the masked worlds at qpos0 with zero velocity. The
+    Runs after ``mujoco_warp.reset_data`` reset the rest of the masked worlds' data. The
     generator is keyed by (seed_in, world, how often this world was reset), so runs are reproducible.
     """
     worldid = wp.tid()
@@ -94,7 +96,7 @@ def _randomize_initial_state(
     count = reset_count_in[worldid]
     rng = wp.rand_init(seed_in + count * 1000003, worldid)
     for i in range(qpos_out.shape[1]):
-        qpos_out[worldid, i] = qpos_out[worldid, i] + noise_qpos_in * (2.0 * wp.randf(rng) - 1.0)
+        qpos_out[worldid, i] = qpos_init_in[i] + noise_qpos_in * (2.0 * wp.randf(rng) - 1.0)
     for j in range(quat_adr_in.shape[0]):
         adr = quat_adr_in[j]
         q = wp.quat(

@@ -23,7 +23,7 @@ class TrainConfig:
     task: str = "hopper"
     """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
     ego-centric walker_hurdle, g1_hurdle and go2_terrain (camera on the robot, proprioception +
-    images)."""
+    images) and allegro_hand and shadow_hand (in-hand cube reorientation seen by a fixed camera)."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
@@ -388,6 +388,14 @@ TASK_DEFAULTS: dict[str, dict] = {
                         critic_iterations=5, actor_hidden=(512, 256, 128), proprio_hidden=(256, 128),
                         encoder_dim=256, critic_hidden=(512, 256, 128), init_logstd=0.0, alpha=0.0,
                         auto_alpha=False),
+    # genesis_allegro_hand_vis.yaml / genesis_shadow_hand_vis.yaml (both alike): their proprioception
+    # MLP [1024, 256] and actor head [256, 128]; their critic [1024, 512, 256, 128].
+    "allegro_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
+                         grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
+                         critic_hidden=(1024, 512, 256, 128)),
+    "shadow_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
+                        grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
+                        critic_hidden=(1024, 512, 256, 128)),
 }
 
 
@@ -400,6 +408,8 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "walker_hurdle": (5000, 10000),
     "g1_hurdle": (100000, 100000),
     "go2_terrain": (50000, 50000),
+    "allegro_hand": (5000, 5000),
+    "shadow_hand": (5000, 5000),
 }
 
 

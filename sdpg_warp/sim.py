@@ -82,6 +82,7 @@ class BatchedSim:
             )
             self._ctrlrange = wp.array(self._control_ranges(), dtype=wp.vec2)
             self._quat_adr = wp.array(self._quaternion_addresses(), dtype=int)
+            self._qpos_init = wp.array(self._initial_qpos(), dtype=float)
             self._action = wp.zeros((W, self.num_actions), dtype=float)
             self._states = wp.zeros((W, self.state_dim), dtype=float)
             self._terms = wp.zeros((W, len(self.task.reward_terms)), dtype=float)
@@ -124,6 +125,13 @@ class BatchedSim:
         unlimited = ~np.array(self.mjm.actuator_ctrllimited, dtype=bool).reshape(-1)
         lo_hi[unlimited] = (-1.0, 1.0)  # an unlimited actuator takes the action as its control
         return lo_hi
+
+    def _initial_qpos(self) -> np.ndarray:
+        qpos = np.asarray(self.task.initial_qpos(self.mjm), dtype=np.float32)
+        if qpos.shape != (self.mjm.nq,) or not np.all(np.isfinite(qpos)):
+            raise ValueError(f"task {self.task.name!r}: initial_qpos must be {self.mjm.nq} finite numbers, got "
+                             f"shape {qpos.shape}")
+        return qpos
 
     def _quaternion_addresses(self) -> np.ndarray:
         adr = []
@@ -234,6 +242,7 @@ class BatchedSim:
                 self.task.reset_noise_qpos,
                 self.task.reset_noise_qvel,
                 mask,
+                self._qpos_init,
                 self._quat_adr,
                 self._reset_count,
             ],
@@ -243,8 +252,16 @@ class BatchedSim:
         self.task.reset_scene(self.d, self.seed, mask, self._reset_count)
         self._refresh_obs(mask)
 
+    def _body_poses(self) -> None:
+        """Tasks whose kernels read body poses: the kinematics of the current qpos (after a step
+        mujoco_warp's poses are those of the last physics step's start)."""
+        if self.task.reads_body_poses:
+            with nvtx_range("sim.kinematics"):
+                mjw.kinematics(self.m, self.d)
+
     def _refresh_obs(self, mask: wp.array) -> None:
         """Recomputes the privileged obs of the masked worlds from their current state."""
+        self._body_poses()
         self.task.evaluate_data(
             self.d,
             self._action,
@@ -333,6 +350,7 @@ class BatchedSim:
         with nvtx_range("sim.physics"):
             for _ in range(self.task.frame_skip):
                 mjw.step(self.m, self.d)
+        self._body_poses()
         with nvtx_range("sim.task"):
             self.task.evaluate_data(
                 self.d, self._action, self._states, self._terms, self._reward, self._task_terminated

@@ -26,6 +26,7 @@ from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import go2_terrain, hurdles, make_task, terrain, walker_hurdle
 from sdpg_warp.tasks.menagerie import RobotNotFound
 from test_render import _reference_rays
+from test_sim import _contact_depths_agree
 
 TASKS = ("walker_hurdle", "g1_hurdle")
 """The hurdle tasks."""
@@ -48,11 +49,12 @@ def sims(device):
     """``sims(task)``: the module's freshly reset simulator of the task (built once)."""
     cache = {}
 
-    def get(task: str) -> BatchedSim:
-        if task not in cache:
-            cache[task] = BatchedSim(task, NUM_NOMINAL, NUM_AUX, device=device, seed=0)
-            cache[task].reset()
-        return cache[task]
+    def get(task: str, **overrides) -> BatchedSim:
+        key = (task, tuple(sorted(overrides.items())))
+        if key not in cache:
+            cache[key] = BatchedSim(make_task(task, **overrides), NUM_NOMINAL, NUM_AUX, device=device, seed=0)
+            cache[key].reset()
+        return cache[key]
 
     return get
 
@@ -82,7 +84,7 @@ def test_evaluate_matches_reference(sims, device, task):
     task, mjm = sim.task, sim.mjm
     rng = np.random.default_rng(0)
     num = 16
-    qpos = mjm.qpos0 + rng.uniform(-QPOS_SPREAD[task.name], QPOS_SPREAD[task.name], (num, mjm.nq))
+    qpos = task.initial_qpos(mjm) + rng.uniform(-QPOS_SPREAD[task.name], QPOS_SPREAD[task.name], (num, mjm.nq))
     if mjm.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE:
         qpos[:, 3:7] /= np.linalg.norm(qpos[:, 3:7], axis=1, keepdims=True)
     qpos[:, 0] = rng.uniform(-1.0, 20.0, num)  # anywhere along the track
@@ -167,9 +169,11 @@ def test_ground_height_reference_reads_hurdle_tops():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sims, task):
-    """20 steps from mujoco_warp's state in both simulators, a low hurdle under the robot's feet so
-    that hurdle contacts are part of the dynamics (as tests/test_sim.py, same tolerances)."""
-    sim = sims(task)
+    """80 steps from mujoco_warp's state in both simulators, a low hurdle under the robot's feet so
+    that hurdle contacts are part of the dynamics (as tests/test_sim.py, same tolerances and the same
+    treatment as its contact-rich scenes: one physics step per step, steps whose contact depths
+    differ between the engines not compared, at least 3 of 4 compared)."""
+    sim = sims(task, frame_skip=1)
     sim.reset()
     mjm = sim.mjm
     mjd = mujoco.MjData(mjm)
@@ -180,8 +184,8 @@ def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sims, task):
     mjd.mocap_pos[:] = mocap[w]
     rng = np.random.default_rng(1)
     lo, hi = mjm.actuator_ctrlrange.T
-    touched = 0
-    for _ in range(20):
+    touched = stepped = compared = 0
+    for _ in range(80):
         mjd.qpos[:] = sim.qpos[w].cpu().numpy()
         mjd.qvel[:] = sim.qvel[w].cpu().numpy()
         mjd.qacc_warmstart[:] = sim.d.qacc_warmstart.numpy()[w]
@@ -196,10 +200,15 @@ def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sims, task):
             mujoco.mj_step(mjm, mjd)
         hurdle0 = mjm.geom("hurdle0").id
         touched += any(hurdle0 in (c.geom1, c.geom2) for c in mjd.contact[: mjd.ncon])
+        stepped += 1
+        if not _contact_depths_agree(sim, w, mjd):
+            continue
+        compared += 1
         scale = max(1.0, np.abs(mjd.qvel).max())
         np.testing.assert_allclose(sim.qpos[w].cpu().numpy(), mjd.qpos, atol=1e-3, rtol=1e-4)
         np.testing.assert_allclose(sim.qvel[w].cpu().numpy(), mjd.qvel, atol=0.03 * scale, rtol=1e-3)
     assert touched, "the robot never touched the hurdle: the test checks no hurdle contact"
+    assert stepped >= 20 and compared >= 0.75 * stepped, (compared, stepped)
 
 
 @pytest.mark.parametrize("task", EGO_TASKS)
@@ -238,10 +247,10 @@ def ego(sims):
 
 
 def _hurdle_ahead(sim, nominal: int, ahead: float, height: float) -> np.ndarray:
-    """Every world at the start pose (qpos0, the walker's or the G1's); hurdle 0 of ``nominal``'s
+    """Every world at the start pose (the walker's or the G1's); hurdle 0 of ``nominal``'s
     world ``ahead`` m in front of it with its top at ``height``, every other hurdle out of view.
     Returns that world's mocap poses."""
-    sim.qpos.copy_(torch.as_tensor(sim.mjm.qpos0, dtype=torch.float32))
+    sim.qpos.copy_(torch.as_tensor(sim.task.initial_qpos(sim.mjm), dtype=torch.float32))
     mocap = _mocap(sim)
     mocap[:, 1:, 0] += 100.0
     w = sim.world_index(nominal, 0)
@@ -342,7 +351,7 @@ def _go2_random_states(sim, rng):
     world 0, upside down) the base touch the terrain; random memory; time between two command draws."""
     mjm, W = sim.mjm, sim.num_worlds
     origins = terrain.generate(go2_terrain.TERRAIN).origins
-    qpos = np.tile(mjm.qpos0, (W, 1))
+    qpos = np.tile(sim.task.initial_qpos(mjm), (W, 1))
     qpos[:, :3] += origins[rng.integers(0, len(origins), W)]
     qpos[:, 2] += rng.uniform(-0.2, 0.05, W)
     qpos[:, 3:7] += rng.normal(0.0, 0.15, (W, 4))
@@ -438,7 +447,8 @@ def test_go2_commands_are_redrawn_every_200_steps_alike_in_a_group(sims, device)
 
 def test_go2_stands_on_every_sub_terrain_with_action_zero(sims):
     """The servos hold the default pose: 50 steps of action 0 from resets over drawn sub-terrains end
-    no episode, and every world then stands on four feet with its base 0.35-0.5 m over the terrain (0.44 m measured).
+    no episode, and every world then stands on four feet with its base 0.25-0.35 m over the terrain (0.29 m
+    measured; the default pose's bent legs).
     (The step is not compared with C MuJoCo here: the two collide spheres with a heightfield
     differently, measured 7 against 11 contacts on one state, so contact steps differ by up to 0.9
     in qvel.)"""
@@ -451,7 +461,7 @@ def test_go2_stands_on_every_sub_terrain_with_action_zero(sims):
         assert not (sim.terminated | sim.truncated).any()
     qpos = sim.qpos.cpu().numpy()
     clearance = [q[2] - terrain.np_sample_height(q[0], q[1], ground) for q in qpos]
-    assert np.all((0.35 < np.array(clearance)) & (np.array(clearance) < 0.5)), clearance
+    assert np.all((0.25 < np.array(clearance)) & (np.array(clearance) < 0.35)), clearance
     touch = go2_terrain._touch_buffer(str(sim.d.qpos.device), sim.num_worlds).numpy()
     assert np.all(touch[:, :go2_terrain.NUM_FEET] == 1) and not touch[:, go2_terrain.NUM_FEET:].any()
 

@@ -9,6 +9,7 @@ import warp as wp
 from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task, task_names
+from sdpg_warp.tasks.in_hand import InHandTask
 
 N, M = 2, 3
 
@@ -52,15 +53,17 @@ def test_step_matches_c_mujoco(sims, task):
     Contact impacts are where float32 and float64 solvers differ most, hence the velocity tolerance
     relative to the velocity scale.
 
-    Heightfields: mujoco_warp picks a heightfield's contacts differently from C MuJoCo (at most 4 per
-    geom pair, its own selection), so on rough terrain a step now and then has a contact one engine
-    finds and the other lacks. Such steps are not compared (one physics step per step here, so the
-    contacts compared are those that drove the step); at least 3 of 4 steps must have the same
-    contact depths in both, so a systematic difference (e.g. in how margins enter the contact
-    distance) still fails.
+    Contact-rich scenes (a heightfield; a cube among fingers) are compared one physics step per
+    step: there float32 and float64 part within a few physics steps. mujoco_warp also picks a
+    heightfield's or a box pair's contacts differently from C MuJoCo (at most 4 per heightfield pair,
+    its own selection), so a step now and then has a contact one engine finds and the other lacks.
+    Such steps are not compared (with one physics step, the contacts compared are those that drove
+    the step); at least 3 of 4 steps must have the same contact depths in both, so a systematic
+    difference (e.g. in how margins enter the contact distance) still fails.
     """
     sim = sims(task)
-    if sim.mjm.nhfield:
+    contact_rich = bool(sim.mjm.nhfield) or isinstance(sim.task, InHandTask)
+    if contact_rich:
         sim = sims(task, frame_skip=1)
     rng = np.random.default_rng(1)
     mjm = sim.mjm
@@ -81,7 +84,7 @@ def test_step_matches_c_mujoco(sims, task):
         for _ in range(sim.task.frame_skip):
             mujoco.mj_step(mjm, mjd)
         stepped += 1
-        if mjm.nhfield and not _contact_depths_agree(sim, w, mjd):
+        if contact_rich and not _contact_depths_agree(sim, w, mjd):
             continue
         compared += 1
         scale = max(1.0, np.abs(mjd.qvel).max())
@@ -134,7 +137,7 @@ def test_reset_is_seeded_masked_and_within_noise(sims, device):
     sim = BatchedSim("pointmass", N, M, device=device, seed=0, deterministic=device != "cpu")
     sim.reset()
     q = sim.qpos.cpu().numpy()
-    assert (np.abs(q - sim.mjm.qpos0) <= sim.task.reset_noise_qpos + 1e-6).all()
+    assert (np.abs(q - sim.task.initial_qpos(sim.mjm)) <= sim.task.reset_noise_qpos + 1e-6).all()
     assert len(np.unique(q[:, 0])) == sim.num_worlds, "worlds must get different initial states"
     twin = BatchedSim("pointmass", N, M, device=device, seed=0, deterministic=device != "cpu")
     twin.reset()
@@ -185,7 +188,7 @@ def test_nan_world_alone_is_terminated_and_reset(sims, device):
         assert torch.equal(a[others], b[others])
         assert torch.isfinite(a).all()
     assert sim.episode_step[bad] == 0
-    assert (np.abs(sim.qpos[bad].cpu().numpy() - sim.mjm.qpos0) <= sim.task.reset_noise_qpos + 1e-6).all()
+    assert (np.abs(sim.qpos[bad].cpu().numpy() - sim.task.initial_qpos(sim.mjm)) <= sim.task.reset_noise_qpos + 1e-6).all()
 
 
 def test_exploded_world_is_terminated(sims):

@@ -37,6 +37,9 @@ class Task:
     """The model camera whose images the actor sees (rgb / depth observations)."""
     menagerie_robot: ClassVar[Optional[str]] = None
     """Registry name of the MuJoCo Menagerie robot the task builds on (None: its own MJCF)."""
+    reads_body_poses: ClassVar[bool] = False
+    """The kernels read body poses (``Data.xpos``): the simulator runs the kinematics of the final
+    state before evaluating (a step leaves the poses of its last physics step's start)."""
     proprio_dim: ClassVar[int] = 0
     """Ego-centric tasks: size of the proprioception, the first ``proprio_dim`` entries of the
     privileged state, which the actor sees next to its camera images. 0: images only."""
@@ -59,6 +62,15 @@ class Task:
     def mj_model(self) -> mujoco.MjModel:
         """The C MuJoCo model of this task."""
         return mujoco.MjModel.from_xml_path(os.path.join(ASSET_DIR, self.xml_file))
+
+    def initial_qpos(self, mjm: mujoco.MjModel) -> np.ndarray:
+        """[nq] the start pose a reset draws around (``reset_noise_qpos``); default ``qpos0``.
+
+        Tasks that start hinge or slide joints away from the model's reference configuration say
+        so here, never by editing ``qpos0``: MuJoCo measures those joints from ``qpos0`` (a joint's
+        rotation is ``qpos - qpos0``), so a changed ``qpos0`` bends the robot's geometry instead.
+        """
+        return mjm.qpos0.copy()
 
     def evaluate(
         self,

@@ -254,7 +254,7 @@ class G1Hurdle(Task):
     reset_noise_qvel: float = 0.0
 
     def mj_model(self) -> mujoco.MjModel:
-        """G1 from Menagerie with floor, hurdles, PD servos and the ego camera; qpos0 is the start pose.
+        """G1 from Menagerie with floor, hurdles, PD servos and the ego camera; qpos0 holds the base start.
         Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
         spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
         spec.option.timestep = TIMESTEP
@@ -277,8 +277,15 @@ class G1Hurdle(Task):
             if joint.qposadr[0] != 7 + i or joint.dofadr[0] != 6 + i or mjm.actuator_trnid[i, 0] != joint.id:
                 raise ValueError(f"{ROBOT_FILE}: {name} is not joint and actuator {i} after the free joint")
         TRACK.check(mjm)
-        mjm.qpos0[:] = np.concatenate([BASE_START, [1.0, 0.0, 0.0, 0.0], DEFAULT_POSE])
+        # The free joint's qpos0 only sets where a reset starts; the joints' stays the model's.
+        mjm.qpos0[:7] = np.concatenate([BASE_START, [1.0, 0.0, 0.0, 0.0]])
         return mjm
+
+    def initial_qpos(self, mjm: mujoco.MjModel) -> np.ndarray:
+        """qpos0 with the joints at the default pose."""
+        qpos = mjm.qpos0.copy()
+        qpos[7:7 + NUM_JOINTS] = DEFAULT_POSE
+        return qpos
 
     def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
         self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos)

@@ -570,7 +570,7 @@ class Go2Terrain(Task):
 
     def mj_model(self) -> mujoco.MjModel:
         """Go2 from Menagerie on the terrain, with PD servos, memory bodies and the ego camera; qpos0
-        is the start pose over the world origin (a reset moves it onto a sub-terrain).
+        holds the base start over the world origin (a reset moves it onto a sub-terrain).
         Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
         spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
         spec.option.timestep = TIMESTEP
@@ -600,8 +600,15 @@ class Go2Terrain(Task):
                 raise ValueError(f"{ROBOT_FILE}: {name} is not joint and actuator {i} after the free joint")
         if mjm.body_mocapid[mjm.body("command").id] != COMMAND_BODY:
             raise ValueError("the command body is not mocap body 0")
-        mjm.qpos0[:] = np.concatenate([[0.0, 0.0, BASE_HEIGHT], [1.0, 0.0, 0.0, 0.0], DEFAULT_POSE])
+        # The free joint's qpos0 only sets where a reset starts; the joints' stays the model's.
+        mjm.qpos0[:7] = np.concatenate([[0.0, 0.0, BASE_HEIGHT], [1.0, 0.0, 0.0, 0.0]])
         return mjm
+
+    def initial_qpos(self, mjm: mujoco.MjModel) -> np.ndarray:
+        """qpos0 with the joints at the default pose."""
+        qpos = mjm.qpos0.copy()
+        qpos[7:7 + NUM_JOINTS] = DEFAULT_POSE
+        return qpos
 
     def start_points(self) -> np.ndarray:
         """[100, 3] the sub-terrains' start points that a reset adds to qpos0's position."""
