@@ -22,7 +22,7 @@ import math
 import mujoco
 import numpy as np
 
-from sdpg_warp.tasks import go2_terrain, make_task
+from sdpg_warp.tasks import franka_pick_cube, go2_terrain, make_task
 from sdpg_warp.tasks.hopper import MAX_SPEED
 
 
@@ -35,6 +35,34 @@ def _reset(task, mjm, data, rng):
         data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
     _hurdles_in_reach(task, mjm, data, rng)
     _on_terrain(task, data, rng)
+    _place_cube(task, data, rng)
+
+
+def _place_cube(task, data, rng):
+    """franka_pick_cube: cube and target drawn as the task's reset draws them."""
+    if task.name == "franka_pick_cube":
+        cube, target = franka_pick_cube.np_sample_scene(rng)
+        data.qpos[franka_pick_cube.CUBE_QPOS:franka_pick_cube.CUBE_QPOS + 3] = cube
+        data.mocap_pos[franka_pick_cube.TARGET_BODY] = target
+
+
+def _cube_in_hand(mjm):
+    """franka_pick_cube: the default pose with the cube's centre at the gripper point, and that pose
+    with the gripper 2 cm into the table (the hand pressing the cube down): settled with the
+    gripper closing and the arm held."""
+    data = mujoco.MjData(mjm)
+    data.qpos[:] = mjm.qpos0
+    mujoco.mj_kinematics(mjm, data)
+    hand = data.xmat[mjm.body("hand").id].reshape(3, 3)
+    fingers = [data.xpos[mjm.body(name).id] for name in franka_pick_cube.FINGERS]
+    gripper = 0.5 * (fingers[0] + fingers[1]) + hand @ np.array(franka_pick_cube.GRIPPER_OFFSET)
+    poses = []
+    for drop in (0.0, gripper[2] - franka_pick_cube.CUBE_HALF + 0.02):
+        qpos = mjm.qpos0.copy()
+        qpos[franka_pick_cube.CUBE_QPOS:franka_pick_cube.CUBE_QPOS + 3] = gripper - [0.0, 0.0, drop]
+        qpos[franka_pick_cube.CUBE_QPOS + 2] = max(qpos[franka_pick_cube.CUBE_QPOS + 2], franka_pick_cube.CUBE_HALF)
+        poses.append(qpos)
+    return poses
 
 
 def _on_terrain(task, data, rng):
@@ -139,7 +167,19 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
                     peaks.episodes += 1
                     _reset(task, mjm, data, rng)
                     length = 0
-    for qpos in _lying_poses(mjm):
+    if name == "franka_pick_cube":
+        # The arm's targets 0.6 rad down at the shoulder (the hand driven into the table); the
+        # gripper closing on the cube.
+        hold = 0.5 * (low + high)
+        hold[1] += 0.6
+        hold[-1] = low[-1]
+        for qpos in _cube_in_hand(mjm):
+            mujoco.mj_resetData(mjm, data)
+            data.qpos[:] = qpos
+            data.ctrl[:] = hold
+            for _ in range(300):
+                peaks.blowups += int(peaks.step(mjm, data, nstep))
+    for qpos in _lying_poses(mjm) if name != "franka_pick_cube" else ():
         mujoco.mj_resetData(mjm, data)
         data.qpos[:] = qpos
         _hurdles_in_reach(task, mjm, data, rng)
