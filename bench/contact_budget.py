@@ -35,12 +35,13 @@ def _reset(task, mjm, data, rng):
         data.qpos[3:7] /= np.linalg.norm(data.qpos[3:7])
     _hurdles_in_reach(task, mjm, data, rng)
     _on_terrain(task, data, rng)
-    _place_cube(task, data, rng)
+    _place_cube(task, mjm, data, rng)
 
 
-def _place_cube(task, data, rng):
-    """franka_pick_cube: cube and target drawn as the task's reset draws them."""
+def _place_cube(task, mjm, data, rng):
+    """franka_pick_cube: the start pose, cube and target drawn as the task's reset draws them."""
     if task.name == "franka_pick_cube":
+        data.qpos[:] = franka_pick_cube.start_qpos(mjm)
         cube, target = franka_pick_cube.np_sample_scene(rng)
         data.qpos[franka_pick_cube.CUBE_QPOS:franka_pick_cube.CUBE_QPOS + 3] = cube
         data.mocap_pos[franka_pick_cube.TARGET_BODY] = target
@@ -51,14 +52,14 @@ def _cube_in_hand(mjm):
     with the gripper 2 cm into the table (the hand pressing the cube down): settled with the
     gripper closing and the arm held."""
     data = mujoco.MjData(mjm)
-    data.qpos[:] = mjm.qpos0
+    data.qpos[:] = franka_pick_cube.start_qpos(mjm)
     mujoco.mj_kinematics(mjm, data)
     hand = data.xmat[mjm.body("hand").id].reshape(3, 3)
     fingers = [data.xpos[mjm.body(name).id] for name in franka_pick_cube.FINGERS]
     gripper = 0.5 * (fingers[0] + fingers[1]) + hand @ np.array(franka_pick_cube.GRIPPER_OFFSET)
     poses = []
     for drop in (0.0, gripper[2] - franka_pick_cube.CUBE_HALF + 0.02):
-        qpos = mjm.qpos0.copy()
+        qpos = franka_pick_cube.start_qpos(mjm)
         qpos[franka_pick_cube.CUBE_QPOS:franka_pick_cube.CUBE_QPOS + 3] = gripper - [0.0, 0.0, drop]
         qpos[franka_pick_cube.CUBE_QPOS + 2] = max(qpos[franka_pick_cube.CUBE_QPOS + 2], franka_pick_cube.CUBE_HALF)
         poses.append(qpos)

@@ -387,11 +387,16 @@ def _franka_pick_cube_place(
     qpos_out: wp.array2d(dtype=float),
     mocap_pos_out: wp.array2d(dtype=wp.vec3),
 ):
-    """Masked worlds: the cube moved to a drawn start (upright, at rest on the table), a drawn target,
-    the reached flag cleared. Keyed by (seed, world, reset_count)."""
+    """Masked worlds: the arm at the default pose with the fingers open, the cube at a drawn start
+    (upright, at rest on the table), a drawn target, the reached flag cleared. Keyed by (seed,
+    world, reset_count)."""
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
+    for i in range(NUM_ARM):
+        qpos_out[worldid, i] = DEFAULT_POSE_VEC[i]
+    for k in range(2):
+        qpos_out[worldid, NUM_ARM + k] = FINGER_OPEN
     rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
     qpos_out[worldid, CUBE_QPOS] = CUBE_START_VEC[0] + CUBE_RANGE * (2.0 * wp.randf(rng) - 1.0)
     qpos_out[worldid, CUBE_QPOS + 1] = CUBE_START_VEC[1] + CUBE_RANGE * (2.0 * wp.randf(rng) - 1.0)
@@ -509,10 +514,10 @@ class FrankaPickCube(Task):
     _kernel = _franka_pick_cube_evaluate
     # Measured in C MuJoCo (bench/contact_budget.py --task franka_pick_cube --steps 3000: uniform and
     # +-1 random actions, with and without termination, plus the cube held in the closing gripper
-    # and pressed into the table): at most 46 contacts and 187 constraint rows, no blow-up. Budget:
-    # 2x both, plus one row per limited joint.
-    max_contacts = 92
-    max_constraints = 2 * 187 + NUM_ARM + 2
+    # and pressed into the table): at most 59 contacts and 237 constraint rows, no blow-up (187
+    # episodes). Budget: 2x both, plus one row per limited joint.
+    max_contacts = 2 * 59
+    max_constraints = 2 * 237 + NUM_ARM + 2
 
     frame_skip: int = 2
     episode_length: int = 300
@@ -521,7 +526,8 @@ class FrankaPickCube(Task):
 
     def mj_model(self) -> mujoco.MjModel:
         """The Panda from Menagerie on the table with the cube, target and memory bodies and the
-        wrist camera; qpos0 is the default pose with the cube at the centre of its start area.
+        wrist camera. qpos0 keeps Menagerie's zero arm pose: MuJoCo measures hinge and slide angles
+        from qpos0, so the default pose is set by the reset (:meth:`reset_scene`), not there.
         Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
         spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
         spec.option.timestep = TIMESTEP
@@ -568,8 +574,8 @@ class FrankaPickCube(Task):
             raise ValueError("the cube's free joint does not follow the robot's joints")
         if mjm.body_mocapid[mjm.body("target").id] != TARGET_BODY or mjm.body_mocapid[mjm.body("memory").id] != MEMORY_BODY:
             raise ValueError("the target and memory bodies are not mocap bodies 0 and 1")
-        mjm.qpos0[:NUM_ARM] = DEFAULT_POSE
-        mjm.qpos0[NUM_ARM:NUM_ARM + 2] = FINGER_OPEN
+        if np.any(mjm.qpos0[:NUM_ARM + 2] != 0.0):
+            raise ValueError(f"{ROBOT_FILE}: the arm's reference pose (qpos0) is not zero, as the task's kinematics take it")
         return mjm
 
     def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
@@ -653,6 +659,16 @@ class FrankaPickCube(Task):
         out = mocap_pos.copy()
         out[MEMORY_BODY, 0] = float(mocap_pos[MEMORY_BODY, 0] > 0.5 or distance < REACH_DISTANCE)
         return out
+
+
+def start_qpos(mjm: mujoco.MjModel) -> np.ndarray:
+    """The reset's qpos short of its draws: the default arm pose, fingers open, the cube upright at
+    the centre of its start area."""
+    qpos = mjm.qpos0.copy()
+    qpos[:NUM_ARM] = DEFAULT_POSE
+    qpos[NUM_ARM:NUM_ARM + 2] = FINGER_OPEN
+    qpos[CUBE_QPOS:CUBE_QPOS + 7] = CUBE_START + (1.0, 0.0, 0.0, 0.0)
+    return qpos
 
 
 def np_sample_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
