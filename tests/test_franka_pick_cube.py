@@ -46,9 +46,9 @@ def _mocap(sim) -> np.ndarray:
     return sim.d.mocap_pos.numpy().copy()
 
 
-def _gripper_point(mjm, qpos) -> np.ndarray:
-    """The gripper point of the arm pose ``qpos`` from C MuJoCo's kinematics."""
-    data = mujoco.MjData(mjm)
+def _gripper_point(mjm, qpos, data=None) -> np.ndarray:
+    """The gripper point of the arm pose ``qpos`` from C MuJoCo's kinematics (in ``data`` if given)."""
+    data = mujoco.MjData(mjm) if data is None else data
     data.qpos[:] = qpos
     mujoco.mj_kinematics(mjm, data)
     hand = data.xmat[mjm.body("hand").id].reshape(3, 3)
@@ -56,17 +56,17 @@ def _gripper_point(mjm, qpos) -> np.ndarray:
     return 0.5 * (fingers[0] + fingers[1]) + hand @ np.array(fpc.GRIPPER_OFFSET)
 
 
-def _reach(mjm, point, iterations=100) -> np.ndarray:
+def _reach(mjm, point, iterations=60) -> np.ndarray:
     """qpos whose gripper point is at ``point``, fingers pointing down (damped least squares from
     the default pose; finite-difference Jacobian)."""
     qpos = fpc.start_qpos(mjm)
     data = mujoco.MjData(mjm)
+    hand = mjm.body("hand").id
 
     def error(q):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(mjm, data)
-        down = data.xmat[mjm.body("hand").id].reshape(3, 3)[:, 2]
-        return np.concatenate([point - _gripper_point(mjm, q), np.cross(down, [0.0, 0.0, -1.0])])
+        grip = _gripper_point(mjm, q, data)
+        down = data.xmat[hand].reshape(3, 3)[:, 2]
+        return np.concatenate([point - grip, np.cross(down, [0.0, 0.0, -1.0])])
 
     for _ in range(iterations):
         e = error(qpos)
@@ -309,6 +309,40 @@ def test_groups_share_their_nominals_cube_and_target(sim):
             np.testing.assert_array_equal(targets[n, k], targets[n, 0])
     assert not np.array_equal(groups[0, 0, fpc.CUBE_QPOS:], groups[1, 0, fpc.CUBE_QPOS:])
     assert not np.array_equal(targets[0, 0, fpc.TARGET_BODY], targets[1, 0, fpc.TARGET_BODY])
+
+
+def test_scripted_pick_and_place_earns_every_stage(sim):
+    """Joint targets from IK waypoints through the task's actions: above the cube, down, close,
+    up and over to the target. Grasp and lift terms pay once it is held, and the cube ends within
+    2 cm of the target with every tracking term near its weight."""
+    sim.reset()
+    mjm = sim.mjm
+    cube, target = np.array([0.66, -0.08, fpc.CUBE_HALF]), np.array([0.54, 0.07, 0.22])  # far corners
+    sim.qpos[0, fpc.CUBE_QPOS:fpc.CUBE_QPOS + 3] = torch.tensor(cube)
+    mocap = _mocap(sim)
+    mocap[0, fpc.TARGET_BODY] = target
+    sim.d.mocap_pos.assign(wp.array(mocap, dtype=wp.vec3, device=sim.device))
+    sim.reset_aux_from_nominal()
+    lift = cube + [0.0, 0.0, 0.15]
+    plan = [(cube + [0.0, 0.0, 0.12], 1.0, 50), (cube, 1.0, 50), (cube, -1.0, 30)]
+    plan += [(cube + (lift - cube) * s, -1.0, 8) for s in np.linspace(0.2, 1.0, 5)]
+    plan += [(lift + (target - lift) * s, -1.0, 8) for s in np.linspace(0.1, 1.0, 10)]
+    plan += [(target, -1.0, 30)]
+    held = []
+    for point, grip, steps in plan:
+        arm = (_reach(mjm, point)[:fpc.NUM_ARM] - fpc.DEFAULT_POSE) / fpc.ARM_ACTION_SCALE
+        action = torch.tensor(np.concatenate([arm, [grip]]), dtype=torch.float32).expand(sim.num_worlds, -1)
+        for _ in range(steps):
+            sim.step(action)
+            assert not sim.terminated[0] and not sim.truncated[0]
+        held.append(sim.reward_terms[0].cpu().numpy().copy())
+    final = held[-1]
+    assert held[2][TERM["grasp"]] == 1.0 and held[2][TERM["lift"]] == 0.0, "closed on the cube, still on the table"
+    assert all(terms[TERM["lift"]] == 3.0 for terms in held[7:]), "lifted at the top and from there on"
+    reached = sim.qpos[0, fpc.CUBE_QPOS:fpc.CUBE_QPOS + 3].cpu().numpy()
+    assert np.linalg.norm(reached - target) < 0.02
+    assert final[TERM["box_target_lifted"]] > 15.0 and final[TERM["box_target_fine"]] > 4.0
+    assert final[TERM["box_target"]] > 6.0 and final[TERM["grasp"]] == 1.0
 
 
 # ------------------------------------------------------------------------------ wrist camera

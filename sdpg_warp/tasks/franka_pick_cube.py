@@ -9,7 +9,9 @@ world's target point) and ``memory`` (whether the gripper has reached the cube t
 Definitions from the authors' Franka task (SDPG ``envs/genesis_env/franka.py``,
 ``cfgs/task/genesis/franka.yaml``; itself MuJoCo Playground's PandaPickCube):
   - physics every 5 ms, control every 10 ms (dt 0.01, 2 substeps); 300 steps (3 s) per episode;
-  - start: the arm at the default pose (0, 0.3, 0, -1.571, 0, 2.0, -0.785), fingers open (0.04 m);
+  - start (no reset noise): the arm at the default pose (0, 0.3, 0, -1.571, 0, 2.0, -0.785),
+    fingers open (0.04 m), set by the reset (qpos0 keeps Menagerie's zero pose: MuJoCo measures
+    hinge and slide angles from it);
     the cube at (0.6, 0, z0) + U([-0.1, -0.1, 0], [0.1, 0.1, 0]), upright; the target at
     (0.6, 0, z0) + U([-0.1, -0.1, 0.2], [0.1, 0.1, 0.4]) with the identity orientation; z0 is the
     cube's resting height;
@@ -54,9 +56,13 @@ Deliberate differences, with reasons:
     binary, forced open until the cube is reached. Absolute targets need no controller memory and
     follow the other Menagerie tasks; 1.0 rad covers every cube and target position with the
     fingers pointing down (at most 0.63 rad from the default pose, damped least-squares IK);
+  - the gripper's servo is 10x stiffer than Menagerie's (kp 1000 N/m, kv 100 N s/m on the finger
+    tendon, same force limit): Menagerie's squeezes the 4 cm cube with 2 N, and a scripted
+    pick-and-place (IK waypoints) dropped it on the way to the target; with 1000 it carries it
+    there (tests/test_franka_pick_cube.py);
   - a 4 cm cube (the authors' 8 cm cube is the Panda's full finger opening, 2 x 0.04 m, so it cannot
     enter the open gripper, and fingers closed on it sum to 0.08 > 0.045: their grasp term could
-    never pay); z0 is its resting height 0.02 m (the authors' 0.035 was set for a 6 cm box);
+    never pay); friction 1 as theirs; z0 is its resting height 0.02 m (the authors' 0.035 is Playground's 6 cm tall box raised 5 mm);
   - the actor sees the target point (the authors' actor sees none of it; the target is not drawn,
     so without it the actor cannot know where to carry the cube) and the joint targets minus
     positions in place of their integrated controller state;
@@ -101,6 +107,10 @@ FINGER_OPEN = 0.04
 """Finger travel (m) of the open gripper (each finger's joint range is [0, 0.04])."""
 ARM_ACTION_SCALE = 1.0
 """Arm joint target offset (rad) of action +-1."""
+GRIPPER_KP = 1000.0
+"""Position gain (N/m) of the gripper's servo on the finger tendon (Menagerie's: 100)."""
+GRIPPER_KV = 100.0
+"""Its velocity gain (N s/m) (Menagerie's: 10)."""
 TIMESTEP = 0.005
 """Physics step (s): 2 per 10 ms control step (the authors' dt 0.01, substeps 2)."""
 CUBE_HALF = 0.02
@@ -491,7 +501,7 @@ def _table(spec: mujoco.MjSpec) -> None:
 
 def _servos(spec: mujoco.MjSpec) -> None:
     """Arm actuators (Menagerie's PD position servos) take targets default +- ARM_ACTION_SCALE; the
-    gripper's keeps its range (0..255 for 0..0.04 m per finger)."""
+    gripper's keeps its range (0..255 for 0..0.04 m per finger) with the gains GRIPPER_KP, GRIPPER_KV."""
     actuators = [actuator for actuator in spec.actuators]
     targets = [actuator.target for actuator in actuators]
     if targets[:NUM_ARM] != list(ARM_JOINTS) or len(actuators) != NUM_ACTIONS:
@@ -499,6 +509,11 @@ def _servos(spec: mujoco.MjSpec) -> None:
     for actuator, default in zip(actuators, DEFAULT_POSE):
         actuator.ctrlrange = [default - ARM_ACTION_SCALE, default + ARM_ACTION_SCALE]
         actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    gripper = actuators[NUM_ARM]
+    scale = GRIPPER_KP / -gripper.biasprm[1]
+    gripper.gainprm[0] *= scale
+    gripper.biasprm[1] *= scale
+    gripper.biasprm[2] = -GRIPPER_KV
 
 
 @register
@@ -514,8 +529,9 @@ class FrankaPickCube(Task):
     _kernel = _franka_pick_cube_evaluate
     # Measured in C MuJoCo (bench/contact_budget.py --task franka_pick_cube --steps 3000: uniform and
     # +-1 random actions, with and without termination, plus the cube held in the closing gripper
-    # and pressed into the table): at most 59 contacts and 237 constraint rows, no blow-up (187
-    # episodes). Budget: 2x both, plus one row per limited joint.
+    # and pressed into the table): at most 53 contacts and 213 constraint rows, no blow-up (190
+    # episodes; 59 and 237 in an earlier run with Menagerie's softer gripper servo). Budget: 2x the
+    # larger, plus one row per limited joint.
     max_contacts = 2 * 59
     max_constraints = 2 * 237 + NUM_ARM + 2
 
