@@ -202,7 +202,6 @@ def _hand_pose(
 def _finger_pose(
     hand: wp.transform,
     travel: float,
-    # In:
     finger_pos: wp.vec3,
     finger_quat: wp.quat,
 ) -> wp.transform:
