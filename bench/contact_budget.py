@@ -22,7 +22,7 @@ import math
 import mujoco
 import numpy as np
 
-from sdpg_warp.tasks import go2_terrain, in_hand, make_task
+from sdpg_warp.tasks import franka_pick_cube, go2_terrain, in_hand, make_task
 from sdpg_warp.tasks.hopper import MAX_SPEED
 
 
@@ -36,6 +36,7 @@ def _reset(task, mjm, data, rng):
     _hurdles_in_reach(task, mjm, data, rng)
     _on_terrain(task, data, rng)
     _in_hand_start(task, mjm, data, rng)
+    _place_cube(task, mjm, data, rng)
 
 
 def _in_hand_start(task, mjm, data, rng):
@@ -54,6 +55,34 @@ def _in_hand_start(task, mjm, data, rng):
     axis = [1.0, 0.0, 0.0] if rng.random() < 0.5 else [0.0, 1.0, 0.0]
     mujoco.mju_axisAngle2Quat(data.mocap_quat[in_hand.GOAL_BODY], np.array(axis),
                               rng.uniform(in_hand.GOAL_ANGLE_MIN, in_hand.GOAL_ANGLE_MAX))
+
+
+def _place_cube(task, mjm, data, rng):
+    """franka_pick_cube: the start pose, cube and target drawn as the task's reset draws them."""
+    if task.name == "franka_pick_cube":
+        data.qpos[:] = franka_pick_cube.start_qpos(mjm)
+        cube, target = franka_pick_cube.np_sample_scene(rng)
+        data.qpos[franka_pick_cube.CUBE_QPOS:franka_pick_cube.CUBE_QPOS + 3] = cube
+        data.mocap_pos[franka_pick_cube.TARGET_BODY] = target
+
+
+def _cube_in_hand(mjm):
+    """franka_pick_cube: the default pose with the cube's centre at the gripper point, and that pose
+    with the gripper 2 cm into the table (the hand pressing the cube down): settled with the
+    gripper closing and the arm held."""
+    data = mujoco.MjData(mjm)
+    data.qpos[:] = franka_pick_cube.start_qpos(mjm)
+    mujoco.mj_kinematics(mjm, data)
+    hand = data.xmat[mjm.body("hand").id].reshape(3, 3)
+    fingers = [data.xpos[mjm.body(name).id] for name in franka_pick_cube.FINGERS]
+    gripper = 0.5 * (fingers[0] + fingers[1]) + hand @ np.array(franka_pick_cube.GRIPPER_OFFSET)
+    poses = []
+    for drop in (0.0, gripper[2] - franka_pick_cube.CUBE_HALF + 0.02):
+        qpos = franka_pick_cube.start_qpos(mjm)
+        qpos[franka_pick_cube.CUBE_QPOS:franka_pick_cube.CUBE_QPOS + 3] = gripper - [0.0, 0.0, drop]
+        qpos[franka_pick_cube.CUBE_QPOS + 2] = max(qpos[franka_pick_cube.CUBE_QPOS + 2], franka_pick_cube.CUBE_HALF)
+        poses.append(qpos)
+    return poses
 
 
 def _on_terrain(task, data, rng):
@@ -165,7 +194,19 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
                     peaks.episodes += 1
                     _reset(task, mjm, data, rng)
                     length = 0
-    for qpos in _lying_poses(task, mjm):
+    if name == "franka_pick_cube":
+        # The arm's targets 0.6 rad down at the shoulder (the hand driven into the table); the
+        # gripper closing on the cube.
+        hold = 0.5 * (low + high)
+        hold[1] += 0.6
+        hold[-1] = low[-1]
+        for qpos in _cube_in_hand(mjm):
+            mujoco.mj_resetData(mjm, data)
+            data.qpos[:] = qpos
+            data.ctrl[:] = hold
+            for _ in range(300):
+                peaks.blowups += int(peaks.step(mjm, data, nstep))
+    for qpos in _lying_poses(task, mjm) if name != "franka_pick_cube" else ():
         mujoco.mj_resetData(mjm, data)
         data.qpos[:] = qpos
         _hurdles_in_reach(task, mjm, data, rng)

@@ -11,6 +11,7 @@ import argparse
 import os
 
 import imageio
+import mujoco
 import numpy as np
 import warp as wp
 
@@ -28,10 +29,11 @@ DEPTH_RANGE = 5.0
 
 def picture(task: str, seed: int, advance: float) -> np.ndarray:
     """[SIZE*SCALE, 2*SIZE*SCALE, 3] uint8: RGB | depth of nominal 0 after moving it ``advance`` m
-    along +x (qpos[0]: the walker's rootx, a free joint's x) from its reset pose."""
+    along +x (qpos[0]: the walker's rootx, a free joint's x) from its reset pose; a robot on a
+    fixed base (franka_pick_cube) stays at its reset pose."""
     sim = BatchedSim(task, num_nominal=1, num_aux=1, device="cpu", seed=seed)
     sim.reset()
-    if advance:
+    if advance and sim.mjm.jnt_type[0] in (mujoco.mjtJoint.mjJNT_FREE, mujoco.mjtJoint.mjJNT_SLIDE):
         sim.qpos[0, 0] += advance
     rgb = NominalRenderer(sim, SIZE, SIZE, 1, "rgb", camera=sim.task.camera).render()[0].permute(1, 2, 0).numpy()
     depth = NominalRenderer(sim, SIZE, SIZE, 1, "depth", camera=sim.task.camera).render()[0, 0].numpy()

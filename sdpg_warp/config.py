@@ -22,8 +22,9 @@ class TrainConfig:
     are refused."""
     task: str = "hopper"
     """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
-    ego-centric walker_hurdle, g1_hurdle and go2_terrain (camera on the robot, proprioception +
-    images) and allegro_hand and shadow_hand (in-hand cube reorientation seen by a fixed camera)."""
+    ego-centric walker_hurdle, g1_hurdle, go2_terrain and franka_pick_cube (camera on the robot,
+    proprioception + images) and allegro_hand and shadow_hand (in-hand cube reorientation seen by a
+    fixed camera)."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
@@ -396,6 +397,11 @@ TASK_DEFAULTS: dict[str, dict] = {
     "shadow_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                         grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
                         critic_hidden=(1024, 512, 256, 128)),
+    # genesis_franka_vis.yaml: horizon 64, no entropy term (log-std from 0), target critic 0.2,
+    # proprioception MLP 1024-128, heads 1024-512-256-128.
+    "franka_pick_cube": dict(horizon=64, actor_lr=2e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
+                             actor_hidden=(1024, 512, 256, 128), proprio_hidden=(1024, 128), encoder_dim=256,
+                             critic_hidden=(1024, 512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False),
 }
 
 
@@ -410,6 +416,7 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "go2_terrain": (50000, 50000),
     "allegro_hand": (5000, 5000),
     "shadow_hand": (5000, 5000),
+    "franka_pick_cube": (5000, 10000),
 }
 
 

@@ -24,8 +24,10 @@ def lookat_quat(pos, lookat, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     return quat
 
 
-def add_ego_camera(body: mujoco.MjsBody, pos, lookat, fovy: float, mode: mujoco.mjtCamLight) -> mujoco.MjsCamera:
-    """Adds the camera ``EGO_CAMERA`` to ``body`` at ``pos`` looking at ``lookat`` (both in the
-    body frame), vertical field of view ``fovy`` degrees; ``mode`` fixed (rigid on the body) or
-    track (follows the body's position, keeps its initial world orientation)."""
-    return body.add_camera(name=EGO_CAMERA, mode=mode, pos=list(pos), quat=list(lookat_quat(pos, lookat)), fovy=fovy)
+def add_ego_camera(body: mujoco.MjsBody, pos, lookat, fovy: float, mode: mujoco.mjtCamLight,
+                   up=(0.0, 0.0, 1.0)) -> mujoco.MjsCamera:
+    """Adds the camera ``EGO_CAMERA`` to ``body`` at ``pos`` looking at ``lookat`` with ``up`` up
+    (all in the body frame), vertical field of view ``fovy`` degrees; ``mode`` fixed (rigid on the
+    body) or track (follows the body's position, keeps its initial world orientation)."""
+    return body.add_camera(name=EGO_CAMERA, mode=mode, pos=list(pos), quat=list(lookat_quat(pos, lookat, up)),
+                           fovy=fovy)
