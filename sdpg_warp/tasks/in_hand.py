@@ -608,8 +608,12 @@ class AllegroHand(InHandTask):
     menagerie_robot = ALLEGRO.robot
     state_dim = ALLEGRO.state_dim
     proprio_dim = ALLEGRO.proprio_dim
-    max_contacts = 64
-    max_constraints = 256
+    # Measured in C MuJoCo (bench/contact_budget.py --steps 3000: uniform and +-1 random actions,
+    # with and without termination, from the task's start draws): at most 25 contacts and 75
+    # constraint rows, no blow-up. Budget: 2x the contacts, 3 rows each (elliptic cones, condim
+    # 3), plus one row per joint limit.
+    max_contacts = 50
+    max_constraints = 3 * 50 + 16
 
     frame_skip: int = ALLEGRO.frame_skip
     episode_length: int = 333
@@ -624,8 +628,10 @@ class ShadowHand(InHandTask):
     menagerie_robot = SHADOW.robot
     state_dim = SHADOW.state_dim
     proprio_dim = SHADOW.proprio_dim
-    max_contacts = 64
-    max_constraints = 256
+    # Measured as the Allegro's: at most 19 contacts and 76 constraint rows, no blow-up. Budget: 2x
+    # the contacts, 4 rows each (pyramidal cones, condim 3), plus one row per joint limit.
+    max_contacts = 40
+    max_constraints = 4 * 40 + 24
 
     frame_skip: int = SHADOW.frame_skip
     episode_length: int = 600
