@@ -239,17 +239,17 @@ def test_the_camera_sees_the_cube_as_mj_ray_does(sims, task):
     assert len(colours) >= 2, "two faces of the cube (two colours) are seen"
 
 
-def test_task_models_keep_the_robots_joint_references():
-    """A start pose never moves qpos0 of a hinge (MuJoCo measures hinges from qpos0), so the hand's
-    geometry at any joint angle is Menagerie's."""
-    for name in HANDS + ("go2_terrain", "g1_hurdle"):
-        task = make_task(name)
-        mjm = task.mj_model()
-        robot = mujoco.MjModel.from_xml_path(robot_file(task.menagerie_robot, task.xml_file))
-        for j in range(robot.njnt):
-            if robot.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
-                ours = mjm.joint(robot.joint(j).name)
-                assert mjm.qpos0[ours.qposadr[0]] == robot.qpos0[robot.jnt_qposadr[j]], (name, robot.joint(j).name)
+@pytest.mark.parametrize("task", HANDS + ("go2_terrain", "g1_hurdle", "franka_pick_cube"))
+def test_task_models_keep_the_robots_joint_references(task):
+    """A start pose never moves qpos0 of a hinge or slide (MuJoCo measures them from qpos0), so the
+    robot's geometry at any joint angle is Menagerie's."""
+    task = make_task(task)
+    mjm = task.mj_model()
+    robot = mujoco.MjModel.from_xml_path(robot_file(task.menagerie_robot, task.xml_file))
+    for j in range(robot.njnt):
+        if robot.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+            ours = mjm.joint(robot.joint(j).name)
+            assert mjm.qpos0[ours.qposadr[0]] == robot.qpos0[robot.jnt_qposadr[j]], robot.joint(j).name
 
 
 @pytest.mark.parametrize("task,modality", [("allegro_hand", "rgb"), ("allegro_hand", "depth"), ("shadow_hand", "rgb")])

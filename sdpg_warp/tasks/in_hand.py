@@ -278,13 +278,11 @@ def _in_hand_evaluate(
         return
     nj = ctrlrange_in.shape[0]
     nt = tip_body_in.shape[0]
-    k = int(0)
     for i in range(nj):
         r = ctrlrange_in[i]
         j = joint_in[i]
-        state_out[worldid, k] = (2.0 * qpos_in[worldid, j] - r[0] - r[1]) / (r[1] - r[0])
-        state_out[worldid, k + nj] = VEL_SCALE * qvel_in[worldid, j]
-        k += 1
+        state_out[worldid, i] = (2.0 * qpos_in[worldid, j] - r[0] - r[1]) / (r[1] - r[0])
+        state_out[worldid, nj + i] = VEL_SCALE * qvel_in[worldid, j]
     k = 2 * nj
     goal = _from_mujoco(mocap_quat_in[worldid, GOAL_BODY])
     for i in range(3):
