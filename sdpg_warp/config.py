@@ -6,7 +6,7 @@ import json
 import math
 from typing import Literal, Optional, Tuple
 
-from sdpg_warp.tasks import task_names
+from sdpg_warp.tasks import make_task, task_names
 
 MIN_IMAGE_SIZE = 16
 """Smallest image the DrQ-v2 encoder takes (a 3x3 stride-2 conv, then three 3x3 convs)."""
@@ -23,8 +23,8 @@ class TrainConfig:
     task: str = "hopper"
     """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
     ego-centric walker_hurdle, g1_hurdle, go2_terrain and franka_pick_cube (camera on the robot,
-    proprioception + images) and allegro_hand and shadow_hand (in-hand cube reorientation seen by a
-    fixed camera)."""
+    proprioception + images), allegro_hand and shadow_hand (in-hand cube reorientation seen by a
+    fixed camera) and aloha_insertion (two arms insert a peg into a socket; three cameras)."""
     obs: Literal["state", "rgb", "depth"] = "rgb"
     """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
     num_nominal: int = 64
@@ -99,6 +99,9 @@ class TrainConfig:
     """Hidden layer widths of the actor's MLP head (Linear -> ELU -> LayerNorm per hidden layer)."""
     encoder_dim: int = 128
     """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
+    camera_encoder_dims: Tuple[int, ...] = ()
+    """Multi-camera tasks: output width of each camera's image encoder, in the task's camera order
+    (each camera has its own encoder; the features are concatenated). Empty: ``encoder_dim`` each."""
     proprio_hidden: Tuple[int, ...] = (256,)
     """Ego-centric tasks (rgb / depth): hidden widths of the MLP on the normalized proprioception,
     whose output joins the image features (Linear -> ELU -> LayerNorm per width)."""
@@ -234,7 +237,7 @@ class TrainConfig:
     def from_dict(fields: dict) -> "TrainConfig":
         """The config of ``dataclasses.asdict`` output or its JSON (lists become tuples)."""
         fields = dict(fields)
-        for name in ("actor_hidden", "critic_hidden", "proprio_hidden"):
+        for name in ("actor_hidden", "critic_hidden", "proprio_hidden", "camera_encoder_dims"):
             if name in fields:
                 fields[name] = tuple(fields[name])
         return TrainConfig(**fields)
@@ -243,13 +246,25 @@ class TrainConfig:
     def from_json(text: str) -> "TrainConfig":
         return TrainConfig.from_dict(json.loads(text))
 
+    @property
+    def num_cameras(self) -> int:
+        """Cameras of the task's actor images (``Task.cameras``)."""
+        return len(make_task(self.task).cameras)
+
+    @property
+    def encoder_dims(self) -> Tuple[int, ...]:
+        """Output width of each camera's image encoder: ``camera_encoder_dims``, or ``encoder_dim``
+        for each camera."""
+        return self.camera_encoder_dims or (self.encoder_dim,) * self.num_cameras
+
     def actor_obs_shape(self, state_dim: int, proprio_dim: int = 0) -> tuple:
-        """The actor's observation shape: (state_dim,), or the frame stack (3*frames or frames,
-        image_size, image_size) for rgb or depth; with an ego-centric task's ``proprio_dim`` > 0,
-        the packed row of stack and proprioception (``sdpg_warp.render.ego.packed_size``)."""
+        """The actor's observation shape: (state_dim,), or the frame stacks of the task's K cameras
+        (K*3*frames or K*frames, image_size, image_size) for rgb or depth; with an ego-centric task's
+        ``proprio_dim`` > 0, the packed row of stack and proprioception
+        (``sdpg_warp.render.ego.packed_size``)."""
         if self.obs == "state":
             return (state_dim,)
-        channels = 3 * self.frames if self.obs == "rgb" else self.frames
+        channels = self.num_cameras * (3 * self.frames if self.obs == "rgb" else self.frames)
         image = (channels, self.image_size, self.image_size)
         if proprio_dim == 0:
             return image
@@ -291,11 +306,14 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be finite and >= 0, got {getattr(self, name)}")
         if self.actor_lr_min > self.actor_lr:
             raise ValueError(f"actor-lr-min ({self.actor_lr_min}) must not exceed actor-lr ({self.actor_lr})")
-        for name in ("actor_hidden", "critic_hidden", "proprio_hidden"):
+        for name in ("actor_hidden", "critic_hidden", "proprio_hidden", "camera_encoder_dims"):
             if any(width < 1 for width in getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} widths must be >= 1, got {getattr(self, name)}")
         if self.encoder_dim < 1:
             raise ValueError(f"encoder-dim must be >= 1, got {self.encoder_dim}")
+        if self.camera_encoder_dims and len(self.camera_encoder_dims) != self.num_cameras:
+            raise ValueError(f"camera-encoder-dims has {len(self.camera_encoder_dims)} widths, task {self.task} has "
+                             f"{self.num_cameras} camera(s) {make_task(self.task).cameras}")
         if self.actor_warmup_epochs < 0:
             raise ValueError(f"actor-warmup-epochs must be >= 0, got {self.actor_warmup_epochs}")
         if self.schedule_epochs is not None and self.schedule_epochs < 1:
@@ -402,6 +420,13 @@ TASK_DEFAULTS: dict[str, dict] = {
     "franka_pick_cube": dict(horizon=64, actor_lr=2e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                              actor_hidden=(1024, 512, 256, 128), proprio_hidden=(1024, 128), encoder_dim=256,
                              critic_hidden=(1024, 512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False),
+    # genesis_aloha_insertion_vis.yaml: 48 nominal worlds, horizon 64, no entropy term, target critic
+    # 0.2; one encoder per camera (table 256, each wrist 32), 64 x 64 images without frame stacking,
+    # proprioception MLP 256, heads 512-256-128.
+    "aloha_insertion": dict(num_nominal=48, horizon=64, actor_lr=2e-3, critic_lr=2e-3, critic_lr_schedule="linear",
+                            tau=0.2, actor_hidden=(512, 256, 128), proprio_hidden=(256,), encoder_dim=256,
+                            camera_encoder_dims=(256, 32, 32), image_size=64, frames=1,
+                            critic_hidden=(512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False),
 }
 
 
@@ -417,6 +442,7 @@ TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "allegro_hand": (5000, 5000),
     "shadow_hand": (5000, 5000),
     "franka_pick_cube": (5000, 10000),
+    "aloha_insertion": (20000, 40000),
 }
 
 

@@ -4,8 +4,9 @@ The graph takes the actor's observation as training fed it (input ``obs``: uint8
 [B, 3*frames, H, W], float32 depth stacks, or float32 states [B, state_dim]; normalizers included)
 and returns the action in [-1, 1], tanh of the policy mean. Ego-centric tasks, whose training rows
 pack the camera's frame stack with the proprioception, take the two apart: input ``images`` (the
-frame stack as above) and input ``proprio`` (float32 [B, proprio_dim]), what a robot's camera and
-state estimator deliver separately.
+frame stack as above; a multi-camera task's stacks one after another along the channel axis, in
+the task's camera order) and input ``proprio`` (float32 [B, proprio_dim]), what a robot's cameras
+and state estimator deliver separately.
 
   python -m sdpg_warp.export runs/reacher__rgb__0__20261122-043858 --out reacher.onnx
 """

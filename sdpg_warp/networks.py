@@ -132,6 +132,7 @@ class ImageEncoder(nn.Module):
         self.obs_kind = obs_kind
         self.depth_max = depth_max
         self.channels_last = False
+        self.output_dim = encoder_dim
         channels = obs_shape[0]
         convs = []
         for i in range(4):
@@ -165,6 +166,47 @@ class ImageEncoder(nn.Module):
         return self
 
 
+class MultiCameraEncoder(nn.Module):
+    """Images of K cameras stacked along the channel axis (camera k's C channels in the k-th block,
+    ``sdpg_warp.render.nominal``) -> each camera's own :class:`ImageEncoder`, features concatenated.
+
+    One encoder per camera, as the authors' per-source encoders: views from different places share
+    no pixel grid, so stacking them as channels of one convolution would mix unrelated pixels.
+    """
+
+    def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dims: Sequence[int],
+                 depth_max: float = DEPTH_MAX):
+        super().__init__()
+        cameras = len(encoder_dims)
+        if len(obs_shape) != 3 or cameras < 1 or obs_shape[0] % cameras:
+            raise ValueError(f"{cameras} camera(s) cannot split image observations of shape {tuple(obs_shape)}")
+        self.channels = obs_shape[0] // cameras
+        shape = (self.channels, *obs_shape[1:])
+        self.cameras = nn.ModuleList(ImageEncoder(obs_kind, shape, dim, depth_max) for dim in encoder_dims)
+        self.output_dim = sum(encoder_dims)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, K*C, H, W] -> features [B, sum(encoder_dims)]."""
+        return torch.cat([encoder(part) for encoder, part in zip(self.cameras, obs.split(self.channels, dim=1))],
+                         dim=-1)
+
+    def use_channels_last(self) -> "MultiCameraEncoder":
+        """:meth:`ImageEncoder.use_channels_last` for every camera."""
+        for encoder in self.cameras:
+            encoder.use_channels_last()
+        return self
+
+
+def image_encoder(obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: Union[int, Sequence[int]],
+                  depth_max: float = DEPTH_MAX) -> nn.Module:
+    """The image encoder of ``encoder_dim`` output features (one camera), or of one width per camera
+    (:class:`MultiCameraEncoder` for more than one); ``output_dim`` says its width."""
+    dims = (encoder_dim,) if isinstance(encoder_dim, int) else tuple(encoder_dim)
+    if len(dims) > 1:
+        return MultiCameraEncoder(obs_kind, obs_shape, dims, depth_max)
+    return ImageEncoder(obs_kind, obs_shape, dims[0], depth_max)
+
+
 class ProprioImageEncoder(nn.Module):
     """The ego-centric tasks' encoder: packed rows of camera images and proprioception
     (:mod:`sdpg_warp.render.ego`) -> [ImageEncoder(images), MLP(normalize(proprio))].
@@ -172,23 +214,23 @@ class ProprioImageEncoder(nn.Module):
     The proprioception is normalized by a running mean/std (``update_normalizer``), then passes
     Linear -> ELU -> LayerNorm per width of ``proprio_hidden`` (the authors' MLP encoder, orthogonal
     gain sqrt(2), zero biases); the output has ``encoder_dim + proprio_hidden[-1]`` features
-    (``encoder_dim + proprio_dim`` with no hidden layer).
+    (``encoder_dim + proprio_dim`` with no hidden layer; ``sum(encoder_dim)`` for one width per camera).
     """
 
-    def __init__(self, obs_kind: ObsKind, image_shape: Sequence[int], proprio_dim: int, encoder_dim: int,
-                 proprio_hidden: Sequence[int], depth_max: float = DEPTH_MAX):
+    def __init__(self, obs_kind: ObsKind, image_shape: Sequence[int], proprio_dim: int,
+                 encoder_dim: Union[int, Sequence[int]], proprio_hidden: Sequence[int], depth_max: float = DEPTH_MAX):
         super().__init__()
         if proprio_dim < 1:
             raise ValueError(f"proprio_dim must be >= 1, got {proprio_dim}")
         self.image_shape = tuple(image_shape)
         self.proprio_dim = proprio_dim
-        self.image = ImageEncoder(obs_kind, self.image_shape, encoder_dim, depth_max)
+        self.image = image_encoder(obs_kind, self.image_shape, encoder_dim, depth_max)
         self.proprio_rms = RunningMeanStd((proprio_dim,))
         self.proprio = mlp(proprio_dim, proprio_hidden[:-1], proprio_hidden[-1]) if proprio_hidden else nn.Identity()
         if proprio_hidden:  # the last layer is a hidden layer too: ELU -> LayerNorm after it
             self.proprio.append(nn.ELU())
             self.proprio.append(nn.LayerNorm(proprio_hidden[-1]))
-        self.output_dim = encoder_dim + (proprio_hidden[-1] if proprio_hidden else proprio_dim)
+        self.output_dim = self.image.output_dim + (proprio_hidden[-1] if proprio_hidden else proprio_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, packed_size] -> features [B, output_dim]."""
@@ -218,7 +260,8 @@ class Actor(nn.Module):
     identity's gradient (straight-through), logstd [num_actions] clamped to [logstd_min, logstd_max]).
     Observations:
       state: [B, state_dim] float, normalized by a running mean/std (``update_normalizer``);
-      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder`;
+      rgb / depth: [B, C, H, W], encoded by :class:`ImageEncoder` (``encoder_dim`` an int), or the
+        stacks of several cameras, one encoder each (``encoder_dim`` one width per camera);
       rgb / depth with ``proprio_dim`` > 0 (ego-centric tasks): packed rows of images of shape
         ``obs_shape`` and proprioception (:mod:`sdpg_warp.render.ego`), encoded by
         :class:`ProprioImageEncoder`.
@@ -226,8 +269,8 @@ class Actor(nn.Module):
     update, so that the actor is regressed on the inputs that produced its actions.
     """
 
-    def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int, encoder_dim: int,
-                 hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
+    def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int,
+                 encoder_dim: Union[int, Sequence[int]], hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
                  logstd_max: float, depth_max: float = DEPTH_MAX, proprio_dim: int = 0,
                  proprio_hidden: Sequence[int] = ()):
         super().__init__()
@@ -246,8 +289,8 @@ class Actor(nn.Module):
                                                depth_max)
             features = self.encoder.output_dim
         else:
-            self.encoder = ImageEncoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
-            features = encoder_dim
+            self.encoder = image_encoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
+            features = self.encoder.output_dim
         self.head = mlp(features, hidden, num_actions)
         self.logstd = nn.Parameter(torch.full((num_actions,), float(init_logstd)))
 
@@ -259,10 +302,11 @@ class Actor(nn.Module):
             if tuple(obs_shape) != cfg.actor_obs_shape(0, proprio_dim):
                 raise ValueError(f"packed observations of {cfg.obs} and {proprio_dim} proprioception values are "
                                  f"{cfg.actor_obs_shape(0, proprio_dim)}, got {tuple(obs_shape)}")
-            return cls(cfg.obs, cfg.actor_obs_shape(0), num_actions, cfg.encoder_dim, cfg.actor_hidden,
+            return cls(cfg.obs, cfg.actor_obs_shape(0), num_actions, cfg.encoder_dims, cfg.actor_hidden,
                        cfg.init_logstd, cfg.mean_bound, cfg.logstd_min, cfg.logstd_max,
                        proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden)
-        return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dim, cfg.actor_hidden, cfg.init_logstd,
+        encoder_dims = cfg.encoder_dims if cfg.obs != "state" else cfg.encoder_dim
+        return cls(cfg.obs, obs_shape, num_actions, encoder_dims, cfg.actor_hidden, cfg.init_logstd,
                    cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:

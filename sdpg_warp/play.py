@@ -78,19 +78,22 @@ def _rollout(sim, renderer, view, actor, steps, video, video_size) -> dict:
 
 
 def _video_frame(renderer, view, size: int) -> np.ndarray:
-    """World 0: the actor's newest frame (upscaled; grey depth) beside the third-person view."""
+    """World 0: the actor's newest frame of each camera (upscaled; grey depth) beside the
+    third-person view."""
     import warp as wp
 
     big = view.render()[0].permute(1, 2, 0).cpu().numpy()
     if renderer is None:
         return big
-    stack = wp.to_torch(renderer.stack)[0].cpu().numpy()
-    if renderer.modality == "rgb":
-        small = stack[-3:].transpose(1, 2, 0)
-    else:
-        depth = np.clip(stack[-1] / max(float(stack[-1].max()), 1e-6), 0.0, 1.0)
-        small = np.repeat((255 * (1.0 - depth)).astype(np.uint8)[..., None], 3, axis=2)
-    return np.concatenate([_upscale(small, size), big], axis=1)
+    cameras = np.split(wp.to_torch(renderer.stack)[0].cpu().numpy(), renderer.num_cameras)
+    small = []
+    for stack in cameras:
+        if renderer.modality == "rgb":
+            small.append(stack[-3:].transpose(1, 2, 0))
+        else:
+            depth = np.clip(stack[-1] / max(float(stack[-1].max()), 1e-6), 0.0, 1.0)
+            small.append(np.repeat((255 * (1.0 - depth)).astype(np.uint8)[..., None], 3, axis=2))
+    return np.concatenate([_upscale(image, size) for image in small] + [big], axis=1)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

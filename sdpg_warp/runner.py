@@ -312,7 +312,7 @@ class Runner:
             own = state["ranks"][self.parallel.rank - 1]
             state = {**state, **own, "algo": {**state["algo"], **own["algo"]}}
         for key in ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
-                    "actor_hidden", "critic_hidden", "encoder_dim"):
+                    "actor_hidden", "critic_hidden", "encoder_dim", "camera_encoder_dims"):
             if tuple(np.atleast_1d(saved.get(key, TrainConfig.__dataclass_fields__[key].default))) != tuple(
                     np.atleast_1d(getattr(self.cfg, key))):
                 raise ValueError(f"checkpoint {path} has {key}={saved[key]!r}, this run {getattr(self.cfg, key)!r}")

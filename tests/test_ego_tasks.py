@@ -265,7 +265,7 @@ def test_ego_depth_matches_mj_ray_and_shows_the_hurdle(sims, ego, task):
     mocap = _hurdle_ahead(sim, 0, 1.2, 0.5)
     r = ego(task, "depth")
     depth = r.render()[0, -1].cpu().numpy().copy()  # the stack is overwritten by the next render
-    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_id, 32, mocap_pos=mocap)
+    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_ids[0], 32, mocap_pos=mocap)
     expected = np.minimum(expected, r.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"
@@ -481,7 +481,7 @@ def test_go2_ego_depth_matches_mj_ray_and_sees_the_terrain(sims, ego):
     sim.reset()
     r = ego("go2_terrain", "depth")
     depth = r.render()[0, -1].cpu().numpy().copy()
-    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_id, 32)
+    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_ids[0], 32)
     expected = np.minimum(expected, r.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"

@@ -359,13 +359,13 @@ def test_wrist_camera_sees_the_cube_depth_matches_mj_ray(sim):
     data = mujoco.MjData(mjm)
     data.qpos[:] = fpc.start_qpos(mjm)
     mujoco.mj_forward(mjm, data)
-    origin, forward = data.cam_xpos[depth.camera_id], -data.cam_xmat[depth.camera_id].reshape(3, 3)[:, 2]
+    origin, forward = data.cam_xpos[depth.camera_ids[0]], -data.cam_xmat[depth.camera_ids[0]].reshape(3, 3)[:, 2]
     centre = origin + forward * (fpc.CUBE_HALF - origin[2]) / forward[2]
     qpos = sim.qpos.cpu().numpy()
     qpos[0, fpc.CUBE_QPOS:fpc.CUBE_QPOS + 3] = [centre[0], centre[1], fpc.CUBE_HALF]
     sim.qpos.copy_(torch.tensor(qpos))
     image = depth.render()[0, -1].cpu().numpy().copy()
-    expected, geom = _reference_rays(mjm, qpos[0], depth.camera_id, size, _mocap(sim)[0])
+    expected, geom = _reference_rays(mjm, qpos[0], depth.camera_ids[0], size, _mocap(sim)[0])
     expected = np.minimum(expected, depth.zfar)
     bad = np.abs(image - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"

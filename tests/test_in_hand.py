@@ -226,7 +226,7 @@ def test_the_camera_sees_the_cube_as_mj_ray_does(sims, task):
     renderer = NominalRenderer(sim, size, size, 1, "depth", camera=sim.task.camera)
     depth = renderer.render()[0, -1].cpu().numpy().copy()
     qpos = sim.qpos[0].cpu().numpy()
-    expected, geom = _reference_rays(sim.mjm, qpos, renderer.camera_id, size,
+    expected, geom = _reference_rays(sim.mjm, qpos, renderer.camera_ids[0], size,
                                      mocap_pos=sim.d.mocap_pos.numpy()[0])
     expected = np.minimum(expected, renderer.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected

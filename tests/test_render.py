@@ -156,7 +156,7 @@ def test_depth_matches_mj_ray(renderer, task):
         _set_worlds(r, qpos, aux_qpos=_random_qpos(mjm, rng, NUM_NOMINAL * NUM_AUX, scale=1.0))
         depth = r.render()[:, -1].cpu().numpy()
         for n in range(NUM_NOMINAL):
-            expected, _ = _reference_rays(mjm, qpos[n], r.camera_id, SIZE)
+            expected, _ = _reference_rays(mjm, qpos[n], r.camera_ids[0], SIZE)
             expected = np.minimum(expected, r.zfar)  # misses and hits past the far plane read zfar
             bad = np.abs(depth[n] - expected) > DEPTH_ATOL + DEPTH_RTOL * expected
             assert bad.mean() <= MAX_EDGE_FRACTION, f"{task} nominal {n}: {bad.sum()} pixels differ"
@@ -176,7 +176,7 @@ def test_rgb_foreground_is_where_rays_hit_the_robot(renderer, task):
     green_rgb = green.render()[:, -3:].cpu().numpy().astype(int)
     for n in range(NUM_NOMINAL):
         rendered = np.any(red_rgb[n] != green_rgb[n], axis=0)
-        _, geom = _reference_rays(mjm, qpos[n], red.camera_id, SIZE)
+        _, geom = _reference_rays(mjm, qpos[n], red.camera_ids[0], SIZE)
         expected = (geom >= 0) & (mjm.geom_bodyid[np.maximum(geom, 0)] > 0)
         assert expected.sum() >= 1, f"{task}: the track camera does not see the robot"
         wrong = rendered != expected

@@ -62,6 +62,10 @@ class ProprioImageObservation:
     def modality(self) -> str:
         return self.renderer.modality
 
+    @property
+    def num_cameras(self) -> int:
+        return self.renderer.num_cameras
+
     def render_step(self) -> torch.Tensor:
         """Renders the nominal worlds (:meth:`NominalRenderer.render_step`) and packs the new stack
         with their current proprioception: [N, packed_size], uint8 (rgb) or float32 (depth)."""
@@ -77,7 +81,7 @@ class ProprioImageObservation:
 
 def image_observation(sim, modality: str, size: int, frames: int, graph: bool):
     """The actor's image observation of ``sim``'s task: a :class:`NominalRenderer` of the task's
-    camera (``task.camera``), wrapped in :class:`ProprioImageObservation` when the task has
+    cameras (``task.cameras``), wrapped in :class:`ProprioImageObservation` when the task has
     proprioception. Either way ``render_step()`` returns the actor's input."""
-    renderer = NominalRenderer(sim, size, size, frames, modality, camera=sim.task.camera, graph=graph)
+    renderer = NominalRenderer(sim, size, size, frames, modality, camera=sim.task.cameras, graph=graph)
     return ProprioImageObservation(sim, renderer) if sim.task.proprio_dim else renderer

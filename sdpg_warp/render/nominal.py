@@ -4,9 +4,16 @@ The simulator holds W = N*(M+1) interleaved worlds (world n*(M+1) is nominal n);
 worlds are seen by the actor, so rendering all W would waste M/(M+1) of the work. The mujoco_warp
 BVH renderer renders every world of the Data it is given, so this module keeps its own N-world
 ``mjw.Data``: each render gathers the nominal state into it, runs the kinematics the renderer reads
-(body/geom poses, cameras and lights), refits the scene BVH, ray-casts the one ``track`` camera and
-writes the new frame into a fixed frame-stack buffer that Torch sees through ``wp.to_torch``.
+(body/geom poses, cameras and lights), refits the scene BVH, ray-casts the task's camera (``track`` by
+default) and writes the new frame into a fixed frame-stack buffer that Torch sees through ``wp.to_torch``.
+
+Several cameras (multi-camera tasks) render in the same pass; their stacks lie one after another
+along the channel axis, camera k's F frames in channels [k*C*F, (k+1)*C*F) (C = 3 for rgb, 1 for
+depth), so storage, chunking and checkpoints see one image tensor and the actor's encoder splits it
+per camera (``sdpg_warp.networks.ImageEncoder``).
 """
+
+from typing import Sequence, Union
 
 import mujoco
 import mujoco_warp as mjw
@@ -57,32 +64,38 @@ def _gather_nominal_mocap(
 def _push_rgb_frame(
     # In:
     rgb_in: wp.array2d(dtype=wp.uint32),
+    cameras_in: int,
     shift_in: bool,
     refill_in: wp.array(dtype=bool),
     refill_stride_in: int,
     # Out:
     stack_out: wp.array4d(dtype=wp.uint8),
 ):
-    """Writes one packed 0xAARRGGBB frame into the [N, 3*F, H, W] stack, newest frame last.
+    """Writes one packed 0xAARRGGBB frame per camera into the [N, K*3*F, H, W] stack, newest frame
+    last within each camera's 3*F channels.
 
     A refilled nominal gets the frame in all F slots; otherwise, with ``shift_in``, every slot takes
-    the next one and the last takes the frame. One thread owns one pixel of one nominal across all
-    slots, so reading slot f+1 before overwriting it is race-free without a second buffer.
+    the next one and the last takes the frame. One thread owns one pixel of one camera of one
+    nominal across all slots, so reading slot f+1 before overwriting it is race-free without a
+    second buffer.
     """
-    nominalid, y, x = wp.tid()
+    nominalid, camid, y, x = wp.tid()
+    height = stack_out.shape[2]
     width = stack_out.shape[3]
-    packed = rgb_in[nominalid, y * width + x]
+    packed = rgb_in[nominalid, (camid * height + y) * width + x]
     red = wp.uint8((packed >> wp.uint32(16)) & wp.uint32(0xFF))
     green = wp.uint8((packed >> wp.uint32(8)) & wp.uint32(0xFF))
     blue = wp.uint8(packed & wp.uint32(0xFF))
-    last = stack_out.shape[1] - 3
+    per_camera = stack_out.shape[1] // cameras_in
+    first = camid * per_camera
+    last = first + per_camera - 3
     if refill_in[nominalid * refill_stride_in]:
-        for channel in range(0, last + 3, 3):
+        for channel in range(first, last + 3, 3):
             stack_out[nominalid, channel + 0, y, x] = red
             stack_out[nominalid, channel + 1, y, x] = green
             stack_out[nominalid, channel + 2, y, x] = blue
     elif shift_in:
-        for channel in range(last):
+        for channel in range(first, last):
             stack_out[nominalid, channel, y, x] = stack_out[nominalid, channel + 3, y, x]
         stack_out[nominalid, last + 0, y, x] = red
         stack_out[nominalid, last + 1, y, x] = green
@@ -93,6 +106,7 @@ def _push_rgb_frame(
 def _push_depth_frame(
     # In:
     depth_in: wp.array2d(dtype=float),
+    cameras_in: int,
     zfar_in: float,
     shift_in: bool,
     refill_in: wp.array(dtype=bool),
@@ -100,21 +114,26 @@ def _push_depth_frame(
     # Out:
     stack_out: wp.array4d(dtype=float),
 ):
-    """Writes one z-depth frame into the [N, F, H, W] stack, newest last (as ``_push_rgb_frame``).
+    """Writes one z-depth frame per camera into the [N, K*F, H, W] stack, newest last within each
+    camera's F channels (as ``_push_rgb_frame``).
 
     mujoco_warp writes 0 where a ray hits nothing (or only beyond the far plane); OpenGL, and so
     ``mujoco.Renderer``, reads the far plane there, which is also what a network should see.
     """
-    nominalid, y, x = wp.tid()
-    depth = depth_in[nominalid, y * stack_out.shape[3] + x]
+    nominalid, camid, y, x = wp.tid()
+    height = stack_out.shape[2]
+    width = stack_out.shape[3]
+    depth = depth_in[nominalid, (camid * height + y) * width + x]
     if depth <= 0.0:
         depth = zfar_in
-    last = stack_out.shape[1] - 1
+    per_camera = stack_out.shape[1] // cameras_in
+    first = camid * per_camera
+    last = first + per_camera - 1
     if refill_in[nominalid * refill_stride_in]:
-        for frame in range(last + 1):
+        for frame in range(first, last + 1):
             stack_out[nominalid, frame, y, x] = depth
     elif shift_in:
-        for frame in range(last):
+        for frame in range(first, last):
             stack_out[nominalid, frame, y, x] = stack_out[nominalid, frame + 1, y, x]
         stack_out[nominalid, last, y, x] = depth
 
@@ -138,7 +157,7 @@ class NominalRenderer:
         height: int = 84,
         frames: int = 3,
         modality: str = "rgb",
-        camera: str = "track",
+        camera: Union[str, Sequence[str]] = "track",
         shadows: bool = False,
         graph: bool = False,
     ):
@@ -149,7 +168,8 @@ class NominalRenderer:
           width, height: image size in pixels.
           frames: frames per stack (F).
           modality: "rgb" (uint8 colour) or "depth" (float32 z-depth in metres).
-          camera: name of the model camera to render.
+          camera: name of the model camera to render, or the names of several (their stacks one
+            after another along the channel axis, in this order).
           shadows: cast shadow rays towards each light (costs one more ray per light and pixel).
           graph: record :meth:`render_step` once as a Warp graph (a CUDA graph on GPU) and replay
             it on every call; the same frames as eager launches.
@@ -160,9 +180,15 @@ class NominalRenderer:
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         mjm = sim.mjm
-        camera_id = mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-        if camera_id < 0:
-            raise ValueError(f"the model has no camera named {camera!r}")
+        names = (camera,) if isinstance(camera, str) else tuple(camera)
+        if not names:
+            raise ValueError("camera must name at least one model camera")
+        camera_ids = [mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_CAMERA, name) for name in names]
+        for name, camera_id in zip(names, camera_ids):
+            if camera_id < 0:
+                raise ValueError(f"the model has no camera named {name!r}")
+        if len(set(camera_ids)) != len(camera_ids):
+            raise ValueError(f"cameras {names} name one camera twice")
         if sim.num_worlds != sim.num_nominal * (sim.num_aux + 1):
             raise ValueError(f"sim.num_worlds {sim.num_worlds} != num_nominal * (num_aux + 1)")
 
@@ -172,12 +198,13 @@ class NominalRenderer:
         self.height = int(height)
         self.frames = int(frames)
         self.modality = modality
-        self.camera_id = camera_id
+        self.camera_ids = tuple(camera_ids)
+        self.num_cameras = len(camera_ids)
         self.num_nominal = sim.num_nominal
         self.device = wp.get_device(sim.device)
         self._group_size = sim.num_aux + 1
         self._refill_torch = None
-        self._needs_subtree_com = int(mjm.cam_mode[camera_id]) in _COM_MODES or any(
+        self._needs_subtree_com = any(int(mjm.cam_mode[i]) in _COM_MODES for i in camera_ids) or any(
             int(mode) in _COM_MODES for mode in mjm.light_mode
         )
 
@@ -194,9 +221,9 @@ class NominalRenderer:
                 render_depth=not rgb,
                 render_seg=False,
                 use_shadows=shadows,
-                cam_active=[camera_id],
+                cam_active=list(camera_ids),
             )
-            channels = 3 * self.frames if rgb else self.frames
+            channels = self.num_cameras * (3 * self.frames if rgb else self.frames)
             dtype = wp.uint8 if rgb else wp.float32
             self._stack = wp.zeros((n, channels, self.height, self.width), dtype=dtype)
             self._no_refill = wp.zeros(n, dtype=bool)
@@ -206,7 +233,8 @@ class NominalRenderer:
 
     @property
     def stack(self) -> wp.array:
-        """The frame stack Warp writes: [N, 3*F, H, W] uint8 (rgb) or [N, F, H, W] float32 (depth)."""
+        """The frame stack Warp writes: [N, K*3*F, H, W] uint8 (rgb) or [N, K*F, H, W] float32 (depth)
+        for K cameras, camera k's frames in the k-th block of channels."""
         return self._stack
 
     @property
@@ -223,7 +251,7 @@ class NominalRenderer:
 
         Returns:
           The stack as a Torch view (no copy), the same tensor on every call:
-          [N, 3*F, H, W] uint8 for rgb, [N, F, H, W] float32 z-depth in metres for depth.
+          [N, K*3*F, H, W] uint8 for rgb, [N, K*F, H, W] float32 z-depth in metres for depth.
         """
         with nvtx_range("render"):
             refill, stride = self._refill_array(reset_mask)
@@ -283,7 +311,7 @@ class NominalRenderer:
         return wp.from_torch(mask, dtype=wp.bool), sizes[mask.shape[0]]
 
     def _render_frame(self) -> None:
-        """Gathers the nominal state into the render Data and ray-casts one frame per nominal."""
+        """Gathers the nominal state into the render Data and ray-casts one frame per nominal and camera."""
         sim, data, context = self.sim, self._data, self._context
         n = self.num_nominal
         with nvtx_range("render/gather"):
@@ -317,12 +345,12 @@ class NominalRenderer:
     def _write_stack(self, shift: bool, refill: wp.array, refill_stride: int) -> None:
         """Pushes (``shift``) or refills (``refill``) the stack with the frame just rendered."""
         with nvtx_range("render/stack"):
-            dim = (self.num_nominal, self.height, self.width)
+            dim = (self.num_nominal, self.num_cameras, self.height, self.width)
             if self.modality == "rgb":
                 wp.launch(
                     _push_rgb_frame,
                     dim=dim,
-                    inputs=[self._context.rgb_data, shift, refill, refill_stride],
+                    inputs=[self._context.rgb_data, self.num_cameras, shift, refill, refill_stride],
                     outputs=[self._stack],
                     device=self.device,
                 )
@@ -330,7 +358,7 @@ class NominalRenderer:
                 wp.launch(
                     _push_depth_frame,
                     dim=dim,
-                    inputs=[self._context.depth_data, self.zfar, shift, refill, refill_stride],
+                    inputs=[self._context.depth_data, self.num_cameras, self.zfar, shift, refill, refill_stride],
                     outputs=[self._stack],
                     device=self.device,
                 )

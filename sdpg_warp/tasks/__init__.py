@@ -33,5 +33,5 @@ def make_task(name: str, **overrides) -> Task:
 
 # Importing the task modules registers them.
 from sdpg_warp.tasks import (  # noqa: E402,F401
-    ant, franka_pick_cube, g1_hurdle, go2_terrain, hopper, humanoid, in_hand, pointmass, reacher, walker,
+    aloha_insertion, ant, franka_pick_cube, g1_hurdle, go2_terrain, hopper, humanoid, in_hand, pointmass, reacher, walker,
     walker_hurdle)

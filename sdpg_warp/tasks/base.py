@@ -35,6 +35,8 @@ class Task:
     """Constraint rows to allocate per world (mujoco_warp ``njmax``); measured with margin."""
     camera: ClassVar[str] = "track"
     """The model camera whose images the actor sees (rgb / depth observations)."""
+    extra_cameras: ClassVar[tuple[str, ...]] = ()
+    """Multi-camera tasks: further model cameras the actor sees after ``camera`` (see ``cameras``)."""
     menagerie_robot: ClassVar[Optional[str]] = None
     """Registry name of the MuJoCo Menagerie robot the task builds on (None: its own MJCF)."""
     reads_body_poses: ClassVar[bool] = False
@@ -58,6 +60,12 @@ class Task:
     #   # Out: state_out [W, state_dim], terms_out [W, len(reward_terms)], reward_out [W],
     #          terminated_out [W] (int32, 1 = early termination)
     _kernel: ClassVar[wp.Kernel]
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """Every camera of the actor's images, ``camera`` first: their frame stacks lie one after
+        another along the image's channel axis, in this order."""
+        return (self.camera,) + self.extra_cameras
 
     def mj_model(self) -> mujoco.MjModel:
         """The C MuJoCo model of this task."""
