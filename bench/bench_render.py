@@ -1,7 +1,9 @@
 """Frames per second of NominalRenderer vs number of nominal worlds, next to mujoco.Renderer (OpenGL).
 
 Both render the same poses (the nominal worlds of a freshly reset BatchedSim) through the task's
-camera (``track``; ``ego`` on the robot for the ego-centric tasks) at the same size. A frame is one nominal world's image; NominalRenderer's time
+camera (``track``; ``ego`` on the robot for the ego-centric tasks) at the same size. A frame is one
+nominal world's image of one camera (a multi-camera task's renderer draws all its cameras in one
+pass and counts each; mujoco.Renderer draws the first camera); NominalRenderer's time
 includes gathering the nominal state, kinematics, BVH refit, ray casting and the frame-stack push;
 mujoco.Renderer's includes kinematics, ``update_scene`` and ``render`` (pixels read back to the
 host), one world after another. On CUDA the renderer is also timed as a captured graph.
@@ -53,6 +55,7 @@ wp.config.log_level = wp.LOG_WARNING
 
 from sdpg_warp.render import NominalRenderer  # noqa: E402
 from sdpg_warp.sim import BatchedSim, resolve_device  # noqa: E402
+from sdpg_warp.tasks import make_task  # noqa: E402
 from timing import time_eager, time_graph  # noqa: E402
 
 
@@ -99,6 +102,7 @@ def main(argv=None) -> dict:
         "task": args.task,
         "size": args.size,
         "iterations": args.iterations,
+        "cameras": list(make_task(args.task).cameras),
         "opengl_backend": OPENGL_BACKEND,
         "nominal": {},
     }
@@ -110,14 +114,16 @@ def main(argv=None) -> dict:
         sim.reset()
         row = {}
         for modality in ("rgb", "depth"):
+            # A multi-camera task renders all its cameras in one pass: frames count every camera's.
             renderer = NominalRenderer(sim, width=args.size, height=args.size, frames=3, modality=modality,
-                                       camera=sim.task.camera)
+                                       camera=sim.task.cameras)
+            frames = num_nominal * renderer.num_cameras * args.iterations
             seconds = time_eager(renderer.render, args.iterations, renderer.device)
-            row[f"{modality}_frames_per_s"] = num_nominal * args.iterations / seconds
+            row[f"{modality}_frames_per_s"] = frames / seconds
             if is_cuda:
                 try:
                     seconds = time_graph(renderer.render, args.iterations, renderer.device)
-                    row[f"{modality}_graph_frames_per_s"] = num_nominal * args.iterations / seconds
+                    row[f"{modality}_graph_frames_per_s"] = frames / seconds
                 except Exception as e:  # report, do not hide the eager numbers
                     print(f"{prefix}_{num_nominal}n_{modality}_graph: unavailable ({type(e).__name__}: {e})")
         if OPENGL_BACKEND is not None:

@@ -1,4 +1,4 @@
-"""Peak contacts and constraint rows per world of the locomotion tasks in C MuJoCo, and blow-ups.
+"""Peak contacts and constraint rows per world of the tasks in C MuJoCo, and blow-ups.
 
 What ``Task.max_contacts`` / ``Task.max_constraints`` must hold: the peaks over random policies
 (uniform in [-1, 1] and bang-bang +-1), each with and without early termination, plus settling
@@ -22,7 +22,7 @@ import math
 import mujoco
 import numpy as np
 
-from sdpg_warp.tasks import franka_pick_cube, go2_terrain, in_hand, make_task
+from sdpg_warp.tasks import aloha_insertion, franka_pick_cube, go2_terrain, in_hand, make_task
 from sdpg_warp.tasks.hopper import MAX_SPEED
 
 
@@ -37,6 +37,8 @@ def _reset(task, mjm, data, rng):
     _on_terrain(task, data, rng)
     _in_hand_start(task, mjm, data, rng)
     _place_cube(task, mjm, data, rng)
+    if task.name == "aloha_insertion":
+        data.qpos[:] = aloha_insertion.np_sample_start(mjm, rng)
 
 
 def _in_hand_start(task, mjm, data, rng):
@@ -114,6 +116,8 @@ def _done(task, mjm, data, action) -> bool:
         args += (data.mocap_pos.copy(),)
     if task.name == "go2_terrain":
         args += (go2_terrain.np_touch(mjm, data),)
+    if task.name == "aloha_insertion":
+        args += (aloha_insertion.np_touch(mjm, data),)
     if isinstance(task, in_hand.InHandTask):
         mujoco.mj_kinematics(mjm, data)
         args += (data.mocap_quat.copy(), data.xpos.copy())
@@ -124,7 +128,7 @@ def _lying_poses(task, mjm):
     """qpos of the robot on its side and upside down, the torso 0.3 m above the floor (none for
     robots fixed to the world)."""
     poses = []
-    if isinstance(task, in_hand.InHandTask):
+    if mjm.jnt_type[0] != mujoco.mjtJoint.mjJNT_FREE and mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_JOINT, "rootz") < 0:
         return poses
     for angle in (0.5 * math.pi, math.pi):
         qpos = task.initial_qpos(mjm)
@@ -206,7 +210,17 @@ def measure(name: str, steps: int, timestep: float | None, frame_skip: int | Non
             data.ctrl[:] = hold
             for _ in range(300):
                 peaks.blowups += int(peaks.step(mjm, data, nstep))
-    for qpos in _lying_poses(task, mjm) if name != "franka_pick_cube" else ():
+    if name == "aloha_insertion":
+        # Both grippers driven down onto the table (shoulders 0.6 rad forward), closing.
+        hold = 0.5 * (low + high)
+        hold[[1, 8]] += 0.6
+        hold[[6, 13]] = low[[6, 13]]
+        mujoco.mj_resetData(mjm, data)
+        data.qpos[:] = aloha_insertion.start_qpos(mjm)
+        data.ctrl[:] = hold
+        for _ in range(300):
+            peaks.blowups += int(peaks.step(mjm, data, nstep))
+    for qpos in _lying_poses(task, mjm):
         mujoco.mj_resetData(mjm, data)
         data.qpos[:] = qpos
         _hurdles_in_reach(task, mjm, data, rng)

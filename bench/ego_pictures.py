@@ -1,8 +1,9 @@
 """Pictures of what the actor sees in the ego-centric tasks: one PNG per task under docs/.
 
 For each task: a freshly reset world (seeded), moved forward towards its first obstacle, rendered by the
-training renderer (NominalRenderer, the task's ``ego`` camera) as RGB and as depth (near white,
-far black), side by side, upscaled 3x (nearest neighbour) from 84 x 84.
+training renderer (NominalRenderer, the task's cameras: ``ego``, or each of a multi-camera task's) as
+RGB and as depth (near white, far black), side by side, one row per camera, upscaled 3x (nearest
+neighbour) from 84 x 84.
 
   python bench/ego_pictures.py --task walker_hurdle
 """
@@ -28,18 +29,22 @@ DEPTH_RANGE = 5.0
 
 
 def picture(task: str, seed: int, advance: float) -> np.ndarray:
-    """[SIZE*SCALE, 2*SIZE*SCALE, 3] uint8: RGB | depth of nominal 0 after moving it ``advance`` m
-    along +x (qpos[0]: the walker's rootx, a free joint's x) from its reset pose; a robot on a
-    fixed base (franka_pick_cube) stays at its reset pose."""
+    """[K*SIZE*SCALE, 2*SIZE*SCALE, 3] uint8 for K cameras: RGB | depth of nominal 0 after moving it
+    ``advance`` m along +x (qpos[0]: the walker's rootx, a free joint's x) from its reset pose; a
+    robot on a fixed base (franka_pick_cube, aloha_insertion) stays at its reset pose."""
     sim = BatchedSim(task, num_nominal=1, num_aux=1, device="cpu", seed=seed)
     sim.reset()
     if advance and sim.mjm.jnt_type[0] in (mujoco.mjtJoint.mjJNT_FREE, mujoco.mjtJoint.mjJNT_SLIDE):
         sim.qpos[0, 0] += advance
-    rgb = NominalRenderer(sim, SIZE, SIZE, 1, "rgb", camera=sim.task.camera).render()[0].permute(1, 2, 0).numpy()
-    depth = NominalRenderer(sim, SIZE, SIZE, 1, "depth", camera=sim.task.camera).render()[0, 0].numpy()
-    grey = (255 * (1.0 - np.clip(depth / DEPTH_RANGE, 0.0, 1.0))).astype(np.uint8)
-    both = np.concatenate([rgb, np.repeat(grey[..., None], 3, axis=2)], axis=1)
-    return both.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
+    cameras = sim.task.cameras
+    rgb = NominalRenderer(sim, SIZE, SIZE, 1, "rgb", camera=cameras).render()[0].numpy()
+    depth = NominalRenderer(sim, SIZE, SIZE, 1, "depth", camera=cameras).render()[0].numpy()
+    rows = []
+    for k in range(len(cameras)):
+        grey = (255 * (1.0 - np.clip(depth[k] / DEPTH_RANGE, 0.0, 1.0))).astype(np.uint8)
+        rows.append(np.concatenate([rgb[3 * k:3 * k + 3].transpose(1, 2, 0), np.repeat(grey[..., None], 3, axis=2)],
+                                   axis=1))
+    return np.concatenate(rows, axis=0).repeat(SCALE, axis=0).repeat(SCALE, axis=1)
 
 
 def main(argv=None) -> None:

@@ -478,7 +478,12 @@ class AlohaInsertion(Task):
     reads_body_poses = True
     reward_terms = tuple(WEIGHTS)
     _kernel = _aloha_insertion_evaluate
-    max_contacts = 64
+    # Measured in C MuJoCo (bench/contact_budget.py --task aloha_insertion --steps 3000: uniform and
+    # +-1 random actions, with and without termination, from the task's start draws, plus both
+    # grippers driven closing onto the table): at most 17 contacts and 108 constraint rows, no
+    # blow-up (48 episodes). Budget: well over 2x both (a gripper closing on the peg or the socket
+    # adds box-box contacts of up to 8 points each, condim 4: 6 rows each).
+    max_contacts = 48
     max_constraints = 256
 
     frame_skip: int = 4
@@ -586,6 +591,27 @@ def np_tolerance(x: float, lower: float, upper: float, margin: float, sigmoid: s
     if sigmoid == "linear":
         return max(1.0 - d * (1.0 - VALUE_AT_MARGIN), 0.0)
     return float(np.exp(-0.5 * (d * np.sqrt(-2.0 * np.log(VALUE_AT_MARGIN))) ** 2))
+
+
+def np_touch(mjm: mujoco.MjModel, data: mujoco.MjData) -> bool:
+    """NumPy twin of :meth:`AlohaInsertion.touch` for one world: whether a constraint contact in C
+    MuJoCo's contact list (collision done) pairs the table with a finger geom."""
+    fingers = {mjm.body(name).id for name in FINGER_BODIES}
+    table = mjm.geom(TABLE_GEOM).id
+    for contact in data.contact[:data.ncon]:
+        pair = tuple(contact.geom)
+        if contact.exclude == 0 and contact.efc_address >= 0 and table in pair:
+            if mjm.geom_bodyid[pair[0] + pair[1] - table] in fingers:
+                return True
+    return False
+
+
+def np_sample_start(mjm: mujoco.MjModel, rng: np.random.Generator) -> np.ndarray:
+    """Host twin of the reset's draws (another generator): a start qpos."""
+    qpos = start_qpos(mjm)
+    for adr in (PEG_QPOS, SOCKET_QPOS):
+        qpos[adr:adr + 2] += rng.uniform(-START_RANGE, START_RANGE, 2)
+    return qpos
 
 
 def start_qpos(mjm: mujoco.MjModel) -> np.ndarray:
