@@ -270,9 +270,9 @@ class Actor(nn.Module):
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int,
-                 encoder_dim: Union[int, Sequence[int]], hidden: Sequence[int], init_logstd: float, mean_bound: float, logstd_min: float,
-                 logstd_max: float, depth_max: float = DEPTH_MAX, proprio_dim: int = 0,
-                 proprio_hidden: Sequence[int] = ()):
+                 encoder_dim: Union[int, Sequence[int]], hidden: Sequence[int], init_logstd: float,
+                 mean_bound: float, logstd_min: float, logstd_max: float, depth_max: float = DEPTH_MAX,
+                 proprio_dim: int = 0, proprio_hidden: Sequence[int] = ()):
         super().__init__()
         if obs_kind not in ("state", "rgb", "depth"):
             raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
@@ -305,8 +305,7 @@ class Actor(nn.Module):
             return cls(cfg.obs, cfg.actor_obs_shape(0), num_actions, cfg.encoder_dims, cfg.actor_hidden,
                        cfg.init_logstd, cfg.mean_bound, cfg.logstd_min, cfg.logstd_max,
                        proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden)
-        encoder_dims = cfg.encoder_dims if cfg.obs != "state" else cfg.encoder_dim
-        return cls(cfg.obs, obs_shape, num_actions, encoder_dims, cfg.actor_hidden, cfg.init_logstd,
+        return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dims, cfg.actor_hidden, cfg.init_logstd,
                    cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
