@@ -346,18 +346,13 @@ def _aloha_insertion_place(
 # ------------------------------------------------------------------------------- the scene
 
 
-def arm_target_ranges() -> np.ndarray:
+def arm_target_ranges(mjm: mujoco.MjModel) -> np.ndarray:
     """[12, 2] joint target ranges of the arm actuators: default +- min(ARM_ACTION_SCALE, the
-    distance to either joint limit), symmetric about the default pose."""
-    limits = _reference_model().jnt_range[_arm_joint_ids()]
+    distance to either joint limit of ``mjm``), symmetric about the default pose."""
+    limits = mjm.jnt_range[[mjm.joint(f"{arm}/{joint}").id for arm in ARMS for joint in ARM_JOINTS]]
     default = np.array(DEFAULT_POSE)
     scale = np.minimum(ARM_ACTION_SCALE, np.minimum(default - limits[:, 0], limits[:, 1] - default))
     return np.stack([default - scale, default + scale], axis=1)
-
-
-def _arm_joint_ids() -> list:
-    mjm = _reference_model()
-    return [mjm.joint(f"{arm}/{joint}").id for arm in ARMS for joint in ARM_JOINTS]
 
 
 def _cameras(spec: mujoco.MjSpec) -> None:
@@ -374,8 +369,8 @@ def _cameras(spec: mujoco.MjSpec) -> None:
 
 
 def _servos(spec: mujoco.MjSpec) -> None:
-    """Arm targets over ``arm_target_ranges`` (set after compiling), the authors' force limits and
-    gripper servo (module docstring)."""
+    """The authors' force limits and gripper servo (module docstring); the arm targets' ranges are
+    set after compiling (:func:`arm_target_ranges`)."""
     for arm in ARMS:
         for joint, force in zip(ARM_JOINTS, ARM_FORCE):
             spec.joint(f"{arm}/{joint}").actfrcrange = [-force, force]
@@ -389,10 +384,10 @@ def _servos(spec: mujoco.MjSpec) -> None:
         gripper.ctrlrange = list(GRIPPER_RANGE)
 
 
-def aloha_model(target_ranges=None) -> mujoco.MjModel:
-    """The scene of the module docstring; ``target_ranges`` [12, 2] the arm actuators' control
-    ranges (None: the file's, for the reference model that sizes them). Raises
-    :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
+def aloha_model() -> mujoco.MjModel:
+    """The scene of the module docstring, the arm actuators' control ranges set to
+    :func:`arm_target_ranges`. Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the
+    robot is not available."""
     spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
     for name in SCENE_FILES:
         spec.attach(mujoco.MjSpec.from_file(robot_file(ROBOT, f"{name}.xml")), frame=spec.worldbody.add_frame(),
@@ -400,14 +395,12 @@ def aloha_model(target_ranges=None) -> mujoco.MjModel:
     spec.option.timestep = TIMESTEP
     _servos(spec)
     _cameras(spec)
-    if target_ranges is not None:
-        for i, (arm, joint) in enumerate((arm, joint) for arm in ARMS for joint in ARM_JOINTS):
-            actuator = spec.actuator(f"{arm}/{joint}")
-            actuator.ctrlrange = list(map(float, target_ranges[i]))
-            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
     spec.stat.extent = 1.0
     mjm = spec.compile()
     _check_layout(mjm)
+    arm = [a * (NUM_ARM + 1) + i for a in range(2) for i in range(NUM_ARM)]
+    mjm.actuator_ctrlrange[arm] = arm_target_ranges(mjm)
+    mjm.actuator_ctrllimited[arm] = 1
     return mjm
 
 
@@ -432,30 +425,17 @@ def _check_layout(mjm: mujoco.MjModel) -> None:
 
 
 @functools.cache
-def _reference_model() -> mujoco.MjModel:
-    """The scene with the file's control ranges: sizes the arm target ranges."""
-    return aloha_model()
-
-
-@functools.cache
 def _constants(device: str) -> tuple:
     """(site ids, target lows, target highs, finger-geom flags, table geom id) on ``device``:
     allocated once, so a recorded graph keeps valid addresses."""
-    mjm = _reference_model()
-    low, high = _targets().T
+    mjm = _task_model()
+    low, high = mjm.actuator_ctrlrange.T
     fingers = {mjm.body(name).id for name in FINGER_BODIES}
     finger_geom = np.array([int(mjm.geom_bodyid[g] in fingers) for g in range(mjm.ngeom)], dtype=np.int32)
     return (wp.array(np.array([mjm.site(name).id for name in SITES], dtype=np.int32), dtype=int, device=device),
             wp.array(low.astype(np.float32), dtype=float, device=device),
             wp.array(high.astype(np.float32), dtype=float, device=device),
             wp.array(finger_geom, dtype=int, device=device), int(mjm.geom(TABLE_GEOM).id))
-
-
-def _targets() -> np.ndarray:
-    """[14, 2] target ranges in actuator order: per arm its 6 joints, then its gripper."""
-    arms = arm_target_ranges().reshape(2, NUM_ARM, 2)
-    gripper = np.array([GRIPPER_RANGE])
-    return np.concatenate([arms[0], gripper, arms[1], gripper])
 
 
 @functools.cache
@@ -494,7 +474,7 @@ class AlohaInsertion(Task):
     def mj_model(self) -> mujoco.MjModel:
         """The two arms, the table, the peg and the socket with the arm targets around the default
         pose (module docstring)."""
-        return aloha_model(arm_target_ranges())
+        return aloha_model()
 
     def initial_qpos(self, mjm: mujoco.MjModel) -> np.ndarray:
         """The start short of the peg's and socket's draws: the default pose, fingers 0.0305 m open,
@@ -547,7 +527,7 @@ class AlohaInsertion(Task):
         data.qpos[:] = qpos
         mujoco.mj_kinematics(mjm, data)
         site = {name: data.site_xpos[mjm.site(name).id].copy() for name in SITES}
-        ranges = _targets()
+        ranges = mjm.actuator_ctrlrange
         targets = ranges[:, 0] + 0.5 * (np.clip(action, -1.0, 1.0) + 1.0) * (ranges[:, 1] - ranges[:, 0])
         driven = [a * (NUM_ARM + 2) + i for a in range(2) for i in range(NUM_ARM + 1)]
         peg, socket = qpos[PEG_QPOS:PEG_QPOS + 3], qpos[SOCKET_QPOS:SOCKET_QPOS + 3]
