@@ -52,6 +52,7 @@ def _worker(args) -> None:
                 inside["seconds"] += time.perf_counter() - start
         setattr(distributed.DataParallel, name, timed)
     parallel = distributed.setup(distributed.from_environment())
+    returned = None  # the ranks that finished leave together (distributed.shutdown)
     try:
         sizes = {k: v for k, v in (("num_nominal", args.num_nominal), ("num_aux", args.num_aux)) if v}
         cfg = dataclasses.replace(task_defaults(args.task, args.obs), device="cpu", epochs=args.warmup,
@@ -71,8 +72,9 @@ def _worker(args) -> None:
         if parallel.is_main:
             with open(args.worker, "w") as f:
                 json.dump(ranks, f)
+        returned = parallel
     finally:
-        distributed.shutdown()
+        distributed.shutdown(returned)
 
 
 def _launch(ranks: int, argv: list, copies: int = 1) -> list:

@@ -289,13 +289,16 @@ def _main_ranks(args: list) -> int:
     if not parallel.is_main:
         sys.stdout = open(os.devnull, "w")
     parallel = distributed.setup(parallel)
+    returned = None  # the ranks that returned leave together (distributed.shutdown)
     try:
-        return _main(args, parallel)
+        code = _main(args, parallel)
+        returned = parallel
+        return code
     except distributed.RankFailure as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_RANK_FAILED
     finally:
-        distributed.shutdown()
+        distributed.shutdown(returned)
 
 
 def _from_rank_zero(parallel, work):
