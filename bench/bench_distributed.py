@@ -51,9 +51,7 @@ def _worker(args) -> None:
             finally:
                 inside["seconds"] += time.perf_counter() - start
         setattr(distributed.DataParallel, name, timed)
-    parallel = distributed.setup(distributed.from_environment())
-    returned = None  # the ranks that finished leave together (distributed.shutdown)
-    try:
+    with distributed.joined(distributed.from_environment()) as parallel:
         sizes = {k: v for k, v in (("num_nominal", args.num_nominal), ("num_aux", args.num_aux)) if v}
         cfg = dataclasses.replace(task_defaults(args.task, args.obs), device="cpu", epochs=args.warmup,
                                   schedule_epochs=args.warmup + args.epochs, log_every=1, **sizes)
@@ -72,9 +70,6 @@ def _worker(args) -> None:
         if parallel.is_main:
             with open(args.worker, "w") as f:
                 json.dump(ranks, f)
-        returned = parallel
-    finally:
-        distributed.shutdown(returned)
 
 
 def _launch(ranks: int, argv: list, copies: int = 1) -> list:

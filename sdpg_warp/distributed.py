@@ -294,11 +294,17 @@ def setup(parallel: DataParallel) -> DataParallel:
     return dataclasses.replace(parallel, cpu_group=cpu_group)
 
 
-def shutdown(parallel: Optional[DataParallel] = None) -> None:
-    """Leaves the process group, if this process joined one. Given ``parallel`` (a rank that
-    returned from training), it first waits at a barrier for every rank, so that no rank tears
-    its connections down while another is still in a collective or writing the checkpoint."""
-    if dist.is_available() and dist.is_initialized():
-        if parallel is not None and parallel.distributed:
+@contextlib.contextmanager
+def joined(parallel: DataParallel):
+    """Joins the process group (:func:`setup`) for the body, which gets the joined ``parallel``,
+    and leaves it after. A body that ends normally first waits at a barrier for every rank, so
+    that no rank tears its connections down while another is still in a collective or writing
+    the checkpoint; one that raises leaves at once (torchrun ends the other ranks)."""
+    parallel = setup(parallel)
+    try:
+        yield parallel
+        if parallel.distributed:
             dist.barrier(group=parallel.cpu_group)
-        dist.destroy_process_group()
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

@@ -288,17 +288,12 @@ def _main_ranks(args: list) -> int:
         raise UsageError(str(e)) from None
     if not parallel.is_main:
         sys.stdout = open(os.devnull, "w")
-    parallel = distributed.setup(parallel)
-    returned = None  # the ranks that returned leave together (distributed.shutdown)
     try:
-        code = _main(args, parallel)
-        returned = parallel
-        return code
+        with distributed.joined(parallel) as parallel:
+            return _main(args, parallel)
     except distributed.RankFailure as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_RANK_FAILED
-    finally:
-        distributed.shutdown(returned)
 
 
 def _from_rank_zero(parallel, work):

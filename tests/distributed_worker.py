@@ -79,9 +79,7 @@ def _held(runner: Runner) -> dict:
 
 
 def train_and_save(out_dir: str, args: list) -> None:
-    parallel = distributed.setup(distributed.from_environment())
-    returned = None
-    try:
+    with distributed.joined(distributed.from_environment()) as parallel:
         cfg = train.parse_config(args)
         runner = Runner(cfg, parallel=parallel)
         result = {"probe": _gradient_probe(runner, parallel)}
@@ -101,9 +99,6 @@ def train_and_save(out_dir: str, args: list) -> None:
         student.train()
         result["distill"] = {**_held(student), "buffer": student.algo.obs[:student.algo.size].clone()}
         torch.save(result, os.path.join(out_dir, f"rank{parallel.rank}.pt"))
-        returned = parallel
-    finally:
-        distributed.shutdown(returned)
 
 
 def stall_rank_one(args: list) -> int:
