@@ -7,10 +7,9 @@ rollout buffer), launches on the tensors' device, on Warp's current stream there
 with the actor's work without a synchronization), inside one NVTX range.
 """
 
-import collections
 import math
 import numbers
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import warp as wp
@@ -18,6 +17,7 @@ import warp as wp
 from sdpg_warp.kernels import estimator as _estimator
 from sdpg_warp.kernels import perturb as _perturb
 from sdpg_warp.kernels import returns as _returns
+from sdpg_warp.kernels import top_k as _top_k
 from sdpg_warp.profiling import nvtx_range
 
 _UINT32_MASK = (1 << 32) - 1
@@ -107,41 +107,33 @@ class _RecordedLaunches:
     rollout's calls into its preallocated buffers) skips the argument checks, the views and the
     launch packing, and only updates the per-call scalars. A key seen before was fully checked
     then, and views are raw pointers with shapes and strides, so a hit launches exactly what the
-    checked path would. At most ``capacity`` keys are kept (least recently used dropped)."""
+    checked path would. At most ``capacity`` keys are kept (the oldest dropped first)."""
 
     def __init__(self, capacity: int = 256):
         self.capacity = capacity
-        self._launches: "collections.OrderedDict" = collections.OrderedDict()
+        self._launches: Dict[tuple, "wp.Launch"] = {}
 
     @staticmethod
     def key(tensors: Sequence[Optional[torch.Tensor]], *fixed) -> Optional[tuple]:
         """The cache key, or None when an argument is not a tensor or not hashable (the checked path
         then reports it)."""
-        parts = []
-        for t in tensors:
-            if t is None:
-                parts.append(None)
-            elif isinstance(t, torch.Tensor):
-                parts.append((t.data_ptr(), t.dtype, t.device, t.shape, t.stride()))
-            else:
-                return None
-        key = (tuple(parts), fixed)
         try:
+            key = (
+                tuple(None if t is None else (t.data_ptr(), t.dtype, t.device, t.shape, t.stride()) for t in tensors),
+                fixed,
+            )
             hash(key)
-        except TypeError:
+        except (AttributeError, TypeError):
             return None
         return key
 
     def get(self, key) -> Optional["wp.Launch"]:
-        launch = self._launches.get(key)
-        if launch is not None:
-            self._launches.move_to_end(key)
-        return launch
+        return self._launches.get(key)
 
     def put(self, key, launch: "wp.Launch") -> None:
         self._launches[key] = launch
         if len(self._launches) > self.capacity:
-            self._launches.popitem(last=False)
+            del self._launches[next(iter(self._launches))]
 
 
 def _launch(kernel, dim: Sequence[int], inputs: list, outputs: list, device: torch.device,
@@ -253,11 +245,12 @@ _SAMPLE_LAUNCHES = _RecordedLaunches()
 
 
 def _set_key_scalars(launch: "wp.Launch", seed: int, step: int) -> None:
-    """Writes the noise key (seed, step as 32-bit halves: the kernel's first four parameters)."""
-    launch.set_param_at_index(0, seed & _UINT32_MASK)
-    launch.set_param_at_index(1, seed >> 32)
-    launch.set_param_at_index(2, step & _UINT32_MASK)
-    launch.set_param_at_index(3, step >> 32)
+    """Writes the noise key (seed, step as 32-bit halves: the kernel's first four parameters, all
+    uint32, so the values are stored as they are, with no type conversion)."""
+    launch.set_param_at_index_from_ctype(0, seed & _UINT32_MASK)
+    launch.set_param_at_index_from_ctype(1, seed >> 32)
+    launch.set_param_at_index_from_ctype(2, step & _UINT32_MASK)
+    launch.set_param_at_index_from_ctype(3, step >> 32)
 
 
 def td_lambda_returns(
@@ -378,23 +371,41 @@ def sdpg_targets(
 def _launch_top_k(returns: torch.Tensor, group: int, top_k: int, dim, bounds: list, tensors: list,
                   outputs: list) -> None:
     """The top-k estimate: selection once per (n, t) into a list of the kept samples and their
-    weights, then the per-dim sums read only those samples' eps."""
-    num_nominal, horizon = dim[0], dim[1]
-    # Freed on return while the kernels may still be queued: safe, as the allocator orders reuse
-    # on the stream it was allocated on, the one both launches use.
-    kept = torch.empty((2, num_nominal, horizon, top_k), dtype=torch.float32, device=returns.device)
-    weights, samples = _view(kept[0]), _view(kept[1].view(torch.int32), wp.int32)
-    _launch(
-        _estimator._top_k_weights,
-        dim=(num_nominal, horizon),
-        inputs=[group, _view(returns.detach())],
-        outputs=[weights, samples],
-        device=returns.device,
-    )
+    weights (_select_top_k), then the per-dim sums read only those samples' eps."""
+    weights, samples = _select_top_k(returns, dim[0], group, top_k)
     _launch(
         _estimator._weighted_targets,
         dim=dim,
-        inputs=[group, *bounds, weights, samples, *tensors],
+        inputs=[group, top_k, *bounds, _view(weights), _view(samples, wp.int32), *tensors],
         outputs=outputs,
         device=returns.device,
     )
+
+
+def _select_top_k(returns: torch.Tensor, num_nominal: int, group: int, top_k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(weights, samples), each (N, H, K + 1) (float32, int32): for i < K, the kept samples of each
+    (n, t) in increasing sample order and their weights dJ / (K s); column K is scratch."""
+    horizon = returns.shape[1]
+    device = returns.device
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    lanes = _top_k._STEPS_PER_THREAD[kind]
+    chunks = -(-horizon // lanes)
+    # Freed after the caller's launch while the kernels may still be queued: safe, as the
+    # allocator orders reuse on the stream it was allocated on, the one every launch uses.
+    kept = torch.empty((2, num_nominal, horizon, top_k + 1), dtype=torch.float32, device=device)
+    # The selection's dJ and keys, per (world, chunk of steps, lane).
+    scratch = torch.empty((2, num_nominal * group, chunks, lanes), dtype=torch.float32, device=device)
+    weights, samples = kept[0], kept[1].view(torch.int32)
+    _launch(
+        _top_k._TOP_K_WEIGHTS[kind],
+        dim=num_nominal * chunks,
+        inputs=[group, top_k, _view(returns.detach())],
+        outputs=[
+            _view(scratch[0], wp.types.vector(length=lanes, dtype=wp.float32)),
+            _view(scratch[1].view(torch.int32), wp.types.vector(length=lanes, dtype=wp.int32)),
+            _view(weights),
+            _view(samples, wp.int32),
+        ],
+        device=device,
+    )
+    return weights, samples

@@ -99,7 +99,7 @@ def test_top_k_ties_go_to_the_lower_index(device, top_k):
 @pytest.mark.parametrize("returns", ["continuous", "ties", "signed_zeros"])
 @pytest.mark.parametrize("top_k", [1, 2, 16, 63])
 def test_top_k_selection_at_the_paper_group_size(device, returns, top_k):
-    # M = 63: the radix selection stops early on distinct returns and runs every digit pass on
+    # M = 63: the selection's bisection ends early on distinct returns and runs to the last bit on
     # tied ones; -0.0 and +0.0 are equal returns (ties to the lower index), as in the reference.
     num_nominal, num_aux, horizon, num_actions = 3, 63, 5, 2
     arrays = random_batch(num_nominal, num_aux, horizon, num_actions, seed=5, integer_returns=returns != "continuous")
