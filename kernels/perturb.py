@@ -218,7 +218,6 @@ def _sampler(lanes: int) -> wp.Kernel:
         world0: int,
         count: int,
         cols: wp.vec4i,
-        dims: int,
         v0: Lanes,
         v1: Lanes,
         v2: Lanes,
@@ -226,26 +225,25 @@ def _sampler(lanes: int) -> wp.Kernel:
         # Out:
         out: wp.array2d(dtype=float),
     ):
-        """out[world0 + lane, cols[j]] = v_j[lane] for the first count lanes and dims of the four.
+        """out[world0 + lane, cols[j]] = v_j[lane] for the first count lanes.
 
-        Row by row, so that the CPU computes a row's address once for its four stores."""
-        if count == lanes and dims == 4:
+        Row by row, so that the CPU computes a row's address once for its four stores, and last
+        column first: past the last dim, cols repeats it, and its own value is then written last
+        (so a partial group of four dims takes the same branch-free path as a full one)."""
+        if count == lanes:
             for lane in range(lanes):
                 w = world0 + lane
-                out[w, cols[0]] = v0[lane]
-                out[w, cols[1]] = v1[lane]
-                out[w, cols[2]] = v2[lane]
                 out[w, cols[3]] = v3[lane]
+                out[w, cols[2]] = v2[lane]
+                out[w, cols[1]] = v1[lane]
+                out[w, cols[0]] = v0[lane]
         else:
             for lane in range(count):
                 w = world0 + lane
+                out[w, cols[3]] = v3[lane]
+                out[w, cols[2]] = v2[lane]
+                out[w, cols[1]] = v1[lane]
                 out[w, cols[0]] = v0[lane]
-                if dims > 1:
-                    out[w, cols[1]] = v1[lane]
-                if dims > 2:
-                    out[w, cols[2]] = v2[lane]
-                if dims > 3:
-                    out[w, cols[3]] = v3[lane]
 
     @wp.kernel
     def _perturb_actions(
@@ -287,7 +285,8 @@ def _sampler(lanes: int) -> wp.Kernel:
         world0 = nominalid * group + first
         dim0 = 4 * quadid
         dims = wp.min(4, actions_out.shape[1] - dim0)
-        # Dims past d (the last group of four) repeat the last column: read, computed, never stored.
+        # Dims past d (the last group of four) repeat the last column: read and computed, and their
+        # stores overwritten by the last column's own (_store).
         last = dims - 1
         cols = wp.vec4i(dim0, dim0 + wp.min(1, last), dim0 + wp.min(2, last), dim0 + wp.min(3, last))
 
@@ -303,11 +302,11 @@ def _sampler(lanes: int) -> wp.Kernel:
         a1 = _clamped(mean_in[n, cols[1]], wp.exp(logstd_in[n, cols[1]]), z1, lower_in, upper_in)
         a2 = _clamped(mean_in[n, cols[2]], wp.exp(logstd_in[n, cols[2]]), z2, lower_in, upper_in)
         a3 = _clamped(mean_in[n, cols[3]], wp.exp(logstd_in[n, cols[3]]), z3, lower_in, upper_in)
-        _store(world0, count, cols, dims, z0, z1, z2, z3, eps_out)
-        _store(world0, count, cols, dims, a0, a1, a2, a3, actions_out)
+        _store(world0, count, cols, z0, z1, z2, z3, eps_out)
+        _store(world0, count, cols, a0, a1, a2, a3, actions_out)
 
         if squash_in != 0:
-            _store(world0, count, cols, dims, _tanh(a0), _tanh(a1), _tanh(a2), _tanh(a3), squashed_out)
+            _store(world0, count, cols, _tanh(a0), _tanh(a1), _tanh(a2), _tanh(a3), squashed_out)
 
     return _perturb_actions
 

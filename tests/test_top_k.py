@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sdpg_warp import ops
+from sdpg_warp.kernels import top_k as _top_k
 
 
 def order_keys(J):
@@ -57,10 +58,19 @@ def returns_of(kind, num_worlds, horizon, rng):
     raise ValueError(kind)
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def variant(request, device, monkeypatch):
+    """The CPU's kernel (16 steps per thread) or the GPU's (one), run on the test's device."""
+    kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
+    monkeypatch.setitem(_top_k._TOP_K_WEIGHTS, kind, _top_k._TOP_K_WEIGHTS[request.param])
+    monkeypatch.setitem(_top_k._STEPS_PER_THREAD, kind, _top_k._STEPS_PER_THREAD[request.param])
+    return request.param
+
+
 @pytest.mark.parametrize("kind", ["normal", "ties", "magnitudes", "equal"])
 @pytest.mark.parametrize("num_aux,top_k", [(63, 1), (63, 16), (63, 63), (6, 3)])
-def test_list_matches_the_ranking(device, kind, num_aux, top_k):
-    # H = 37: three chunks of 16 steps on the CPU, the last one partial.
+def test_list_matches_the_ranking(device, variant, kind, num_aux, top_k):
+    # H = 37: three chunks of 16 steps per thread, the last one partial (CPU variant).
     num_nominal, horizon = 3, 37
     rng = np.random.default_rng(num_aux + top_k)
     J = returns_of(kind, num_nominal * (num_aux + 1), horizon, rng)
@@ -71,7 +81,7 @@ def test_list_matches_the_ranking(device, kind, num_aux, top_k):
         np.testing.assert_allclose(weights, expected_weights, rtol=2e-5, atol=1e-6)
 
 
-def test_infinite_and_nan_returns_keep_a_total_order(device):
+def test_infinite_and_nan_returns_keep_a_total_order(device, variant):
     # +NaN ranks above +inf, -NaN below -inf; every list still holds K distinct samples.
     num_nominal, num_aux, horizon, top_k = 2, 15, 4, 5
     rng = np.random.default_rng(0)
