@@ -141,6 +141,14 @@ def copy_bandwidth(device: str, budget_s: float, max_repeats: int, nbytes: int =
     return 2 * nbytes / seconds / 1e9
 
 
+def bench_returns(num_worlds: int, horizon: int, tied: bool, generator: torch.Generator) -> torch.Tensor:
+    """The returns J the estimates are timed on: N(0, 9), or with ``tied`` integers in [-2, 2]."""
+    device = generator.device
+    if tied:
+        return torch.randint(-2, 3, (num_worlds, horizon), device=device, generator=generator).float()
+    return torch.randn(num_worlds, horizon, device=device, generator=generator) * 3.0
+
+
 def bench_config(
     device: str,
     num_nominal: int,
@@ -150,8 +158,11 @@ def bench_config(
     budget_s: float,
     max_repeats: int,
     copy_GBps: float,
+    tied_returns: bool = False,
 ) -> Dict[str, Dict[str, float]]:
-    """Times the three ops (and the top-k estimator) at one size; returns {op: metrics}."""
+    """Times the three ops (and the top-k estimator) at one size; returns {op: metrics}. Returns J
+    are N(0, 9), or with ``tied_returns`` integers in [-2, 2] (ties everywhere: the top-k
+    selection's slowest case)."""
     group = num_aux + 1
     num_worlds = num_nominal * group
     top_k = max(1, group // 4)
@@ -174,7 +185,7 @@ def bench_config(
     dones[:, -1] = 1.0
     next_values = rand(num_worlds, horizon, scale=5.0)
     returns_out = torch.empty(num_worlds, horizon, device=device)
-    J = rand(num_worlds, horizon, scale=3.0)
+    J = bench_returns(num_worlds, horizon, tied_returns, gen)
     eps = rand(num_worlds, horizon, action_dim)
     eps.view(num_nominal, group, horizon, action_dim)[:, 0] = 0.0
     actions_nominal = rand(num_nominal, horizon, action_dim, scale=0.5)
@@ -205,14 +216,16 @@ def bench_config(
         ),
     }
 
-    # The two sides compute the same numbers (sampling aside: different generators).
+    # The two sides compute the same numbers (sampling aside: different generators; top-k on tied
+    # returns aside: Torch's topk breaks ties in no stated order).
     agreement = {
         "td_lambda_returns": (cases["td_lambda_returns"][0](), cases["td_lambda_returns"][1]()),
         "sdpg_targets": (cases["sdpg_targets"][0]()[0].clone(), cases["sdpg_targets"][1]()[0]),
-        f"sdpg_targets_top{top_k}": (
-            cases[f"sdpg_targets_top{top_k}"][0]()[1].clone(), cases[f"sdpg_targets_top{top_k}"][1]()[1]
-        ),
     }
+    if not tied_returns:
+        agreement[f"sdpg_targets_top{top_k}"] = (
+            cases[f"sdpg_targets_top{top_k}"][0]()[1].clone(), cases[f"sdpg_targets_top{top_k}"][1]()[1]
+        )
 
     results = {}
     for name, (warp_fn, torch_fn, nbytes) in cases.items():
@@ -241,6 +254,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--num-aux", type=int, default=63)
     parser.add_argument("--horizon", type=int, default=32)
     parser.add_argument("--action-dims", type=int, nargs="+", default=[21, 3])
+    parser.add_argument(
+        "--tied-returns", action="store_true",
+        help="returns J drawn as integers in [-2, 2] rather than N(0, 9): the top-k selection's slowest case",
+    )
     parser.add_argument("--seconds", type=float, default=1.0, help="time budget per op and side")
     parser.add_argument("--max-repeats", type=int, default=1000)
     parser.add_argument(
@@ -264,6 +281,7 @@ def main(argv=None) -> dict:
         "num_nominal": args.num_nominal,
         "num_aux": args.num_aux,
         "horizon": args.horizon,
+        "returns": "integers in [-2, 2]" if args.tied_returns else "N(0, 9)",
         "results": {},
     }
     scope = ExecutionScope(device)  # Torch and Warp on one stream on CUDA, as in training
@@ -274,7 +292,7 @@ def main(argv=None) -> dict:
         config = f"N{args.num_nominal}_M{args.num_aux}_H{args.horizon}_d{action_dim}"
         rows = bench_config(
             device, args.num_nominal, args.num_aux, args.horizon, action_dim, args.seconds, args.max_repeats,
-            report["copy_GBps"],
+            report["copy_GBps"], args.tied_returns,
         )
         report["results"][config] = rows
         for op, row in rows.items():
@@ -302,7 +320,7 @@ def write_results(stem: str, report: dict) -> None:
     lines = [
         f"# Kernel benchmark: {report['device']}, {report['torch_threads']} Torch thread(s)",
         "",
-        f"Plain copy (the bandwidth ceiling): {report['copy_GBps']:.2f} GB/s.",
+        f"Plain copy (the bandwidth ceiling): {report['copy_GBps']:.2f} GB/s. Returns J: {report['returns']}.",
         "",
         "| size | op | Warp (us) | Torch (us) | speed-up | Warp GB/s | of copy |",
         "|---|---|---|---|---|---|---|",

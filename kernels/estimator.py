@@ -90,8 +90,9 @@ def _weighted_targets(
         mean_step   = sum_i weight[n, t, i] * eps[n, k_i, t]
         logstd_step = sum_i weight[n, t, i] * (eps[n, k_i, t]^2 - 1) * sigma[n, t]
 
-    weight_in, sample_in: (N, H, >= K), the first K slots read; eps_in: (N*(M+1), H, d); the rest: (N, H, d). One thread
-    per (n, t, group of four dims), as _sdpg_targets; only the kept samples' eps are read."""
+    weight_in, sample_in: (N, H, >= K), the first K slots read; eps_in: (N*(M+1), H, d); the
+    rest: (N, H, d). One thread per (n, t, group of four dims), as _sdpg_targets; only the kept
+    samples' eps are read (a gather of K rows per (n, t))."""
     nominalid, t, quadid = wp.tid()
     world0 = nominalid * group_size_in
     dim0 = 4 * quadid
