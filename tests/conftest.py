@@ -20,6 +20,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: learning tests (minutes); skip with -m 'not slow'")
+    config.addinivalue_line("markers", "task(name): the test builds this task (skipped as below when it has no robot)")
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +45,16 @@ def device(request) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests of a task built on a Menagerie robot (parameter ``task``) skip, saying why, when no
-    Menagerie root is there to read it from."""
+    """Tests of a task built on a Menagerie robot (parameter ``task``, or a ``task(name)`` marker)
+    skip, saying why, when no Menagerie root is there to read it from."""
     from sdpg_warp.tasks import make_task, task_names
 
     root = pathlib.Path(os.environ["MENAGERIE_ROOT"])
     for item in items:
         task = item.callspec.params.get("task") if hasattr(item, "callspec") else None
+        marker = item.get_closest_marker("task")
+        if marker is not None:
+            task = marker.args[0]
         if not (isinstance(task, str) and task in task_names()):
             continue
         robot = make_task(task).menagerie_robot

@@ -289,6 +289,7 @@ def test_ego_image_changes_when_the_robot_moves(sims, ego, task):
     assert (before != after).any(dim=0).float().mean() > 0.1
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_terrain_is_the_heightfield_mujoco_collides_with(sims):
     """The generated samples are the hfield's surface (mj_ray from above), laid out as the authors':
     pyramid slopes down and up, roughness within +-5 cm, stairs down and up in 5 mm units."""
@@ -312,6 +313,7 @@ def test_go2_terrain_is_the_heightfield_mujoco_collides_with(sims):
     assert np.abs(rough).max() <= 0.05 + 1e-6 and rough.std() > 0.01
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_reset_places_worlds_on_sub_terrains_and_remembers_the_action(sims, device):
     sim = sims("go2_terrain")
     sim.reset()
@@ -382,6 +384,7 @@ def _go2_load(sim, qpos, qvel, mocap, action, time):
     mjw.forward(sim.m, d)
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_contacts_outputs_and_memory_match_c_mujoco_and_the_reference(sims, device):
     """Random states near the terrain: the contact flags equal C MuJoCo's contacts classified the
     same way; obs, terms, reward (clipped at 0) and termination equal the NumPy reference on those
@@ -420,6 +423,7 @@ def test_go2_contacts_outputs_and_memory_match_c_mujoco_and_the_reference(sims, 
         np.testing.assert_allclose(after[w], expected, atol=1e-6, err_msg=f"world {w}")
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_commands_are_redrawn_every_200_steps_alike_in_a_group(sims, device):
     """At a step count that is a multiple of RESAMPLE_STEPS a world draws a new command from its
     stream: worlds with the same stream (a nominal and its auxiliaries) draw the same one, other
@@ -445,6 +449,7 @@ def test_go2_commands_are_redrawn_every_200_steps_alike_in_a_group(sims, device)
     assert np.all(np.abs(command[:3, 2]) <= go2_terrain.HEADING_RANGE)
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_stands_on_every_sub_terrain_with_action_zero(sims):
     """The servos hold the default pose: 50 steps of action 0 from resets over drawn sub-terrains end
     no episode, and every world then stands on four feet with its base 0.25-0.35 m over the terrain (0.29 m
@@ -466,6 +471,7 @@ def test_go2_stands_on_every_sub_terrain_with_action_zero(sims):
     assert np.all(touch[:, :go2_terrain.NUM_FEET] == 1) and not touch[:, go2_terrain.NUM_FEET:].any()
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_ego_image_changes_when_the_robot_moves(sims, ego):
     sim = sims("go2_terrain")
     sim.reset()
@@ -476,6 +482,7 @@ def test_go2_ego_image_changes_when_the_robot_moves(sims, ego):
     assert (before != after).any(dim=0).float().mean() > 0.1
 
 
+@pytest.mark.task("go2_terrain")
 def test_go2_ego_depth_matches_mj_ray_and_sees_the_terrain(sims, ego):
     sim = sims("go2_terrain")
     sim.reset()
