@@ -14,6 +14,8 @@ instructions; 1 on a GPU, where each (n, t) is a thread of its own).
 
 import warp as wp
 
+from sdpg_warp.kernels.estimator import _STD_EPSILON
+
 # Targets are never differentiated: skipping the adjoint halves the compile time.
 wp.set_module_options({"enable_backward": False})
 # On the CPU, let the SLP vectorizer search LLVM's default depth of 12 (Warp's flags set 4), deep
@@ -22,7 +24,6 @@ wp.set_module_options({
     "cpu_compiler_flags": f"{wp.config.cpu_compiler_flags or '-march=native'} -mllvm=-slp-recursion-max-depth=12"
 })
 
-_STD_EPSILON = wp.constant(1.0e-6)
 _LOW_BITS = wp.constant(0x7FFFFFFF)
 _KEY_MIN = wp.constant(-2147483648)
 _KEY_MAX = wp.constant(2147483647)

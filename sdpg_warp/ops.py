@@ -136,6 +136,11 @@ class _RecordedLaunches:
             del self._launches[next(iter(self._launches))]
 
 
+def _kernel_kind(device: torch.device) -> str:
+    """"cuda" or "cpu": which variant of a kernel built per device kind (threads laid out for one)."""
+    return "cuda" if device.type == "cuda" else "cpu"
+
+
 def _launch(kernel, dim: Sequence[int], inputs: list, outputs: list, device: torch.device,
             record: bool = False) -> Optional["wp.Launch"]:
     """Launches ``kernel`` on ``device``, on Warp's current stream there.
@@ -207,7 +212,7 @@ def sample_actions(
 
         # A state-independent log-std is read through a stride-0 row: one kernel serves both.
         logstd_rows = logstd.detach() if logstd.dim() == 2 else logstd.detach().expand(num_nominal, -1)
-        kind = "cuda" if device.type == "cuda" else "cpu"
+        kind = _kernel_kind(device)
         launch = _launch(
             _perturb._PERTURB_ACTIONS[kind],
             dim=(
@@ -387,7 +392,7 @@ def _select_top_k(returns: torch.Tensor, num_nominal: int, group: int, top_k: in
     (n, t) in increasing sample order and their weights dJ / (K s); column K is scratch."""
     horizon = returns.shape[1]
     device = returns.device
-    kind = "cuda" if device.type == "cuda" else "cpu"
+    kind = _kernel_kind(device)
     lanes = _top_k._STEPS_PER_THREAD[kind]
     chunks = -(-horizon // lanes)
     # Freed after the caller's launch while the kernels may still be queued: safe, as the

@@ -9,10 +9,15 @@ import torch
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_kernels.py"
 
 
-def test_quick_run_prints_lines_and_json(device, capsys):
+def load_bench():
     spec = importlib.util.spec_from_file_location("bench_kernels", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_quick_run_prints_lines_and_json(device, capsys):
+    bench = load_bench()
     returned = bench.main(["--quick", "--device", device])
     lines = capsys.readouterr().out.strip().splitlines()
     report = json.loads(lines[-1])
@@ -28,11 +33,8 @@ def test_quick_run_prints_lines_and_json(device, capsys):
     assert all(len(line.split(": ")[1].split()) == 2 for line in lines[:-1] if line.startswith("N"))
 
 
-
-def test_tied_returns_are_integers(device, capsys):
-    spec = importlib.util.spec_from_file_location("bench_kernels", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_tied_returns_are_integers(device):
+    bench = load_bench()
     generator = torch.Generator(device=device).manual_seed(0)
     tied = bench.bench_returns(64, 8, True, generator)
     assert set(tied.unique().tolist()) == {-2.0, -1.0, 0.0, 1.0, 2.0}
