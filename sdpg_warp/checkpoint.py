@@ -1,11 +1,21 @@
 """Checkpoint files: reading one safely, and the trained policy it holds.
 
 One place turns a checkpoint into a config and an actor, for resume (``Runner.load``), evaluation
-(``play``) and export (``export``).
+(``play``), export (``export``) and distillation teachers (``--teacher``).
+
+Reading never runs code from the file. A checkpoint is a pickle, and a pickle may name any Python
+callable to rebuild an object, so an unrestricted ``torch.load`` runs whatever a downloaded file asks
+for. Every read here goes through Torch's restricted unpickler (``weights_only=True``): tensors and
+plain values (dict, list, tuple, str, numbers, None), widened by exactly what sdpg_warp writes besides
+them, NumPy arrays of numeric or bool dtypes (the simulator's state). A file that names anything else
+is refused, naming what it asked for, before any object of it exists.
 """
 
 import os
+import pickle
+import re
 
+import numpy as np
 import torch
 
 from sdpg_warp.config import TrainConfig
@@ -16,8 +26,28 @@ CHECKPOINT_VERSION = 2
 CHECKPOINT_KEYS = ("config", "epoch", "algo", "sim", "frame_stack", "episodes", "torch_rng")
 
 
+NUMPY_DTYPES = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+                np.float16, np.float32, np.float64)
+"""Dtypes of the NumPy arrays a checkpoint may hold (``BatchedSim.state_dict`` writes host copies)."""
+
+
+def _numpy_globals() -> list:
+    """What unpickling a NumPy array of :data:`NUMPY_DTYPES` names: the array and dtype types, each
+    dtype's class, ``bytes`` and the rebuild function, which allocates an array and fills it from the
+    pickled bytes (data, no code). The rebuild function is listed under the module names NumPy 1 and 2 pickle
+    it with, so checkpoints written under either load."""
+    try:
+        from numpy._core.multiarray import _reconstruct  # NumPy 2
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct  # NumPy 1
+    # bytes: the pickled data of an empty array (protocol 2 writes b"" as a call of bytes()).
+    return [bytes, np.ndarray, np.dtype, (_reconstruct, "numpy.core.multiarray._reconstruct"),
+            (_reconstruct, "numpy._core.multiarray._reconstruct")] + [type(np.dtype(t)) for t in NUMPY_DTYPES]
+
+
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read (truncated, corrupt) or is not an sdpg_warp checkpoint."""
+    """A checkpoint file that cannot be read (truncated, corrupt), that would run code if read, or
+    that is not an sdpg_warp checkpoint."""
 
 
 def checkpoint_file(path: str) -> str:
@@ -33,9 +63,23 @@ def read_checkpoint(path: str) -> dict:
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
+    foreign = _foreign_globals(path)
+    if foreign:
+        raise CheckpointError(
+            f"refused to read {path}: it names Python objects ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}) that sdpg_warp never writes, and loading it could run "
+            f"code; nothing was loaded")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, UnpicklingError, ...)
+        with torch.serialization.safe_globals(_numpy_globals()):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "WeightsUnpickler" not in str(e):
+            raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt (UnpicklingError)") from None
+        # Torch's message names the refused type after "but got" (e.g. an object-dtype array).
+        got = re.search(r"but got ([^\n]+)", str(e))
+        raise CheckpointError(f"refused to read {path}: it holds data sdpg_warp never writes "
+                              f"({got.group(1).strip() if got else 'see torch.load'}); nothing was loaded") from None
+    except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, RuntimeError, ...)
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
@@ -43,6 +87,21 @@ def read_checkpoint(path: str) -> dict:
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     return state
+
+
+def _foreign_globals(path: str) -> list:
+    """The globals the pickle in ``path`` names beyond Torch's safe set and :func:`_numpy_globals`,
+    read from the pickle's opcodes without unpickling anything ([] for unreadable bytes: the load
+    that follows reports those)."""
+    allowed = set()
+    for entry in _numpy_globals():
+        obj, name = entry if isinstance(entry, tuple) else (entry, f"{entry.__module__}.{entry.__qualname__}")
+        allowed.add(name)
+    try:
+        named = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:
+        return []
+    return [name for name in named if name not in allowed]
 
 
 def load_policy(path: str) -> tuple[TrainConfig, Actor]:
