@@ -124,6 +124,7 @@ def _sdpg_targets(
     # Out:
     mean_target_out: wp.array3d(dtype=float),
     logstd_target_out: wp.array3d(dtype=float),
+    non_finite_out: wp.array2d(dtype=int),
 ):
     """For nominal n, step t, action dim j, over all M+1 samples k (docs/DESIGN.md section 4.3):
 
@@ -136,7 +137,12 @@ def _sdpg_targets(
         logstd_target      = clamp(logstd[n, t] + logstd_step, logstd bounds)
 
     with sigma = exp(logstd). returns_in: (N*(M+1), H); eps_in: (N*(M+1), H, d);
-    mean_in, logstd_in, *_out: (N, H, d). (Top-k: sdpg_warp.kernels.top_k, then _weighted_targets.)
+    mean_in, logstd_in, *_targets_out: (N, H, d). (Top-k: sdpg_warp.kernels.top_k, then _weighted_targets.)
+
+    Non-finite returns (a blown-up world): the sums, the mean and the std run over the F finite
+    samples of the group only (1/F in place of 1/(M+1)); a non-finite nominal J[n, 0, t] leaves
+    no usable sample, and its (n, t) gets zero steps (the caller gives it no weight in the loss).
+    non_finite_out: (N, H), the number of non-finite J[n, :, t].
 
     s is common to the sum, so it divides the sums of dJ-weighted terms at the end: the squared
     deviations and the weighted sums share one pass over the group, after the pass for the mean
@@ -151,25 +157,38 @@ def _sdpg_targets(
     dim0 = 4 * quadid
     lanes = wp.min(4, eps_in.shape[2] - dim0)
     j0 = returns_in[world0, t]
+    nominal_finite = wp.isfinite(j0)
 
+    # The sums run over the usable samples: finite, of a finite nominal (a non-finite nominal
+    # leaves none, so its steps are exactly zero).
     total = float(0.0)
+    finite = int(0)
+    usable = int(0)
     for k in range(group):
-        total += returns_in[world0 + k, t] - j0
-    mean = total / float(group)
+        jk = returns_in[world0 + k, t]
+        ok = wp.isfinite(jk)
+        finite += wp.where(ok, 1, 0)
+        usable += wp.where(ok and nominal_finite, 1, 0)
+        total += wp.where(ok and nominal_finite, jk - j0, 0.0)
+    mean = total / float(wp.max(usable, 1))
 
     squares = float(0.0)
     mean_sum = wp.vec4(0.0)
     logstd_sum = wp.vec4(0.0)
     for k in range(group):
-        dj = returns_in[world0 + k, t] - j0
-        deviation = dj - mean
+        jk = returns_in[world0 + k, t]
+        ok = wp.isfinite(jk) and nominal_finite
+        dj = wp.where(ok, jk - j0, 0.0)
+        deviation = wp.where(ok, dj - mean, 0.0)
         squares += deviation * deviation
         eps = _load_dims(eps_in, world0 + k, t, dim0, lanes)
         mean_sum += dj * eps
         logstd_sum += dj * (wp.cw_mul(eps, eps) - wp.vec4(1.0))
 
-    std = wp.sqrt(squares / float(group - 1)) + _STD_EPSILON
-    scale = 1.0 / (float(group) * std)
+    std = wp.sqrt(squares / float(wp.max(usable - 1, 1))) + _STD_EPSILON
+    scale = 1.0 / (float(wp.max(usable, 1)) * std)
     _write_targets(nominalid, t, dim0, lanes, mean_sum * scale, logstd_sum * scale, mean_lower_in, mean_upper_in,
                    logstd_lower_in, logstd_upper_in, mean_in, logstd_in,
                    mean_target_out, logstd_target_out)
+    if quadid == 0:
+        non_finite_out[nominalid, t] = group - finite

@@ -3,7 +3,9 @@ per bisection step over the group (docs/DESIGN.md section 4.3).
 
 Sample k of nominal n is kept iff it is among the K largest returns J[n, :, t] (J, dJ and w order
 alike), ties to the lower sample index. Returns are ranked by an integer order key (_order_key),
-so NaN and signed zeros have a place in one total order. The K-th largest key T is found by
+so signed zeros have a place in one total order; non-finite returns (a blown-up world) rank below
+every finite one and are kept with weight 0 only when fewer than K are finite, and the mean and
+std of dJ run over the finite samples (docs/DESIGN.md section 4.3). The K-th largest key T is found by
 bisection on the key (at most 32 steps, each a count over the group: O(32 (M+1)) per group,
 fewer when a step's count is exactly K), then one pass in sample order lists the kept samples.
 
@@ -61,10 +63,14 @@ def _selector(lanes: int) -> wp.Kernel:
         key_out: wp.array2d(dtype=LanesInt),
         weight_out: wp.array3d(dtype=float),
         sample_out: wp.array3d(dtype=int),
+        non_finite_out: wp.array2d(dtype=int),
     ):
         """The K = top_k_in samples of the largest w at (n, t), ties to the lower sample index, in
         increasing sample order: sample_out[n, t, i] = k and weight_out[n, t, i] = dJ[n, k, t] / (K s[n, t])
-        for i < K, with s the std of dJ over all M+1 (+1e-6).
+        for i < K, with s the std of dJ over the F finite samples (+1e-6); the average is over
+        K' = min(K, F) samples: non-finite samples rank last and are listed with weight 0, and a
+        non-finite nominal gives every listed sample weight 0 (its (n, t) is skipped).
+        non_finite_out: (N, H), the number of non-finite J[n, :, t].
 
         returns_in: (N*(M+1), H). deviation_out, key_out: (N*(M+1), ceil(H / lanes)) scratch, dJ and
         the order key of J for the thread's lanes (written by the first pass, read by the others).
@@ -85,11 +91,16 @@ def _selector(lanes: int) -> wp.Kernel:
         for lane in range(lanes):
             steps[lane] = wp.min(chunk * lanes + lane, horizon - 1)
         j0 = Lanes()
+        nominal_finite = LanesInt()
         for lane in range(lanes):
             j0[lane] = returns_in[world0, steps[lane]]
+            nominal_finite[lane] = wp.where(wp.isfinite(j0[lane]), 1, 0)
 
-        # dJ and the keys, once; the sum of dJ and each lane's key range.
+        # dJ (0 where unusable: a non-finite sample or nominal) and the keys (non-finite lowest),
+        # once; the sum of dJ, the counts and each lane's key range.
         total = Lanes()
+        finite = LanesInt()
+        usable = LanesInt()
         low = LanesInt(_KEY_MAX)
         high = LanesInt(_KEY_MIN)
         for k in range(group):
@@ -97,21 +108,35 @@ def _selector(lanes: int) -> wp.Kernel:
             key = LanesInt()
             for lane in range(lanes):
                 jk = returns_in[world0 + k, steps[lane]]
-                deviation[lane] = jk - j0[lane]
-                key[lane] = _order_key(jk)
+                ok = wp.isfinite(jk)
+                use = ok and nominal_finite[lane] == 1
+                deviation[lane] = wp.where(use, jk - j0[lane], 0.0)
+                key[lane] = wp.where(ok, _order_key(jk), _KEY_MIN)
+                finite[lane] += wp.where(ok, 1, 0)
+                usable[lane] += wp.where(use, 1, 0)
                 low[lane] = wp.where(key[lane] < low[lane], key[lane], low[lane])
                 high[lane] = wp.where(key[lane] > high[lane], key[lane], high[lane])
             total += deviation
             deviation_out[world0 + k, chunk] = deviation
             key_out[world0 + k, chunk] = key
-        mean = total / float(group)
+        mean = Lanes()
+        for lane in range(lanes):
+            mean[lane] = total[lane] / float(wp.max(usable[lane], 1))
         squares = Lanes()
         for k in range(group):
-            centered = deviation_out[world0 + k, chunk] - mean
-            squares += wp.cw_mul(centered, centered)
+            deviation = deviation_out[world0 + k, chunk]
+            key = key_out[world0 + k, chunk]
+            for lane in range(lanes):
+                # _KEY_MIN marks exactly the non-finite samples (a finite key lies above it): they
+                # add no deviation. With a non-finite nominal every dJ and the mean are 0 already.
+                centered = wp.where(key[lane] == _KEY_MIN, 0.0, deviation[lane] - mean[lane])
+                squares[lane] += centered * centered
         scale = Lanes()
         for lane in range(lanes):
-            scale[lane] = 1.0 / (float(top_k) * (wp.sqrt(squares[lane] / float(group - 1)) + _STD_EPSILON))
+            averaged = float(wp.max(wp.min(top_k, usable[lane]), 1))
+            std = wp.sqrt(squares[lane] / float(wp.max(usable[lane] - 1, 1))) + _STD_EPSILON
+            scale[lane] = 1.0 / (averaged * std)
+            non_finite_out[nominalid, steps[lane]] = group - finite[lane]
 
         # Bisection for T, the K-th largest key: count(key >= low) >= K, T in [low, high], and
         # above = count(key > high). A step whose count is exactly K ends a lane at once (the keys

@@ -109,6 +109,9 @@ class TrainConfig:
     """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     init_logstd: float = 0.0
     """Initial value of the state-independent log standard deviation."""
+    fixed_std: bool = False
+    """SDPG: the log-std stays at ``init_logstd`` (not a parameter of the optimizer, so the
+    estimator's log-std targets never move it; the auxiliaries perturb with that std throughout)."""
     mean_bound: float = 2.0
     """Pre-tanh action means and perturbed actions are clamped to [-mean_bound, mean_bound]."""
     logstd_min: float = -5.0
@@ -178,6 +181,9 @@ class TrainConfig:
     """PPO: rewards are multiplied by this before the returns (the authors' rl_games reward shaper)."""
     ppo_normalize_value: bool = True
     """PPO: the critic predicts returns normalized by their running mean and std."""
+    ppo_bootstrap_timeouts: bool = True
+    """PPO: an episode ended by its time limit is bootstrapped by the value of its final state; off,
+    a time-out is terminal (next value 0), as rl_games without ``value_bootstrap``."""
 
     # Distillation (DAgger)
     teacher: Optional[str] = None
@@ -356,7 +362,7 @@ class TrainConfig:
 # of these to another algorithm is a usage error (train.py).
 ALGO_FIELDS: dict[str, tuple[str, ...]] = {
     "sdpg": ("num_nominal", "num_aux", "actor_lr", "actor_lr_min", "actor_warmup_epochs", "encoder_lr_scale",
-             "actor_chunk", "top_k", "alpha", "auto_alpha", "target_std", "alpha_lr", "soft_critic", "critic_lr",
+             "actor_chunk", "top_k", "fixed_std", "alpha", "auto_alpha", "target_std", "alpha_lr", "soft_critic", "critic_lr",
              "critic_lr_schedule", "critic_minibatch", "critic_iterations", "tau"),
     "ppo": tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("ppo_")),
     "distill": ("teacher",) + tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("distill_")),
@@ -405,21 +411,23 @@ TASK_DEFAULTS: dict[str, dict] = {
     # scale 10 have no counterpart here.
     "go2_terrain": dict(horizon=24, actor_lr=5e-4, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.0,
                         critic_iterations=5, actor_hidden=(512, 256, 128), proprio_hidden=(256, 128),
-                        encoder_dim=256, critic_hidden=(512, 256, 128), init_logstd=0.0, alpha=0.0,
-                        auto_alpha=False),
+                        encoder_dim=256, critic_hidden=(512, 256, 128), init_logstd=0.0, fixed_std=True,
+                        alpha=0.0, auto_alpha=False),
     # genesis_allegro_hand_vis.yaml / genesis_shadow_hand_vis.yaml (both alike): their proprioception
-    # MLP [1024, 256] and actor head [256, 128]; their critic [1024, 512, 256, 128].
+    # MLP [1024, 256] and actor head [256, 128]; their critic [1024, 512, 256, 128]; no entropy term
+    # (their entropy block is commented out; the paper's Table 6: "Ent.: no").
     "allegro_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                          grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
-                         critic_hidden=(1024, 512, 256, 128)),
+                         critic_hidden=(1024, 512, 256, 128), alpha=0.0, auto_alpha=False),
     "shadow_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                         grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
-                        critic_hidden=(1024, 512, 256, 128)),
+                        critic_hidden=(1024, 512, 256, 128), alpha=0.0, auto_alpha=False),
     # genesis_franka_vis.yaml: horizon 64, no entropy term (log-std from 0), target critic 0.2,
-    # proprioception MLP 1024-128, heads 1024-512-256-128.
+    # proprioception MLP 1024-128, heads 1024-512-256-128, one RGB frame (franka.py stacks 1).
     "franka_pick_cube": dict(horizon=64, actor_lr=2e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
                              actor_hidden=(1024, 512, 256, 128), proprio_hidden=(1024, 128), encoder_dim=256,
-                             critic_hidden=(1024, 512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False),
+                             critic_hidden=(1024, 512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False,
+                             frames=1),
     # genesis_aloha_insertion_vis.yaml: 48 nominal worlds, horizon 64, no entropy term, target critic
     # 0.2; one encoder per camera (table 256, each wrist 32), 64 x 64 images without frame stacking,
     # proprioception MLP 256, heads 512-256-128.
@@ -427,6 +435,16 @@ TASK_DEFAULTS: dict[str, dict] = {
                             tau=0.2, actor_hidden=(512, 256, 128), proprio_hidden=(256,), encoder_dim=256,
                             camera_encoder_dims=(256, 32, 32), image_size=64, frames=1,
                             critic_hidden=(512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False),
+}
+
+
+# The authors' state configs (genesis_<task>.yaml beside genesis_<task>_vis.yaml) where they differ
+# from the pixel ones; applied over TASK_DEFAULTS for SDPG with ``obs="state"``.
+STATE_TASK_DEFAULTS: dict[str, dict] = {
+    "walker_hurdle": dict(actor_lr=2e-3),
+    "g1_hurdle": dict(actor_lr=2e-3),
+    "franka_pick_cube": dict(horizon=32, actor_hidden=(512, 256, 128), critic_hidden=(512, 256, 128)),
+    "aloha_insertion": dict(num_nominal=64, horizon=32),
 }
 
 
@@ -461,6 +479,33 @@ PPO_TASK_DEFAULTS: dict[str, dict] = {
                     actor_hidden=(64, 64), critic_hidden=(64, 64), epochs=300),
     "pointmass": dict(num_envs=64, horizon=16, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
                       actor_hidden=(64, 64), critic_hidden=(64, 64), epochs=300),
+    # Ego-centric tasks: cfgs/agent/ppo/genesis_<task>.yaml (walker_hurdle has none: the walker's).
+    # Minibatches = worlds * horizon / their minibatch_size; value coefficient = their critic_coef / 2
+    # (rl_games halves it); time-out bootstrapping as their value_bootstrap (unset: off).
+    "walker_hurdle": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=5, ppo_lr=3e-4,
+                          ppo_desired_kl=0.008, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=False,
+                          actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
+    "g1_hurdle": dict(num_envs=4096, horizon=32, ppo_minibatches=16, ppo_epochs=5, ppo_lr=3e-4,
+                      ppo_desired_kl=0.008, ppo_reward_scale=1.0, ppo_bootstrap_timeouts=False,
+                      actor_hidden=(256, 128, 128), critic_hidden=(256, 128, 128), epochs=10000),
+    "go2_terrain": dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
+                        ppo_desired_kl=0.01, ppo_entropy_coef=0.01, ppo_value_coef=0.5, ppo_reward_scale=1.0,
+                        ppo_bootstrap_timeouts=True, actor_hidden=(512, 256, 128),
+                        critic_hidden=(512, 256, 128), epochs=2000),
+    "allegro_hand": dict(num_envs=4096, horizon=16, ppo_minibatches=2, ppo_epochs=5, ppo_lr=5e-4,
+                         ppo_desired_kl=0.016, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=False,
+                         actor_hidden=(1024, 512, 256, 128), critic_hidden=(1024, 512, 256, 128), epochs=5000),
+    "shadow_hand": dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=8, ppo_lr=1e-4,
+                        ppo_desired_kl=0.016, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=True,
+                        actor_hidden=(1024, 512, 256, 128), critic_hidden=(1024, 512, 256, 128), epochs=10000),
+    "franka_pick_cube": dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=8, ppo_lr=1e-4,
+                             ppo_desired_kl=0.01, ppo_entropy_coef=0.001, ppo_reward_scale=0.01,
+                             ppo_bootstrap_timeouts=False, actor_hidden=(256, 128, 64),
+                             critic_hidden=(256, 128, 64), epochs=2000),
+    "aloha_insertion": dict(num_envs=4096, horizon=40, ppo_minibatches=8, ppo_epochs=8, ppo_lr=1e-4,
+                            ppo_desired_kl=0.016, ppo_entropy_coef=0.001, ppo_reward_scale=1.0,
+                            ppo_bootstrap_timeouts=True, actor_hidden=(256, 256, 256, 256),
+                            critic_hidden=(256, 256, 256, 256), epochs=4000),
 }
 
 # Per-task distillation defaults: the authors' teacher-student configs (32 student worlds). The
@@ -478,13 +523,27 @@ DISTILL_TASK_DEFAULTS: dict[str, dict] = {
                     distill_buffer=8192, epochs=100),
     "pointmass": dict(num_envs=8, horizon=16, distill_learning_starts=512, distill_updates=50,
                       distill_buffer=8192, epochs=100),
+    # Ego-centric tasks: cfgs/agent/teacher_student/genesis_g1_hurtle.yaml (proprioception MLP 256,
+    # head 256-64-32, 32 worlds, 32 steps); the other ego tasks have no teacher-student config and
+    # take g1's student settings with their own encoders.
+    "walker_hurdle": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,),
+                          epochs=50000),
+    "g1_hurdle": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
+    "go2_terrain": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
+    "allegro_hand": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
+    "shadow_hand": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
+    "franka_pick_cube": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,),
+                             epochs=50000),
+    "aloha_insertion": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,),
+                            epochs=50000),
 }
 
 
 def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> TrainConfig:
     """The default config of ``task`` for ``obs`` (default: the config's default observation) and
     ``algo``: base defaults, then the task's SDPG entry (only its shared settings for a baseline),
-    then the baseline's entry. For SDPG the observation kind sets the run length."""
+    then the baseline's entry. For SDPG the observation kind sets the run length, and a state run
+    takes the task's ``STATE_TASK_DEFAULTS``."""
     if task not in task_names():
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
     if algo not in ALGO_FIELDS:
@@ -495,6 +554,8 @@ def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> T
     cfg = dataclasses.replace(TrainConfig(task=task, algo=algo), **shared)
     if obs is not None:
         cfg = dataclasses.replace(cfg, obs=obs)
+    if algo == "sdpg" and cfg.obs == "state":
+        cfg = dataclasses.replace(cfg, **STATE_TASK_DEFAULTS.get(task, {}))
     if algo == "sdpg" and task in TASK_EPOCHS:
         cfg = dataclasses.replace(cfg, epochs=TASK_EPOCHS[task][cfg.obs != "state"])
     baseline = {"ppo": PPO_TASK_DEFAULTS, "distill": DISTILL_TASK_DEFAULTS}.get(algo, {})

@@ -267,12 +267,13 @@ class Actor(nn.Module):
         :class:`ProprioImageEncoder`.
     Statistics change only through ``update_normalizer``, which the algorithm calls after its
     update, so that the actor is regressed on the inputs that produced its actions.
+    ``fixed_std``: the log-std stays at ``init_logstd`` (a buffer, not a parameter).
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int,
                  encoder_dim: Union[int, Sequence[int]], hidden: Sequence[int], init_logstd: float,
                  mean_bound: float, logstd_min: float, logstd_max: float, depth_max: float = DEPTH_MAX,
-                 proprio_dim: int = 0, proprio_hidden: Sequence[int] = ()):
+                 proprio_dim: int = 0, proprio_hidden: Sequence[int] = (), fixed_std: bool = False):
         super().__init__()
         if obs_kind not in ("state", "rgb", "depth"):
             raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
@@ -292,7 +293,12 @@ class Actor(nn.Module):
             self.encoder = image_encoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
             features = self.encoder.output_dim
         self.head = mlp(features, hidden, num_actions)
-        self.logstd = nn.Parameter(torch.full((num_actions,), float(init_logstd)))
+        logstd = torch.full((num_actions,), float(init_logstd))
+        if fixed_std:
+            # A buffer: saved and loaded under the same name, but no optimizer sees it.
+            self.register_buffer("logstd", logstd)
+        else:
+            self.logstd = nn.Parameter(logstd)
 
     @classmethod
     def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int, proprio_dim: int = 0) -> "Actor":
@@ -304,9 +310,9 @@ class Actor(nn.Module):
                                  f"{cfg.actor_obs_shape(0, proprio_dim)}, got {tuple(obs_shape)}")
             return cls(cfg.obs, cfg.actor_obs_shape(0), num_actions, cfg.encoder_dims, cfg.actor_hidden,
                        cfg.init_logstd, cfg.mean_bound, cfg.logstd_min, cfg.logstd_max,
-                       proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden)
+                       proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden, fixed_std=cfg.fixed_std)
         return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dims, cfg.actor_hidden, cfg.init_logstd,
-                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max)
+                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max, fixed_std=cfg.fixed_std)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, ...] -> head input [B, features]."""

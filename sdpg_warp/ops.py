@@ -318,6 +318,7 @@ def sdpg_targets(
     logstd_bounds: Tuple[float, float] = (-5.0, 2.0),
     top_k: Optional[int] = None,
     out: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    non_finite_out: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-nominal normalized return-weighted targets for the actor (docs/DESIGN.md section 4.3).
 
@@ -327,6 +328,11 @@ def sdpg_targets(
     samples, or k in [1, M+1] to average over the k largest weights only (ties to the lower
     sample index). Returns (mean_target, logstd_target), each (N, H, d) float32, written into
     ``out`` = (mean_target, logstd_target) when given.
+
+    Non-finite returns are left out of their group's statistics and estimate; a non-finite
+    nominal return gives its (n, t) zero steps (the actor loss must give it no weight).
+    non_finite_out: optional (N, H) int32 tensor that receives the number of non-finite returns
+    of each (n, t), on the device.
     """
     with nvtx_range("sdpg_targets"):
         _check_tensor("returns", returns, 2)
@@ -352,6 +358,11 @@ def sdpg_targets(
         _check_same_device(device, eps=eps, mean=mean, logstd=logstd)
         shape = (num_nominal, horizon, num_actions)
         mean_target, logstd_target = _output_pair(out, ("mean_target", "logstd_target"), shape, device)
+        if non_finite_out is None:
+            non_finite_out = torch.empty((num_nominal, horizon), dtype=torch.int32, device=device)
+        elif (not isinstance(non_finite_out, torch.Tensor) or non_finite_out.dtype != torch.int32
+              or tuple(non_finite_out.shape) != (num_nominal, horizon) or non_finite_out.device != device):
+            raise ValueError(f"non_finite_out must be an int32 tensor of shape {(num_nominal, horizon)} on {device}")
         if math.prod(shape) == 0:
             return mean_target, logstd_target
 
@@ -365,19 +376,19 @@ def sdpg_targets(
                 _estimator._sdpg_targets,
                 dim=dim,
                 inputs=[group, *bounds, _view(returns.detach()), *tensors],
-                outputs=outputs,
+                outputs=outputs + [_view(non_finite_out, wp.int32)],
                 device=device,
             )
         else:
-            _launch_top_k(returns, group, top_k, dim, bounds, tensors, outputs)
+            _launch_top_k(returns, group, top_k, dim, bounds, tensors, outputs, non_finite_out)
         return mean_target, logstd_target
 
 
 def _launch_top_k(returns: torch.Tensor, group: int, top_k: int, dim, bounds: list, tensors: list,
-                  outputs: list) -> None:
+                  outputs: list, non_finite_out: torch.Tensor) -> None:
     """The top-k estimate: selection once per (n, t) into a list of the kept samples and their
     weights (_select_top_k), then the per-dim sums read only those samples' eps."""
-    weights, samples = _select_top_k(returns, dim[0], group, top_k)
+    weights, samples = _select_top_k(returns, dim[0], group, top_k, non_finite_out)
     _launch(
         _estimator._weighted_targets,
         dim=dim,
@@ -387,9 +398,11 @@ def _launch_top_k(returns: torch.Tensor, group: int, top_k: int, dim, bounds: li
     )
 
 
-def _select_top_k(returns: torch.Tensor, num_nominal: int, group: int, top_k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def _select_top_k(returns: torch.Tensor, num_nominal: int, group: int, top_k: int,
+                  non_finite_out: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """(weights, samples), each (N, H, K + 1) (float32, int32): for i < K, the kept samples of each
-    (n, t) in increasing sample order and their weights dJ / (K s); column K is scratch."""
+    (n, t) in increasing sample order and their weights dJ / (K' s) (0 for a non-finite sample or
+    nominal); column K is scratch. non_finite_out: (N, H) int32, the non-finite returns' count."""
     horizon = returns.shape[1]
     device = returns.device
     kind = _kernel_kind(device)
@@ -401,6 +414,8 @@ def _select_top_k(returns: torch.Tensor, num_nominal: int, group: int, top_k: in
     # The selection's dJ and keys, per (world, chunk of steps, lane).
     scratch = torch.empty((2, num_nominal * group, chunks, lanes), dtype=torch.float32, device=device)
     weights, samples = kept[0], kept[1].view(torch.int32)
+    if non_finite_out is None:
+        non_finite_out = torch.empty((num_nominal, horizon), dtype=torch.int32, device=device)
     _launch(
         _top_k._TOP_K_WEIGHTS[kind],
         dim=num_nominal * chunks,
@@ -410,6 +425,7 @@ def _select_top_k(returns: torch.Tensor, num_nominal: int, group: int, top_k: in
             _view(scratch[1].view(torch.int32), wp.types.vector(length=lanes, dtype=wp.int32)),
             _view(weights),
             _view(samples, wp.int32),
+            _view(non_finite_out, wp.int32),
         ],
         device=device,
     )

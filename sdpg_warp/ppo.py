@@ -7,8 +7,8 @@ gets tanh(u), as SDPG's worlds do: the tanh's Jacobian does not depend on the po
 probability ratio and the KL of u are those of the actions. The critic sees the privileged state
 (asymmetric, as SDPG's). Advantages are GAE(gamma, lambda): the TD(lambda) return kernel that SDPG
 uses (kernels/returns.py) minus the value, with the next state's value bootstrapped at every trajectory
-end, time-outs included. The update is rsl_rl's: clipped surrogate, clipped value loss, entropy
-bonus, ``ppo_epochs`` passes of ``ppo_minibatches`` minibatches, gradient clipping, and a learning
+end, time-outs included (unless ``ppo_bootstrap_timeouts`` is off). The update is rsl_rl's: clipped
+surrogate, clipped value loss, entropy bonus, ``ppo_epochs`` passes of ``ppo_minibatches`` minibatches, gradient clipping, and a learning
 rate adapted from each minibatch's KL, kept on the device so an epoch never reads it back.
 
 One equation, one pure function (tensors in, no config); :class:`PPO` holds networks, optimizer,
@@ -224,7 +224,11 @@ class PPO(Algorithm):
         self.storage.next_values[:, t] = self._value(next_states).masked_fill_(terminated, 0.0)
 
     def process_dones(self, t: int, done: torch.Tensor) -> None:
-        """Trajectory ends after the resets; the horizon ends every trajectory."""
+        """Trajectory ends after the resets; the horizon ends every trajectory. Without
+        ``ppo_bootstrap_timeouts`` every episode end is terminal (next value 0), time-outs included;
+        the horizon's end still bootstraps."""
+        if not self.cfg.ppo_bootstrap_timeouts:
+            self.storage.next_values[:, t].masked_fill_(done.bool(), 0.0)
         if t == self.cfg.horizon - 1:
             self.storage.dones[:, t] = 1.0
         else:

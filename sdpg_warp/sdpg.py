@@ -32,18 +32,25 @@ CRITIC_LR_END = 0.1
 
 
 def actor_loss(mean: torch.Tensor, logstd: torch.Tensor, mean_target: torch.Tensor,
-               logstd_target: torch.Tensor, alpha: Scalar) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+               logstd_target: torch.Tensor, alpha: Scalar,
+               row_weight: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """actor = mse(mu, mu_target) + mse(logstd, logstd_target) - alpha * mean(logstd).
 
     mean, mean_target, logstd_target: [B, d]; logstd: [d] (state-independent, broadcast over B) or
     [B, d]; alpha: the temperature, a constant here (a tensor is detached: the actor loss does not
-    train it). Returns (scalar loss, parts: ``mean``, ``logstd`` (the two mse terms) and ``entropy``
-    (-alpha * mean(logstd)), all detached).
+    train it). row_weight: optional [B] weights of the rows in both mse terms (each term is then
+    mean(row_weight[:, None] * squared error)). Returns (scalar loss, parts: ``mean``, ``logstd``
+    (the two mse terms) and ``entropy`` (-alpha * mean(logstd)), all detached).
     """
     if isinstance(alpha, torch.Tensor):
         alpha = alpha.detach()
-    mean_loss = F.mse_loss(mean, mean_target)
-    logstd_loss = F.mse_loss(logstd.expand_as(logstd_target), logstd_target)
+    logstd = logstd.expand_as(logstd_target)
+    if row_weight is None:
+        mean_loss = F.mse_loss(mean, mean_target)
+        logstd_loss = F.mse_loss(logstd, logstd_target)
+    else:
+        mean_loss = (row_weight[:, None] * (mean - mean_target).square()).mean()
+        logstd_loss = (row_weight[:, None] * (logstd - logstd_target).square()).mean()
     entropy_loss = -alpha * logstd.mean()
     loss = mean_loss + logstd_loss + entropy_loss
     parts = {"mean": mean_loss.detach(), "logstd": logstd_loss.detach(), "entropy": entropy_loss.detach()}
@@ -210,6 +217,7 @@ class SDPG(Algorithm):
         self.mean_target = torch.zeros(num_nominal, H, num_actions, device=self.device)
         self.logstd_target = torch.zeros_like(self.mean_target)
         self.returns = torch.zeros(num_nominal * (num_aux + 1), H, device=self.device)
+        self.non_finite = torch.zeros(num_nominal, H, dtype=torch.int32, device=self.device)
 
     def networks(self) -> Dict[str, nn.Module]:
         return {"actor": self.actor, "critic": self.critic, "target_critic": self.target_critic}
@@ -265,10 +273,13 @@ class SDPG(Algorithm):
                 logstd_bounds=(cfg.logstd_min, cfg.logstd_max),
                 top_k=cfg.top_k,
                 out=(self.mean_target, self.logstd_target),
+                non_finite_out=self.non_finite,
             )
+            # A step whose nominal return is not finite has no estimate: no weight in the loss.
+            kept = torch.isfinite(J[:: self.num_aux + 1]).flatten()
         obs, states = s.obs.flatten(0, 1), s.states.flatten(0, 1)
         with timer.phase("actor_update"):
-            metrics = self.update_actor(obs, self.mean_target.flatten(0, 1), self.logstd_target.flatten(0, 1))
+            metrics = self.update_actor(obs, self.mean_target.flatten(0, 1), self.logstd_target.flatten(0, 1), kept)
         with timer.phase("critic_update"):
             if cfg.soft_critic:
                 bonus = self.entropy_reward(s.logstd.mean((0, 1)))
@@ -279,6 +290,7 @@ class SDPG(Algorithm):
         self.critic.update_normalizer(states, self.parallel.combine_moments)
         metrics["charts/return_to_go"] = J.mean()
         metrics["charts/step_reward"] = s.rewards[:: self.num_aux + 1].mean()  # the nominal worlds
+        metrics["sdpg/non_finite_samples"] = self.non_finite.sum()
         return metrics
 
     @property
@@ -304,17 +316,23 @@ class SDPG(Algorithm):
         (add it to the critic's rewards when ``cfg.soft_critic``)."""
         return entropy_reward(logstd, self.alpha, self.cfg.target_std)
 
-    def update_actor(self, obs: torch.Tensor, mean_target: torch.Tensor,
-                     logstd_target: torch.Tensor) -> Dict[str, Scalar]:
+    def update_actor(self, obs: torch.Tensor, mean_target: torch.Tensor, logstd_target: torch.Tensor,
+                     kept: Optional[torch.Tensor] = None) -> Dict[str, Scalar]:
         """One Adam step of the actor loss on the whole batch, then one temperature step (auto alpha).
 
         obs [B, ...] (the actor's observations), mean_target [B, d], logstd_target [B, d].
+        kept: optional [B] bool, False for rows without an estimate (a non-finite nominal return):
+        the regression terms are then the mean over the kept rows only, so a skipped row neither
+        moves the actor nor dilutes the others' step (rows weighted B / #kept, on the device).
         The batch goes through the network in chunks of ``actor_chunk`` rows whose gradients
         add up to the whole batch's (the loss is a mean, so chunk i is weighted b_i / B; the actor
         has no batch-coupled layer): the same step, with activation memory bounded by one chunk.
         """
         alpha = self.alpha
         batch = obs.shape[0]
+        row_weight = None
+        if kept is not None:
+            row_weight = kept.float() * (batch / kept.sum().clamp(min=1).float())
         self.actor_optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=self.device)
         parts = {"mean": 0.0, "logstd": 0.0, "entropy": 0.0}
@@ -322,7 +340,8 @@ class SDPG(Algorithm):
             rows = slice(start, min(start + self.actor_chunk, batch))
             weight = (rows.stop - rows.start) / batch
             mean, logstd = self.actor(obs[rows])
-            chunk_loss, chunk_parts = actor_loss(mean, logstd, mean_target[rows], logstd_target[rows], alpha)
+            chunk_loss, chunk_parts = actor_loss(mean, logstd, mean_target[rows], logstd_target[rows], alpha,
+                                                 None if row_weight is None else row_weight[rows])
             (weight * chunk_loss).backward()
             loss = loss + weight * chunk_loss.detach()
             parts = {name: parts[name] + weight * value for name, value in chunk_parts.items()}

@@ -13,7 +13,8 @@ LOGSTD_BOUNDS = (-1.0, 0.25)
 
 def reference_targets(J, eps, mean, logstd, num_aux, mean_bounds, logstd_bounds, top_k=None):
     """docs/DESIGN.md section 4.3 in float64, one (nominal, step) at a time; top-k keeps the k largest w, ties to
-    the lower sample index, and averages over those k."""
+    the lower sample index, and averages over those k. Non-finite returns are left out (the statistics and the
+    average run over the F finite samples, top-k over min(k, F)); a non-finite nominal return gives zero steps."""
     J, eps, mean, logstd = (np.asarray(x, np.float64) for x in (J, eps, mean, logstd))
     num_nominal, horizon, num_actions = mean.shape
     group = num_aux + 1
@@ -23,14 +24,17 @@ def reference_targets(J, eps, mean, logstd, num_aux, mean_bounds, logstd_bounds,
     logstd_target = np.zeros_like(logstd)
     for n in range(num_nominal):
         for t in range(horizon):
-            dJ = returns[n, :, t] - returns[n, 0, t]
-            s = dJ.std(ddof=1) + 1e-6
-            w = dJ / s
-            kept = np.arange(group) if top_k is None else np.argsort(-w, kind="stable")[:top_k]
-            e = noise[n, kept, t]
-            sigma = np.exp(logstd[n, t])
-            mean_step = (w[kept, None] * e).sum(axis=0) / len(kept)
-            logstd_step = (w[kept, None] * (e * e - 1.0)).sum(axis=0) / len(kept) * sigma
+            mean_step = logstd_step = np.zeros(num_actions)
+            if np.isfinite(returns[n, 0, t]):
+                finite = np.flatnonzero(np.isfinite(returns[n, :, t]))
+                dJ = returns[n, finite, t] - returns[n, 0, t]
+                s = (dJ.std(ddof=1) if len(finite) > 1 else 0.0) + 1e-6
+                w = dJ / s
+                order = np.arange(len(finite)) if top_k is None else np.argsort(-w, kind="stable")[:top_k]
+                e = noise[n, finite[order], t]
+                sigma = np.exp(logstd[n, t])
+                mean_step = (w[order, None] * e).sum(axis=0) / len(order)
+                logstd_step = (w[order, None] * (e * e - 1.0)).sum(axis=0) / len(order) * sigma
             mean_target[n, t] = np.clip(mean[n, t] + mean_step, *mean_bounds)
             logstd_target[n, t] = np.clip(logstd[n, t] + logstd_step, *logstd_bounds)
     return mean_target, logstd_target
@@ -78,6 +82,52 @@ def test_matches_reference(device, top_k):
     # Equal returns: zero step, and no NaN from 0/0.
     np.testing.assert_array_equal(mean_target[1, 2].cpu().numpy(), np.clip(mean[1, 2], *MEAN_BOUNDS))
     np.testing.assert_array_equal(logstd_target[1, 2].cpu().numpy(), np.clip(logstd[1, 2], *LOGSTD_BOUNDS))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("top_k", [None, 3, 8])
+def test_a_non_finite_auxiliary_is_left_out_of_its_group_only(device, top_k, bad):
+    # One blown-up auxiliary world (group 1, step 2) neither poisons nor steers its group: that
+    # group's estimate is the one over its finite samples; every other (n, t) is bit for bit what it
+    # was without it. (Warp's clamp once turned the NaN into targets at the lower bounds.)
+    num_nominal, num_aux, horizon, num_actions = 3, 7, 4, 5
+    arrays = random_batch(num_nominal, num_aux, horizon, num_actions, seed=6)
+    clean = [t.clone() for t in ops.sdpg_targets(*to_device(device, *arrays), num_aux, top_k=top_k)]
+    J = arrays[0].copy()
+    J.reshape(num_nominal, num_aux + 1, horizon)[1, 5, 2] = bad
+    mean_target, logstd_target = ops.sdpg_targets(*to_device(device, J, *arrays[1:]), num_aux, top_k=top_k)
+    expected_mean, expected_logstd = reference_targets(J, *arrays[1:], num_aux, (-2.0, 2.0), (-5.0, 2.0), top_k)
+    np.testing.assert_allclose(mean_target[1, 2].cpu().numpy(), expected_mean[1, 2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logstd_target[1, 2].cpu().numpy(), expected_logstd[1, 2], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(expected_mean[1, 2], reference_targets(*arrays, num_aux, (-2.0, 2.0), (-5.0, 2.0),
+                                                                  top_k)[0][1, 2])
+    others = torch.ones(num_nominal, horizon, dtype=torch.bool)
+    others[1, 2] = False
+    assert torch.equal(mean_target[others], clean[0][others]) and torch.equal(logstd_target[others], clean[1][others])
+
+
+@pytest.mark.parametrize("top_k", [None, 2, 6])
+def test_a_non_finite_nominal_skips_its_step_and_the_samples_are_counted(device, top_k):
+    # (0, 1): a NaN nominal -> zero steps; (2, 3): an inf nominal and two more non-finite samples;
+    # (1, 0): six of eight auxiliaries non-finite (fewer finite samples than top-k keeps).
+    num_nominal, num_aux, horizon, num_actions = 3, 7, 4, 5
+    J, eps, mean, logstd = random_batch(num_nominal, num_aux, horizon, num_actions, seed=7)
+    returns = J.reshape(num_nominal, num_aux + 1, horizon)
+    returns[0, 0, 1] = np.nan
+    returns[2, [0, 3, 7], 3] = [np.inf, np.nan, -np.inf]
+    returns[1, 2:, 0] = np.nan
+    counts = torch.full((num_nominal, horizon), -1, dtype=torch.int32, device=device)
+    mean_target, logstd_target = ops.sdpg_targets(*to_device(device, J, eps, mean, logstd), num_aux, top_k=top_k,
+                                                  non_finite_out=counts)
+    expected = np.zeros((num_nominal, horizon), np.int32)
+    expected[0, 1], expected[2, 3], expected[1, 0] = 1, 3, 6
+    np.testing.assert_array_equal(counts.cpu().numpy(), expected)
+    for n, t in ((0, 1), (2, 3)):
+        np.testing.assert_array_equal(mean_target[n, t].cpu().numpy(), mean[n, t])
+        np.testing.assert_array_equal(logstd_target[n, t].cpu().numpy(), np.clip(logstd[n, t], -5.0, 2.0))
+    expected_mean, expected_logstd = reference_targets(J, eps, mean, logstd, num_aux, (-2.0, 2.0), (-5.0, 2.0), top_k)
+    np.testing.assert_allclose(mean_target.cpu().numpy(), expected_mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(logstd_target.cpu().numpy(), expected_logstd, rtol=1e-5, atol=1e-5)
 
 
 def test_all_samples_is_no_top_k(device):
@@ -174,6 +224,8 @@ def _bad_calls(device):
         "top_k bool": dict(good, top_k=True),
         "bounds reversed": dict(good, logstd_bounds=(2.0, -5.0)),
         "out shape": dict(good, out=(torch.zeros(2, 4, 5, device=device), torch.zeros(2, 4, 4, device=device))),
+        "count dtype": dict(good, non_finite_out=torch.zeros(2, 4, device=device)),
+        "count shape": dict(good, non_finite_out=torch.zeros(2, 5, dtype=torch.int32, device=device)),
     }
 
 

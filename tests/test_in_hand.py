@@ -7,6 +7,7 @@ One simulator (N=2, M=3) per hand is built per module; the robots come from MENA
 (tests/conftest.py).
 """
 
+import dataclasses
 import math
 
 import mujoco
@@ -24,6 +25,15 @@ from sdpg_warp.tasks.menagerie import robot_file
 from test_render import _reference_rays
 
 HANDS = ("allegro_hand", "shadow_hand")
+VARIANTS = ("authors", "ours")
+"""The authors' task (no success bonus, one goal per episode) or ours (IsaacLab's bonus 250 and a new
+goal on each success), the options of the same simulator's task."""
+
+
+def _variant(sim, variant):
+    if variant == "authors":
+        return sim.task
+    return dataclasses.replace(sim.task, success_bonus=250.0, goal_redraw=True)
 NUM_NOMINAL, NUM_AUX = 2, 3
 TOL = dict(rtol=1e-4, atol=1e-4)
 
@@ -93,9 +103,16 @@ def _constructed_states(sim, rng):
     return qpos, qvel, mocap_pos, mocap_quat, action
 
 
+def test_the_authors_goals_are_the_default():
+    for task in HANDS:
+        assert make_task(task).success_bonus == 0.0 and not make_task(task).goal_redraw
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("task", HANDS)
-def test_evaluate_matches_reference_on_constructed_states(sims, task):
+def test_evaluate_matches_reference_on_constructed_states(sims, task, variant):
     sim = sims(task)
+    task_ = _variant(sim, variant)
     rng = np.random.default_rng(0)
     qpos, qvel, mocap_pos, mocap_quat, action = _constructed_states(sim, rng)
     _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
@@ -104,43 +121,47 @@ def test_evaluate_matches_reference_on_constructed_states(sims, task):
     terms = wp.zeros((W, len(sim.task.reward_terms)), dtype=float, device=sim.device)
     reward = wp.zeros(W, dtype=float, device=sim.device)
     terminated = wp.zeros(W, dtype=int, device=sim.device)
-    sim.task.evaluate_data(sim.d, wp.array(action.astype(np.float32), device=sim.device), state, terms, reward,
-                           terminated)
+    task_.evaluate_data(sim.d, wp.array(action.astype(np.float32), device=sim.device), state, terms, reward,
+                        terminated)
     # Body positions from C MuJoCo's kinematics of the same state.
     mjd = mujoco.MjData(sim.mjm)
     for w in range(W):
         mjd.qpos[:] = qpos[w]
         if np.all(np.isfinite(qpos[w])):
             mujoco.mj_kinematics(sim.mjm, mjd)
-        obs, ref_terms, done = sim.task.reference(qpos[w], qvel[w], action[w], mocap_pos[w], mocap_quat[w],
-                                                  mjd.xpos.copy())
+        obs, ref_terms, done = task_.reference(qpos[w], qvel[w], action[w], mocap_pos[w], mocap_quat[w],
+                                               mjd.xpos.copy())
         np.testing.assert_allclose(state.numpy()[w], obs, **TOL, err_msg=f"world {w}")
         np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL, err_msg=f"world {w}")
         assert reward.numpy()[w] == pytest.approx(ref_terms.sum(), rel=1e-4, abs=1e-4)
         assert bool(terminated.numpy()[w]) == done, w
-    success = terms.numpy()[:, sim.task.reward_terms.index("success")]
-    assert success[0] == success[1] == sim.task.success_bonus and success[2] == 0.0
+    success = terms.numpy()[:, task_.reward_terms.index("success")]
+    bonus = 250.0 if variant == "ours" else 0.0
+    assert success[0] == success[1] == bonus and success[2] == 0.0
     assert terminated.numpy()[3] == 1 and terminated.numpy()[4] == 1 and not terminated.numpy()[:3].any()
     assert np.all(state.numpy()[4] == 0.0) and reward.numpy()[4] == 0.0
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("task", HANDS)
-def test_a_success_is_counted_and_the_goal_turns_60_to_90_degrees_about_x_or_y(sims, task):
+def test_a_success_is_counted_and_ours_turns_the_goal_60_to_90_degrees_about_x_or_y(sims, task, variant):
+    # Ours draws a new goal on a success; the authors' keep it for the episode.
     sim = sims(task)
+    task_ = _variant(sim, variant)
     rng = np.random.default_rng(1)
     qpos, qvel, mocap_pos, mocap_quat, action = _constructed_states(sim, rng)
     qpos[4, sim.task.hand.num_joints] = 0.0
     mocap_pos[:, 1, in_hand.MEM_SUCCESSES] = 2.0
     mocap_pos[:, 1, in_hand.MEM_STREAM] = rng.integers(0, in_hand.STREAM_RANGE, sim.num_worlds)
     _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
-    sim.task.after_step(sim.d, wp.array(action.astype(np.float32), device=sim.device))
+    task_.after_step(sim.d, wp.array(action.astype(np.float32), device=sim.device))
     after_pos, after_quat = sim.d.mocap_pos.numpy(), sim.d.mocap_quat.numpy()
     for w in range(sim.num_worlds):
-        expected, goal, success = sim.task.reference_after_step(qpos[w], action[w], mocap_pos[w], mocap_quat[w])
+        expected, goal, success = task_.reference_after_step(qpos[w], action[w], mocap_pos[w], mocap_quat[w])
         assert success == (w in (0, 1)), w
         np.testing.assert_allclose(after_pos[w], expected, rtol=0, atol=1e-6)
         new_goal = after_quat[w, in_hand.GOAL_BODY]
-        if not success:
+        if not success or variant == "authors":
             np.testing.assert_allclose(new_goal, goal, atol=1e-6)
             continue
         assert after_pos[w, 1, in_hand.MEM_SUCCESSES] == 3.0
@@ -151,7 +172,7 @@ def test_a_success_is_counted_and_the_goal_turns_60_to_90_degrees_about_x_or_y(s
         assert np.isclose(axis[0], 1.0, atol=1e-4) or np.isclose(axis[1], 1.0, atol=1e-4), axis
     # The draw depends on the stream and the count only: the same world state draws the same goal.
     _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
-    sim.task.after_step(sim.d, wp.array(action.astype(np.float32), device=sim.device))
+    task_.after_step(sim.d, wp.array(action.astype(np.float32), device=sim.device))
     np.testing.assert_array_equal(sim.d.mocap_quat.numpy(), after_quat)
 
 

@@ -110,6 +110,24 @@ def test_update_moves_the_optimizers_rate_on_the_device(device):
     assert float(metrics["charts/learning_rate"]) == float(algo.lr)
 
 
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_time_outs_bootstrap_only_when_asked(device, bootstrap):
+    # World 0 timed out at t = 1 (done, not terminated), world 1 terminated, world 2 runs on, world 3
+    # times out at the horizon's last step. Off (rl_games without value_bootstrap), every episode
+    # end is terminal; the horizon's end alone still bootstraps.
+    runner = Runner(_tiny(device, ppo_bootstrap_timeouts=bootstrap))
+    algo, states = runner.algo, runner.sim.states
+    for t, terminated, done in ((1, [False, True, False, False], [True, True, False, False]),
+                                (3, [False] * 4, [False, False, False, True])):
+        algo.process_env_step(t, torch.ones(4, device=device), states, torch.tensor(terminated, device=device))
+        algo.process_dones(t, torch.tensor(done, device=device))
+    values = algo.storage.next_values
+    expected_zero = {(1, 1)} | ({(0, 1), (3, 3)} if not bootstrap else set())
+    for w, t in ((0, 1), (1, 1), (2, 1), (3, 3), (2, 3)):
+        assert (values[w, t] == 0.0).item() == ((w, t) in expected_zero), (w, t)
+    assert (algo.storage.dones[:, 3] == 1.0).all()
+
+
 def test_rollout_storage_of_independent_worlds(device):
     runner = Runner(_tiny(device, obs="rgb"))
     assert runner.sim.num_worlds == 4 and runner.sim.group_size == 1

@@ -226,6 +226,46 @@ def test_saturated_mean_is_pulled_back(device):
     assert torch.all(algo.actor.head[-1].bias > before)
 
 
+@pytest.mark.parametrize("chunk", [3, 1000])
+def test_a_skipped_row_has_no_weight_in_the_actor_step(chunk, device):
+    # A row without an estimate (non-finite nominal return; its targets are garbage here) changes
+    # nothing: the step equals the step on the other rows alone, at any chunking.
+    obs, mean_target = _batch(9, device)
+    logstd_target = torch.full((9, NUM_ACTIONS), -0.5, device=device)
+    skipped_targets = mean_target.clone(), logstd_target.clone()
+    skipped_targets[0][4], skipped_targets[1][4] = 7.0, -3.0
+    kept = torch.ones(9, dtype=torch.bool, device=device)
+    kept[4] = False
+    rest = torch.arange(9, device=device) != 4
+    results = []
+    for args in ((obs, *skipped_targets, kept), (obs[rest], mean_target[rest], logstd_target[rest])):
+        algo = _algo(_cfg(actor_chunk=chunk), device)
+        algo.actor.update_normalizer(obs)
+        metrics = algo.update_actor(*args)
+        results.append((metrics, [p.detach().clone() for p in algo.actor.parameters()]))
+    (masked, params_masked), (plain, params_plain) = results
+    for name in ("losses/actor_mean", "losses/actor_logstd", "charts/actor_grad_norm"):
+        torch.testing.assert_close(masked[name], plain[name], rtol=1e-5, atol=1e-6)
+    for a, b in zip(params_masked, params_plain):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-5)
+
+
+def test_fixed_std_is_no_parameter_and_stays(device):
+    # go2_terrain's fixed_std: the log-std is a buffer at init_logstd that no step moves (it was a
+    # parameter regressed onto the targets: 0 -> -0.027 in 50 steps).
+    algo = _algo(_cfg(fixed_std=True, init_logstd=0.0), device)
+    assert all(p is not algo.actor.logstd for p in algo.actor.parameters())
+    assert "logstd" in algo.actor.state_dict()
+    obs, mean_target = _batch(8, device)
+    for _ in range(5):
+        algo.update_actor(obs, mean_target, torch.full((8, NUM_ACTIONS), -1.0, device=device))
+    assert torch.equal(algo.actor.logstd, torch.zeros(NUM_ACTIONS, device=device))
+    moved = _algo(_cfg(init_logstd=0.0), device)
+    for _ in range(5):
+        moved.update_actor(obs, mean_target, torch.full((8, NUM_ACTIONS), -1.0, device=device))
+    assert torch.all(moved.actor.logstd < 0.0)
+
+
 def _regression(num_states: int, device: str):
     gen = torch.Generator().manual_seed(2)
     states = torch.randn(num_states, OBS_DIM, generator=gen) * 3.0 + 1.0
@@ -339,3 +379,20 @@ def test_chunked_actor_update_equals_whole_batch(obs_kind, obs_shape, device):
     for a, b in zip(params_chunked, params_whole):
         # Adam divides by sqrt(v): a near-zero gradient's rounding can move a weight by ~1e-5 lr-units.
         torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-5)
+
+
+def test_a_blown_up_auxiliary_is_counted_and_the_update_stays_finite(device):
+    # One auxiliary world's NaN reward at t = 2 makes its returns at t = 0..2 non-finite (the
+    # return runs backward): three samples left out, counted on the device, read at logging.
+    from sdpg_warp.config import task_defaults
+    from sdpg_warp.runner import Runner
+
+    cfg = dataclasses.replace(task_defaults("pointmass", "state"), device=device, num_nominal=2, num_aux=3, horizon=4,
+                              critic_minibatch=16, epochs=2)
+    runner = Runner(cfg)
+    runner.rollout()
+    runner.algo.storage.rewards[1, 2] = float("nan")
+    metrics = runner.update()
+    assert int(metrics["sdpg/non_finite_samples"]) == 3
+    assert all(torch.isfinite(p).all() for p in runner.algo.actor.parameters())
+    assert torch.isfinite(runner.algo.mean_target).all() and torch.isfinite(metrics["losses/actor"])

@@ -8,17 +8,22 @@ from sdpg_warp import ops
 from sdpg_warp.kernels import top_k as _top_k
 
 
+KEY_MIN = -(2 ** 31)
+
+
 def order_keys(J):
     """The kernel's integer order key in NumPy: int32 bits, all but the sign flipped when negative,
-    both zeros 0."""
-    bits = np.asarray(J, np.float32).view(np.int32).astype(np.int64)
+    both zeros 0; a non-finite return the lowest key of all."""
+    J = np.asarray(J, np.float32)
+    bits = J.view(np.int32).astype(np.int64)
     keys = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
-    return np.where(np.asarray(J) == 0.0, 0, keys)
+    return np.where(~np.isfinite(J), KEY_MIN, np.where(J == 0.0, 0, keys))
 
 
 def reference_list(J, num_nominal, top_k):
     """(samples, weights) of shape (N, H, K): the K largest keys of each (n, t), ties to the lower
-    sample index, listed in sample order; weights dJ / (K s) in float64."""
+    sample index, listed in sample order; weights dJ / (K' s) in float64 over the F finite samples
+    (K' = min(K, F)), 0 for a non-finite sample, every weight 0 when the nominal is non-finite."""
     group = J.shape[0] // num_nominal
     returns = J.reshape(num_nominal, group, -1)
     keys = order_keys(returns)
@@ -29,9 +34,13 @@ def reference_list(J, num_nominal, top_k):
         for t in range(horizon):
             ranked = np.lexsort((np.arange(group), -keys[n, :, t]))
             samples[n, t] = np.sort(ranked[:top_k])
-            dJ = returns[n, :, t].astype(np.float64) - returns[n, 0, t]
-            with np.errstate(invalid="ignore"):
-                weights[n, t] = dJ[samples[n, t]] / (top_k * (dJ.std(ddof=1) + 1e-6))
+            finite = np.isfinite(returns[n, :, t])
+            if not finite[0]:
+                continue
+            dJ = np.where(finite, returns[n, :, t].astype(np.float64) - returns[n, 0, t], 0.0)
+            std = dJ[finite].std(ddof=1) if finite.sum() > 1 else 0.0
+            with np.errstate(invalid="ignore", over="ignore"):
+                weights[n, t] = dJ[samples[n, t]] / (min(top_k, finite.sum()) * (std + 1e-6))
     return samples, weights
 
 
@@ -81,8 +90,10 @@ def test_list_matches_the_ranking(device, variant, kind, num_aux, top_k):
         np.testing.assert_allclose(weights, expected_weights, rtol=2e-5, atol=1e-6)
 
 
-def test_infinite_and_nan_returns_keep_a_total_order(device, variant):
-    # +NaN ranks above +inf, -NaN below -inf; every list still holds K distinct samples.
+def test_non_finite_returns_rank_last_with_no_weight(device, variant):
+    # A blown-up world's return (inf, NaN) is never kept while K finite ones are left, and it takes
+    # no part in the statistics; a non-finite nominal zeroes its step's weights. Before, +NaN and
+    # +inf ranked first and made every weight of their (n, t) NaN.
     num_nominal, num_aux, horizon, top_k = 2, 15, 4, 5
     rng = np.random.default_rng(0)
     J = rng.normal(size=(num_nominal * (num_aux + 1), horizon)).astype(np.float32)
@@ -91,7 +102,14 @@ def test_infinite_and_nan_returns_keep_a_total_order(device, variant):
     J[3, :] = -np.inf
     J[4, :] = -np.float32(np.nan)
     J[20, 1] = np.nan
-    samples, _ = select(device, J, num_nominal, top_k)
-    expected_samples, _ = reference_list(J, num_nominal, top_k)
+    J[16, 2] = np.inf  # group 1's nominal at step 2
+    J[17:, 3] = np.nan  # group 1 at step 3: one finite sample, fewer than K
+    counts = torch.full((num_nominal, horizon), -1, dtype=torch.int32, device=device)
+    weights, listed = ops._select_top_k(torch.from_numpy(J).to(device), num_nominal, num_aux + 1, top_k, counts)
+    samples, weights = listed[..., :top_k].cpu().numpy(), weights[..., :top_k].cpu().numpy()
+    expected_samples, expected_weights = reference_list(J, num_nominal, top_k)
     np.testing.assert_array_equal(samples, expected_samples)
-    assert (expected_samples[0, :, :2] == [1, 2]).all() and 4 not in expected_samples[0]
+    np.testing.assert_allclose(weights, expected_weights, rtol=2e-5, atol=1e-6)
+    assert not {1, 2, 3, 4} & set(expected_samples[0].ravel()) and np.isfinite(weights).all()
+    assert (weights[1, 2] == 0.0).all() and (weights[1, 3] == 0.0).all()
+    np.testing.assert_array_equal(counts.cpu().numpy(), [[4, 4, 4, 4], [0, 1, 1, 15]])

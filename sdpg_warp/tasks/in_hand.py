@@ -16,8 +16,8 @@ task):
     control range (the hand's own position servos);
   - reward: -10 |p - p_hand| (distance of the cube to the in-hand point), -rot^2 with the rotation
     distance rot = 2 asin(min(|vec(g^-1 q)|, 1)) of the cube's orientation q from the goal g,
-    -0.0002 sum(a^2), +3 while the episode runs, and ``success_bonus`` on a step that ends with
-    rot < 0.1 rad (a success);
+    -0.0002 sum(a^2), +3 while the episode runs (and, an option of ours, ``success_bonus`` on a
+    step that ends with rot < 0.1 rad, a success; 0 by default, as the authors');
   - termination: the cube farther than the fall distance (Allegro 0.20 m, Shadow 0.24 m) from the
     in-hand point; episodes of 10 s;
   - start: the hand's joints at its default pose plus U(-0.1, 0.1) x their range, clamped to it; the
@@ -30,7 +30,10 @@ task):
     proprioception, the cube's position, quaternion, linear velocity, 0.2 x angular velocity, and
     the quaternion g^-1 q (3J + 24 + 3T).
 
-Success and goals: a success counts in the world's memory and a new goal is drawn at once, the
+Success and goals: a success (a step ending within 0.1 rad of the goal) counts in the world's
+memory. By default the goal stays for the whole episode, as the authors' (their shadow_hand.py
+removed IsaacLab's bonus and redraws on purpose: the jumps bias the gradients). The option
+``goal_redraw`` (with ``success_bonus`` 250, IsaacLab's) draws a new goal at once on a success, the
 current goal turned again by U(60, 90) degrees about the world x or y axis, from the world's goal
 stream (a key drawn at reset, advanced by the success count), so auxiliary worlds that took their
 nominal's state draw its goals. The new goal shows in the observation from the next step on (as
@@ -39,9 +42,8 @@ go2_terrain's command redraws).
 Per-world memory in mocap positions (3 entries per body, bodies 1..): the success count, the goal
 stream, the previous action. It advances once per environment step (:meth:`InHandTask.after_step`).
 
-Deliberate differences: the authors keep one goal per episode and have no success counter (the
-success bonus and goal redraws are IsaacLab's, bonus 250 as theirs); the fingertips' orientations
-and velocities are left out of the observations (their positions stay: the links' origins, Allegro's
+Deliberate differences (docs/ego_tasks.md): the authors have no success counter; the fingertips'
+orientations and velocities are left out of the observations (their positions stay: the links' origins, Allegro's
 tip bodies and Shadow's distal links); MuJoCo's free-joint angular velocity is in the cube's frame;
 the Shadow hand is Menagerie's E3M5 with every joint actuated (as the authors' 24-joint URDF),
 placed palm up as theirs, and its cube starts 1.5 cm higher than their in-hand point (from that
@@ -331,13 +333,14 @@ def _in_hand_advance(
     action_in: wp.array2d(dtype=float),
     memory_in: wp.array2d(dtype=wp.vec3),
     goal_in: wp.array2d(dtype=wp.quat),
+    goal_redraw_in: int,
     # Out:
     mocap_pos_out: wp.array2d(dtype=wp.vec3),
     mocap_quat_out: wp.array2d(dtype=wp.quat),
 ):
     """One step of a world's memory (``memory_in`` / ``goal_in`` are the outputs as they were:
     each world reads and writes its own rows only): the action becomes the previous one; on a
-    success the count grows and the goal turns again."""
+    success the count grows and, with ``goal_redraw_in``, the goal turns again."""
     worldid = wp.tid()
     nj = action_in.shape[1]
     for b in range(2, mocap_pos_out.shape[1]):
@@ -350,6 +353,8 @@ def _in_hand_advance(
     successes = counts[MEM_SUCCESSES] + 1.0
     counts[MEM_SUCCESSES] = successes
     mocap_pos_out[worldid, 1] = counts
+    if goal_redraw_in == 0:
+        return
     rng = wp.rand_init(int(counts[MEM_STREAM]), int(successes))
     mocap_quat_out[worldid, GOAL_BODY] = _to_mujoco(wp.normalize(_draw_turn(rng) * goal))
 
@@ -511,8 +516,12 @@ class InHandTask(Task):
     episode_length: int = 333
     reset_noise_qpos: float = 0.0
     reset_noise_qvel: float = 0.0
-    success_bonus: float = 250.0
-    """Reward on a step that ends with the cube within 0.1 rad of the goal (then a new goal is drawn)."""
+    success_bonus: float = 0.0
+    """Reward on a step that ends with the cube within 0.1 rad of the goal (a success). The authors'
+    0 by default; IsaacLab's 250 goes with ``goal_redraw``."""
+    goal_redraw: bool = False
+    """Draw a new goal on each success (IsaacLab's; module docstring). Off by default, as the
+    authors': one goal per episode."""
 
     def mj_model(self) -> mujoco.MjModel:
         return hand_model(self.hand, self.hand.memory_bodies)
@@ -549,7 +558,8 @@ class InHandTask(Task):
     def after_step(self, d, action) -> None:
         """Advances every world's memory and goal by the step just evaluated (module docstring)."""
         with nvtx_range("task.in_hand_memory"):
-            wp.launch(_in_hand_advance, dim=d.qpos.shape[0], inputs=[d.qpos, action, d.mocap_pos, d.mocap_quat],
+            wp.launch(_in_hand_advance, dim=d.qpos.shape[0],
+                      inputs=[d.qpos, action, d.mocap_pos, d.mocap_quat, int(self.goal_redraw)],
                       outputs=[d.mocap_pos, d.mocap_quat], device=d.qpos.device)
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
