@@ -268,6 +268,24 @@ def test_go2_simulator_step_keeps_the_running_mean_and_restarts_it_each_episode(
     sim.reset()
 
 
+def test_auxiliaries_take_their_nominals_metrics_and_checkpoints_keep_them(sim):
+    """The metrics are per-world simulator state: an auxiliary moved onto its nominal takes its
+    metrics with its episode step, ``state_dict`` holds them, and a checkpoint written before the
+    task metrics (no ``metrics``) loads with them at zero."""
+    W, g = sim.num_worlds, sim.group_size
+    sim.metrics.copy_(torch.arange(2 * W, dtype=torch.float32).reshape(W, 2))
+    sim.reset_aux_from_nominal()
+    grouped = sim.metrics.view(NUM_NOMINAL, g, 2)
+    assert torch.equal(grouped, grouped[:, :1].expand_as(grouped))
+    assert torch.equal(grouped[:, 0], torch.tensor([[0.0, 1.0], [2.0 * g, 2.0 * g + 1.0]]))
+    state = sim.state_dict()
+    np.testing.assert_array_equal(state["metrics"], sim.metrics.cpu().numpy())
+    del state["metrics"]
+    sim.load_state_dict(state)
+    assert not sim.metrics.any()
+    sim.reset()
+
+
 # ------------------------------------------------------------------------------- simulation
 
 

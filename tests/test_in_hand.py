@@ -125,6 +125,46 @@ def test_evaluate_matches_reference_on_constructed_states(sims, task):
 
 
 @pytest.mark.parametrize("task", HANDS)
+def test_metrics_count_the_goals_reached_and_measure_the_final_orientation_error(sims, task):
+    """On the constructed states after two successes: the cube at its goal and 0.09 rad from it
+    count a third goal (error 0 and 0.09), 0.11 rad does not; a non-finite state keeps the metrics
+    before it. Through a simulator step the metrics are measured before the memory counts the
+    step's success, so they equal the count after it."""
+    sim = sims(task)
+    rng = np.random.default_rng(0)
+    qpos, qvel, mocap_pos, mocap_quat, action = _constructed_states(sim, rng)
+    mocap_pos[:, 1, in_hand.MEM_SUCCESSES] = 2.0
+    _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
+    W = sim.num_worlds
+    episode_step = np.full(W, 5)
+    previous = np.full((W, 2), np.inf, np.float32)
+    previous[4] = (1.0, 0.7)
+    metrics = wp.array(previous, dtype=float, device=sim.device)
+    sim.task.measure(sim.d, wp.array(episode_step.astype(np.int32), dtype=int, device=sim.device), metrics)
+    measured = metrics.numpy()
+    np.testing.assert_array_equal(measured[:3, 0], [3, 3, 2])
+    np.testing.assert_allclose(measured[:3, 1], [0.0, 0.09, 0.11], atol=2e-3)
+    np.testing.assert_allclose(measured[4], [1.0, 0.7])
+    for w in range(W):
+        expected = sim.task.reference_measure(qpos[w], qvel[w], mocap_pos[w], mocap_quat[w], previous[w], 5)
+        np.testing.assert_allclose(measured[w], expected, **TOL, err_msg=f"world {w}")
+    # From the start (the cube unrotated) with the action that holds the start pose, worlds 0-3
+    # given the identity goal (the settling cube may leave it) and every world two earlier successes.
+    sim.reset()
+    pos, quat = sim.d.mocap_pos.numpy().copy(), sim.d.mocap_quat.numpy().copy()
+    pos[:, 1, in_hand.MEM_SUCCESSES] = 2.0
+    quat[:4, in_hand.GOAL_BODY] = (1.0, 0.0, 0.0, 0.0)
+    sim.d.mocap_pos.assign(wp.array(pos, dtype=wp.vec3, device=sim.device))
+    sim.d.mocap_quat.assign(wp.array(quat, dtype=wp.quat, device=sim.device))
+    lo, hi = sim.mjm.actuator_ctrlrange.T
+    hold = (np.clip(sim.task.hand.default_pose, lo, hi) - lo) / (hi - lo) * 2 - 1
+    sim.step(torch.as_tensor(np.tile(hold, (W, 1)), dtype=torch.float32, device=sim.qpos.device))
+    counts = sim.d.mocap_pos.numpy()[:, 1, in_hand.MEM_SUCCESSES]
+    assert (counts[:4] == 3).any() and np.all(counts[:4] >= 2) and np.all(counts[4:] == 2), counts
+    np.testing.assert_array_equal(sim.metrics[:, 0].cpu().numpy(), counts)
+
+
+@pytest.mark.parametrize("task", HANDS)
 def test_a_success_is_counted_and_the_goal_turns_60_to_90_degrees_about_x_or_y(sims, task):
     sim = sims(task)
     rng = np.random.default_rng(1)
