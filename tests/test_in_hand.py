@@ -162,6 +162,8 @@ def test_metrics_count_the_goals_reached_and_measure_the_final_orientation_error
     counts = sim.d.mocap_pos.numpy()[:, 1, in_hand.MEM_SUCCESSES]
     assert (counts[:4] == 3).any() and np.all(counts[:4] >= 2) and np.all(counts[4:] == 2), counts
     np.testing.assert_array_equal(sim.metrics[:, 0].cpu().numpy(), counts)
+    # The error of a world that reached its goal is measured to that goal, not to the next one.
+    assert np.all(sim.metrics[:, 1].cpu().numpy()[counts == 3] < in_hand.SUCCESS_TOLERANCE)
 
 
 @pytest.mark.parametrize("task", HANDS)
