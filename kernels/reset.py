@@ -26,6 +26,7 @@ def _copy_nominal_state(
     action_in: wp.array2d(dtype=float),
     episode_step_in: wp.array(dtype=int),
     state_in: wp.array2d(dtype=float),
+    metrics_in: wp.array2d(dtype=float),
     # Out:
     time_out: wp.array(dtype=float),
     qpos_out: wp.array2d(dtype=float),
@@ -38,6 +39,7 @@ def _copy_nominal_state(
     action_out: wp.array2d(dtype=float),
     episode_step_out: wp.array(dtype=int),
     state_out: wp.array2d(dtype=float),
+    metrics_out: wp.array2d(dtype=float),
 ):
     """Auxiliary world w <- its nominal n*(M+1), for every field the next step depends on.
 
@@ -65,6 +67,8 @@ def _copy_nominal_state(
     episode_step_out[worldid] = episode_step_in[src]
     for i in range(state_in.shape[1]):
         state_out[worldid, i] = state_in[src, i]
+    for i in range(metrics_in.shape[1]):
+        metrics_out[worldid, i] = metrics_in[src, i]
 
 
 @wp.kernel

@@ -7,24 +7,30 @@ import torch
 
 
 class EpisodeStatistics:
-    """Returns and lengths of the nominal worlds' episodes and the sums of their reward terms,
-    accumulated on the device with no host synchronization per step.
+    """Returns and lengths of the nominal worlds' episodes, the sums of their reward terms and the
+    task metrics of their finished episodes, accumulated on the device with no host
+    synchronization per step.
 
     ``track`` every environment step; ``pop`` (a host read) at logging time.
     """
 
-    def __init__(self, num_nominal: int, reward_terms: Sequence[str], device):
+    def __init__(self, num_nominal: int, reward_terms: Sequence[str], device, metric_names: Sequence[str] = ()):
         self.reward_terms = tuple(reward_terms)
+        self.metric_names = tuple(metric_names)
         self.episode_return = torch.zeros(num_nominal, device=device)
         self.episode_length = torch.zeros(num_nominal, device=device)
         self._finished = torch.zeros(3, device=device)  # return sum, length sum, count
         self._term_sums = torch.zeros(len(self.reward_terms), device=device)
+        self._metric_sums = torch.zeros(len(self.metric_names), device=device)  # over finished episodes
         self._steps = torch.zeros((), device=device)
         self.last_return: Optional[float] = None
         """Mean return of the episodes that finished last (the console repeats it between finishes)."""
 
-    def track(self, reward: torch.Tensor, done: torch.Tensor, terms: torch.Tensor) -> None:
-        """One step of the nominal worlds: reward [N], episode ended [N] bool, reward terms [N, T]."""
+    def track(self, reward: torch.Tensor, done: torch.Tensor, terms: torch.Tensor,
+              metrics: Optional[torch.Tensor] = None) -> None:
+        """One step of the nominal worlds: reward [N], episode ended [N] bool, reward terms [N, T],
+        task metrics [N, len(metric_names)] as of this step (``BatchedSim.metrics``; read where
+        ``done``, so before the episode resets)."""
         self.episode_return += reward
         self.episode_length += 1.0
         self._term_sums += terms.sum(0)
@@ -32,16 +38,19 @@ class EpisodeStatistics:
         self._finished[0] += torch.where(done, self.episode_return, 0.0).sum()
         self._finished[1] += torch.where(done, self.episode_length, 0.0).sum()
         self._finished[2] += done.sum()
+        if self.metric_names:
+            self._metric_sums += torch.where(done[:, None], metrics, 0.0).sum(0)
         self.episode_return.masked_fill_(done, 0.0)
         self.episode_length.masked_fill_(done, 0.0)
 
     def pop(self, sum_over_ranks: Optional[Callable[[List[torch.Tensor]], None]] = None) -> Dict[str, float]:
         """Scalars since the last pop: ``rewards/<term>`` (mean per nominal step) and, where episodes
-        finished, ``charts/episode_return`` and ``charts/episode_length``; then resets the sums.
+        finished, ``charts/episode_return``, ``charts/episode_length`` and ``task/<metric>`` (means
+        over the finished episodes); then resets the sums.
         ``sum_over_ranks`` (``DataParallel.sum_``) first sums the accumulators over the ranks in place,
         so the scalars are those of every rank's episodes."""
         if sum_over_ranks is not None:
-            sum_over_ranks([self._finished, self._term_sums, self._steps])
+            sum_over_ranks([self._finished, self._term_sums, self._metric_sums, self._steps])
         finished = self._finished.tolist()
         steps = max(float(self._steps), 1.0)
         scalars = {f"rewards/{name}": total / steps for name, total in zip(self.reward_terms, self._term_sums.tolist())}
@@ -49,8 +58,11 @@ class EpisodeStatistics:
             scalars["charts/episode_return"] = finished[0] / finished[2]
             scalars["charts/episode_length"] = finished[1] / finished[2]
             self.last_return = scalars["charts/episode_return"]
+            for name, total in zip(self.metric_names, self._metric_sums.tolist()):
+                scalars[f"task/{name}"] = total / finished[2]
         self._finished.zero_()
         self._term_sums.zero_()
+        self._metric_sums.zero_()
         self._steps.zero_()
         return scalars
 
@@ -66,7 +78,8 @@ class EpisodeStatistics:
 
 class Logger:
     """Turns an epoch's metrics into scalars: TensorBoard (CleanRL's ``losses/``, ``charts/``,
-    ``rewards/``, ``perf/`` namespaces), one console line, and the in-memory ``history``."""
+    ``rewards/``, ``perf/`` namespaces, and ``task/`` for the task metrics), one console line, and
+    the in-memory ``history``."""
 
     def __init__(self, writer=None):
         self.writer = writer
@@ -89,6 +102,8 @@ class Logger:
         ret_text = f"return {last_return:9.2f}" if last_return is not None else "return       n/a"
         phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
         shown = "".join(f" | {label} {scalars[name]:{spec}}" for name, label, spec in CONSOLE_SCALARS if name in scalars)
+        task = " ".join(f"{name[len('task/'):]} {value:.3g}" for name, value in scalars.items() if name.startswith("task/"))
+        shown += f" | {task}" if task else ""
         print(
             f"epoch {epoch:5d}/{epochs} | {ret_text}{shown} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
             flush=True,

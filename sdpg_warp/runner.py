@@ -96,7 +96,8 @@ class Runner:
         self.algo.parallel = self.parallel
         self.parallel.broadcast_modules(self.algo.networks().values())
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
-        self.episodes = EpisodeStatistics(self.sim.num_nominal, self.sim.task.reward_terms, self.device)
+        self.episodes = EpisodeStatistics(self.sim.num_nominal, self.sim.task.reward_terms, self.device,
+                                          self.sim.task.metric_names)
         self.epoch = 0
 
     @property
@@ -137,7 +138,8 @@ class Runner:
                     with self.timer.phase("physics"):
                         reward, terminated, truncated = sim.step()
                     algo.process_env_step(t, reward, sim.states, terminated)
-                    self.episodes.track(reward[::g], (terminated | truncated)[::g], sim.reward_terms[::g])
+                    self.episodes.track(reward[::g], (terminated | truncated)[::g], sim.reward_terms[::g],
+                                        sim.metrics[::g])
                     sim.reset_done_episodes()
                     algo.process_dones(t, sim.done)
 

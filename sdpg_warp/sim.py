@@ -39,6 +39,9 @@ class BatchedSim:
       states: [W, state_dim]: the task's state observation of the current state.
       action: [W, num_actions]: the applied action in [-1, 1]; ``step()`` without arguments reads it.
       reward_terms: [W, len(task.reward_terms)] of the last step; reward: [W].
+      metrics: [W, len(task.metric_names)] the task metrics (``Task.measure``) of each world's
+        episode as of the last step: at a step that ends an episode, that episode's; a world's row
+        starts afresh at the first step of its next episode.
       terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
       fresh: [W] bool, the nominal worlds given a fresh state by the last ``reset_done_episodes``
         (their frame stacks need a refill).
@@ -86,6 +89,7 @@ class BatchedSim:
             self._action = wp.zeros((W, self.num_actions), dtype=float)
             self._states = wp.zeros((W, self.state_dim), dtype=float)
             self._terms = wp.zeros((W, len(self.task.reward_terms)), dtype=float)
+            self._metrics = wp.zeros((W, len(self.task.metric_names)), dtype=float)
             self._reward = wp.zeros(W, dtype=float)
             self._task_terminated = wp.zeros(W, dtype=int)
             self._terminated = wp.zeros(W, dtype=bool)
@@ -109,6 +113,7 @@ class BatchedSim:
         self.action = wp.to_torch(self._action)
         self.reward = wp.to_torch(self._reward)
         self.reward_terms = wp.to_torch(self._terms)
+        self.metrics = wp.to_torch(self._metrics)
         self.terminated = wp.to_torch(self._terminated)
         self.truncated = wp.to_torch(self._truncated)
         self.episode_step = wp.to_torch(self._episode_step)
@@ -160,7 +165,7 @@ class BatchedSim:
             "time": d.time, "qpos": d.qpos, "qvel": d.qvel, "act": d.act, "ctrl": d.ctrl,
             "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
             "action": self._action, "episode_step": self._episode_step, "states": self._states,
-            "reset_count": self._reset_count, "fresh": self._fresh,
+            "reset_count": self._reset_count, "fresh": self._fresh, "metrics": self._metrics,
         }
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -170,6 +175,10 @@ class BatchedSim:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restores :meth:`state_dict`; raises ValueError if it belongs to another task or size."""
         for name, array in self._state_arrays().items():
+            if name == "metrics" and name not in state:
+                # Checkpoints from before the task metrics: running metrics restart at the next episode.
+                array.zero_()
+                continue
             expected = array.numpy().shape  # vector dtypes add a trailing dimension
             if name not in state or tuple(state[name].shape) != expected:
                 got = tuple(state[name].shape) if name in state else "missing"
@@ -282,7 +291,7 @@ class BatchedSim:
         """Each masked auxiliary world (all by default) takes its nominal's full state.
 
         Copies time, qpos, qvel, act, ctrl, warm start, mocap poses, and the task state (applied
-        action, episode step, privileged obs). mask: torch.bool [W]; nominal entries are ignored.
+        action, episode step, privileged obs, task metrics). mask: torch.bool [W]; nominal entries are ignored.
         """
         with self._scope("sim.reset_aux_from_nominal"):
             self._reset_aux_from_nominal(self._world_mask(mask))
@@ -291,7 +300,7 @@ class BatchedSim:
         d = self.d
         fields = [
             d.time, d.qpos, d.qvel, d.act, d.ctrl, d.qacc_warmstart, d.mocap_pos, d.mocap_quat,
-            self._action, self._episode_step, self._states,
+            self._action, self._episode_step, self._states, self._metrics,
         ]
         wp.launch(
             reset_kernels._copy_nominal_state,
@@ -355,6 +364,8 @@ class BatchedSim:
             self.task.evaluate_data(
                 self.d, self._action, self._states, self._terms, self._reward, self._task_terminated
             )
+            # Before the episode step advances: 0 marks an episode's first step.
+            self.task.measure(self.d, self._episode_step, self._metrics)
             self.task.after_step(self.d, self._action)
             wp.launch(
                 step_kernels._finish_step,

@@ -26,7 +26,7 @@ from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import aloha_insertion as al
 from sdpg_warp.tasks import make_task
-from test_ego_tasks import _check_ego_export
+from test_ego_tasks import _check_ego_export, check_measure_reference, measure_rows
 from test_render import _reference_rays
 
 TASK = "aloha_insertion"
@@ -222,6 +222,40 @@ def test_reward_and_termination_match_reference_on_constructed_states(sim, devic
     obs, _, _, _ = _evaluate(task, mjm, qpos, qvel, action, touch, device)
     np.testing.assert_array_equal(obs[start_row, :al.PROPRIO_DIM], obs[lifted_row, :al.PROPRIO_DIM])
     assert not np.allclose(obs[start_row, al.PROPRIO_DIM:], obs[lifted_row, al.PROPRIO_DIM:])
+
+
+def test_metrics_flag_lifted_bodies_and_an_inserted_peg_for_the_rest_of_the_episode(sim, device):
+    """Hand-built states: the start (nothing); both at their lift goals (lifted, the peg's end 4 mm
+    before the socket's entrance: not inserted); the peg's end at the socket's rear and 4 cm past
+    the entrance (inserted) vs 1 cm off the socket's axis (not); the peg 11 mm and the socket 9 mm
+    under their goal heights (socket lifted only); the start after every flag was set (they stay),
+    and the same on an episode's first step (they start at 0); a non-finite state keeps them."""
+    task, mjm = sim.task, sim.mjm
+    start = al.start_qpos(mjm)
+    socket_at_goal = _placed(start, (al.SOCKET_QPOS, al.SOCKET_GOAL))
+    rear = np.array(al.SOCKET_GOAL)
+    rows = [
+        start,
+        _placed(start, (al.PEG_QPOS, al.PEG_GOAL), (al.SOCKET_QPOS, al.SOCKET_GOAL)),
+        _placed(socket_at_goal, (al.PEG_QPOS, rear + [0.048, 0.0, 0.0])),
+        _placed(socket_at_goal, (al.PEG_QPOS, rear + [0.088, 0.0, 0.0])),
+        _placed(socket_at_goal, (al.PEG_QPOS, rear + [0.048, 0.0, 0.01])),
+        _placed(start, (al.PEG_QPOS, np.array(al.PEG_GOAL) - [0.0, 0.0, 0.011]),
+                (al.SOCKET_QPOS, np.array(al.SOCKET_GOAL) - [0.0, 0.0, 0.009])),
+        start, start, start.copy(),
+    ]
+    qpos = np.stack(rows)
+    qpos[8, 3] = np.nan
+    num = len(rows)
+    qvel = np.zeros((num, mjm.nv))
+    episode_step = np.array([0, 0, 0, 0, 0, 0, 7, 0, 7])
+    previous = np.full((num, 3), np.inf)
+    previous[6], previous[7], previous[8] = (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), (0.0, 1.0, 0.0)
+    sites = np.stack([_sites(mjm, np.nan_to_num(q)) for q in qpos])
+    measured = measure_rows(task, device, episode_step, previous, qpos=qpos, qvel=qvel, site_xpos=sites)
+    np.testing.assert_array_equal(measured, [[0, 0, 0], [1, 1, 0], [1, 1, 1], [1, 1, 1], [1, 1, 0], [0, 1, 0],
+                                             [1, 1, 1], [0, 0, 0], [0, 1, 0]])
+    check_measure_reference(task, measured, episode_step, previous, *zip(qpos, qvel))
 
 
 def _placed(qpos, *placements) -> np.ndarray:

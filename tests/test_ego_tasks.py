@@ -164,6 +164,128 @@ def test_ground_height_reference_reads_hurdle_tops():
     assert hurdles.np_ground_height(2.0, 1.1 * w, mocap, half, w, h) == 0.0
 
 
+# ------------------------------------------------------------------------------- task metrics
+
+
+def measure_rows(task, device, episode_step, previous, **data) -> np.ndarray:
+    """``task.measure`` on hand-built rows: ``data`` the Data fields its kernel reads (NumPy, as
+    float32: qpos, qvel, mocap_pos [W, nmocap, 3], ...), ``episode_step`` [W] the steps before
+    this one, ``previous`` [W, metrics] the metrics before it (inf where they must be ignored)."""
+    vector = {"mocap_pos": wp.vec3, "site_xpos": wp.vec3, "xpos": wp.vec3, "mocap_quat": wp.quat}
+    d = types.SimpleNamespace(**{name: wp.array(np.asarray(value, np.float32), dtype=vector.get(name, float),
+                                                device=device) for name, value in data.items()})
+    metrics = wp.array(np.asarray(previous, np.float32), dtype=float, device=device)
+    task.measure(d, wp.array(np.asarray(episode_step, np.int32), dtype=int, device=device), metrics)
+    return metrics.numpy()
+
+
+def check_measure_reference(task, measured, episode_step, previous, *rows) -> None:
+    """Each measured row equals ``task.reference_measure(*row, previous, episode_step)`` on the
+    float32 inputs the kernel saw (``rows``: per world, the reference's leading arguments)."""
+    for w, row in enumerate(rows):
+        as32 = [np.asarray(x, np.float32).astype(np.float64) for x in row]
+        expected = task.reference_measure(*as32, np.asarray(previous[w], np.float32), int(episode_step[w]))
+        np.testing.assert_allclose(measured[w], expected, rtol=1e-5, atol=1e-5, err_msg=f"world {w}")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_hurdle_metrics_count_the_hurdles_behind_the_base(sims, device, task):
+    """Hand-built states on world 0's track: at the start, between hurdles 2 and 3 (2 cleared), over
+    hurdle 2 (not cleared yet: its far edge is ahead), past every hurdle; a non-finite state keeps
+    the metrics before it, or none on an episode's first step."""
+    sim = sims(task)
+    task, mjm = sim.task, sim.mjm
+    mocap = _mocap(sim)[0]
+    far = mocap[:task.track.num_hurdles, 0] + task.track.half_lengths()
+    start = task.initial_qpos(mjm)[0]
+    x = np.array([start, 0.5 * (far[1] + far[2]), mocap[2, 0], far[-1] + 1.0, 3.0, 3.0])
+    qpos = np.tile(task.initial_qpos(mjm), (len(x), 1))
+    qpos[:, 0] = x
+    qpos[4:, 3] = np.nan
+    qvel = np.zeros((len(x), mjm.nv))
+    episode_step = np.array([0, 5, 5, 5, 7, 0])
+    previous = np.full((len(x), 2), np.inf)
+    previous[4] = (1.0, 2.5)
+    mocaps = np.tile(mocap, (len(x), 1, 1))
+    measured = measure_rows(task, device, episode_step, previous, qpos=qpos, qvel=qvel, mocap_pos=mocaps)
+    np.testing.assert_array_equal(measured[:, 0], [0, 2, 2, task.track.num_hurdles, 1, 0])
+    np.testing.assert_allclose(measured[:4, 1], (x - start)[:4], atol=1e-6)
+    np.testing.assert_array_equal(measured[4:, 1], [2.5, 0.0])
+    check_measure_reference(task, measured, episode_step, previous, *zip(qpos, qvel, mocaps))
+
+
+@pytest.mark.task("go2_terrain")
+def test_go2_metrics_are_the_mean_tracking_error_and_the_terrain_row(sims, device):
+    """Hand-built states: a command of (1, 0) m/s tracked at 0.5 m/s (error 0.5) on an episode's first
+    step, then at 0 m/s after 3 steps of mean 0.5 ((3 * 0.5 + 1) / 4 = 0.625); a base turned 90
+    degrees moving along world +y (its own +x) tracks (1, 0) exactly; rows 3, 0 (border before the
+    grid) and 9 (border after it); a non-finite state keeps the metrics before it."""
+    sim = sims("go2_terrain")
+    task, mjm = sim.task, sim.mjm
+    size = go2_terrain.TERRAIN.size
+    qpos = np.tile(task.initial_qpos(mjm), (5, 1))
+    qpos[:, 0] = [3 * size + 1.0, -5.0, 100.0, 9 * size + 0.5, 10.0]
+    qpos[2, 3:7] = (np.sqrt(0.5), 0.0, 0.0, np.sqrt(0.5))  # yaw 90 degrees
+    qpos[4, 3] = np.nan
+    qvel = np.zeros((5, mjm.nv))
+    qvel[0, 0], qvel[2, 1], qvel[3, :2] = 0.5, 1.0, (0.3, 0.4)
+    mocap = np.zeros((5, mjm.nmocap, 3))
+    mocap[:, go2_terrain.COMMAND_BODY] = (1.0, 0.0, 0.0)
+    mocap[3, go2_terrain.COMMAND_BODY] = (0.0, 0.0, 0.0)
+    episode_step = np.array([0, 3, 9, 0, 4])
+    previous = np.array([[np.inf, np.inf], [0.5, 7.0], [0.0, 1.0], [np.inf, np.inf], [0.25, 2.0]])
+    measured = measure_rows(task, device, episode_step, previous, qpos=qpos, qvel=qvel, mocap_pos=mocap)
+    np.testing.assert_allclose(measured[:, 0], [0.5, 0.625, 0.0, 0.5, 0.25], atol=1e-6)
+    np.testing.assert_array_equal(measured[:, 1], [3, 0, 9, 9, 2])
+    check_measure_reference(task, measured, episode_step, previous, *zip(qpos, qvel, mocap))
+
+
+@pytest.mark.task("go2_terrain")
+def test_go2_simulator_step_keeps_the_running_mean_and_restarts_it_each_episode(sims):
+    """Through the simulator: after each step every world's tracking error is the mean of the step
+    errors of its episode so far (the reference on the state after the step: the command is only
+    redrawn every 200 steps); a reset starts the mean afresh; the metrics are simulator state."""
+    sim = sims("go2_terrain")
+    sim.reset()
+    task = sim.task
+    rng = np.random.default_rng(2)
+    expected = np.zeros((sim.num_worlds, 2))
+    for t in range(4):
+        sim.step(torch.as_tensor(rng.uniform(-1, 1, (sim.num_worlds, sim.num_actions)), dtype=torch.float32,
+                                 device=sim.qpos.device))
+        qpos, qvel, mocap = sim.qpos.cpu().numpy(), sim.qvel.cpu().numpy(), _mocap(sim)
+        expected = np.stack([task.reference_measure(qpos[w], qvel[w], mocap[w], expected[w], t)
+                             for w in range(sim.num_worlds)])
+        np.testing.assert_allclose(sim.metrics.cpu().numpy(), expected, rtol=1e-4, atol=1e-5)
+    assert not sim.terminated.any(), "a reset inside the run would restart the mean the reference continues"
+    assert (expected[:, 0] > 0.0).all()
+    np.testing.assert_array_equal(sim.state_dict()["metrics"], sim.metrics.cpu().numpy())
+    sim.reset()
+    sim.step(torch.zeros(sim.num_worlds, sim.num_actions, device=sim.qpos.device))
+    qpos, qvel, mocap = sim.qpos.cpu().numpy(), sim.qvel.cpu().numpy(), _mocap(sim)
+    first = [task.reference_measure(qpos[w], qvel[w], mocap[w], expected[w], 0) for w in range(sim.num_worlds)]
+    np.testing.assert_allclose(sim.metrics.cpu().numpy(), np.stack(first), rtol=1e-4, atol=1e-5)
+    sim.reset()
+
+
+def test_auxiliaries_take_their_nominals_metrics_and_checkpoints_keep_them(sim):
+    """The metrics are per-world simulator state: an auxiliary moved onto its nominal takes its
+    metrics with its episode step, ``state_dict`` holds them, and a checkpoint written before the
+    task metrics (no ``metrics``) loads with them at zero."""
+    W, g = sim.num_worlds, sim.group_size
+    sim.metrics.copy_(torch.arange(2 * W, dtype=torch.float32).reshape(W, 2))
+    sim.reset_aux_from_nominal()
+    grouped = sim.metrics.view(NUM_NOMINAL, g, 2)
+    assert torch.equal(grouped, grouped[:, :1].expand_as(grouped))
+    assert torch.equal(grouped[:, 0], torch.tensor([[0.0, 1.0], [2.0 * g, 2.0 * g + 1.0]]))
+    state = sim.state_dict()
+    np.testing.assert_array_equal(state["metrics"], sim.metrics.cpu().numpy())
+    del state["metrics"]
+    sim.load_state_dict(state)
+    assert not sim.metrics.any()
+    sim.reset()
+
+
 # ------------------------------------------------------------------------------- simulation
 
 

@@ -22,6 +22,7 @@ from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import franka_pick_cube as fpc
 from sdpg_warp.tasks import make_task
+from test_ego_tasks import check_measure_reference, measure_rows
 from test_render import _reference_rays
 
 TASK = "franka_pick_cube"
@@ -200,6 +201,31 @@ def test_reward_and_termination_match_reference_on_constructed_states(sim, devic
     # The actor's part holds no cube state: moving the cube changes only the critic's part.
     np.testing.assert_array_equal(obs[on_table, :fpc.PROPRIO_DIM], obs[moved, :fpc.PROPRIO_DIM])
     assert not np.allclose(obs[on_table, fpc.PROPRIO_DIM:], obs[moved, fpc.PROPRIO_DIM:])
+
+
+def test_metrics_flag_lifted_and_placed_cubes_for_the_rest_of_the_episode(sim, device):
+    """Hand-built states: the cube on the table; held 5 cm up (lifted: above z0 + 4 cm); at the
+    target (placed), 1.9 cm and 2.1 cm from it (placed within 2 cm only); back on the table after
+    both flags were set (they stay), and the same on an episode's first step (they start at 0); a
+    non-finite state keeps them."""
+    task, mjm = sim.task, sim.mjm
+    target = np.array([0.6, 0.0, 0.32])
+    cubes = [(0.6, 0.05, fpc.CUBE_HALF), (0.6, 0.05, fpc.CUBE_HALF + 0.05), target, target + [0.019, 0.0, 0.0],
+             target + [0.0, 0.0, 0.021], (0.6, 0.05, fpc.CUBE_HALF), (0.6, 0.05, fpc.CUBE_HALF),
+             (0.6, 0.05, fpc.CUBE_HALF)]
+    num = len(cubes)
+    qpos = np.tile(fpc.start_qpos(mjm), (num, 1))
+    qpos[:, fpc.CUBE_QPOS:fpc.CUBE_QPOS + 3] = cubes
+    qpos[7, 0] = np.nan
+    qvel = np.zeros((num, mjm.nv))
+    mocap = np.zeros((num, mjm.nmocap, 3))
+    mocap[:, fpc.TARGET_BODY] = target
+    episode_step = np.array([0, 0, 0, 0, 0, 9, 0, 9])
+    previous = np.full((num, 2), np.inf)
+    previous[5], previous[6], previous[7] = (1.0, 1.0), (1.0, 1.0), (1.0, 0.0)
+    measured = measure_rows(task, device, episode_step, previous, qpos=qpos, qvel=qvel, mocap_pos=mocap)
+    np.testing.assert_array_equal(measured, [[0, 0], [1, 0], [1, 1], [1, 1], [1, 0], [1, 1], [0, 0], [1, 0]])
+    check_measure_reference(task, measured, episode_step, previous, *zip(qpos, qvel, mocap))
 
 
 def test_random_states_match_reference(sim, device):

@@ -144,6 +144,51 @@ def test_evaluate_matches_reference_on_constructed_states(sims, task, variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("task", HANDS)
+def test_metrics_count_the_goals_reached_and_measure_the_final_orientation_error(sims, task, variant):
+    """On the constructed states after two successes: the cube at its goal and 0.09 rad from it
+    count a third goal (error 0 and 0.09), 0.11 rad does not; a non-finite state keeps the metrics
+    before it. With one goal per episode (the authors') the goal was reached: 1 in every world.
+    Through a simulator step (the authors' task) the metrics are measured before the memory counts
+    the step's success, so they equal the count after it, capped at 1."""
+    sim = sims(task)
+    task_ = _variant(sim, variant)
+    rng = np.random.default_rng(0)
+    qpos, qvel, mocap_pos, mocap_quat, action = _constructed_states(sim, rng)
+    mocap_pos[:, 1, in_hand.MEM_SUCCESSES] = 2.0
+    _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
+    W = sim.num_worlds
+    episode_step = np.full(W, 5)
+    previous = np.full((W, 2), np.inf, np.float32)
+    previous[4] = (1.0, 0.7)
+    metrics = wp.array(previous, dtype=float, device=sim.device)
+    task_.measure(sim.d, wp.array(episode_step.astype(np.int32), dtype=int, device=sim.device), metrics)
+    measured = metrics.numpy()
+    np.testing.assert_array_equal(measured[:3, 0], [3, 3, 2] if variant == "ours" else [1, 1, 1])
+    np.testing.assert_allclose(measured[:3, 1], [0.0, 0.09, 0.11], atol=2e-3)
+    np.testing.assert_allclose(measured[4], [1.0, 0.7])
+    for w in range(W):
+        expected = task_.reference_measure(qpos[w], qvel[w], mocap_pos[w], mocap_quat[w], previous[w], 5)
+        np.testing.assert_allclose(measured[w], expected, **TOL, err_msg=f"world {w}")
+    # From the start (the cube unrotated) with the action that holds the start pose, worlds 0-3
+    # given the identity goal (the settling cube may leave it) and every world two earlier successes.
+    sim.reset()
+    pos, quat = sim.d.mocap_pos.numpy().copy(), sim.d.mocap_quat.numpy().copy()
+    pos[:, 1, in_hand.MEM_SUCCESSES] = 2.0
+    quat[:4, in_hand.GOAL_BODY] = (1.0, 0.0, 0.0, 0.0)
+    sim.d.mocap_pos.assign(wp.array(pos, dtype=wp.vec3, device=sim.device))
+    sim.d.mocap_quat.assign(wp.array(quat, dtype=wp.quat, device=sim.device))
+    lo, hi = sim.mjm.actuator_ctrlrange.T
+    hold = (np.clip(sim.task.hand.default_pose, lo, hi) - lo) / (hi - lo) * 2 - 1
+    sim.step(torch.as_tensor(np.tile(hold, (W, 1)), dtype=torch.float32, device=sim.qpos.device))
+    counts = sim.d.mocap_pos.numpy()[:, 1, in_hand.MEM_SUCCESSES]
+    assert (counts[:4] == 3).any() and np.all(counts[:4] >= 2) and np.all(counts[4:] == 2), counts
+    np.testing.assert_array_equal(sim.metrics[:, 0].cpu().numpy(), np.minimum(counts, 1))
+    # The error of a world that reached its goal is measured to that goal, not to the next one.
+    assert np.all(sim.metrics[:, 1].cpu().numpy()[counts == 3] < in_hand.SUCCESS_TOLERANCE)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("task", HANDS)
 def test_a_success_is_counted_and_ours_turns_the_goal_60_to_90_degrees_about_x_or_y(sims, task, variant):
     # Ours draws a new goal on a success; the authors' keep it for the episode.
     sim = sims(task)

@@ -130,6 +130,14 @@ WORKSPACE = 1.0
 """The episode ends when a coordinate of the peg's or the socket's position leaves [-1, 1] m."""
 INSERTION_LINE = 0.005
 """The peg end within this (m) of the socket's axis line enables the insertion term."""
+LIFT_BOUND = 0.01
+"""The lift terms pay in full within this (m) of their goal (the tolerance's upper bound)."""
+METRICS = ("peg_lifted", "socket_lifted", "inserted")
+"""The task metrics, each 1 when it happened at any step of the episode (else 0; averaged: a rate):
+the peg and the socket lifted (the body's position at least as high as its lift goal's less
+LIFT_BOUND: 0.14 m, wherever it is in x and y), and the peg inserted (its far end ``peg_end2``
+within INSERTION_LINE of the socket's axis, the insertion term's gate, and between the socket's
+rear and entrance sites)."""
 WEIGHTS = dict(left_reach=1.0, right_reach=1.0, left_posture=0.3, right_posture=0.3, no_table_collision=0.3,
                socket_lift=4.0, peg_lift=4.0, socket_upright=0.5, peg_upright=0.5, peg_insertion=8.0)
 """The authors' reward scales, in ``reward_terms`` order."""
@@ -204,12 +212,19 @@ def _up_in_body(worldid: int, adr: int, qpos_in: wp.array2d(dtype=float)) -> wp.
 
 
 @wp.func
+def _socket_coordinates(peg_end: wp.vec3, rear: wp.vec3, entrance: wp.vec3) -> wp.vec2:
+    """(along, off line) of the peg end e: its projection on the socket's axis line r + t (entrance
+    - r), t = along (0 at the rear, 1 at the entrance), and its distance from that line."""
+    axis = entrance - rear
+    along = wp.dot(peg_end - rear, axis) / (wp.dot(axis, axis) + 1.0e-6)
+    return wp.vec2(along, wp.length(peg_end - (rear + along * axis)))
+
+
+@wp.func
 def _insertion(peg_end: wp.vec3, rear: wp.vec3, entrance: wp.vec3) -> float:
     """The insertion term: t(|e - r|; [0, 0.001], 0.1) when e lies within INSERTION_LINE of the
     socket's axis line (through r and the entrance), else 0."""
-    axis = entrance - rear
-    along = wp.dot(peg_end - rear, axis) / (wp.dot(axis, axis) + 1.0e-6)
-    off_line = wp.length(peg_end - (rear + along * axis))
+    off_line = _socket_coordinates(peg_end, rear, entrance)[1]
     return wp.where(off_line < INSERTION_LINE, _tolerance_linear(wp.length(peg_end - rear), 0.0, 0.001, 0.1), 0.0)
 
 
@@ -321,6 +336,35 @@ def _aloha_insertion_evaluate(
     terms_out[worldid, 9] = W_INSERTION * _insertion(peg_end, rear, entrance)
     locomotion.write_reward(worldid, terms_out, reward_out)
     terminated_out[worldid] = wp.where(_out_of_bounds(peg) or _out_of_bounds(socket), 1, 0)
+
+
+@wp.kernel
+def _aloha_insertion_measure(
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    site_xpos_in: wp.array2d(dtype=wp.vec3),
+    site_in: wp.array(dtype=int),
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+    # Out:
+    metrics_out: wp.array2d(dtype=float),
+):
+    """metrics = (peg lifted, socket lifted, inserted) flags of the episode so far (``METRICS``):
+    once set, they stay until the episode ends; ``metrics_in`` is ``metrics_out`` as it was."""
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+        return
+    rear = site_xpos_in[worldid, site_in[SITE_REAR]]
+    socket = _socket_coordinates(site_xpos_in[worldid, site_in[SITE_PEG_END]], rear,
+                                 site_xpos_in[worldid, site_in[SITE_ENTRANCE]])
+    now = wp.vec3(
+        wp.where(qpos_in[worldid, PEG_QPOS + 2] >= PEG_GOAL_VEC[2] - LIFT_BOUND, 1.0, 0.0),
+        wp.where(qpos_in[worldid, SOCKET_QPOS + 2] >= SOCKET_GOAL_VEC[2] - LIFT_BOUND, 1.0, 0.0),
+        wp.where(socket[1] < INSERTION_LINE and socket[0] >= 0.0 and socket[0] <= 1.0, 1.0, 0.0))
+    for i in range(3):
+        metrics_out[worldid, i] = wp.max(locomotion.previous_metric(worldid, i, episode_step_in, metrics_in), now[i])
 
 
 @wp.kernel
@@ -457,6 +501,7 @@ class AlohaInsertion(Task):
     extra_cameras = CAMERAS[1:]
     reads_body_poses = True
     reward_terms = tuple(WEIGHTS)
+    metric_names = METRICS
     _kernel = _aloha_insertion_evaluate
     # Measured in C MuJoCo (bench/contact_budget.py --task aloha_insertion --steps 3000: uniform and
     # +-1 random actions, with and without termination, from the task's start draws, plus both
@@ -511,6 +556,12 @@ class AlohaInsertion(Task):
             device=qpos.device,
         )
 
+    def measure(self, d, episode_step, metrics) -> None:
+        with nvtx_range("task.aloha_measure"):
+            wp.launch(_aloha_insertion_measure, dim=d.qpos.shape[0],
+                      inputs=[d.qpos, d.qvel, d.site_xpos, _constants(str(d.qpos.device))[0], episode_step, metrics],
+                      outputs=[metrics], device=d.qpos.device)
+
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_peg_socket"):
             wp.launch(_aloha_insertion_place, dim=d.qpos.shape[0], inputs=[seed + SCENE_STREAM, mask, reset_count],
@@ -561,6 +612,25 @@ class AlohaInsertion(Task):
         terms = np.array(list(WEIGHTS.values())) * raw
         terminated = bool(np.any(np.abs(peg) > WORKSPACE) or np.any(np.abs(socket) > WORKSPACE))
         return obs, terms, terminated
+
+    def reference_measure(self, qpos, qvel, previous, episode_step) -> np.ndarray:
+        """NumPy reference of :meth:`measure` for one world from C MuJoCo's kinematics of ``qpos``:
+        [peg lifted, socket lifted, inserted]; ``previous`` the metrics before the step,
+        ``episode_step`` the steps before it."""
+        before = np.zeros(3) if episode_step == 0 else np.array(previous, dtype=np.float64)
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return before
+        mjm = _task_model()
+        data = mujoco.MjData(mjm)
+        data.qpos[:] = qpos
+        mujoco.mj_kinematics(mjm, data)
+        rear, entrance, end = (data.site_xpos[mjm.site(name).id] for name in
+                               ("socket/socket_rear", "socket/socket_entrance", "peg/peg_end2"))
+        axis = entrance - rear
+        along = np.dot(end - rear, axis) / (np.dot(axis, axis) + 1e-6)
+        inside = np.linalg.norm(end - (rear + along * axis)) < INSERTION_LINE and 0.0 <= along <= 1.0
+        now = [qpos[PEG_QPOS + 2] >= PEG_GOAL[2] - LIFT_BOUND, qpos[SOCKET_QPOS + 2] >= SOCKET_GOAL[2] - LIFT_BOUND, inside]
+        return np.maximum(before, np.array(now, dtype=np.float64))
 
 
 def np_tolerance(x: float, lower: float, upper: float, margin: float, sigmoid: str = "linear") -> float:

@@ -45,6 +45,9 @@ class Task:
     proprio_dim: ClassVar[int] = 0
     """Ego-centric tasks: size of the proprioception, the first ``proprio_dim`` entries of the
     privileged state, which the actor sees next to its camera images. 0: images only."""
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    """Names of the task metrics (whether the policy does the task: hurdles cleared, cube lifted),
+    logged as ``task/<name>`` averaged over the finished nominal episodes; see :meth:`measure`."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
@@ -111,6 +114,14 @@ class Task:
         """The simulator's entry point: :meth:`evaluate` on the Data's qpos and qvel. Tasks whose
         kernels read more of the Data (obstacle poses) override it."""
         self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out)
+
+    def measure(self, d: mjw.Data, episode_step: wp.array, metrics: wp.array2d) -> None:
+        """Once per environment step, right after the step's :meth:`evaluate_data` (before
+        :meth:`after_step`, so it sees the state and memory the reward saw): writes each world's
+        task metrics, ``metrics`` [W, len(metric_names)], each the value it takes if the episode
+        ended at this step. ``metrics`` holds the previous step's values (running means, flags set
+        once in an episode); a world whose ``episode_step`` [W] (steps before this one) is 0 starts
+        its episode and ignores them. Default: no metrics."""
 
     def after_step(self, d: mjw.Data, action: wp.array2d) -> None:
         """Once per environment step, right after the step's :meth:`evaluate_data` (never when an

@@ -135,6 +135,12 @@ CLOSED_FINGERS = 0.045
 """Fingers whose positions sum below this (m) count as closed."""
 LIFT_HEIGHT = 0.04
 """The cube counts as lifted above z0 + this (m)."""
+PLACE_DISTANCE = REACH_DISTANCE
+"""The cube's centre within this (m) of the target counts as placed: the reach tolerance."""
+METRICS = ("lifted", "placed")
+"""The task metrics, each 1 when it happened at any step of the episode (else 0; averaged: a rate):
+the cube lifted (its centre above z0 + LIFT_HEIGHT, the lift term's threshold) and placed (its
+centre within PLACE_DISTANCE of the target)."""
 FLOOR_MARGIN = 0.001
 """Hand or finger geometry this close to the table (m) is a floor collision."""
 WORKSPACE = 1.0
@@ -387,6 +393,30 @@ def _franka_pick_cube_remember(
 
 
 @wp.kernel
+def _franka_pick_cube_measure(
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+    # Out:
+    metrics_out: wp.array2d(dtype=float),
+):
+    """metrics = (lifted, placed) flags of the episode so far (``METRICS``): once set, they stay
+    until the episode ends; ``metrics_in`` is ``metrics_out`` as it was (each world its own row)."""
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+        return
+    cube = wp.vec3(qpos_in[worldid, CUBE_QPOS], qpos_in[worldid, CUBE_QPOS + 1], qpos_in[worldid, CUBE_QPOS + 2])
+    lifted = wp.where(cube[2] > CUBE_START_VEC[2] + LIFT_HEIGHT, 1.0, 0.0)
+    placed = wp.where(wp.length(mocap_pos_in[worldid, TARGET_BODY] - cube) < PLACE_DISTANCE, 1.0, 0.0)
+    metrics_out[worldid, 0] = wp.max(locomotion.previous_metric(worldid, 0, episode_step_in, metrics_in), lifted)
+    metrics_out[worldid, 1] = wp.max(locomotion.previous_metric(worldid, 1, episode_step_in, metrics_in), placed)
+
+
+@wp.kernel
 def _franka_pick_cube_place(
     # In:
     seed_in: int,
@@ -525,6 +555,7 @@ class FrankaPickCube(Task):
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
     reward_terms = tuple(WEIGHTS)
+    metric_names = METRICS
     _kernel = _franka_pick_cube_evaluate
     # Measured in C MuJoCo (bench/contact_budget.py --task franka_pick_cube --steps 3000: uniform and
     # +-1 random actions, with and without termination, plus the cube held in the closing gripper
@@ -608,6 +639,12 @@ class FrankaPickCube(Task):
             device=qpos.device,
         )
 
+    def measure(self, d, episode_step, metrics) -> None:
+        with nvtx_range("task.franka_measure"):
+            wp.launch(_franka_pick_cube_measure, dim=d.qpos.shape[0],
+                      inputs=[d.qpos, d.qvel, d.mocap_pos, episode_step, metrics], outputs=[metrics],
+                      device=d.qpos.device)
+
     def after_step(self, d, action) -> None:
         """Advances every world's reached flag by the step just evaluated (module docstring)."""
         with nvtx_range("task.franka_memory"):
@@ -666,6 +703,16 @@ class FrankaPickCube(Task):
         terms = np.array(list(WEIGHTS.values())) * raw
         lost = bool(np.any(np.abs(cube) > WORKSPACE) or cube[2] < 0.0)
         return obs, terms, bool(floor or lost)
+
+    def reference_measure(self, qpos, qvel, mocap_pos, previous, episode_step) -> np.ndarray:
+        """NumPy reference of :meth:`measure` for one world: [lifted, placed]; ``previous`` the
+        metrics before the step, ``episode_step`` the steps before it."""
+        before = np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return before
+        cube = qpos[CUBE_QPOS:CUBE_QPOS + 3]
+        now = [cube[2] > CUBE_START[2] + LIFT_HEIGHT, np.linalg.norm(mocap_pos[TARGET_BODY] - cube) < PLACE_DISTANCE]
+        return np.maximum(before, np.array(now, dtype=np.float64))
 
     def reference_after_step(self, qpos, mocap_pos) -> np.ndarray:
         """NumPy reference of :meth:`after_step` for one world: its [nmocap, 3] mocap positions after."""

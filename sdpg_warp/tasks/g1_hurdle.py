@@ -237,6 +237,7 @@ class G1Hurdle(Task):
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
     reward_terms = ("height", "progress", "up", "heading", "action")
+    metric_names = hurdles.HURDLE_METRICS
     track: ClassVar[hurdles.HurdleTrack] = TRACK
     """The hurdle distribution (benches place hurdles with it)."""
     _kernel = _g1_hurdle_evaluate
@@ -301,6 +302,9 @@ class G1Hurdle(Task):
             device=qpos.device,
         )
 
+    def measure(self, d, episode_step, metrics) -> None:
+        TRACK.measure(d, BASE_START[0], _track_constants(str(d.qpos.device))[0], episode_step, metrics)
+
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         TRACK.place(d, seed, mask, reset_count)
 
@@ -328,3 +332,10 @@ class G1Hurdle(Task):
         ])
         terminated = bool(z < MIN_HEIGHT or z > MAX_HEIGHT or abs(y) > MAX_ABS_Y)
         return obs, terms, terminated
+
+    def reference_measure(self, qpos, qvel, mocap_pos, previous, episode_step) -> np.ndarray:
+        """NumPy reference of :meth:`measure` for one world: [hurdles cleared, distance];
+        ``previous`` the metrics before the step, ``episode_step`` the steps before it."""
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
+        return np.array([hurdles.np_hurdles_cleared(qpos[0], mocap_pos, TRACK.half_lengths()), qpos[0] - BASE_START[0]])

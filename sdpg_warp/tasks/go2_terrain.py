@@ -111,6 +111,14 @@ TERRAIN = terrain.TerrainSpec()
 """The authors' terrain (``go2_terrain.yaml``, ``terrain_args``)."""
 TERRAIN_BORDER = TERRAIN.border
 TERRAIN_SCALE = TERRAIN.horizontal_scale
+TERRAIN_SIZE = TERRAIN.size
+TERRAIN_ROWS = TERRAIN.num_rows
+METRICS = ("tracking_error", "terrain_level")
+"""The task metrics: the episode's mean planar velocity-command error |c_xy - v_xy| (m/s; the
+command and the base velocity in the yaw frame, as the tracking reward reads them), and the
+terrain level under the base at the end, the row i of its sub-terrain (difficulty i / 10; clamped
+to 0..9 on the flat border). Without a curriculum a world starts on a uniformly drawn row, so the
+level shows how far a policy walks up or down the rows, not a curriculum's progress."""
 LIN_VEL_RANGE = 1.0
 """Commanded forward and sideways velocities are U(-1, 1) m/s."""
 HEADING_RANGE = 3.14
@@ -390,6 +398,38 @@ def _go2_terrain_evaluate(
 
 
 @wp.kernel
+def _go2_terrain_measure(
+    # In:
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+    # Out:
+    metrics_out: wp.array2d(dtype=float),
+):
+    """metrics = (running mean over the episode's steps of |c_xy - v_xy|, the terrain row under the
+    base) (``METRICS``); ``metrics_in`` is ``metrics_out`` as it was (each world its own row): the
+    mean after n earlier steps is m + (e - m) / (n + 1)."""
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+        return
+    yaw = _yaw(locomotion.torso_quat(worldid, 3, qpos_in))
+    c = wp.cos(yaw)
+    s = wp.sin(yaw)
+    vx = qvel_in[worldid, 0]
+    vy = qvel_in[worldid, 1]
+    command = mocap_pos_in[worldid, COMMAND_BODY]
+    ex = command[0] - (c * vx + s * vy)
+    ey = command[1] - (-s * vx + c * vy)
+    mean = locomotion.previous_metric(worldid, 0, episode_step_in, metrics_in)
+    metrics_out[worldid, 0] = mean + (wp.sqrt(ex * ex + ey * ey) - mean) / float(episode_step_in[worldid] + 1)
+    row = wp.clamp(int(wp.floor(qpos_in[worldid, 0] / TERRAIN_SIZE)), 0, TERRAIN_ROWS - 1)
+    metrics_out[worldid, 1] = float(row)
+
+
+@wp.kernel
 def _go2_terrain_advance(
     # In:
     time_in: wp.array(dtype=float),
@@ -555,6 +595,7 @@ class Go2Terrain(Task):
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
     reward_terms = tuple(WEIGHTS)
+    metric_names = METRICS
     _kernel = _go2_terrain_evaluate
     # Measured in C MuJoCo (bench/contact_budget.py --steps 3000: uniform and +-1 random actions,
     # with and without termination, plus settling from lying poses, each episode on a drawn
@@ -643,6 +684,12 @@ class Go2Terrain(Task):
             device=qpos.device,
         )
 
+    def measure(self, d, episode_step, metrics) -> None:
+        with nvtx_range("task.go2_measure"):
+            wp.launch(_go2_terrain_measure, dim=d.qpos.shape[0],
+                      inputs=[d.qpos, d.qvel, d.mocap_pos, episode_step, metrics], outputs=[metrics],
+                      device=d.qpos.device)
+
     def after_step(self, d, action) -> None:
         """Advances every world's memory by the step just evaluated (module docstring)."""
         with nvtx_range("task.go2_memory"):
@@ -709,6 +756,20 @@ class Go2Terrain(Task):
         pitch = math.asin(float(np.clip(-rot[2, 0], -1.0, 1.0)))
         terminated = bool(abs(roll) > MAX_TILT or abs(pitch) > MAX_TILT or touch[TOUCH_BASE] != 0)
         return obs, terms, terminated
+
+    def reference_measure(self, qpos, qvel, mocap_pos, previous, episode_step) -> np.ndarray:
+        """NumPy reference of :meth:`measure` for one world: [tracking error, terrain level];
+        ``previous`` the metrics before the step, ``episode_step`` the steps before it."""
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
+        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        yaw = math.atan2(rot[1, 0], rot[0, 0])
+        c, s = math.cos(yaw), math.sin(yaw)
+        velocity = np.array([c * qvel[0] + s * qvel[1], -s * qvel[0] + c * qvel[1]])
+        error = float(np.linalg.norm(mocap_pos[COMMAND_BODY, :2] - velocity))
+        mean = 0.0 if episode_step == 0 else previous[0]
+        row = min(max(math.floor(qpos[0] / TERRAIN.size), 0), TERRAIN.num_rows - 1)
+        return np.array([mean + (error - mean) / (episode_step + 1), row])
 
     def reference_after_step(self, qvel, action, touch, mocap_pos) -> np.ndarray:
         """NumPy reference of :meth:`after_step` for one world short of a command draw: its

@@ -19,6 +19,7 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.tasks import locomotion
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -100,6 +101,16 @@ class HurdleTrack:
             if mjm.body_mocapid[body.id] != k:
                 raise ValueError(f"hurdle{k} is mocap body {mjm.body_mocapid[body.id]}, expected {k}")
 
+    def measure(self, d: mjw.Data, start_x: float, half_lengths: wp.array, episode_step: wp.array,
+                metrics: wp.array2d) -> None:
+        """The hurdle tasks' metrics (``HURDLE_METRICS``) of every world (``Task.measure``): the
+        hurdles the robot has cleared and the distance it has run along the track, from its base x
+        (qpos[0]) and its start x ``start_x``; ``half_lengths`` [num_hurdles] on the Data's device."""
+        with nvtx_range("task.measure_hurdles"):
+            wp.launch(_hurdle_measure, dim=d.qpos.shape[0],
+                      inputs=[start_x, d.qpos, d.qvel, d.mocap_pos, half_lengths, episode_step, metrics],
+                      outputs=[metrics], device=d.qpos.device)
+
     def place(self, d: mjw.Data, seed: int, mask: wp.array, reset_count: wp.array) -> None:
         """Draws a new track for every masked world: ``d.mocap_pos`` [W, nmocap] rows 0..num_hurdles-1.
 
@@ -149,6 +160,56 @@ def _place_hurdles(
             x += spacing_in[0] + (spacing_in[1] - spacing_in[0]) * wp.randf(rng)
             height = low + (high - low) * wp.randf(rng)
             mocap_pos_out[worldid, level * hurdles_per_level_in + j] = wp.vec3(x, 0.0, height - half_height_in)
+
+
+HURDLE_METRICS = ("hurdles_cleared", "distance")
+"""The hurdle tasks' metrics: hurdles whose far edge lies behind the robot's base, and how far (m)
+along the track (+x) the base got from its start."""
+
+
+@wp.func
+def hurdles_cleared(
+    worldid: int,
+    x: float,
+    # In:
+    half_length_in: wp.array(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+) -> float:
+    """Number of hurdles k whose far edge x_k + half_length_k lies behind x."""
+    count = float(0.0)
+    for k in range(half_length_in.shape[0]):
+        if mocap_pos_in[worldid, k][0] + half_length_in[k] < x:
+            count += 1.0
+    return count
+
+
+@wp.kernel
+def _hurdle_measure(
+    # In:
+    start_x_in: float,
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    half_length_in: wp.array(dtype=float),
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+    # Out:
+    metrics_out: wp.array2d(dtype=float),
+):
+    """metrics = (hurdles cleared behind x = qpos[0], x - start_x); a non-finite state keeps the
+    last ones (``metrics_in`` is ``metrics_out`` as it was: each world its own row)."""
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+        return
+    x = qpos_in[worldid, 0]
+    metrics_out[worldid, 0] = hurdles_cleared(worldid, x, half_length_in, mocap_pos_in)
+    metrics_out[worldid, 1] = x - start_x_in
+
+
+def np_hurdles_cleared(x: float, mocap_pos: np.ndarray, half_lengths: np.ndarray) -> float:
+    """NumPy twin of :func:`hurdles_cleared` (mocap_pos [nmocap, 3], hurdles first)."""
+    return float(np.count_nonzero(mocap_pos[: len(half_lengths), 0] + half_lengths < x))
 
 
 @wp.func

@@ -105,6 +105,11 @@ STREAM_RANGE = 1 << 24
 SCENE_STREAM = 7211
 """Offset of the start-and-goal generator's key from the initial-state generator's."""
 TERMS = ("distance", "rotation", "action", "healthy", "success")
+METRICS = ("goals_reached", "orientation_error")
+"""The task metrics: the goals reached in the episode (a success: rotation distance below
+SUCCESS_TOLERANCE, the success term's threshold; with one goal per episode, the authors' default,
+0 or 1, so its mean is the rate of episodes that reached their goal), and the rotation distance
+(rad) of the cube from its goal at the episode's last step."""
 ARMATURE = 0.1
 """Rotor inertia (kg m^2) of every actuated joint: the hand files give none (or 0.0002) and Genesis,
 the authors' simulator, loads such joints with 0.1. Menagerie's light fingers under the position
@@ -360,6 +365,35 @@ def _in_hand_advance(
 
 
 @wp.kernel
+def _in_hand_measure(
+    # In:
+    cube_qpos_in: int,
+    qpos_in: wp.array2d(dtype=float),
+    qvel_in: wp.array2d(dtype=float),
+    mocap_pos_in: wp.array2d(dtype=wp.vec3),
+    goal_in: wp.array2d(dtype=wp.quat),
+    goal_redraw_in: int,
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+    # Out:
+    metrics_out: wp.array2d(dtype=float),
+):
+    """metrics = (goals reached, rotation distance to the goal) (``METRICS``), before
+    :func:`_in_hand_advance` counts the step's success and turns the goal; the cube's quaternion at
+    qpos[cube_qpos_in + 3]. Goals reached: the successes so far with this step's when each success
+    draws a new goal (``goal_redraw_in``); with one goal per episode, 1 once it was reached (the
+    success count there counts steps spent at the goal)."""
+    worldid = wp.tid()
+    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
+        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+        return
+    rot = _rotation_distance(_from_mujoco(goal_in[worldid, GOAL_BODY]), _wxyz(worldid, cube_qpos_in + 3, qpos_in))
+    successes = _memory(worldid, MEM_SUCCESSES, mocap_pos_in) + wp.where(rot < SUCCESS_TOLERANCE, 1.0, 0.0)
+    metrics_out[worldid, 0] = wp.where(goal_redraw_in != 0, successes, wp.min(successes, 1.0))
+    metrics_out[worldid, 1] = rot
+
+
+@wp.kernel
 def _in_hand_place(
     # In:
     seed_in: int,
@@ -511,6 +545,7 @@ class InHandTask(Task):
     camera = EGO_CAMERA
     reads_body_poses = True
     reward_terms = TERMS
+    metric_names = METRICS
     _kernel = _in_hand_evaluate
 
     episode_length: int = 333
@@ -554,6 +589,13 @@ class InHandTask(Task):
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
+
+    def measure(self, d, episode_step, metrics) -> None:
+        with nvtx_range("task.in_hand_measure"):
+            wp.launch(_in_hand_measure, dim=d.qpos.shape[0],
+                      inputs=[self.hand.num_joints, d.qpos, d.qvel, d.mocap_pos, d.mocap_quat, int(self.goal_redraw),
+                              episode_step, metrics],
+                      outputs=[metrics], device=d.qpos.device)
 
     def after_step(self, d, action) -> None:
         """Advances every world's memory and goal by the step just evaluated (module docstring)."""
@@ -605,6 +647,16 @@ class InHandTask(Task):
         flat[MEM_SUCCESSES] += float(success)
         out[1:] = flat.reshape(-1, 3)
         return out, mocap_quat[GOAL_BODY].copy(), bool(success)
+
+    def reference_measure(self, qpos, qvel, mocap_pos, mocap_quat, previous, episode_step) -> np.ndarray:
+        """NumPy reference of :meth:`measure` for one world: [goals reached, orientation error];
+        ``previous`` the metrics before the step, ``episode_step`` the steps before it."""
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
+        nj = self.hand.num_joints
+        rot = np_rotation_distance(mocap_quat[GOAL_BODY], qpos[nj + 3:nj + 7])
+        successes = mocap_pos[1:].reshape(-1)[MEM_SUCCESSES] + float(rot < SUCCESS_TOLERANCE)
+        return np.array([successes if self.goal_redraw else min(successes, 1.0), rot])
 
 
 @register

@@ -112,6 +112,33 @@ def clear_world(
 
 
 @wp.func
+def previous_metric(
+    worldid: int,
+    i: int,
+    # In:
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+) -> float:
+    """Task metric i of the world before this step: 0 on the first step of an episode (``Task.measure``)."""
+    return wp.where(episode_step_in[worldid] == 0, 0.0, metrics_in[worldid, i])
+
+
+@wp.func
+def hold_metrics(
+    worldid: int,
+    # In:
+    episode_step_in: wp.array(dtype=int),
+    metrics_in: wp.array2d(dtype=float),
+    # Out:
+    metrics_out: wp.array2d(dtype=float),
+):
+    """A non-finite state keeps the metrics of the last finite one (0 on an episode's first step),
+    so a blown-up episode reports what it reached before."""
+    for i in range(metrics_out.shape[1]):
+        metrics_out[worldid, i] = previous_metric(worldid, i, episode_step_in, metrics_in)
+
+
+@wp.func
 def write_reward(
     worldid: int,
     # Out:

@@ -51,6 +51,8 @@ PROPRIO_DIM = 17
 """[qpos[1:], qvel] of the walker."""
 SAMPLE_OFFSETS = np.linspace(-2.0, 5.0, 36)
 """x offsets from the torso at which the critic reads the track height (the authors' 0.2 m grid)."""
+START_X = 0.0
+"""The torso's x (rootx) at reset before noise: where the distance metric counts from."""
 HURDLE_HALF_HEIGHT = TRACK.max_height
 HURDLE_HALF_WIDTH = TRACK.half_width
 MIN_HEIGHT = walker.MIN_HEIGHT
@@ -116,6 +118,7 @@ class WalkerHurdle(Task):
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
     reward_terms = ("progress", "alive", "action")
+    metric_names = hurdles.HURDLE_METRICS
     track: ClassVar[hurdles.HurdleTrack] = TRACK
     """The hurdle distribution (benches place hurdles with it)."""
     _kernel = _walker_hurdle_evaluate
@@ -158,6 +161,9 @@ class WalkerHurdle(Task):
             device=qpos.device,
         )
 
+    def measure(self, d, episode_step, metrics) -> None:
+        TRACK.measure(d, START_X, _track_constants(str(d.qpos.device))[0], episode_step, metrics)
+
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         TRACK.place(d, seed, mask, reset_count)
 
@@ -173,3 +179,10 @@ class WalkerHurdle(Task):
         height, pitch = qpos[1], qpos[2]
         terminated = bool(height < MIN_HEIGHT or height > MAX_HEIGHT or abs(pitch) > MAX_PITCH)
         return obs, terms, terminated
+
+    def reference_measure(self, qpos, qvel, mocap_pos, previous, episode_step) -> np.ndarray:
+        """NumPy reference of :meth:`measure` for one world: [hurdles cleared, distance];
+        ``previous`` the metrics before the step, ``episode_step`` the steps before it."""
+        if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
+            return np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
+        return np.array([hurdles.np_hurdles_cleared(qpos[0], mocap_pos, TRACK.half_lengths()), qpos[0] - START_X])
