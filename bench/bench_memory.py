@@ -29,12 +29,11 @@ import torch
 import warp as wp
 
 from sdpg_warp.config import task_defaults
+from sdpg_warp.memory import storage_bytes
 from sdpg_warp.networks import Actor, Critic
-from sdpg_warp.ppo import PPOStorage
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.runner import Runner
 from sdpg_warp.sim import BatchedSim, resolve_device
-from sdpg_warp.storage import RolloutStorage
 
 
 def warp_bytes(obj, seen=None) -> int:
@@ -122,27 +121,20 @@ def footprint(cfg, device: str, probes=(1, 2)) -> dict:
     obs = torch.zeros((1, *obs_shape), dtype=obs_dtype)
     state = torch.zeros(1, state_dim)
     H = cfg.horizon
+    sizes.update(storage_bytes(cfg, state_dim, d))  # what the CLI checks against free memory
     if cfg.algo == "sdpg":
-        storage = vars(RolloutStorage.allocate(nominal, aux, H, d, obs_shape, obs_dtype, state_dim, "meta"))
-        targets = 2 * nominal * H * d * 4 + nominal * (aux + 1) * H * 4  # estimate's outputs, returns
-        sizes["storage_obs"] = tensor_bytes([storage.pop("obs")])
-        sizes["storage_other"] = tensor_bytes(storage.values()) + targets
+        sizes["storage_other"] += 2 * nominal * H * d * 4 + nominal * (aux + 1) * H * 4  # estimate's outputs, returns
         sizes["update_activations"] = (_update_bytes(actor, obs, min(cfg.actor_chunk_on("cuda"), nominal * H))
                                        + _update_bytes(critic, state, cfg.critic_minibatch))
         sizes["networks_and_optimizers"] = _optimized_bytes(actor) + 5 * tensor_bytes(critic.parameters())
     elif cfg.algo == "ppo":
-        storage = vars(PPOStorage.allocate(nominal, H, d, obs_shape, obs_dtype, state_dim, "meta"))
         minibatch = nominal * H // cfg.ppo_minibatches
-        sizes["storage_obs"] = tensor_bytes([storage.pop("obs")])
-        sizes["storage_other"] = tensor_bytes(storage.values()) + 4 * nominal * H * 4  # advantages, returns
+        sizes["storage_other"] += 4 * nominal * H * 4  # advantages, returns
         # A minibatch is gathered (a copy of its observations), then goes through actor and critic.
         sizes["update_activations"] = (minibatch * tensor_bytes([obs]) + _update_bytes(actor, obs, minibatch)
                                        + _update_bytes(critic, state, minibatch))
         sizes["networks_and_optimizers"] = _optimized_bytes(actor) + _optimized_bytes(critic)
     else:
-        capacity = cfg.distill_buffer
-        sizes["storage_obs"] = capacity * tensor_bytes([obs])
-        sizes["storage_other"] = capacity * d * 4
         sizes["update_activations"] = cfg.distill_batch * tensor_bytes([obs]) + _update_bytes(actor, obs,
                                                                                                cfg.distill_batch)
         teacher = Actor.from_config(dataclasses.replace(cfg, obs="state"), (state_dim,), d)

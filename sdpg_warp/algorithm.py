@@ -42,6 +42,10 @@ class Algorithm(abc.ABC):
     """Keys of :meth:`state_dict` whose values differ between ranks (random generators, per-rank
     buffers): a checkpoint keeps these for every rank, the rest once."""
 
+    def load_kernels(self) -> None:
+        """Compiles (or loads from Warp's cache) the Warp kernels the algorithm launches, before the
+        first epoch (default: none)."""
+
     def start_rollout(self, sim) -> None:
         """Prepares the simulator's worlds for a rollout (default: nothing)."""
 

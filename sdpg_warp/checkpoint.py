@@ -14,6 +14,7 @@ is refused, naming what it asked for, before any object of it exists.
 import os
 import pickle
 import re
+from typing import Optional
 
 import numpy as np
 import torch
@@ -133,3 +134,25 @@ def load_teacher(cfg: TrainConfig) -> tuple[TrainConfig, Actor]:
         raise ValueError(f"--teacher {cfg.teacher} sees {teacher_cfg.obs} observations; a teacher must be a "
                          f"state-observation run (--obs state)")
     return teacher_cfg, actor
+
+
+RESUME_KEYS = ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
+               "actor_hidden", "critic_hidden", "encoder_dim", "camera_encoder_dims")
+"""Settings a checkpoint's networks, storage and simulator state are shaped by: a run resumes only
+from a checkpoint that agrees on all of them."""
+
+
+def resume_mismatch(state: dict, cfg: TrainConfig, world_size: int, path: str) -> Optional[str]:
+    """Why the checkpoint ``state`` (read from ``path``) cannot resume as ``cfg`` on ``world_size``
+    ranks, in one line; None when it can."""
+    saved_ranks = state.get("world_size", 1)
+    if saved_ranks != world_size:
+        how = ("plain python -m sdpg_warp.train" if saved_ranks == 1
+               else f"torchrun and {saved_ranks} ranks in all (--nnodes times --nproc-per-node)")
+        return f"checkpoint {path} was written by {saved_ranks} rank(s), this run has {world_size}: resume it with {how}"
+    saved = state["config"]
+    for key in RESUME_KEYS:
+        value = saved.get(key, TrainConfig.__dataclass_fields__[key].default)
+        if tuple(np.atleast_1d(value)) != tuple(np.atleast_1d(getattr(cfg, key))):
+            return f"checkpoint {path} has {key}={value!r}, this run {getattr(cfg, key)!r}"
+    return None

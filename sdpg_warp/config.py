@@ -4,12 +4,16 @@ per-task defaults from the authors' public configs (docs/DESIGN.md section 4.5).
 import dataclasses
 import json
 import math
+import os
 from typing import Literal, Optional, Tuple
 
 from sdpg_warp.tasks import make_task, task_names
 
 MIN_IMAGE_SIZE = 16
 """Smallest image the DrQ-v2 encoder takes (a 3x3 stride-2 conv, then three 3x3 convs)."""
+MAX_SEED = 2**31 - 1
+"""Largest seed: the reset kernels take it as a 32-bit int, and Warp wraps larger values silently
+(two seeds would give the same resets)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +47,14 @@ class TrainConfig:
     device: str = "auto"
     """Device for simulation and networks: "auto" (cuda:0 if present, else cpu), "cpu" or "cuda:N"."""
     seed: int = 0
-    """Seed for simulation resets, perturbations and network initialization. Under torchrun rank r
-    simulates and perturbs with seed + r * 65536, and every rank starts from rank 0's networks."""
+    """Seed for simulation resets, perturbations and network initialization, in [0, 2^31 - 1]. Under
+    torchrun rank r simulates and perturbs with seed + r * 65536, and every rank starts from rank 0's
+    networks."""
     log_dir: str = "runs"
     """Directory under which each run gets its own folder (TensorBoard events, checkpoints, config.json)."""
     run_name: Optional[str] = None
-    """Run folder name; default ``{task}__{obs}__{seed}__{time}``."""
+    """Run folder name (one path component, no ``/``); default ``{task}__{obs}__{seed}__{time}``, with
+    ``{algo}__`` before the seed for ppo and distill."""
     resume: Optional[str] = None
     """Run folder or checkpoint file to continue from (training continues in that run folder)."""
     checkpoint_every: int = 100
@@ -287,6 +293,12 @@ class TrainConfig:
                      "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if self.run_name is not None and (self.run_name in ("", ".", "..") or "/" in self.run_name
+                                          or (os.altsep or "/") in self.run_name):
+            raise ValueError(f"run-name must be a folder name without {os.sep!r} (the folder is created under "
+                             f"--log-dir), got {self.run_name!r}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if not 0.0 <= self.lam < 1.0:

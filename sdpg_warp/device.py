@@ -7,6 +7,8 @@ the stream itself, with no host synchronization and no per-launch stream lookup.
 
 import contextlib
 import os
+import sys
+import tempfile
 from typing import Optional
 
 import torch
@@ -17,7 +19,7 @@ def resolve_device(device: Optional[str]) -> str:
     """The Warp/Torch device string of ``device``: ``None``/"auto" picks cuda:0 when both Warp and
     Torch have CUDA, else cpu; "cuda" means cuda:0. Raises ValueError (one line) for a device that
     does not exist or that Warp or the installed Torch cannot use."""
-    wp.init()
+    init_warp(quiet_without_driver=not (device or "auto").startswith("cuda"))
     warp_cuda = wp.get_cuda_device_count() > 0
     torch_cuda = torch.cuda.is_available()
     if device in (None, "auto"):
@@ -35,6 +37,37 @@ def resolve_device(device: Optional[str]) -> str:
     except Exception:  # Warp raises several types for unknown devices
         raise ValueError(f"unknown or unavailable device {device!r}") from None
     return device
+
+
+_NO_DRIVER_WARNING = b"Warp CUDA warning: Could not find or load the NVIDIA CUDA driver"
+
+
+def init_warp(quiet_without_driver: bool) -> None:
+    """``wp.init()``. With ``quiet_without_driver`` (no CUDA device asked for: cpu, auto) the line
+    Warp's native library prints on a machine without an NVIDIA driver is dropped, as it says
+    nothing a CPU run needs ("auto" says itself that it runs on the CPU); every other line it
+    prints passes through, and a CUDA request keeps the warning."""
+    if not quiet_without_driver:
+        wp.init()
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to filter
+        wp.init()
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            wp.init()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        lines = capture.read().splitlines(keepends=True)
+    kept = b"".join(line for line in lines if not line.startswith(_NO_DRIVER_WARNING))
+    if kept:
+        os.write(2, kept)
 
 
 class ExecutionScope:

@@ -12,6 +12,7 @@ and state estimator deliver separately.
 """
 
 import argparse
+import os
 import sys
 import warnings
 from typing import Optional, Sequence
@@ -82,15 +83,31 @@ def export_onnx(path: str, out: str) -> None:
         )
 
 
+def check_out_path(out: str) -> None:
+    """Raises ValueError unless ``out`` names a file that can be written (not a folder; its folder
+    exists and is writable), before the checkpoint is loaded."""
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out} is a folder; give the ONNX file's name, e.g. {os.path.join(out, 'policy.onnx')}")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--out {out}: no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: folder {folder} is not writable")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m sdpg_warp.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder or checkpoint file")
     parser.add_argument("--out", default="policy.onnx", help="ONNX file to write")
     args = parser.parse_args(argv)
+    from sdpg_warp.tasks.menagerie import RobotNotFound
+
     try:
+        check_out_path(args.out)
         export_onnx(args.run, args.out)
-    except (FileNotFoundError, KeyError, ValueError, MissingDependency) as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+    except (OSError, KeyError, ValueError, MissingDependency, RobotNotFound) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}")
     return 0

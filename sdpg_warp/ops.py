@@ -158,6 +158,15 @@ def _launch(kernel, dim: Sequence[int], inputs: list, outputs: list, device: tor
 # Public ops.
 
 
+def load_kernels(device: torch.device) -> None:
+    """Compiles the ops' kernels for ``device`` (or reads them from Warp's kernel cache), as their
+    first launch otherwise would: the Runner does it before the first epoch, so that epoch's phase
+    times and steps/s are its own work's."""
+    wp.init()
+    for module in (_perturb, _returns, _estimator, _top_k):
+        wp.load_module(module, device=wp.device_from_torch(device))
+
+
 def sample_actions(
     mean: torch.Tensor,
     logstd: torch.Tensor,

@@ -1,14 +1,42 @@
-"""Evaluate a checkpoint: run the deterministic policy (tanh of the mean), report the mean episode
-return, and write an MP4 of the actor's camera next to a larger third-person render.
+"""Evaluate a checkpoint: run its policy (deterministic, tanh of the mean, or ``--stochastic``),
+report the mean episode return, and write a video of the actor's camera next to a larger
+third-person render, frame by frame as the rollout goes.
 
   python -m sdpg_warp.play runs/reacher__rgb__0__20261122-040000 --video reacher.mp4
+  python -m sdpg_warp.play runs/reacher__rgb__0__20261122-040000 --episodes 20 --stochastic --seed 3
 """
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
 import numpy as np
+
+VIDEO_FORMATS = (".mp4", ".mkv", ".mov", ".avi", ".gif")
+"""Video files play writes: the FFmpeg containers of imageio-ffmpeg, and GIF (Pillow)."""
+PROGRESS_LINES = 10
+"""Progress lines printed over a rollout of known length."""
+
+
+class PlayError(ValueError):
+    """Invalid input to play, reported as one line (exit status 2)."""
+
+
+def check_video_path(video: str) -> None:
+    """Raises PlayError unless ``video`` is a writable file path with a known video extension:
+    checked before the build and the rollout, which take minutes."""
+    extension = os.path.splitext(video)[1].lower()
+    if extension not in VIDEO_FORMATS:
+        raise PlayError(f"--video {video}: unknown video extension {extension or '(none)'!r}; use one of "
+                        f"{', '.join(VIDEO_FORMATS)}")
+    if os.path.isdir(video):
+        raise PlayError(f"--video {video} is a folder; give a file name")
+    folder = os.path.dirname(os.path.abspath(video))
+    if not os.path.isdir(folder):
+        raise PlayError(f"--video {video}: no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PlayError(f"--video {video}: folder {folder} is not writable")
 
 
 def _upscale(image: np.ndarray, size: int) -> np.ndarray:
@@ -19,12 +47,16 @@ def _upscale(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video: Optional[str] = None,
-             video_size: int = 256, device: str = "auto") -> dict:
-    """Runs ``num_worlds`` nominal worlds for ``steps`` (default: one episode length).
+             video_size: int = 256, device: str = "auto", episodes: Optional[int] = None, seed: Optional[int] = None,
+             stochastic: bool = False, progress: bool = False) -> dict:
+    """Runs ``num_worlds`` nominal worlds for ``steps`` (default: one episode length), or until
+    ``episodes`` episodes have finished; ``seed`` (default: the run's seed + 1) keys the worlds'
+    resets and, with ``stochastic``, the policy's noise.
 
-    Returns {"mean_return", "episodes", "steps"}: the mean over finished episodes, or over the
-    partial returns of all worlds when none finished.
+    Returns {"mean_return", "episodes", "steps"}: the mean over finished episodes (the first
+    ``episodes`` of them when given), or over the partial returns of all worlds when none finished.
     """
+    import torch
     import warp as wp
 
     wp.config.log_level = wp.LOG_WARNING
@@ -34,47 +66,82 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     from sdpg_warp.render.ego import image_observation
     from sdpg_warp.sim import BatchedSim
 
+    if video:
+        check_video_path(video)
     cfg, actor = load_policy(path)
+    seed = cfg.seed + 1 if seed is None else seed
     device = resolve_device(device)
     actor.to(device)
     with ExecutionScope(device):
         # One auxiliary world per nominal (the simulator needs M >= 1); it follows its nominal.
-        sim = BatchedSim(cfg.task, num_worlds, 1, device=device, seed=cfg.seed + 1, graph=True)
+        sim = BatchedSim(cfg.task, num_worlds, 1, device=device, seed=seed, graph=True)
         sim.reset()
         renderer = None
         if cfg.obs != "state":
             renderer = image_observation(sim, cfg.obs, cfg.image_size, cfg.frames, graph=True)
         view = NominalRenderer(sim, video_size, video_size, 1, "rgb") if video else None
-        return _rollout(sim, renderer, view, actor, steps, video, video_size)
+        noise = None
+        if stochastic:
+            noise = torch.Generator(device=device)
+            noise.manual_seed(seed)
+        writer = _open_video(video, sim) if video else None
+        try:
+            result = _rollout(sim, renderer, view, actor, steps, episodes, writer, video_size, noise, progress)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+                os.remove(video)  # a partial video is no result
+            raise
+        if writer is not None:
+            writer.close()
+        return result
 
 
-def _rollout(sim, renderer, view, actor, steps, video, video_size) -> dict:
-    """The deterministic policy on every nominal world for ``steps`` steps (see :func:`evaluate`)."""
+def _open_video(video: str, sim):
+    import imageio
+
+    fps = int(round(1.0 / (sim.mjm.opt.timestep * sim.task.frame_skip)))
+    if video.lower().endswith(".gif"):
+        return imageio.get_writer(video, duration=1000.0 / fps, loop=0)
+    # Frames are multiples of 16 px wide and high only by chance: keep their size as it is.
+    return imageio.get_writer(video, fps=fps, macro_block_size=1)
+
+
+def _rollout(sim, renderer, view, actor, steps, episodes, writer, video_size, noise, progress) -> dict:
+    """The policy on every nominal world for ``steps`` steps or ``episodes`` finished episodes (see
+    :func:`evaluate`); each video frame goes to ``writer`` as soon as it is rendered."""
     import torch
 
     g = sim.group_size
-    steps = steps or sim.task.episode_length
+    if steps is None:
+        steps = None if episodes else sim.task.episode_length
     episode_return = torch.zeros(sim.num_nominal, device=sim.reward.device)
     finished = []
-    frames = []
+    step = 0
+    every = max(1, (steps or sim.task.episode_length) // PROGRESS_LINES)
     with torch.no_grad():
-        for _ in range(steps):
+        while (steps is None or step < steps) and (episodes is None or len(finished) < episodes):
             obs = sim.states[::g] if renderer is None else renderer.render_step()
-            mean, _ = actor(obs)
+            mean, logstd = actor(obs)
+            if noise is not None:
+                mean = mean + logstd.exp() * torch.randn(mean.shape, generator=noise, device=mean.device)
             sim.step(torch.tanh(mean).repeat_interleave(g, dim=0))
-            if view is not None:
-                frames.append(_video_frame(renderer, view, video_size))
+            if writer is not None:
+                writer.append_data(_video_frame(renderer, view, video_size))
             done = (sim.terminated | sim.truncated)[::g]
             episode_return += sim.reward[::g]
             finished.extend(episode_return[done].tolist())
             episode_return[done] = 0.0
             sim.reset_done_episodes()
+            step += 1
+            if progress and step % every == 0:
+                total = f"/{steps}" if steps is not None else ""
+                wanted = f"/{episodes}" if episodes is not None else ""
+                print(f"step {step}{total}: {len(finished)}{wanted} episodes finished", flush=True)
+    if episodes is not None:
+        finished = finished[:episodes]
     returns = finished if finished else episode_return.tolist()
-    if video:
-        import imageio
-
-        imageio.mimwrite(video, frames, fps=int(round(1.0 / (sim.mjm.opt.timestep * sim.task.frame_skip))))
-    return {"mean_return": float(np.mean(returns)), "episodes": len(finished), "steps": steps}
+    return {"mean_return": float(np.mean(returns)), "episodes": len(finished), "steps": step}
 
 
 def _video_frame(renderer, view, size: int) -> np.ndarray:
@@ -96,24 +163,48 @@ def _video_frame(renderer, view, size: int) -> np.ndarray:
     return np.concatenate([_upscale(image, size) for image in small] + [big], axis=1)
 
 
+def _check_arguments(args) -> None:
+    """Raises PlayError for a bad flag, before anything is loaded or built."""
+    from sdpg_warp.config import MAX_SEED
+
+    if args.num_worlds < 1 or (args.steps is not None and args.steps < 1) or args.video_size < 16:
+        raise PlayError("--num-worlds and --steps must be >= 1, --video-size >= 16")
+    if args.episodes is not None and args.episodes < 1:
+        raise PlayError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise PlayError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    if args.video:
+        check_video_path(args.video)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m sdpg_warp.play", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder or checkpoint file")
     parser.add_argument("--num-worlds", type=int, default=4, help="evaluation worlds (episodes in parallel)")
-    parser.add_argument("--steps", type=int, default=None, help="steps to run (default: one episode length)")
-    parser.add_argument("--video", default=None, help="write an MP4 of world 0 here")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps to run (default: one episode length, or until --episodes have finished)")
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="run until this many episodes have finished (at most --steps steps when given)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the resets and the noise (default: run's + 1)")
+    parser.add_argument("--stochastic", action="store_true",
+                        help="sample the policy's actions, tanh(mean + std * noise), instead of tanh(mean)")
+    parser.add_argument("--video", default=None, help=f"write a video of world 0 here ({', '.join(VIDEO_FORMATS)})")
     parser.add_argument("--video-size", type=int, default=256, help="height of the third-person view in pixels")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    if args.num_worlds < 1 or (args.steps is not None and args.steps < 1) or args.video_size < 16:
-        print("error: --num-worlds and --steps must be >= 1, --video-size >= 16", file=sys.stderr)
-        return 2
+    from sdpg_warp.tasks.menagerie import RobotNotFound
+
     try:
-        result = evaluate(args.run, args.num_worlds, args.steps, args.video, args.video_size, args.device)
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        _check_arguments(args)
+        result = evaluate(args.run, args.num_worlds, args.steps, args.video, args.video_size, args.device,
+                          episodes=args.episodes, seed=args.seed, stochastic=args.stochastic, progress=True)
+    except (OSError, KeyError, ValueError, RobotNotFound) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
-    print(f"mean_return: {result['mean_return']:.3f} ({result['episodes']} finished episodes, {result['steps']} steps)")
+    policy = "stochastic" if args.stochastic else "deterministic"
+    print(f"mean_return: {result['mean_return']:.3f} ({result['episodes']} finished episodes, {result['steps']} "
+          f"steps, {policy} policy)")
     if args.video:
         print(f"video: {args.video}")
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import warp as wp
 
-from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoint
+from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoint, resume_mismatch
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
 from sdpg_warp.distill import Distill
@@ -178,6 +178,8 @@ class Runner:
         cfg = self.cfg
         env_steps = cfg.horizon * self.sim.num_worlds * self.parallel.world_size
         start_epoch = self.epoch
+        if self.epoch < cfg.epochs:
+            self._load_kernels()
         t_start = time.perf_counter()
         with self.scope:
             while self.epoch < cfg.epochs:
@@ -209,6 +211,14 @@ class Runner:
         if self.epoch > start_epoch:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
+
+    def _load_kernels(self) -> None:
+        """The algorithm's kernels, compiled (or read from Warp's cache) and timed on their own, so
+        that the first epoch's phase times and steps/s hold no compilation."""
+        t0 = time.perf_counter()
+        with self.scope:
+            self.algo.load_kernels()
+        print(f"compiled kernels in {time.perf_counter() - t0:.1f} s (once; later runs read Warp's cache)", flush=True)
 
     def _warn_overflow(self) -> None:
         """Once per logging step (a device read): worlds (of every rank) that lost contacts to the budget."""
@@ -303,21 +313,12 @@ class Runner:
         """Restores what :func:`read_checkpoint` read, from a run with a compatible config (same
         task, obs and sizes) and as many ranks; raises ValueError (naming ``path``) otherwise. Rank
         r > 0 takes its own simulator, RNG and rank-local algorithm state from ``state["ranks"]``."""
-        saved = state["config"]
-        world_size = state.get("world_size", 1)
-        if world_size != self.parallel.world_size:
-            how = ("plain python -m sdpg_warp.train" if world_size == 1
-                   else f"torchrun and {world_size} ranks in all (--nnodes times --nproc-per-node)")
-            raise ValueError(f"checkpoint {path} was written by {world_size} rank(s), this run has "
-                             f"{self.parallel.world_size}: resume it with {how}")
+        mismatch = resume_mismatch(state, self.cfg, self.parallel.world_size, path)
+        if mismatch:
+            raise ValueError(mismatch)
         if self.parallel.rank > 0:
             own = state["ranks"][self.parallel.rank - 1]
             state = {**state, **own, "algo": {**state["algo"], **own["algo"]}}
-        for key in ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
-                    "actor_hidden", "critic_hidden", "encoder_dim", "camera_encoder_dims"):
-            if tuple(np.atleast_1d(saved.get(key, TrainConfig.__dataclass_fields__[key].default))) != tuple(
-                    np.atleast_1d(getattr(self.cfg, key))):
-                raise ValueError(f"checkpoint {path} has {key}={saved[key]!r}, this run {getattr(self.cfg, key)!r}")
         self.algo.load_state_dict(state["algo"])
         self.sim.load_state_dict(state["sim"])
         if self.renderer is not None:

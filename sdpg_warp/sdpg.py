@@ -115,12 +115,16 @@ def actor_lr_at(epoch: int, cfg: TrainConfig) -> float:
 
     Linear warm-up lr = actor_lr * epoch / W for epoch < W = actor_warmup_epochs (so epoch 0 has lr 0),
     then cosine lr = lr_min + (actor_lr - lr_min) * (1 + cos(pi * (epoch - W) / (S - W))) / 2,
-    reaching lr_min = actor_lr_min at S = ``schedule_length(cfg)`` and staying there.
+    reaching lr_min = actor_lr_min at S = ``schedule_length(cfg)``. Past S the rate stays at its value
+    at S: lr_min, or, when the warm-up is longer than the schedule (W > S), actor_lr * S / W, where
+    the warm-up had got to (a resumed run with more epochs must not warm up on past its schedule).
     """
+    length = schedule_length(cfg)
+    epoch = min(epoch, length)
     warmup = cfg.actor_warmup_epochs
     if epoch < warmup:
         return cfg.actor_lr * epoch / warmup
-    span = schedule_length(cfg) - warmup
+    span = length - warmup
     progress = min(1.0, (epoch - warmup) / span) if span > 0 else 1.0
     return cfg.actor_lr_min + (cfg.actor_lr - cfg.actor_lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -206,6 +210,9 @@ class SDPG(Algorithm):
         self.storage: Optional[RolloutStorage] = None
         self.epoch = 0
         self.set_epoch(0)
+
+    def load_kernels(self) -> None:
+        ops.load_kernels(self.device)
 
     def init_storage(self, num_nominal: int, num_aux: int, obs_shape, obs_dtype: torch.dtype,
                      state_dim: int, num_actions: int) -> None:

@@ -16,12 +16,14 @@ from typing import Optional, Sequence
 
 import tyro
 
-from sdpg_warp.config import ALGO_FIELDS, TrainConfig, foreign_fields, task_defaults
+from sdpg_warp.config import ALGO_FIELDS, MAX_SEED, TrainConfig, foreign_fields, task_defaults
 from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "threads", "sync_timing", "collective_timeout")
+                       "threads", "sync_timing", "collective_timeout", "teacher")
+PROG = "python -m sdpg_warp.train"
+"""How --help's usage line names the command (tyro would show the file's path)."""
 
 # Exit statuses (README "Exit codes"): 0 done, 2 invalid input or unreadable checkpoint,
 # 3 training diverged (non-finite loss or weight), 4 (torchrun) a collective failed: another rank
@@ -59,20 +61,43 @@ def _given_flags(args: Sequence[str]) -> set:
     return names
 
 
+def _repeated_flag(args: Sequence[str]) -> Optional[str]:
+    """The first flag given twice (``--graph`` and ``--no-graph`` count as one flag), or None."""
+    seen = set()
+    for arg in args:
+        if arg.startswith("--") and len(arg) > 2:
+            flag = arg.split("=", 1)[0]
+            name = flag[2:].replace("_", "-")
+            name = name[3:] if name.startswith("no-") else name
+            if name in seen:
+                return flag
+            seen.add(name)
+    return None
+
+
 def parse_config(args: Sequence[str]) -> TrainConfig:
-    """The config of the command line: task defaults, then flags (tyro exits 2 on a bad flag)."""
-    task = _flag_value(args, "--task") or TrainConfig.task
-    if task not in task_names():
-        raise UsageError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
-    algo = _flag_value(args, "--algo") or TrainConfig.algo
-    if algo not in ALGO_FIELDS:
-        raise UsageError(f"unknown algo {algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+    """The config of the command line (tyro exits 2 on a bad flag): the task's defaults, or with
+    ``--resume`` the saved run's config (so its algorithm's flags are its own), then the flags."""
+    repeated = _repeated_flag(args)
+    if repeated:
+        raise UsageError(f"{repeated} is given more than once; give each flag once")
+    resume = _flag_value(args, "--resume")
+    if resume is not None:
+        defaults = _saved_config(_resume_paths(resume)[0])
+        algo = defaults.algo
+    else:
+        task = _flag_value(args, "--task") or TrainConfig.task
+        if task not in task_names():
+            raise UsageError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
+        algo = _flag_value(args, "--algo") or TrainConfig.algo
+        if algo not in ALGO_FIELDS:
+            raise UsageError(f"unknown algo {algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+        defaults = task_defaults(task, _flag_value(args, "--obs"), algo)
     foreign = foreign_fields(algo, _given_flags(args))
     if foreign:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in foreign)
         raise UsageError(f"{flags}: not a setting of --algo {algo} (see --help for each algorithm's settings)")
-    defaults = task_defaults(task, _flag_value(args, "--obs"), algo)
-    cfg = tyro.cli(TrainConfig, default=defaults, args=list(args), description=__doc__)
+    cfg = tyro.cli(TrainConfig, default=defaults, args=list(args), description=__doc__, prog=PROG)
     _validate(cfg)
     return cfg
 
@@ -107,17 +132,20 @@ def _resume_paths(resume: str) -> tuple[str, str]:
     return run_dir, checkpoint
 
 
-def resumed_config(cfg: TrainConfig, run_dir: str, given: set) -> TrainConfig:
-    """The saved run's config with the allowed overrides; a conflicting flag is a usage error.
-
-    A run saved before ``schedule_epochs`` existed gets its schedule length from its ``epochs``.
-    """
+def _saved_config(run_dir: str) -> TrainConfig:
+    """The config.json of a run folder. A run saved before ``schedule_epochs`` existed gets its
+    schedule length from its ``epochs``."""
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
             saved = TrainConfig.from_json(f.read())
     except (OSError, ValueError, TypeError, KeyError) as e:
         raise UsageError(f"--resume: unreadable config.json in {run_dir} ({type(e).__name__})") from None
-    saved = dataclasses.replace(saved, schedule_epochs=saved.schedule_epochs or saved.epochs)
+    return dataclasses.replace(saved, schedule_epochs=saved.schedule_epochs or saved.epochs)
+
+
+def resumed_config(cfg: TrainConfig, run_dir: str, given: set) -> TrainConfig:
+    """The saved run's config with the allowed overrides; a conflicting flag is a usage error."""
+    saved = _saved_config(run_dir)
     for name in sorted(given - set(RESUMABLE_OVERRIDES)):
         if name in {f.name for f in dataclasses.fields(TrainConfig)} and getattr(cfg, name) != getattr(saved, name):
             raise UsageError(
@@ -151,11 +179,10 @@ def resume_plan(saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> 
             f"to {critic_lr_at(checkpoint_epoch, cfg):.3g}"
         )
     elif cfg.epochs > length:
-        final = max(length, cfg.actor_warmup_epochs)  # both schedules are flat from here on
         lines.append(
             f"learning-rate schedules keep their length of {length} epochs (--schedule-epochs changes it): "
-            f"past epoch {final} the actor lr stays at {actor_lr_at(final, cfg):.3g} and the critic lr "
-            f"at {critic_lr_at(final, cfg):.3g}"
+            f"past epoch {length} the actor lr stays at {actor_lr_at(length, cfg):.3g} and the critic lr "
+            f"at {critic_lr_at(length, cfg):.3g}"
         )
     return lines
 
@@ -217,9 +244,18 @@ def _install_stop_handlers(runner) -> dict:
     return previous
 
 
-def _launcher(world_size: int) -> str:
-    """How to start training again: plain python, or torchrun with the run's number of ranks."""
-    return "python" if world_size == 1 else f"torchrun <{world_size} ranks in all, as this run>"
+def _launcher(world_size: int, environ=os.environ) -> str:
+    """How to start training again, to paste: plain python, or torchrun with this job's layout
+    (torchrun's environment: nodes of LOCAL_WORLD_SIZE ranks, the rendezvous at MASTER_ADDR:MASTER_PORT)."""
+    if world_size == 1:
+        return "python"
+    per_node = int(environ.get("LOCAL_WORLD_SIZE", world_size))
+    nodes = max(1, world_size // max(per_node, 1))
+    if nodes == 1:
+        return f"torchrun --standalone --nproc-per-node {per_node}"
+    endpoint = f"{environ.get('MASTER_ADDR', 'HOST')}:{environ.get('MASTER_PORT', '29500')}"
+    return (f"torchrun --nnodes {nodes} --nproc-per-node {per_node} --rdzv-backend c10d --rdzv-endpoint {endpoint} "
+            f"--rdzv-id {environ.get('TORCHELASTIC_RUN_ID', 'resume')}")
 
 
 def _print_next_steps(run_dir: str, log_dir: str, epoch: int, world_size: int) -> None:
@@ -246,10 +282,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 128 + signal.SIGINT
 
 
-def _plan(args: list):
+def _plan(args: list, world_size: int = 1):
     """(config, run folder or its name, checkpoint state and path, resume plan lines) of the command
-    line, all checked before anything is created; None when a resume has nothing left to train."""
+    line, all checked before anything is created or built; None when a resume has nothing left to
+    train. ``world_size``: the ranks of the job (torchrun), which a resumed checkpoint must match."""
+    from sdpg_warp.distributed import RANK_SEED_STRIDE
+
     cfg = parse_config(args)
+    if cfg.seed + (world_size - 1) * RANK_SEED_STRIDE > MAX_SEED:
+        raise UsageError(f"--seed {cfg.seed}: rank {world_size - 1}'s seed, seed + {world_size - 1} * "
+                         f"{RANK_SEED_STRIDE}, exceeds {MAX_SEED}; use a smaller --seed")
+    _check_robot(cfg.task)
     if not cfg.resume:
         cfg = dataclasses.replace(cfg, schedule_epochs=cfg.schedule_epochs or cfg.epochs)
         if cfg.algo == "distill":
@@ -258,22 +301,93 @@ def _plan(args: list):
         run_dir = os.path.join(cfg.log_dir, name)
         if cfg.run_name and os.path.exists(run_dir):
             raise UsageError(f"run directory {run_dir} already exists; use --resume {run_dir} or another --run-name")
+        _check_log_dir(cfg.log_dir)
         return cfg, name, None, None, []
-    from sdpg_warp.checkpoint import read_checkpoint
+    from sdpg_warp.checkpoint import read_checkpoint, resume_mismatch
 
     run_dir, checkpoint = _resume_paths(cfg.resume)
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UsageError(f"--resume: the run folder {run_dir} is not writable (the checkpoint, config.json and "
+                         f"TensorBoard events go there)")
     saved = resumed_config(cfg, run_dir, set())
     cfg = resumed_config(cfg, run_dir, _given_flags(args))
     try:
         state = read_checkpoint(checkpoint)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    except (ValueError, OSError) as e:
+        raise UsageError(str(e).splitlines()[0]) from None
+    mismatch = resume_mismatch(state, cfg, world_size, checkpoint)
+    if mismatch:
+        raise UsageError(f"cannot resume: {mismatch}")
+    if cfg.algo == "distill":
+        _check_resumed_teacher(cfg, state)
     epoch = int(state["epoch"])
     plan = resume_plan(saved, cfg, epoch)
     if cfg.epochs == epoch:
         print(f"{run_dir} is complete at epoch {epoch}; nothing to train (pass --epochs N > {epoch} to go on)")
         return None
     return cfg, run_dir, state, checkpoint, plan
+
+
+def _check_robot(task: str) -> None:
+    """A Menagerie robot that is missing, or a copy of it without its meshes, is a usage error."""
+    from sdpg_warp.tasks import make_task
+    from sdpg_warp.tasks.menagerie import RobotNotFound, check_robot
+
+    try:
+        check_robot(make_task(task))
+    except RobotNotFound as e:
+        raise UsageError(str(e)) from None
+
+
+def _check_log_dir(log_dir: str) -> None:
+    """``--log-dir`` must be a writable folder, or creatable: its nearest existing ancestor a
+    writable folder."""
+    path = os.path.abspath(log_dir)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise UsageError(f"--log-dir {log_dir}: {path} is a file, not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"--log-dir {log_dir}: {path} is not writable; choose another --log-dir")
+
+
+def _check_resumed_teacher(cfg: TrainConfig, state: dict) -> None:
+    """A resumed distillation run's teacher (the saved ``--teacher``, or a new one given on resume)
+    must load, be of the task, and have the shapes of the teacher the checkpoint holds (whose
+    weights the run goes on with)."""
+    from sdpg_warp.checkpoint import load_teacher
+
+    try:
+        _, teacher = load_teacher(cfg)
+    except ValueError as e:
+        raise UsageError(f"{e} (a moved teacher: pass --teacher with its new place)") from None
+    saved = {name: tuple(value.shape) for name, value in state["algo"].get("teacher", {}).items()}
+    shapes = {name: tuple(value.shape) for name, value in teacher.state_dict().items()}
+    if saved != shapes:
+        raise UsageError(f"--teacher {cfg.teacher} has another network than the teacher the run was trained "
+                         f"with (its layers or sizes differ)")
+
+
+def _check_memory(cfg: TrainConfig, device: str) -> None:
+    """The run's storage must fit the device's free memory (an estimate from the config alone)."""
+    from sdpg_warp.memory import fits
+    from sdpg_warp.tasks import make_task
+
+    task = make_task(cfg.task)
+    # The actions' share is small; 0 of them makes the estimate a lower bound without the model.
+    reason = fits(cfg, device, task.state_dim, 0, task.proprio_dim if cfg.obs != "state" else 0)
+    if reason:
+        raise UsageError(reason)
+
+
+def _is_allocation_failure(error: BaseException) -> bool:
+    """MemoryError, torch.OutOfMemoryError, Torch's CPU allocator and Warp's allocators failing."""
+    import torch
+
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(error)
+    return "Failed to allocate" in text or "can't allocate memory" in text
 
 
 def _main_ranks(args: list) -> int:
@@ -316,7 +430,7 @@ def _from_rank_zero(parallel, work):
 def _main(args: list, parallel=None) -> int:
     """Plans, builds, trains; ``parallel`` is the torchrun job's ranks (None: one plain process)."""
     # Everything is checked before the run folder exists, so a failure leaves nothing behind.
-    planned = _from_rank_zero(parallel, lambda: _plan(args))
+    planned = _from_rank_zero(parallel, lambda: _plan(args, 1 if parallel is None else parallel.world_size))
     if planned is None:
         return 0
     cfg, run_dir, state, checkpoint, plan = planned
@@ -329,6 +443,7 @@ def _main(args: list, parallel=None) -> int:
 
     from sdpg_warp.device import resolve_device
     from sdpg_warp.distributed import SINGLE_PROCESS
+    from sdpg_warp.memory import flags_to_lower
     from sdpg_warp.runner import Runner
     from sdpg_warp.tasks.menagerie import RobotNotFound
 
@@ -351,10 +466,16 @@ def _main(args: list, parallel=None) -> int:
     print(f"building {cfg.task} ({nominal}x{aux + 1} worlds{per_rank}, {cfg.obs}, {cfg.algo}) on {device}; Warp "
           f"compiles its kernels on first use (a minute or two, once; cached in {wp.config.kernel_cache_dir})",
           flush=True)
+    _check_memory(cfg, device)
     try:
         runner = Runner(cfg, parallel=parallel)
     except RobotNotFound as e:  # a Menagerie robot that is neither downloadable nor under MENAGERIE_ROOT
         raise UsageError(str(e)) from None
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not _is_allocation_failure(e):
+            raise
+        raise UsageError(f"cannot allocate the run's buffers on {device} ({str(e).splitlines()[0] or type(e).__name__}); "
+                         f"lower {flags_to_lower(cfg, {'storage_obs': 1, 'storage_other': 0})}") from None
     if state is not None:
         try:
             runner.load_state_dict(state, checkpoint)

@@ -2,6 +2,7 @@
 student's learning, exact resume."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -107,3 +108,37 @@ def test_unusable_teacher_exits_2_with_one_line(tmp_path, capsys, device, teache
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_moved_teacher_is_pointed_to_anew_on_resume(device, teacher_dir, tmp_path, capsys):
+    """The checkpoint holds the teacher's weights; --teacher on resume names where its run is now,
+    and must be of the task with the same network."""
+    import shutil
+
+    from sdpg_warp.checkpoint import read_checkpoint
+    from sdpg_warp.networks import Actor
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(teacher_dir, teacher)
+    args = ["--device", device, "--log-dir", str(tmp_path), "--algo", "distill", "--task", "pointmass", "--obs",
+            "rgb", "--teacher", str(teacher), "--num-envs", "3", "--horizon", "4", "--image-size", "16",
+            "--distill-buffer", "20", "--distill-learning-starts", "12", "--distill-updates", "3",
+            "--distill-batch", "4", "--epochs", "1", "--run-name", "student"]
+    assert train.main(args) == 0
+    moved = tmp_path / "moved_teacher"
+    teacher.rename(moved)
+    capsys.readouterr()
+    student = str(tmp_path / "student")
+    assert train.main(["--resume", student, "--epochs", "2"]) == 2
+    assert "pass --teacher with its new place" in capsys.readouterr().err
+    other = tmp_path / "other_teacher"  # the same task, another network
+    shutil.copytree(moved, other)
+    state = read_checkpoint(str(other / "checkpoint.pt"))
+    cfg = dataclasses.replace(train.TrainConfig.from_dict(state["config"]), actor_hidden=(8,))
+    state["config"] = dataclasses.asdict(cfg)
+    state["algo"]["actor"] = Actor.from_config(cfg, (4,), 2).state_dict()
+    torch.save(state, other / "checkpoint.pt")
+    assert train.main(["--resume", student, "--epochs", "2", "--teacher", str(other)]) == 2
+    assert "has another network than the teacher" in capsys.readouterr().err
+    assert train.main(["--resume", student, "--epochs", "2", "--teacher", str(moved)]) == 0
+    assert json.loads((tmp_path / "student" / "config.json").read_text())["teacher"] == str(moved)

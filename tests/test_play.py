@@ -52,3 +52,41 @@ def test_cli_bad_arguments_exit_2(runs, capsys):
     assert play.main([str(runs / "state"), "--num-worlds", "0"]) == 2
     assert play.main([str(runs / "nowhere")]) == 2
     assert capsys.readouterr().err.count("\n") == 2
+
+
+def test_episodes_seed_and_stochastic(runs, device):
+    state = str(runs / "state")
+    # Reacher episodes last 100 steps: 2 worlds finish 2 episodes at step 100, 4 at step 200.
+    result = play.evaluate(state, num_worlds=2, episodes=3, device=device)
+    assert result["episodes"] == 3 and result["steps"] == 200
+    a = play.evaluate(state, num_worlds=2, steps=30, seed=7, stochastic=True, device=device)
+    b = play.evaluate(state, num_worlds=2, steps=30, seed=7, stochastic=True, device=device)
+    c = play.evaluate(state, num_worlds=2, steps=30, seed=7, device=device)
+    assert a == b and a["mean_return"] != c["mean_return"]
+
+
+def test_video_frames_are_streamed_to_the_writer(runs, device, tmp_path, monkeypatch):
+    """Each frame goes to the writer as it is rendered (none held for a final write)."""
+    import imageio
+
+    written = []
+    real = imageio.get_writer
+
+    def counting_writer(*args, **kwargs):
+        writer = real(*args, **kwargs)
+        append = writer.append_data
+        writer.append_data = lambda frame: (written.append(len(written)), append(frame))
+        return writer
+
+    monkeypatch.setattr(imageio, "get_writer", counting_writer)
+    monkeypatch.setattr(imageio, "mimwrite", lambda *a, **k: pytest.fail("frames kept for one final write"))
+    play.evaluate(str(runs / "state"), num_worlds=1, steps=5, video=str(tmp_path / "v.gif"), video_size=16,
+                  device=device)
+    assert len(written) == 5 and len(imageio.mimread(tmp_path / "v.gif")) == 5
+
+
+def test_cli_prints_progress(runs, capsys):
+    assert play.main([str(runs / "state"), "--num-worlds", "1", "--steps", "20", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "step 10/20: 0 episodes finished" in out and "step 20/20" in out
+    assert "deterministic policy" in out

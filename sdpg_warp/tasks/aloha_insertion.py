@@ -75,7 +75,7 @@ from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.ego import lookat_quat
-from sdpg_warp.tasks.menagerie import robot_file
+from sdpg_warp.tasks.menagerie import robot_spec
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -432,9 +432,9 @@ def aloha_model() -> mujoco.MjModel:
     """The scene of the module docstring, the arm actuators' control ranges set to
     :func:`arm_target_ranges`. Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the
     robot is not available."""
-    spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
+    spec = robot_spec(ROBOT, ROBOT_FILE)
     for name in SCENE_FILES:
-        spec.attach(mujoco.MjSpec.from_file(robot_file(ROBOT, f"{name}.xml")), frame=spec.worldbody.add_frame(),
+        spec.attach(robot_spec(ROBOT, f"{name}.xml"), frame=spec.worldbody.add_frame(),
                     prefix=f"{name}/")
     spec.option.timestep = TIMESTEP
     _servos(spec)
@@ -495,6 +495,7 @@ class AlohaInsertion(Task):
     name = "aloha_insertion"
     xml_file = ROBOT_FILE
     menagerie_robot = ROBOT
+    menagerie_files = (ROBOT_FILE, *(f"{name}.xml" for name in SCENE_FILES))
     state_dim = PROPRIO_DIM + PRIVILEGED_DIM
     proprio_dim = PROPRIO_DIM
     camera = CAMERAS[0]

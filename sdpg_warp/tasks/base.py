@@ -39,6 +39,9 @@ class Task:
     """Multi-camera tasks: further model cameras the actor sees after ``camera`` (see ``cameras``)."""
     menagerie_robot: ClassVar[Optional[str]] = None
     """Registry name of the MuJoCo Menagerie robot the task builds on (None: its own MJCF)."""
+    menagerie_files: ClassVar[tuple[str, ...]] = ()
+    """The files of ``menagerie_robot`` the task's model is built from (checked before a build:
+    ``menagerie.check_robot``)."""
     reads_body_poses: ClassVar[bool] = False
     """The kernels read body poses (``Data.xpos``): the simulator runs the kinematics of the final
     state before evaluating (a step leaves the poses of its last physics step's start)."""

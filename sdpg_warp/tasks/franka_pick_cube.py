@@ -81,7 +81,7 @@ from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
-from sdpg_warp.tasks.menagerie import robot_file
+from sdpg_warp.tasks.menagerie import robot_spec
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -551,6 +551,7 @@ class FrankaPickCube(Task):
     name = "franka_pick_cube"
     xml_file = ROBOT_FILE
     menagerie_robot = ROBOT
+    menagerie_files = (ROBOT_FILE,)
     state_dim = PROPRIO_DIM + PRIVILEGED_DIM
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
@@ -575,7 +576,7 @@ class FrankaPickCube(Task):
         wrist camera. qpos0 keeps Menagerie's zero arm pose: MuJoCo measures hinge and slide angles
         from qpos0, so the default pose is set by the reset (:meth:`reset_scene`), not there.
         Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
-        spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
+        spec = robot_spec(ROBOT, ROBOT_FILE)
         spec.option.timestep = TIMESTEP
         for key in list(spec.keys):  # Menagerie's keyframe has no cube
             spec.delete(key)

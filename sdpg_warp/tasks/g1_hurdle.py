@@ -43,7 +43,7 @@ import warp as wp
 from sdpg_warp.tasks import hurdles, locomotion, register
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
-from sdpg_warp.tasks.menagerie import robot_file
+from sdpg_warp.tasks.menagerie import robot_spec
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -233,6 +233,7 @@ class G1Hurdle(Task):
     name = "g1_hurdle"
     xml_file = ROBOT_FILE
     menagerie_robot = ROBOT
+    menagerie_files = (ROBOT_FILE,)
     state_dim = PROPRIO_DIM + len(SAMPLE_XY)
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
@@ -257,7 +258,7 @@ class G1Hurdle(Task):
     def mj_model(self) -> mujoco.MjModel:
         """G1 from Menagerie with floor, hurdles, PD servos and the ego camera; qpos0 holds the base start.
         Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
-        spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
+        spec = robot_spec(ROBOT, ROBOT_FILE)
         spec.option.timestep = TIMESTEP
         for geom in spec.geoms:  # no self-collision: robot geoms collide with the floor (and hurdles)
             if geom.contype:

@@ -73,7 +73,7 @@ from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import locomotion, register, terrain
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
-from sdpg_warp.tasks.menagerie import robot_file
+from sdpg_warp.tasks.menagerie import robot_spec
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -532,7 +532,7 @@ def _touch_buffer(device: str, num_worlds: int) -> wp.array2d:
 @functools.cache
 def _soft_limits() -> np.ndarray:
     """[12, 2] middle 90% of each actuated joint's range (from Menagerie's file)."""
-    spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
+    spec = robot_spec(ROBOT, ROBOT_FILE)
     ranges = {joint.name: joint.range for joint in spec.joints}
     limits = np.array([ranges[name] for name in MOTORS], dtype=np.float64)
     middle, half = limits.mean(axis=1), 0.5 * SOFT_LIMIT * (limits[:, 1] - limits[:, 0])
@@ -591,6 +591,7 @@ class Go2Terrain(Task):
     name = "go2_terrain"
     xml_file = ROBOT_FILE
     menagerie_robot = ROBOT
+    menagerie_files = (ROBOT_FILE,)
     state_dim = PROPRIO_DIM + 3 + len(SAMPLE_XY)
     proprio_dim = PROPRIO_DIM
     camera = EGO_CAMERA
@@ -613,7 +614,7 @@ class Go2Terrain(Task):
         """Go2 from Menagerie on the terrain, with PD servos, memory bodies and the ego camera; qpos0
         holds the base start over the world origin (a reset moves it onto a sub-terrain).
         Raises :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
-        spec = mujoco.MjSpec.from_file(robot_file(ROBOT, ROBOT_FILE))
+        spec = robot_spec(ROBOT, ROBOT_FILE)
         spec.option.timestep = TIMESTEP
         for geom in spec.geoms:  # no self-collision: the robot's geoms collide with the terrain only
             if geom.contype:

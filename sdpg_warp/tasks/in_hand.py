@@ -65,7 +65,7 @@ from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.ego import EGO_CAMERA, lookat_quat
-from sdpg_warp.tasks.menagerie import robot_file
+from sdpg_warp.tasks.menagerie import robot_spec
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -496,7 +496,7 @@ def _add_faces(body: mujoco.MjsBody, half: float) -> None:
 def hand_model(hand: Hand, memory_bodies: int) -> mujoco.MjModel:
     """The scene of the module docstring for ``hand``. Raises
     :class:`~sdpg_warp.tasks.menagerie.RobotNotFound` when the robot is not available."""
-    spec = mujoco.MjSpec.from_file(robot_file(hand.robot, hand.robot_file))
+    spec = robot_spec(hand.robot, hand.robot_file)
     spec.option.timestep = hand.timestep
     spec.option.iterations = 100
     spec.option.ls_iterations = 50
@@ -666,6 +666,7 @@ class AllegroHand(InHandTask):
     hand = ALLEGRO
     xml_file = ALLEGRO.robot_file
     menagerie_robot = ALLEGRO.robot
+    menagerie_files = (ALLEGRO.robot_file,)
     state_dim = ALLEGRO.state_dim
     proprio_dim = ALLEGRO.proprio_dim
     # Measured in C MuJoCo (bench/contact_budget.py --steps 3000: uniform and +-1 random actions,
@@ -686,6 +687,7 @@ class ShadowHand(InHandTask):
     hand = SHADOW
     xml_file = SHADOW.robot_file
     menagerie_robot = SHADOW.robot
+    menagerie_files = (SHADOW.robot_file,)
     state_dim = SHADOW.state_dim
     proprio_dim = SHADOW.proprio_dim
     # Measured as the Allegro's: at most 19 contacts and 76 constraint rows, no blow-up. Budget: 2x
