@@ -87,6 +87,22 @@ class TrainConfig:
     """Rendered image width and height in pixels."""
     frames: int = 3
     """Stacked frames in the actor's observation."""
+    render_hw: Tuple[int, ...] = ()
+    """(height, width) in pixels the camera renders; empty: ``image_size`` by ``image_size`` (which
+    is not used when this is set)."""
+    image_crop: Tuple[int, ...] = ()
+    """Depth: (top, bottom, left, right) pixels cut off each rendered frame; empty: none."""
+    image_hw: Tuple[int, ...] = ()
+    """Depth: (height, width) of the actor's images, to which the cropped frame is resampled
+    (bicubic, as Torch's ``interpolate``); empty: the cropped size, no resampling."""
+    depth_far: Optional[float] = None
+    """Depth: None keeps z-depth in metres (the encoder clips it at 10 m and centres it); a distance
+    in metres: the renderer clips depth to [0, depth_far] and maps it to [-0.5, 0.5] before the
+    resampling, the format of the authors' Go2 (its RealSense depth clipped to 2 m), and the encoder
+    takes it as it is."""
+    proprio_history: int = 1
+    """Ego-centric tasks (rgb / depth): steps of proprioception the actor sees, oldest first and the
+    current one last; the steps before a new episode's first read as zeros."""
 
     # Returns
     gamma: float = 0.99
@@ -105,6 +121,9 @@ class TrainConfig:
     """Hidden layer widths of the actor's MLP head (Linear -> ELU -> LayerNorm per hidden layer)."""
     encoder_dim: int = 128
     """Output width of the image encoder (Linear -> LayerNorm -> Tanh)."""
+    encoder: Literal["drqv2", "depth_small"] = "drqv2"
+    """Image encoder: DrQ-v2's (four 3x3 convolutions of 32 channels), or depth_small, the authors' Go2
+    depth encoder (conv 5x5, max-pool, conv 3x3, Linear 128, then ``encoder_dim``; depth only)."""
     camera_encoder_dims: Tuple[int, ...] = ()
     """Multi-camera tasks: output width of each camera's image encoder, in the task's camera order
     (each camera has its own encoder; the features are concatenated). Empty: ``encoder_dim`` each."""
@@ -249,7 +268,8 @@ class TrainConfig:
     def from_dict(fields: dict) -> "TrainConfig":
         """The config of ``dataclasses.asdict`` output or its JSON (lists become tuples)."""
         fields = dict(fields)
-        for name in ("actor_hidden", "critic_hidden", "proprio_hidden", "camera_encoder_dims"):
+        for name in ("actor_hidden", "critic_hidden", "proprio_hidden", "camera_encoder_dims", "render_hw",
+                     "image_crop", "image_hw"):
             if name in fields:
                 fields[name] = tuple(fields[name])
         return TrainConfig(**fields)
@@ -269,18 +289,30 @@ class TrainConfig:
         for each camera."""
         return self.camera_encoder_dims or (self.encoder_dim,) * self.num_cameras
 
+    def render_size(self) -> Tuple[int, int]:
+        """(height, width) the camera renders: ``render_hw``, or ``image_size`` square."""
+        return (self.render_hw[0], self.render_hw[1]) if self.render_hw else (self.image_size, self.image_size)
+
+    def actor_image_size(self) -> Tuple[int, int]:
+        """(height, width) of the actor's images: ``image_hw``, or the rendered size less ``image_crop``."""
+        if self.image_hw:
+            return (self.image_hw[0], self.image_hw[1])
+        height, width = self.render_size()
+        top, bottom, left, right = self.image_crop or (0, 0, 0, 0)
+        return (height - top - bottom, width - left - right)
+
     def actor_obs_shape(self, state_dim: int, proprio_dim: int = 0) -> tuple:
         """The actor's observation shape: (state_dim,), or the frame stacks of the task's K cameras
-        (K*3*frames or K*frames, image_size, image_size) for rgb or depth; with an ego-centric task's
-        ``proprio_dim`` > 0, the packed row of stack and proprioception
+        (K*3*frames or K*frames, *actor_image_size()) for rgb or depth; with an ego-centric task's
+        ``proprio_dim`` > 0, the packed row of stack and ``proprio_history`` steps of proprioception
         (``sdpg_warp.render.ego.packed_size``)."""
         if self.obs == "state":
             return (state_dim,)
         channels = self.num_cameras * (3 * self.frames if self.obs == "rgb" else self.frames)
-        image = (channels, self.image_size, self.image_size)
+        image = (channels, *self.actor_image_size())
         if proprio_dim == 0:
             return image
-        return (math.prod(image) + proprio_dim * (4 if self.obs == "rgb" else 1),)
+        return (math.prod(image) + self.proprio_history * proprio_dim * (4 if self.obs == "rgb" else 1),)
 
     def validate(self) -> None:
         """Raises ValueError with a one-line message on an invalid setting."""
@@ -316,6 +348,7 @@ class TrainConfig:
         if self.obs != "state" and self.image_size < MIN_IMAGE_SIZE:
             raise ValueError(f"image-size must be >= {MIN_IMAGE_SIZE} for {self.obs} observations "
                              f"(the image encoder's input), got {self.image_size}")
+        self._validate_image_format()
         for name in ("actor_lr", "critic_lr", "alpha_lr", "grad_clip", "target_std", "mean_bound"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0.0:
                 raise ValueError(f"{name.replace('_', '-')} must be finite and > 0, got {getattr(self, name)}")
@@ -344,6 +377,36 @@ class TrainConfig:
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")
         self._validate_baselines()
+
+    def _validate_image_format(self) -> None:
+        """The camera's format (render size, crop, resampling, depth range), the encoder and the
+        proprioception history."""
+        for name, length in (("render_hw", 2), ("image_crop", 4), ("image_hw", 2)):
+            value = getattr(self, name)
+            if value and (len(value) != length or min(value) < (0 if name == "image_crop" else 1)):
+                what = "4 pixel counts >= 0" if name == "image_crop" else "a height and a width >= 1"
+                raise ValueError(f"{name.replace('_', '-')} must be {what}, got {value}")
+        if self.obs == "state":
+            if self.proprio_history != 1:
+                raise ValueError(f"proprio-history is for ego-centric tasks' rgb / depth observations, not {self.obs}")
+            return
+        if self.obs != "depth" and (self.image_crop or self.image_hw or self.depth_far is not None):
+            raise ValueError(f"image-crop, image-hw and depth-far format depth images; --obs is {self.obs}")
+        if self.obs != "depth" and self.encoder == "depth_small":
+            raise ValueError(f"encoder depth_small takes depth images; --obs is {self.obs}")
+        height, width = self.render_size()
+        top, bottom, left, right = self.image_crop or (0, 0, 0, 0)
+        if top + bottom >= height or left + right >= width:
+            raise ValueError(f"image-crop {self.image_crop} leaves nothing of the {height} x {width} rendered image")
+        if min(self.actor_image_size()) < MIN_IMAGE_SIZE:
+            raise ValueError(f"the actor's images must be >= {MIN_IMAGE_SIZE} pixels each way (the image "
+                             f"encoder's input), got {self.actor_image_size()}")
+        if self.depth_far is not None and not (math.isfinite(self.depth_far) and self.depth_far > 0.0):
+            raise ValueError(f"depth-far must be finite and > 0, got {self.depth_far}")
+        if self.proprio_history < 1:
+            raise ValueError(f"proprio-history must be >= 1, got {self.proprio_history}")
+        if self.proprio_history > 1 and not make_task(self.task).proprio_dim:
+            raise ValueError(f"proprio-history: task {self.task} gives the actor no proprioception")
 
     def _validate_baselines(self) -> None:
         for name in ("ppo_lr", "ppo_desired_kl", "ppo_clip", "ppo_reward_scale", "distill_lr"):
@@ -460,6 +523,18 @@ STATE_TASK_DEFAULTS: dict[str, dict] = {
 }
 
 
+# Per-task defaults of one observation kind, over TASK_DEFAULTS. go2_terrain (genesis_go2_vis.yaml,
+# go2_terrain.yaml): the actor sees 20 steps of proprioception, and its depth is the RealSense format
+# of the real robot: one frame rendered at 60 x 106, the last 2 rows and 4 columns each side cut off,
+# resampled to 58 x 87, clipped to 2 m and mapped to [-0.5, 0.5], through the small depth encoder
+# with 32 outputs.
+TASK_OBS_DEFAULTS: dict[tuple[str, str], dict] = {
+    ("go2_terrain", "depth"): dict(frames=1, render_hw=(60, 106), image_crop=(0, 2, 4, 4), image_hw=(58, 87),
+                                   depth_far=2.0, encoder="depth_small", encoder_dim=32, proprio_history=20),
+    ("go2_terrain", "rgb"): dict(proprio_history=20),
+}
+
+
 # Run lengths of the authors' configs (max_epochs): (privileged state, pixels).
 TASK_EPOCHS: dict[str, tuple[int, int]] = {
     "hopper": (10000, 20000),
@@ -554,8 +629,9 @@ DISTILL_TASK_DEFAULTS: dict[str, dict] = {
 def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> TrainConfig:
     """The default config of ``task`` for ``obs`` (default: the config's default observation) and
     ``algo``: base defaults, then the task's SDPG entry (only its shared settings for a baseline),
-    then the baseline's entry. For SDPG the observation kind sets the run length, and a state run
-    takes the task's ``STATE_TASK_DEFAULTS``."""
+    then its entry for the observation kind (``TASK_OBS_DEFAULTS``), then the baseline's entry. For
+    SDPG the observation kind sets the run length, and a state run takes the task's
+    ``STATE_TASK_DEFAULTS``."""
     if task not in task_names():
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
     if algo not in ALGO_FIELDS:
@@ -568,6 +644,7 @@ def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> T
         cfg = dataclasses.replace(cfg, obs=obs)
     if algo == "sdpg" and cfg.obs == "state":
         cfg = dataclasses.replace(cfg, **STATE_TASK_DEFAULTS.get(task, {}))
+    cfg = dataclasses.replace(cfg, **TASK_OBS_DEFAULTS.get((task, cfg.obs), {}))
     if algo == "sdpg" and task in TASK_EPOCHS:
         cfg = dataclasses.replace(cfg, epochs=TASK_EPOCHS[task][cfg.obs != "state"])
     baseline = {"ppo": PPO_TASK_DEFAULTS, "distill": DISTILL_TASK_DEFAULTS}.get(algo, {})

@@ -6,7 +6,12 @@ and returns the action in [-1, 1], tanh of the policy mean. Ego-centric tasks, w
 pack the camera's frame stack with the proprioception, take the two apart: input ``images`` (the
 frame stack as above; a multi-camera task's stacks one after another along the channel axis, in
 the task's camera order) and input ``proprio`` (float32 [B, proprio_dim]), what a robot's cameras
-and state estimator deliver separately.
+and state estimator deliver separately. An actor that sees T > 1 steps of proprioception
+(``proprio_history``, go2_terrain's 20) takes input ``proprio_history`` (float32 [B, T, proprio_dim],
+oldest first, the current step last) instead: the deployment keeps that buffer, shifting it by one
+step per control step, with zeros before an episode's first step as in training. Depth images come
+in the format the run rendered them in: metres, or with ``depth_far`` clipped and mapped to
+[-0.5, 0.5] at ``image_hw`` (go2_terrain: 58 x 87, the authors' RealSense format).
 
   python -m sdpg_warp.export runs/reacher__rgb__0__20261122-043858 --out reacher.onnx
 """
@@ -35,7 +40,8 @@ class DeterministicPolicy(nn.Module):
 
 class EgoPolicy(nn.Module):
     """(images, proprio) -> tanh(mean) for an ego-centric actor, its packed row taken apart (an RGB
-    row carries the proprioception's float32 bytes in uint8, a bit cast ONNX does not have)."""
+    row carries the proprioception's float32 bytes in uint8, a bit cast ONNX does not have);
+    proprio [B, P], or [B, T, P] for a history of T steps."""
 
     def __init__(self, actor: nn.Module):
         super().__init__()
@@ -58,6 +64,9 @@ def load_policy(path: str):
     image_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
     if proprio_dim:
         images = torch.zeros(1, *cfg.actor_obs_shape(0), dtype=image_dtype)
+        if cfg.proprio_history > 1:
+            history = torch.zeros(1, cfg.proprio_history, proprio_dim)
+            return EgoPolicy(actor).eval(), (images, history), ("images", "proprio_history")
         return EgoPolicy(actor).eval(), (images, torch.zeros(1, proprio_dim)), ("images", "proprio")
     example = torch.zeros(1, *cfg.actor_obs_shape(task.state_dim), dtype=image_dtype)
     return DeterministicPolicy(actor).eval(), (example,), ("obs",)

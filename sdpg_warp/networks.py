@@ -1,5 +1,5 @@
-"""The Torch networks of SDPG (docs/DESIGN.md sections 1 and 4.5): running mean/std, DrQ-v2 image
-encoder, actor, critic.
+"""The Torch networks of SDPG (docs/DESIGN.md sections 1 and 4.5): running mean/std, image encoders
+(DrQ-v2's, and the authors' small depth encoder of the Go2), actor, critic.
 
 The actor maps an observation (privileged state, stacked RGB frames or stacked depth frames) to a
 pre-tanh action mean and a state-independent log-std; the critic maps the privileged state to a value.
@@ -16,6 +16,7 @@ from torch import nn
 from sdpg_warp.render.ego import unpack
 
 ObsKind = Literal["state", "rgb", "depth"]
+EncoderKind = Literal["drqv2", "depth_small"]
 Combine = Callable[[torch.Tensor, torch.Tensor, int], Tuple[torch.Tensor, torch.Tensor, Union[int, torch.Tensor]]]
 """(batch mean, population variance, count) -> the same of the union of every rank's batch."""
 
@@ -110,6 +111,16 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _centre(obs_kind: ObsKind, depth_max: Optional[float], obs: torch.Tensor) -> torch.Tensor:
+    """Raw images -> float32 in [-0.5, 0.5]: rgb x / 255 - 0.5; depth in metres
+    clamp(x, 0, depth_max) / depth_max - 0.5; depth already in that range (``depth_max`` None) as it is."""
+    if obs_kind == "rgb":
+        return obs.float() / 255.0 - 0.5
+    if depth_max is None:
+        return obs.float()
+    return obs.float().clamp(0.0, depth_max) / depth_max - 0.5
+
+
 class ImageEncoder(nn.Module):
     """DrQ-v2 encoder: 4 conv 3x3 of 32 channels (strides 2, 1, 1, 1, ReLU), flatten, Linear ->
     LayerNorm -> Tanh to ``encoder_dim``.
@@ -119,11 +130,12 @@ class ImageEncoder(nn.Module):
     the inputs that produced its actions):
       rgb:   C = 3 * frames, values in [0, 255] (uint8): x / 255 - 0.5.
       depth: C = frames, float depth in metres: clamp(x, 0, depth_max) / depth_max - 0.5 (misses
-             read as far).
+             read as far); with ``depth_max`` None, depth the renderer already mapped to [-0.5, 0.5]
+             (its ``depth_far`` format), taken as it is.
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: int,
-                 depth_max: float = DEPTH_MAX):
+                 depth_max: Optional[float] = DEPTH_MAX):
         super().__init__()
         if obs_kind not in ("rgb", "depth"):
             raise ValueError(f"ImageEncoder takes rgb or depth observations, got {obs_kind!r}")
@@ -147,9 +159,7 @@ class ImageEncoder(nn.Module):
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
         """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (see the class docstring)."""
-        if self.obs_kind == "rgb":
-            return obs.float() / 255.0 - 0.5
-        return obs.float().clamp(0.0, self.depth_max) / self.depth_max - 0.5
+        return _centre(self.obs_kind, self.depth_max, obs)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, C, H, W] -> features [B, encoder_dim]."""
@@ -166,6 +176,59 @@ class ImageEncoder(nn.Module):
         return self
 
 
+class SmallDepthEncoder(nn.Module):
+    """The authors' Go2 depth encoder (extreme-parkour's 58 x 87 depth backbone): conv 5x5 of 32
+    channels -> max-pool 2x2 -> ELU -> conv 3x3 of 64 channels -> ELU -> flatten -> Linear 128 ->
+    ELU -> Linear ``encoder_dim`` -> Tanh; orthogonal weights of gain sqrt(2), zero biases.
+
+    About 1/4 of the DrQ-v2 encoder's convolution work on the same image (one stride-1 5x5 conv of
+    32 channels and one 3x3 conv of 64 on the pooled map, against four 3x3 convs of 32) and a 128-wide
+    bottleneck before the output. Input [B, C, H, W] as :class:`ImageEncoder` (depth: metres, or the
+    renderer's [-0.5, 0.5] with ``depth_max`` None); H, W >= 16.
+    """
+
+    def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: int,
+                 depth_max: Optional[float] = DEPTH_MAX):
+        super().__init__()
+        if obs_kind != "depth":
+            raise ValueError(f"the depth_small encoder takes depth observations, got {obs_kind!r}")
+        if len(obs_shape) != 3 or min(obs_shape[1:]) < 16:
+            raise ValueError(f"image observations must be [C, H, W] with H, W >= 16, got {tuple(obs_shape)}")
+        self.obs_kind = obs_kind
+        self.depth_max = depth_max
+        self.channels_last = False
+        self.output_dim = encoder_dim
+        self.convs = nn.Sequential(nn.Conv2d(obs_shape[0], 32, 5), nn.MaxPool2d(2, 2), nn.ELU(),
+                                   nn.Conv2d(32, 64, 3), nn.ELU(), nn.Flatten())
+        with torch.no_grad():
+            flat_dim = self.convs(torch.zeros(1, *obs_shape)).shape[1]
+        self.trunk = nn.Sequential(nn.Linear(flat_dim, 128), nn.ELU(), nn.Linear(128, encoder_dim), nn.Tanh())
+        for layer in (*self.convs, *self.trunk):
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                _init_orthogonal(layer, math.sqrt(2.0))
+
+    def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (as :meth:`ImageEncoder.preprocess`)."""
+        return _centre(self.obs_kind, self.depth_max, obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, C, H, W] -> features [B, encoder_dim]."""
+        x = self.preprocess(obs)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.trunk(self.convs(x))
+
+    def use_channels_last(self) -> "SmallDepthEncoder":
+        """As :meth:`ImageEncoder.use_channels_last`."""
+        self.channels_last = True
+        self.convs.to(memory_format=torch.channels_last)
+        return self
+
+
+ENCODERS = {"drqv2": ImageEncoder, "depth_small": SmallDepthEncoder}
+"""The image encoders by name (``TrainConfig.encoder``)."""
+
+
 class MultiCameraEncoder(nn.Module):
     """Images of K cameras stacked along the channel axis (camera k's C channels in the k-th block,
     ``sdpg_warp.render.nominal``) -> each camera's own :class:`ImageEncoder`, features concatenated.
@@ -175,14 +238,14 @@ class MultiCameraEncoder(nn.Module):
     """
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dims: Sequence[int],
-                 depth_max: float = DEPTH_MAX):
+                 depth_max: Optional[float] = DEPTH_MAX, encoder: EncoderKind = "drqv2"):
         super().__init__()
         cameras = len(encoder_dims)
         if len(obs_shape) != 3 or cameras < 1 or obs_shape[0] % cameras:
             raise ValueError(f"{cameras} camera(s) cannot split image observations of shape {tuple(obs_shape)}")
         self.channels = obs_shape[0] // cameras
         shape = (self.channels, *obs_shape[1:])
-        self.cameras = nn.ModuleList(ImageEncoder(obs_kind, shape, dim, depth_max) for dim in encoder_dims)
+        self.cameras = nn.ModuleList(ENCODERS[encoder](obs_kind, shape, dim, depth_max) for dim in encoder_dims)
         self.output_dim = sum(encoder_dims)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -198,54 +261,66 @@ class MultiCameraEncoder(nn.Module):
 
 
 def image_encoder(obs_kind: ObsKind, obs_shape: Sequence[int], encoder_dim: Union[int, Sequence[int]],
-                  depth_max: float = DEPTH_MAX) -> nn.Module:
-    """The image encoder of ``encoder_dim`` output features (one camera), or of one width per camera
-    (:class:`MultiCameraEncoder` for more than one); ``output_dim`` says its width."""
+                  depth_max: Optional[float] = DEPTH_MAX, encoder: EncoderKind = "drqv2") -> nn.Module:
+    """The image encoder (``encoder``, a name of :data:`ENCODERS`) of ``encoder_dim`` output features
+    (one camera), or of one width per camera (:class:`MultiCameraEncoder` for more than one);
+    ``output_dim`` says its width."""
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
     dims = (encoder_dim,) if isinstance(encoder_dim, int) else tuple(encoder_dim)
     if len(dims) > 1:
-        return MultiCameraEncoder(obs_kind, obs_shape, dims, depth_max)
-    return ImageEncoder(obs_kind, obs_shape, dims[0], depth_max)
+        return MultiCameraEncoder(obs_kind, obs_shape, dims, depth_max, encoder)
+    return ENCODERS[encoder](obs_kind, obs_shape, dims[0], depth_max)
 
 
 class ProprioImageEncoder(nn.Module):
     """The ego-centric tasks' encoder: packed rows of camera images and proprioception
-    (:mod:`sdpg_warp.render.ego`) -> [ImageEncoder(images), MLP(normalize(proprio))].
+    (:mod:`sdpg_warp.render.ego`) -> [image encoder(images), MLP(normalize(proprio))].
 
-    The proprioception is normalized by a running mean/std (``update_normalizer``), then passes
-    Linear -> ELU -> LayerNorm per width of ``proprio_hidden`` (the authors' MLP encoder, orthogonal
-    gain sqrt(2), zero biases); the output has ``encoder_dim + proprio_hidden[-1]`` features
-    (``encoder_dim + proprio_dim`` with no hidden layer; ``sum(encoder_dim)`` for one width per camera).
+    The proprioception, the last ``proprio_history`` steps of it (oldest first, newest last), is
+    normalized by one running mean/std of its ``proprio_dim`` values shared by every step
+    (``update_normalizer``), then passes Linear -> ELU -> LayerNorm per width of ``proprio_hidden``
+    (the authors' MLP encoder, orthogonal gain sqrt(2), zero biases); the output has
+    ``encoder_dim + proprio_hidden[-1]`` features (``encoder_dim + proprio_history * proprio_dim`` with
+    no hidden layer; ``sum(encoder_dim)`` for one width per camera).
     """
 
     def __init__(self, obs_kind: ObsKind, image_shape: Sequence[int], proprio_dim: int,
-                 encoder_dim: Union[int, Sequence[int]], proprio_hidden: Sequence[int], depth_max: float = DEPTH_MAX):
+                 encoder_dim: Union[int, Sequence[int]], proprio_hidden: Sequence[int],
+                 depth_max: Optional[float] = DEPTH_MAX, encoder: EncoderKind = "drqv2", proprio_history: int = 1):
         super().__init__()
         if proprio_dim < 1:
             raise ValueError(f"proprio_dim must be >= 1, got {proprio_dim}")
+        if proprio_history < 1:
+            raise ValueError(f"proprio_history must be >= 1, got {proprio_history}")
         self.image_shape = tuple(image_shape)
         self.proprio_dim = proprio_dim
-        self.image = image_encoder(obs_kind, self.image_shape, encoder_dim, depth_max)
+        self.proprio_history = proprio_history
+        inputs = proprio_dim * proprio_history
+        self.image = image_encoder(obs_kind, self.image_shape, encoder_dim, depth_max, encoder)
         self.proprio_rms = RunningMeanStd((proprio_dim,))
-        self.proprio = mlp(proprio_dim, proprio_hidden[:-1], proprio_hidden[-1]) if proprio_hidden else nn.Identity()
+        self.proprio = mlp(inputs, proprio_hidden[:-1], proprio_hidden[-1]) if proprio_hidden else nn.Identity()
         if proprio_hidden:  # the last layer is a hidden layer too: ELU -> LayerNorm after it
             self.proprio.append(nn.ELU())
             self.proprio.append(nn.LayerNorm(proprio_hidden[-1]))
-        self.output_dim = self.image.output_dim + (proprio_hidden[-1] if proprio_hidden else proprio_dim)
+        self.output_dim = self.image.output_dim + (proprio_hidden[-1] if proprio_hidden else inputs)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, packed_size] -> features [B, output_dim]."""
-        return self.encode(*unpack(obs, self.image_shape, self.proprio_dim))
+        return self.encode(*unpack(obs, self.image_shape, self.proprio_dim * self.proprio_history))
 
     def encode(self, images: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        """The two parts of a packed row, images [B, *image_shape] and proprio [B, proprio_dim]
-        float32 -> features [B, output_dim]."""
-        return torch.cat([self.image(images), self.proprio(self.proprio_rms.normalize(proprio))], dim=-1)
+        """The two parts of a packed row, images [B, *image_shape] and the proprioception float32
+        [B, proprio_history * proprio_dim] or [B, proprio_history, proprio_dim] -> features [B, output_dim]."""
+        steps = proprio.reshape(proprio.shape[0], self.proprio_history, self.proprio_dim)
+        return torch.cat([self.image(images), self.proprio(self.proprio_rms.normalize(steps).flatten(1))], dim=-1)
 
     @torch.no_grad()
     def update_normalizer(self, obs: torch.Tensor, combine: Optional[Combine] = None) -> None:
-        """Merges the proprioception of packed rows [..., packed_size] into the running statistics;
-        ``combine`` as in :meth:`RunningMeanStd.update`."""
-        self.proprio_rms.update(unpack(obs.reshape(-1, obs.shape[-1]), self.image_shape, self.proprio_dim)[1], combine)
+        """Merges the proprioception of packed rows [..., packed_size] (every step of the history)
+        into the running statistics; ``combine`` as in :meth:`RunningMeanStd.update`."""
+        proprio = unpack(obs.reshape(-1, obs.shape[-1]), self.image_shape, self.proprio_dim * self.proprio_history)[1]
+        self.proprio_rms.update(proprio.reshape(-1, self.proprio_dim), combine)
 
     def use_channels_last(self) -> "ProprioImageEncoder":
         """:meth:`ImageEncoder.use_channels_last` for the image part."""
@@ -272,8 +347,9 @@ class Actor(nn.Module):
 
     def __init__(self, obs_kind: ObsKind, obs_shape: Sequence[int], num_actions: int,
                  encoder_dim: Union[int, Sequence[int]], hidden: Sequence[int], init_logstd: float,
-                 mean_bound: float, logstd_min: float, logstd_max: float, depth_max: float = DEPTH_MAX,
-                 proprio_dim: int = 0, proprio_hidden: Sequence[int] = (), fixed_std: bool = False):
+                 mean_bound: float, logstd_min: float, logstd_max: float, depth_max: Optional[float] = DEPTH_MAX,
+                 proprio_dim: int = 0, proprio_hidden: Sequence[int] = (), encoder: EncoderKind = "drqv2",
+                 proprio_history: int = 1, fixed_std: bool = False):
         super().__init__()
         if obs_kind not in ("state", "rgb", "depth"):
             raise ValueError(f"obs_kind must be state, rgb or depth, got {obs_kind!r}")
@@ -287,10 +363,10 @@ class Actor(nn.Module):
             features = self.obs_shape[0]
         elif proprio_dim > 0:
             self.encoder = ProprioImageEncoder(obs_kind, self.obs_shape, proprio_dim, encoder_dim, proprio_hidden,
-                                               depth_max)
+                                               depth_max, encoder, proprio_history)
             features = self.encoder.output_dim
         else:
-            self.encoder = image_encoder(obs_kind, self.obs_shape, encoder_dim, depth_max)
+            self.encoder = image_encoder(obs_kind, self.obs_shape, encoder_dim, depth_max, encoder)
             features = self.encoder.output_dim
         self.head = mlp(features, hidden, num_actions)
         logstd = torch.full((num_actions,), float(init_logstd))
@@ -303,16 +379,20 @@ class Actor(nn.Module):
     @classmethod
     def from_config(cls, cfg, obs_shape: Sequence[int], num_actions: int, proprio_dim: int = 0) -> "Actor":
         """The actor of a ``TrainConfig`` (obs kind, widths, log-std init and bounds) for observations
-        of ``obs_shape`` (``cfg.actor_obs_shape``); ``proprio_dim`` > 0: an ego-centric task's."""
+        of ``obs_shape`` (``cfg.actor_obs_shape``); ``proprio_dim`` > 0: an ego-centric task's.
+        Depth the renderer maps to [-0.5, 0.5] (``cfg.depth_far``) enters the encoder as it is."""
+        depth_max = DEPTH_MAX if cfg.depth_far is None else None
         if cfg.obs != "state" and proprio_dim > 0:
             if tuple(obs_shape) != cfg.actor_obs_shape(0, proprio_dim):
                 raise ValueError(f"packed observations of {cfg.obs} and {proprio_dim} proprioception values are "
                                  f"{cfg.actor_obs_shape(0, proprio_dim)}, got {tuple(obs_shape)}")
             return cls(cfg.obs, cfg.actor_obs_shape(0), num_actions, cfg.encoder_dims, cfg.actor_hidden,
-                       cfg.init_logstd, cfg.mean_bound, cfg.logstd_min, cfg.logstd_max,
-                       proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden, fixed_std=cfg.fixed_std)
+                       cfg.init_logstd, cfg.mean_bound, cfg.logstd_min, cfg.logstd_max, depth_max,
+                       proprio_dim=proprio_dim, proprio_hidden=cfg.proprio_hidden, encoder=cfg.encoder,
+                       proprio_history=cfg.proprio_history, fixed_std=cfg.fixed_std)
         return cls(cfg.obs, obs_shape, num_actions, cfg.encoder_dims, cfg.actor_hidden, cfg.init_logstd,
-                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max, fixed_std=cfg.fixed_std)
+                   cfg.mean_bound, cfg.logstd_min, cfg.logstd_max, depth_max, encoder=cfg.encoder,
+                   fixed_std=cfg.fixed_std)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, ...] -> head input [B, features]."""

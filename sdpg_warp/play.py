@@ -63,7 +63,7 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     from sdpg_warp.checkpoint import load_policy
     from sdpg_warp.device import ExecutionScope, resolve_device
     from sdpg_warp.render import NominalRenderer
-    from sdpg_warp.render.ego import image_observation
+    from sdpg_warp.render.ego import config_image_observation
     from sdpg_warp.sim import BatchedSim
 
     if video:
@@ -78,7 +78,7 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
         sim.reset()
         renderer = None
         if cfg.obs != "state":
-            renderer = image_observation(sim, cfg.obs, cfg.image_size, cfg.frames, graph=True)
+            renderer = config_image_observation(sim, cfg, graph=True)
         view = NominalRenderer(sim, video_size, video_size, 1, "rgb") if video else None
         noise = None
         if stochastic:

@@ -20,7 +20,7 @@ from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.ppo import PPO
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
-from sdpg_warp.render.ego import image_observation
+from sdpg_warp.render.ego import config_image_observation
 from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import BatchedSim
 
@@ -42,7 +42,7 @@ def build_components(cfg: TrainConfig, device: str):
     sim.reset()
     renderer = None
     if cfg.obs != "state":
-        renderer = image_observation(sim, cfg.obs, cfg.image_size, cfg.frames, cfg.graph)
+        renderer = config_image_observation(sim, cfg, cfg.graph)
     # Ego-centric tasks: the actor sees its proprioception next to the images.
     proprio_dim = sim.task.proprio_dim if cfg.obs != "state" else 0
     obs_shape = cfg.actor_obs_shape(sim.state_dim, proprio_dim)
@@ -273,6 +273,8 @@ class Runner:
         return {
             "sim": self.sim.state_dict(),
             "frame_stack": None if self.renderer is None else wp.to_torch(self.renderer.stack).cpu().clone(),
+            # Ego-centric tasks: the proprioception steps the actor sees besides the current one.
+            "proprio_history": self.renderer.history.cpu().clone() if hasattr(self.renderer, "history") else None,
             "episodes": self.episodes.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.startswith("cuda") else None,
@@ -323,6 +325,10 @@ class Runner:
         self.sim.load_state_dict(state["sim"])
         if self.renderer is not None:
             wp.to_torch(self.renderer.stack).copy_(state["frame_stack"])
+        # A checkpoint from before the history keeps none: its runs saw one step, which the next
+        # observation overwrites.
+        if hasattr(self.renderer, "history") and state.get("proprio_history") is not None:
+            self.renderer.history.copy_(state["proprio_history"])
         self.episodes.load_state_dict(state["episodes"])
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and self.device.startswith("cuda"):

@@ -13,7 +13,7 @@ depth), so storage, chunking and checkpoints see one image tensor and the actor'
 per camera (``sdpg_warp.networks.ImageEncoder``).
 """
 
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import mujoco
 import mujoco_warp as mjw
@@ -102,30 +102,103 @@ def _push_rgb_frame(
         stack_out[nominalid, last + 2, y, x] = blue
 
 
+CUBIC_A = wp.constant(-0.75)
+"""The cubic convolution kernel's parameter in bicubic resampling (Keys; Torch's and OpenCV's)."""
+
+
+@wp.func
+def _cubic_weights(t: float) -> wp.vec4:
+    """Weights of the taps at offsets -1, 0, 1, 2 around a source coordinate with fraction t in [0, 1]
+    (Keys' cubic convolution: (A+2)|x|^3 - (A+3)|x|^2 + 1 within one pixel, A|x|^3 - 5A|x|^2 + 8A|x| - 4A
+    within two). At t = 0 they are exactly (0, 1, 0, 0): resampling to the same size copies."""
+    a = CUBIC_A
+    near0 = t
+    near1 = 1.0 - t
+    far0 = t + 1.0
+    far1 = 2.0 - t
+    return wp.vec4(
+        ((a * far0 - 5.0 * a) * far0 + 8.0 * a) * far0 - 4.0 * a,
+        ((a + 2.0) * near0 - (a + 3.0)) * near0 * near0 + 1.0,
+        ((a + 2.0) * near1 - (a + 3.0)) * near1 * near1 + 1.0,
+        ((a * far1 - 5.0 * a) * far1 + 8.0 * a) * far1 - 4.0 * a,
+    )
+
+
+@wp.func
+def _source_index(dst: int, scale: float, size: int) -> wp.vec2:
+    """(first tap's index before the clamp, fraction) of output pixel ``dst`` in a source of ``size``
+    pixels, ``scale`` = source / output size: pixel centres aligned, as Torch's bicubic
+    ``interpolate`` with align_corners False."""
+    real = (float(dst) + 0.5) * scale - 0.5
+    index = wp.min(int(wp.floor(real)), size - 1)
+    return wp.vec2(float(index), wp.clamp(real - float(index), 0.0, 1.0))
+
+
+@wp.func
+def _depth_value(depth: float, zfar: float, far: float) -> float:
+    """One ray's depth as the actor sees it: a miss (0) reads the far plane; with ``far`` > 0 the
+    depth is clipped to [0, far] and mapped to [-0.5, 0.5] (a miss then reads +0.5)."""
+    if far > 0.0:
+        if depth <= 0.0:
+            depth = far
+        return wp.clamp(depth, 0.0, far) / far - 0.5
+    if depth <= 0.0:
+        depth = zfar
+    return depth
+
+
 @wp.kernel
 def _push_depth_frame(
     # In:
     depth_in: wp.array2d(dtype=float),
     cameras_in: int,
     zfar_in: float,
+    far_in: float,
+    render_height_in: int,
+    render_width_in: int,
+    crop_in: wp.vec4i,
+    resample_in: bool,
     shift_in: bool,
     refill_in: wp.array(dtype=bool),
     refill_stride_in: int,
     # Out:
     stack_out: wp.array4d(dtype=float),
 ):
-    """Writes one z-depth frame per camera into the [N, K*F, H, W] stack, newest last within each
+    """Writes one z-depth frame per camera into the [N, K*F, h, w] stack, newest last within each
     camera's F channels (as ``_push_rgb_frame``).
 
+    The rendered frame (render_height x render_width) loses ``crop_in`` = (top, bottom, left, right)
+    pixels; with ``resample_in`` the rest is resampled to h x w (bicubic, 4 x 4 taps clamped at the
+    border, as Torch's ``interpolate``), else it is h x w already and copied. Each tap is clipped and
+    mapped (``_depth_value``) before the weighting, as the authors clip before resizing.
     mujoco_warp writes 0 where a ray hits nothing (or only beyond the far plane); OpenGL, and so
     ``mujoco.Renderer``, reads the far plane there, which is also what a network should see.
     """
     nominalid, camid, y, x = wp.tid()
     height = stack_out.shape[2]
     width = stack_out.shape[3]
-    depth = depth_in[nominalid, (camid * height + y) * width + x]
-    if depth <= 0.0:
-        depth = zfar_in
+    top = crop_in[0]
+    left = crop_in[2]
+    crop_height = render_height_in - top - crop_in[1]
+    crop_width = render_width_in - left - crop_in[3]
+    base = camid * render_height_in * render_width_in
+    depth = float(0.0)
+    if resample_in:
+        row = _source_index(y, float(crop_height) / float(height), crop_height)
+        col = _source_index(x, float(crop_width) / float(width), crop_width)
+        row_weights = _cubic_weights(row[1])
+        col_weights = _cubic_weights(col[1])
+        for i in range(4):
+            source_y = top + wp.clamp(int(row[0]) - 1 + i, 0, crop_height - 1)
+            line = float(0.0)
+            for j in range(4):
+                source_x = left + wp.clamp(int(col[0]) - 1 + j, 0, crop_width - 1)
+                raw = depth_in[nominalid, base + source_y * render_width_in + source_x]
+                line += col_weights[j] * _depth_value(raw, zfar_in, far_in)
+            depth += row_weights[i] * line
+    else:
+        raw = depth_in[nominalid, base + (top + y) * render_width_in + left + x]
+        depth = _depth_value(raw, zfar_in, far_in)
     per_camera = stack_out.shape[1] // cameras_in
     first = camid * per_camera
     last = first + per_camera - 1
@@ -160,12 +233,15 @@ class NominalRenderer:
         camera: Union[str, Sequence[str]] = "track",
         shadows: bool = False,
         graph: bool = False,
+        image_crop: Sequence[int] = (),
+        image_hw: Sequence[int] = (),
+        depth_far: Optional[float] = None,
     ):
         """Builds the N-world render Data, the render context (BVHs, rays) and the frame stack.
 
         Args:
           sim: the batched simulator (attributes above).
-          width, height: image size in pixels.
+          width, height: rendered image size in pixels (the stack's too, unless cropped or resampled).
           frames: frames per stack (F).
           modality: "rgb" (uint8 colour) or "depth" (float32 z-depth in metres).
           camera: name of the model camera to render, or the names of several (their stacks one
@@ -173,12 +249,29 @@ class NominalRenderer:
           shadows: cast shadow rays towards each light (costs one more ray per light and pixel).
           graph: record :meth:`render_step` once as a Warp graph (a CUDA graph on GPU) and replay
             it on every call; the same frames as eager launches.
+          image_crop: depth: (top, bottom, left, right) pixels cut off each rendered frame; () none.
+          image_hw: depth: (height, width) the cropped frame is resampled to (bicubic, as Torch's
+            ``interpolate``); () the cropped size.
+          depth_far: depth: None stacks z-depth in metres (misses read ``zfar``); a distance in
+            metres: depth clipped to [0, depth_far] and mapped to [-0.5, 0.5] (misses read 0.5).
         """
         for name, value in (("width", width), ("height", height), ("frames", frames)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        crop = tuple(int(c) for c in image_crop) or (0, 0, 0, 0)
+        if modality != "depth" and (image_crop or image_hw or depth_far is not None):
+            raise ValueError("image_crop, image_hw and depth_far format depth images only")
+        if len(crop) != 4 or min(crop) < 0 or crop[0] + crop[1] >= height or crop[2] + crop[3] >= width:
+            raise ValueError(f"image_crop must be 4 counts >= 0 that leave part of the {height} x {width} "
+                             f"image, got {tuple(image_crop)}")
+        cropped = (height - crop[0] - crop[1], width - crop[2] - crop[3])
+        out = tuple(int(v) for v in image_hw) or cropped
+        if len(out) != 2 or min(out) < 1:
+            raise ValueError(f"image_hw must be a height and a width >= 1, got {tuple(image_hw)}")
+        if depth_far is not None and not (np.isfinite(depth_far) and depth_far > 0.0):
+            raise ValueError(f"depth_far must be finite and > 0, got {depth_far}")
         mjm = sim.mjm
         names = (camera,) if isinstance(camera, str) else tuple(camera)
         if not names:
@@ -198,6 +291,10 @@ class NominalRenderer:
         self.height = int(height)
         self.frames = int(frames)
         self.modality = modality
+        self.image_crop = crop
+        self.image_height, self.image_width = out
+        self.depth_far = None if depth_far is None else float(depth_far)
+        self._resample = out != cropped
         self.camera_ids = tuple(camera_ids)
         self.num_cameras = len(camera_ids)
         self.num_nominal = sim.num_nominal
@@ -225,7 +322,7 @@ class NominalRenderer:
             )
             channels = self.num_cameras * (3 * self.frames if rgb else self.frames)
             dtype = wp.uint8 if rgb else wp.float32
-            self._stack = wp.zeros((n, channels, self.height, self.width), dtype=dtype)
+            self._stack = wp.zeros((n, channels, self.image_height, self.image_width), dtype=dtype)
             self._no_refill = wp.zeros(n, dtype=bool)
         self._stack_torch = wp.to_torch(self._stack, requires_grad=False)
         self.reset(torch.ones(n, dtype=torch.bool))
@@ -234,7 +331,8 @@ class NominalRenderer:
     @property
     def stack(self) -> wp.array:
         """The frame stack Warp writes: [N, K*3*F, H, W] uint8 (rgb) or [N, K*F, H, W] float32 (depth)
-        for K cameras, camera k's frames in the k-th block of channels."""
+        for K cameras, camera k's frames in the k-th block of channels; H, W = ``image_height``,
+        ``image_width`` (the rendered size unless a depth frame is cropped or resampled)."""
         return self._stack
 
     @property
@@ -251,7 +349,8 @@ class NominalRenderer:
 
         Returns:
           The stack as a Torch view (no copy), the same tensor on every call:
-          [N, K*3*F, H, W] uint8 for rgb, [N, K*F, H, W] float32 z-depth in metres for depth.
+          [N, K*3*F, H, W] uint8 for rgb, [N, K*F, H, W] float32 z-depth in metres for depth (in
+          [-0.5, 0.5] with ``depth_far``).
         """
         with nvtx_range("render"):
             refill, stride = self._refill_array(reset_mask)
@@ -345,7 +444,7 @@ class NominalRenderer:
     def _write_stack(self, shift: bool, refill: wp.array, refill_stride: int) -> None:
         """Pushes (``shift``) or refills (``refill``) the stack with the frame just rendered."""
         with nvtx_range("render/stack"):
-            dim = (self.num_nominal, self.num_cameras, self.height, self.width)
+            dim = (self.num_nominal, self.num_cameras, self.image_height, self.image_width)
             if self.modality == "rgb":
                 wp.launch(
                     _push_rgb_frame,
@@ -358,7 +457,8 @@ class NominalRenderer:
                 wp.launch(
                     _push_depth_frame,
                     dim=dim,
-                    inputs=[self._context.depth_data, self.num_cameras, self.zfar, shift, refill, refill_stride],
+                    inputs=[self._context.depth_data, self.num_cameras, self.zfar, self.depth_far or 0.0, self.height,
+                            self.width, wp.vec4i(*self.image_crop), self._resample, shift, refill, refill_stride],
                     outputs=[self._stack],
                     device=self.device,
                 )

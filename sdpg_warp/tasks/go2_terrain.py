@@ -57,8 +57,9 @@ threshold contact forces: 1 N for feet and termination, 0.1 N for collisions); t
 term (0.2, which needs foot velocities) is left out; a foot's air time advances once per step (the
 authors' code evaluates every reward function twice per step, once for its logs, so their feet air
 time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; the authors' FR, FL,
-RR, RL); the depth image is metres to the far plane (the authors clip it to 2 m and rescale); no
-domain randomization, pushes, observation noise or clipping; no self-collisions.
+RR, RL); no domain randomization, pushes, observation noise or clipping; no self-collisions. The
+actor's depth format (58 x 87 of a 60 x 106 render, 2 m, [-0.5, 0.5]) and 20-step proprioception
+history are the authors', set by the config (``sdpg_warp.config.TASK_OBS_DEFAULTS``).
 """
 
 import dataclasses
