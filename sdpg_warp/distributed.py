@@ -217,6 +217,15 @@ class DataParallel:
             dist.all_reduce(buffer, group=self.cpu_group)
         return buffer.tolist()
 
+    def max_host(self, values: Sequence[float]) -> List[float]:
+        """The maxima over the ranks of host numbers, through gloo on the CPU."""
+        if not self.distributed:
+            return [float(v) for v in values]
+        buffer = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        with self._failing_loudly("taking the maximum of host numbers"):
+            dist.all_reduce(buffer, op=dist.ReduceOp.MAX, group=self.cpu_group)
+        return buffer.tolist()
+
     def any_rank(self, flag: bool) -> bool:
         """Whether ``flag`` is set on any rank (so that every rank takes the same branch)."""
         return self.sum_host([float(flag)])[0] > 0.0 if self.distributed else flag

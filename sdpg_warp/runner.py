@@ -22,7 +22,7 @@ from sdpg_warp.ppo import PPO
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render.ego import image_observation
 from sdpg_warp.sdpg import SDPG
-from sdpg_warp.sim import BatchedSim
+from sdpg_warp.sim import OVERFLOW_BITS, BatchedSim, overflow_warnings
 
 
 class TrainingDiverged(RuntimeError):
@@ -208,15 +208,19 @@ class Runner:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
 
-    def _warn_overflow(self) -> None:
-        """Once per logging step (a device read): worlds (of every rank) that lost contacts to the budget."""
-        count = int(self.parallel.sum_host([self.sim.pop_overflow()])[0])
-        if count:
-            task = self.sim.task
-            print(f"warning: {count} world(s) overflowed task {self.cfg.task}'s contact/constraint budget "
-                  f"(max_contacts={task.max_contacts}, max_constraints={task.max_constraints} per world) since "
-                  f"the last log; contacts were dropped at random. Raise the budget in the task's class "
-                  f"(sdpg_warp/tasks/).", flush=True)
+    def _report_physics(self, metrics: Dict[str, torch.Tensor]) -> None:
+        """Once per logging step (one device read): the solver's iterations per physics step into
+        ``metrics``, and a line per overflow bit that any world of any rank set since the last log
+        (the worlds' count and the budget to raise)."""
+        stats = self.sim.pop_physics_stats()
+        names = [name for name, _ in OVERFLOW_BITS]
+        summed = self.parallel.sum_host([stats["overflow"].get(name, 0) for name in names]
+                                        + [stats["solver_niter_mean"]])
+        metrics["perf/solver_niter_mean"] = summed[-1] / self.parallel.world_size
+        metrics["perf/solver_niter_max"] = self.parallel.max_host([stats["solver_niter_max"]])[0]
+        worlds = self.sim.num_worlds * self.parallel.world_size
+        for line in overflow_warnings(dict(zip(names, summed)), self.sim.task, worlds):
+            print(line, flush=True)
 
     def _first_non_finite(self, metrics: Dict[str, torch.Tensor]) -> Optional[tuple]:
         """(name, value) of the first of the epoch's losses and networks that is NaN or infinite, else None.
@@ -237,7 +241,8 @@ class Runner:
         return None
 
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
-        self._warn_overflow()
+        metrics = dict(metrics)
+        self._report_physics(metrics)
         episodes = self.episodes.pop(self.parallel.sum_)
         self.logger.log(self.epoch, self.cfg.epochs, metrics, episodes, self.episodes.last_return,
                         self.timer.pop(), seconds, env_steps)

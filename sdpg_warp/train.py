@@ -327,7 +327,7 @@ def _main(args: list, parallel=None) -> int:
     wp.config.log_level = wp.LOG_WARNING
     from torch.utils.tensorboard import SummaryWriter
 
-    from sdpg_warp.device import resolve_device
+    from sdpg_warp.device import cuda_status, resolve_device
     from sdpg_warp.distributed import SINGLE_PROCESS
     from sdpg_warp.runner import Runner
     from sdpg_warp.tasks.menagerie import RobotNotFound
@@ -343,7 +343,7 @@ def _main(args: list, parallel=None) -> int:
         reason = str(e).splitlines()[0].split(": ")[-1]
         raise UsageError(f"--device {cfg.device} is not available here ({reason}); use --device auto or cpu") from None
     if device == "cpu" and cfg.device == "auto":
-        print("No CUDA device found: running on the CPU (slow; fine for the small reacher task).")
+        print(f"--device auto: running on the CPU, as {cuda_status()} (slow; fine for the small reacher task).")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     nominal, aux = cfg.world_layout()
@@ -355,9 +355,11 @@ def _main(args: list, parallel=None) -> int:
         runner = Runner(cfg, parallel=parallel)
     except RobotNotFound as e:  # a Menagerie robot that is neither downloadable nor under MENAGERIE_ROOT
         raise UsageError(str(e)) from None
+    print(f"simulator step: {runner.sim.capture_mode}", flush=True)
     if state is not None:
         try:
-            runner.load_state_dict(state, checkpoint)
+            with runner.scope:  # the restored arrays land on the run's device and stream
+                runner.load_state_dict(state, checkpoint)
         except (ValueError, KeyError, RuntimeError) as e:
             raise UsageError(f"cannot resume from {checkpoint}: {str(e).splitlines()[0]}") from None
         for line in plan:
