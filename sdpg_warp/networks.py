@@ -147,15 +147,16 @@ class ImageEncoder(nn.Module):
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
         """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (see the class docstring), in the
-        memory layout of ``obs``. One float copy, scaled in place (the images carry no gradient)."""
+        encoder's memory layout: one float copy, which converts and reorders at once, scaled in
+        place (the images carry no gradient)."""
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = torch.empty(obs.shape, dtype=torch.float32, device=obs.device, memory_format=layout).copy_(obs)
         if self.obs_kind == "rgb":
-            return obs.to(torch.float32, copy=True).div_(255.0).sub_(0.5)
-        return obs.float().clamp(0.0, self.depth_max).div_(self.depth_max).sub_(0.5)
+            return x.div_(255.0).sub_(0.5)
+        return x.clamp_(0.0, self.depth_max).div_(self.depth_max).sub_(0.5)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, C, H, W] -> features [B, encoder_dim]."""
-        if self.channels_last:  # reordered while still uint8: a quarter of the float copy's bytes
-            obs = obs.contiguous(memory_format=torch.channels_last)
         return self.trunk(self.convs(self.preprocess(obs)))
 
     def use_channels_last(self) -> "ImageEncoder":
