@@ -328,6 +328,7 @@ def test_console_shows_compiling_last_return_and_next_commands(tmp_path, capsys)
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert "Warp compiles its kernels" in lines[0]
+    assert "simulator step: captured graph; the solver stops when every world converged" in out
     epochs = {int(line.split()[1].split("/")[0]): line for line in lines if line.startswith("epoch ")}
     assert all("return       n/a" in epochs[e] for e in (1, 2, 3, 4))
     returns = {e: float(epochs[e].split("|")[1].split()[1]) for e in (5, 6, 7)}
@@ -374,3 +375,14 @@ def test_checkpoints_load_onto_the_cpu_whatever_the_training_device(tmp_path, de
     assert runner.epoch == 1
     assert all(p.device == next(runner.algo.actor.parameters()).device
                for group in runner.algo.actor_optimizer.state.values() for name, p in group.items() if name != "step")
+
+
+def test_resume_state_is_loaded_inside_the_execution_scope(tmp_path, monkeypatch):
+    # On CUDA the restored arrays are written on the run's stream and device, as everything else.
+    assert _run(tmp_path, *STATE, "--epochs", "1", "--run-name", "r") == 0
+    scoped = []
+    load = Runner.load_state_dict
+    monkeypatch.setattr(Runner, "load_state_dict",
+                        lambda self, *args: (scoped.append(len(self.scope._stacks)), load(self, *args))[1])
+    assert _run(tmp_path, "--resume", str(tmp_path / "r"), "--epochs", "2") == 0
+    assert scoped == [1]
