@@ -2,6 +2,7 @@
 algorithm, drives rollout and update, and owns timing, logging, the finiteness guard and
 exact-resume checkpoints."""
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -92,7 +93,8 @@ class Runner:
     def _build(self) -> None:
         cfg = self.cfg
         rank_cfg = dataclasses.replace(cfg, seed=self.parallel.rank_seed(cfg.seed))
-        self.sim, self.renderer, self.algo = build_components(rank_cfg, self.device)
+        with self.parallel.local_rank_zero_first("building the simulator and compiling its kernels"):
+            self.sim, self.renderer, self.algo = build_components(rank_cfg, self.device)
         self.algo.parallel = self.parallel
         self.parallel.broadcast_modules(self.algo.networks().values())
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
@@ -278,18 +280,25 @@ class Runner:
         RNGs, the algorithm's ``rank_local_state``) goes to rank 0, whose checkpoint holds it under
         ``ranks`` (rank 1 first), and rank 0 alone writes.
         """
+        sharded = self.algo.rank_shard_state if self.parallel.distributed else ()
+        if sharded:
+            shard = self._write_shard(path, sharded)
         if self.parallel.distributed:
             own = None
             if not self.parallel.is_main:
                 algo = self.algo.state_dict()
                 local = {key: algo[key].cpu() if isinstance(algo[key], torch.Tensor) else algo[key]
-                         for key in self.algo.rank_local_state}
+                         for key in self.algo.rank_local_state if key not in sharded}
                 own = {**self._own_state(), "algo": local}
-            ranks = self.parallel.gather_objects(own)
+            # Also the barrier after which every rank's shard is on disk.
+            ranks = self.parallel.gather_objects((own, shard if sharded else None))
         if self.parallel.is_main:
             state = self.state_dict()
             if self.parallel.distributed:
-                state["ranks"] = ranks[1:]
+                state["ranks"] = [own for own, _ in ranks[1:]]
+            if sharded:
+                state["algo"] = {key: value for key, value in state["algo"].items() if key not in sharded}
+                state["shards"] = [name for _, name in ranks]
             tmp = f"{path}.tmp"
             with open(tmp, "wb") as f:
                 torch.save(state, f)
@@ -297,6 +306,27 @@ class Runner:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         self.saved_epoch = self.epoch
+        if sharded:  # once the checkpoint names this epoch's shards (a barrier), the older ones go
+            self.parallel.any_rank(False)
+            for name in self._shards[:-1]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(os.path.dirname(path), name))
+            self._shards = self._shards[-1:]
+
+    def _write_shard(self, path: str, keys) -> str:
+        """This rank's ``keys`` of the algorithm's state, beside the checkpoint ``path`` (written
+        atomically; the epoch in its name, so that the checkpoint in place keeps naming its own
+        shards until it is replaced); returns the file name."""
+        name = f"{os.path.basename(path)}.rank{self.parallel.rank}-epoch{self.epoch}"
+        target = os.path.join(os.path.dirname(path), name)
+        algo = self.algo.state_dict()
+        with open(f"{target}.tmp", "wb") as f:
+            torch.save({key: algo[key] for key in keys}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(f"{target}.tmp", target)
+        self._shards = [n for n in getattr(self, "_shards", []) if n != name] + [name]
+        return name
 
     def load(self, path: str) -> None:
         """Restores the checkpoint file ``path`` (see :meth:`load_state_dict`)."""
@@ -316,6 +346,15 @@ class Runner:
         if self.parallel.rank > 0:
             own = state["ranks"][self.parallel.rank - 1]
             state = {**state, **own, "algo": {**state["algo"], **own["algo"]}}
+        if "shards" in state:  # this rank's shard, beside the checkpoint
+            name = state["shards"][self.parallel.rank]
+            try:
+                shard = torch.load(os.path.join(os.path.dirname(path), name), map_location="cpu", weights_only=False)
+            except OSError as e:
+                raise ValueError(f"checkpoint shard {name} of rank {self.parallel.rank} beside {path}: "
+                                 f"{e.strerror or e}") from None
+            state = {**state, "algo": {**state["algo"], **shard}}
+            self._shards = [name]
         for key in ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
                     "actor_hidden", "critic_hidden", "encoder_dim", "camera_encoder_dims"):
             if tuple(np.atleast_1d(saved.get(key, TrainConfig.__dataclass_fields__[key].default))) != tuple(
