@@ -15,23 +15,29 @@ import argparse
 import json
 
 import torch
+import warp as wp
 
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task, task_names
 
 
-def measure(task_name: str, worlds: int, steps: int, iterations=None, ls_iterations=None, seed: int = 0) -> dict:
+def measure(task_name: str, worlds: int, steps: int, iterations=None, ls_iterations=None, seed: int = 0,
+            device: str = "cpu") -> dict:
+    """Solver iterations and overflow bits of ``worlds`` worlds of ``task_name`` over ``steps``
+    random-action steps (``BatchedSim.pop_physics_stats``), with the caps given (None: the task's)."""
     task = make_task(task_name)
     for name, value in (("solver_iterations", iterations), ("ls_iterations", ls_iterations)):
         if value is not None:
             object.__setattr__(task, name, value)  # this instance only; the class keeps its cap
-    sim = BatchedSim(task, worlds, 0, device="cpu", seed=seed, graph=True)
-    sim.reset()
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        sim.step(2.0 * torch.rand(sim.num_worlds, sim.num_actions, generator=generator) - 1.0)
-        sim.reset_done_episodes()
-    stats = sim.pop_physics_stats()
+    sim = BatchedSim(task, worlds, 0, device=device, seed=seed, graph=True)
+    with wp.ScopedDevice(sim.device):
+        sim.reset()
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(steps):
+            actions = 2.0 * torch.rand(sim.num_worlds, sim.num_actions, generator=generator) - 1.0
+            sim.step(actions.to(sim.qpos.device))
+            sim.reset_done_episodes()
+        stats = sim.pop_physics_stats()
     return {"task": task_name, "worlds": worlds, "steps": steps, "solver_iterations": task.solver_iterations,
             "ls_iterations": task.ls_iterations, **stats}
 

@@ -281,7 +281,8 @@ class BatchedSim:
         if not self.graph:
             return "eager launches (--no-graph)"
         if self.m.opt.graph_conditional:
-            return "captured graph; the solver stops when every world converged (conditional graph node)"
+            how = "a conditional graph node" if self.device.startswith("cuda") else "a loop in Warp's CPU graph"
+            return f"captured graph; the solver stops when every world converged ({how})"
         return (f"captured graph; the solver always runs {self.m.opt.iterations} iterations (this CUDA driver "
                 f"has no conditional graph nodes, which need 12.4+)")
 
