@@ -62,9 +62,10 @@ class TrainConfig:
     None: on for the CPU, off on CUDA (where it would stop the host from queueing ahead of the GPU;
     phases then time only their launches). May change on resume."""
     deterministic: bool = False
-    """Bitwise-reproducible runs on CUDA: mujoco_warp's deterministic contacts, constraint rows and
-    reductions, and Torch's deterministic algorithms (cuDNN autotuning off). Costs speed on CUDA;
-    the CPU is deterministic already."""
+    """CUDA: every determinism feature of mujoco_warp (reproducible atomic reductions) and Torch's
+    deterministic algorithms (cuDNN autotuning off); costs speed. Bitwise-reproducible runs only for
+    worlds with at most one contact and one active joint limit: mujoco_warp 4.0 does not sort a
+    world's contacts and constraint rows (README, "Determinism"). The CPU is deterministic already."""
     tf32: bool = True
     """CUDA: TF32 matmuls and convolutions (Ampere and newer). No effect on the CPU."""
     cudnn_benchmark: bool = True
