@@ -138,3 +138,20 @@ def test_runner_logs_overflow_bits_and_solver_iterations(device, capsys):
     assert "warning: task hopper, since the last log: NEFC overflow in 1 of 4 worlds" in out
     last = runner.history[-1]
     assert last["perf/solver_niter_max"] >= 1 and last["perf/solver_niter_mean"] > 0
+
+
+def test_accumulate_kernel_against_numpy(device):
+    from sdpg_warp.kernels import step as step_kernels
+
+    rng = np.random.default_rng(0)
+    W = 37
+    overflow = rng.integers(0, 1 << 12, W).astype(np.int32)
+    niter = rng.integers(0, 50, W).astype(np.int32)
+    seen, niter_max, niter_sum = (rng.integers(0, 1 << 12, W).astype(np.int32), rng.integers(0, 50, W).astype(np.int32),
+                                  rng.integers(0, 1000, W).astype(np.int32))
+    arrays = [wp.array(a, dtype=int, device=device) for a in (overflow, niter, seen, niter_max, niter_sum)]
+    outs = [wp.full(W, -1, dtype=int, device=device) for _ in range(3)]  # every element must be written
+    wp.launch(step_kernels._accumulate_physics_stats, dim=W, inputs=arrays, outputs=outs, device=device)
+    np.testing.assert_array_equal(outs[0].numpy(), seen | overflow)
+    np.testing.assert_array_equal(outs[1].numpy(), np.maximum(niter_max, niter))
+    np.testing.assert_array_equal(outs[2].numpy(), niter_sum + niter)
