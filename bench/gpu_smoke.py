@@ -43,7 +43,7 @@ import solver_iterations  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPU_TESTS = ["tests/test_hot_path.py", "tests/test_perturb.py", "tests/test_estimator.py", "tests/test_returns.py",
-             "tests/test_top_k.py", "tests/test_physics_stats.py", "tests/test_runner.py"]
+             "tests/test_top_k.py", "tests/test_physics_stats.py"]
 """The kernel and hot-path tests that ``pytest --gpu`` runs on cuda:0."""
 
 
