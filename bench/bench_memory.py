@@ -8,6 +8,7 @@ peaks are reported beside the component sum.
 
   python bench/bench_memory.py --task humanoid --obs rgb
   python bench/bench_memory.py --task humanoid --obs rgb --compare ppo   # SDPG vs PPO vs distillation
+  python bench/bench_memory.py --obs rgb --ppo-defaults                 # PPO at each task's defaults
 
 ``--compare ppo`` sets SDPG beside the baselines at the paper's settings for the task (each
 algorithm's registry defaults: SDPG N*(M+1) worlds with N rendered; PPO with 4096 worlds, all
@@ -130,9 +131,12 @@ def footprint(cfg, device: str, probes=(1, 2)) -> dict:
     elif cfg.algo == "ppo":
         minibatch = nominal * H // cfg.ppo_minibatches
         sizes["storage_other"] += 4 * nominal * H * 4  # advantages, returns
-        # A minibatch is gathered (a copy of its observations), then goes through actor and critic.
-        sizes["update_activations"] = (minibatch * tensor_bytes([obs]) + _update_bytes(actor, obs, minibatch)
-                                       + _update_bytes(critic, state, minibatch))
+        # Each chunk of a minibatch is gathered (a copy of its observations), then goes through actor
+        # and critic; ``ppo_chunk=None``: the CUDA default. Unchunked (a chunk of the whole minibatch),
+        # the figure is that of the update before chunking.
+        chunk = min(minibatch, cfg.ppo_chunk_on("cuda"))
+        sizes["update_activations"] = (chunk * tensor_bytes([obs]) + _update_bytes(actor, obs, chunk)
+                                       + _update_bytes(critic, state, chunk))
         sizes["networks_and_optimizers"] = _optimized_bytes(actor) + _optimized_bytes(critic)
     else:
         sizes["update_activations"] = cfg.distill_batch * tensor_bytes([obs]) + _update_bytes(actor, obs,
@@ -174,6 +178,30 @@ def compare(task: str, obs: str, device: str, quick: bool) -> dict:
     return results
 
 
+def ppo_defaults(obs: str, device: str, quick: bool) -> dict:
+    """PPO at each task's registry defaults (``PPO_TASK_DEFAULTS``: its ``num_envs`` worlds, all
+    rendered), chunked as on CUDA and, for comparison, with each minibatch in one pass."""
+    from sdpg_warp.config import PPO_TASK_DEFAULTS
+
+    results = {}
+    for task in PPO_TASK_DEFAULTS:
+        cfg = dataclasses.replace(task_defaults(task, obs, "ppo"), device=device)
+        if quick:
+            cfg = dataclasses.replace(cfg, num_envs=4, horizon=4, image_size=16, ppo_minibatches=2)
+        minibatch = cfg.num_envs * cfg.horizon // cfg.ppo_minibatches
+        sizes = footprint(cfg, device)
+        whole = footprint(dataclasses.replace(cfg, ppo_chunk=minibatch), device)["update_activations"]
+        results[task] = {"num_envs": cfg.num_envs, "horizon": cfg.horizon, "minibatch": minibatch,
+                         "chunk": min(minibatch, cfg.ppo_chunk_on("cuda")), "bytes": sizes,
+                         "total_bytes": sum(sizes.values()),
+                         "unchunked_total_bytes": sum(sizes.values()) - sizes["update_activations"] + whole}
+        r = results[task]
+        print(f"memory_ppo_{task}_{obs}_total: {r['total_bytes'] / 2**30:.3f} GiB ({cfg.num_envs} worlds rendered, "
+              f"H={cfg.horizon}, minibatch {minibatch} in chunks of {r['chunk']}; unchunked "
+              f"{r['unchunked_total_bytes'] / 2**30:.3f} GiB)")
+    return results
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="humanoid")
@@ -183,7 +211,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
     parser.add_argument("--compare", choices=["ppo"], help="SDPG beside PPO and distillation at the paper's settings")
+    parser.add_argument("--ppo-defaults", action="store_true", help="PPO at every task's registry defaults")
     args = parser.parse_args(argv)
+    if args.ppo_defaults:
+        wp.config.log_level = wp.LOG_WARNING
+        device = resolve_device(args.device)
+        results = {"device": wp.get_device(device).name, "obs": args.obs,
+                   "tasks": ppo_defaults(args.obs, device, args.quick)}
+        print(json.dumps(results))
+        return results
     if args.compare:
         wp.config.log_level = wp.LOG_WARNING
         device = resolve_device(args.device)

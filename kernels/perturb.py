@@ -52,8 +52,9 @@ _LOW_HALVES = wp.constant(wp.uint64(0x00000000FFFFFFFF))
 _HIGH_HALVES = wp.constant(wp.uint64(0xFFFFFFFF00000000))
 
 
-def _sampler(lanes: int) -> wp.Kernel:
-    """The sampling kernel with ``lanes`` worlds per thread, one per lane of Warp vectors."""
+def _sampler(lanes: int, outline_normals: bool) -> wp.Kernel:
+    """The sampling kernel with ``lanes`` worlds per thread, one per lane of Warp vectors;
+    ``outline_normals``: ``_normals`` as a function of its own (the CPU's choice, see there)."""
     Lanes = wp.types.vector(length=lanes, dtype=float)
     LanesInt = wp.types.vector(length=lanes, dtype=wp.int32)
     LanesU32 = wp.types.vector(length=lanes, dtype=wp.uint32)
@@ -156,11 +157,13 @@ def _sampler(lanes: int) -> wp.Kernel:
         sin_u = -2.0 * wp.cw_mul(s, c)
         return wp.cw_mul(radius, cos_u), wp.cw_mul(radius, sin_u)
 
-    # Out of line, with every helper inlined into it: the CPU compiler then vectorizes Philox and
-    # Box-Muller as a whole (1.3x faster than inlined into the kernel at the paper's sizes). The
-    # other helpers are forced inline: left to itself the compiler outlines some, and their by-value
+    # On the CPU out of line, with every helper inlined into it: the compiler then vectorizes
+    # Philox and Box-Muller as a whole (1.3x faster than inlined into the kernel at the paper's
+    # sizes). On CUDA inline: out of line its four results go through local memory (the sm_90 PTX
+    # of 2 lanes had a 32-byte local depot, 12 st.local and 8 ld.local; inline, none). The other
+    # helpers are forced inline: left to itself the compiler outlines some, and their by-value
     # vector and array arguments, written piece by piece and read back whole, stall the CPU.
-    @wp.func(inline=False)
+    @wp.func(inline=not outline_normals)
     def _normals(quadid: int, world0: int, step_lo: wp.uint32, step_hi: wp.uint32, seed_lo: wp.uint32,
                  seed_hi: wp.uint32):
         """The four N(0, 1) of dims 4q..4q+3 of worlds world0 + lane: Box-Muller on the pairs of the
@@ -315,4 +318,5 @@ def _sampler(lanes: int) -> wp.Kernel:
 # per vector) give the compiler enough independent work to overlap (1.3x faster than 16); a GPU
 # wants many threads with few registers each (2 there is a choice by that reasoning, not measured).
 _SAMPLES_PER_THREAD = {"cpu": 32, "cuda": 2}
-_PERTURB_ACTIONS = {device: _sampler(lanes) for device, lanes in _SAMPLES_PER_THREAD.items()}
+_PERTURB_ACTIONS = {device: _sampler(lanes, outline_normals=device == "cpu")
+                     for device, lanes in _SAMPLES_PER_THREAD.items()}

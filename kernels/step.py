@@ -78,3 +78,30 @@ def _finish_step(
     terminated_out[worldid] = bad or task_terminated_in[worldid] != 0
     truncated_out[worldid] = step >= episode_length_in
     unhealthy_out[worldid] = bad
+
+
+@wp.kernel
+def _accumulate_physics_stats(
+    # In:
+    overflow_in: wp.array(dtype=int),
+    solver_niter_in: wp.array(dtype=int),
+    overflow_seen_in: wp.array(dtype=int),
+    solver_niter_max_in: wp.array(dtype=int),
+    solver_niter_sum_in: wp.array(dtype=int),
+    # Out:
+    overflow_seen_out: wp.array(dtype=int),
+    solver_niter_max_out: wp.array(dtype=int),
+    solver_niter_sum_out: wp.array(dtype=int),
+):
+    """After each physics step: ORs mujoco_warp's overflow bits into the epoch's, and takes in the
+    solver's iteration count (max and sum per world).
+
+    mujoco_warp clears a world's overflow bits when it resets that world, which the same step may
+    do (an unhealthy world) before anyone reads them: the epoch's copy keeps them until logging.
+    The ``*_in`` and ``*_out`` of a kind may be one buffer: each element belongs to one thread.
+    """
+    worldid = wp.tid()
+    niter = solver_niter_in[worldid]
+    overflow_seen_out[worldid] = overflow_seen_in[worldid] | overflow_in[worldid]
+    solver_niter_max_out[worldid] = wp.max(solver_niter_max_in[worldid], niter)
+    solver_niter_sum_out[worldid] = solver_niter_sum_in[worldid] + niter

@@ -41,6 +41,9 @@ class Algorithm(abc.ABC):
     rank_local_state: Tuple[str, ...] = ()
     """Keys of :meth:`state_dict` whose values differ between ranks (random generators, per-rank
     buffers): a checkpoint keeps these for every rank, the rest once."""
+    rank_shard_state: Tuple[str, ...] = ()
+    """The large ones among ``rank_local_state`` (a replay buffer): under torchrun each rank writes
+    them to a checkpoint shard of its own instead of sending them to rank 0."""
 
     def load_kernels(self) -> None:
         """Compiles (or loads from Warp's cache) the Warp kernels the algorithm launches, before the

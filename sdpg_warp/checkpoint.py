@@ -56,14 +56,11 @@ def checkpoint_file(path: str) -> str:
     return os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
 
 
-def read_checkpoint(path: str) -> dict:
-    """The contents of the checkpoint file ``path``, every tensor on the CPU (modules and optimizers
-    move what they load to their own device; the RNG states must stay on the CPU).
-
-    Raises FileNotFoundError, or CheckpointError with a one-line message for anything unreadable.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
+def read_safely(path: str):
+    """What the pickle file ``path`` holds (a checkpoint or a rank's shard of one), through Torch's
+    restricted unpickler (module docstring), every tensor on the CPU. Raises CheckpointError with a
+    one-line message for a file that names objects sdpg_warp never writes (before unpickling
+    anything) or that is truncated or corrupt."""
     foreign = _foreign_globals(path)
     if foreign:
         raise CheckpointError(
@@ -72,7 +69,7 @@ def read_checkpoint(path: str) -> dict:
             f"code; nothing was loaded")
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "WeightsUnpickler" not in str(e):
             raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt (UnpicklingError)") from None
@@ -82,6 +79,17 @@ def read_checkpoint(path: str) -> dict:
                               f"({got.group(1).strip() if got else 'see torch.load'}); nothing was loaded") from None
     except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, RuntimeError, ...)
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__})") from None
+
+
+def read_checkpoint(path: str) -> dict:
+    """The contents of the checkpoint file ``path``, every tensor on the CPU (modules and optimizers
+    move what they load to their own device; the RNG states must stay on the CPU).
+
+    Raises FileNotFoundError, or CheckpointError with a one-line message for anything unreadable.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    state = read_safely(path)
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} is not an sdpg_warp checkpoint of version {CHECKPOINT_VERSION}")
     missing = [key for key in CHECKPOINT_KEYS if key not in state]

@@ -68,9 +68,10 @@ class TrainConfig:
     None: on for the CPU, off on CUDA (where it would stop the host from queueing ahead of the GPU;
     phases then time only their launches). May change on resume."""
     deterministic: bool = False
-    """Bitwise-reproducible runs on CUDA: mujoco_warp's deterministic contacts, constraint rows and
-    reductions, and Torch's deterministic algorithms (cuDNN autotuning off). Costs speed on CUDA;
-    the CPU is deterministic already."""
+    """CUDA: every determinism feature of mujoco_warp (reproducible atomic reductions) and Torch's
+    deterministic algorithms (cuDNN autotuning off); costs speed. Bitwise-reproducible runs only for
+    worlds with at most one contact and one active joint limit: mujoco_warp 4.0 does not sort a
+    world's contacts and constraint rows (README, "Determinism"). The CPU is deterministic already."""
     tf32: bool = True
     """CUDA: TF32 matmuls and convolutions (Ampere and newer). No effect on the CPU."""
     cudnn_benchmark: bool = True
@@ -196,6 +197,10 @@ class TrainConfig:
     """PPO: passes over the epoch's rollout per update."""
     ppo_minibatches: int = 4
     """PPO: minibatches per pass (each num_envs * horizon / ppo_minibatches samples)."""
+    ppo_chunk: Optional[int] = None
+    """PPO: samples per forward/backward pass of a minibatch; gradients accumulate to the
+    minibatch's, so the step is the same and the images and activations alive are one chunk's.
+    None: 256 on the CPU, 1024 on CUDA."""
     ppo_value_coef: float = 2.0
     """PPO: weight of the value loss mean((V - R)^2) beside the surrogate."""
     ppo_value_clip: bool = True
@@ -255,6 +260,12 @@ class TrainConfig:
         """``actor_chunk``, or its device default when None."""
         if self.actor_chunk is not None:
             return self.actor_chunk
+        return 1024 if device.startswith("cuda") else 256
+
+    def ppo_chunk_on(self, device: str) -> int:
+        """``ppo_chunk``, or its device default when None."""
+        if self.ppo_chunk is not None:
+            return self.ppo_chunk
         return 1024 if device.startswith("cuda") else 256
 
     def sync_timing_on(self, device: str) -> bool:
@@ -415,6 +426,8 @@ class TrainConfig:
         for name in ("ppo_value_coef", "ppo_entropy_coef", "distill_loss_threshold"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0.0:
                 raise ValueError(f"{name.replace('_', '-')} must be finite and >= 0, got {getattr(self, name)}")
+        if self.ppo_chunk is not None and self.ppo_chunk < 1:
+            raise ValueError(f"ppo-chunk must be >= 1, got {self.ppo_chunk}")
         if not 0.0 <= self.distill_beta <= 1.0:
             raise ValueError(f"distill-beta must be in [0, 1], got {self.distill_beta}")
         for name in ("distill_beta_epochs", "distill_learning_starts"):

@@ -15,6 +15,25 @@ import torch
 import warp as wp
 
 
+def cuda_status() -> Optional[str]:
+    """None when both Warp and Torch can use CUDA, else why not, in words (which of them lacks it)."""
+    wp.init()
+    missing = []
+    if wp.get_cuda_device_count() == 0:
+        missing.append("Warp finds no CUDA device (no GPU, or no driver)")
+    if not torch.cuda.is_available():
+        missing.append(f"torch {torch.__version__} has no CUDA" + (" (a CPU build)" if torch.version.cuda is None
+                                                                  else " device (no GPU, or no driver)"))
+    return "; ".join(missing) or None
+
+
+def conditional_graphs(device: str) -> bool:
+    """Whether a captured graph on ``device`` can hold a loop that ends on a device value (mujoco_warp's
+    ``Option.graph_conditional``: its solver stops once every world converged). On CUDA that needs
+    conditional graph nodes (driver and Warp's toolkit 12.4+); Warp's CPU graphs always can."""
+    return not device.startswith("cuda") or wp.is_conditional_graph_supported()
+
+
 def resolve_device(device: Optional[str]) -> str:
     """The Warp/Torch device string of ``device``: ``None``/"auto" picks cuda:0 when both Warp and
     Torch have CUDA, else cpu; "cuda" means cuda:0. Raises ValueError (one line) for a device that

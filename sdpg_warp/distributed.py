@@ -2,7 +2,7 @@
 
 ``torchrun --nproc-per-node K -m sdpg_warp.train ...`` starts K ranks. Each rank simulates its own
 worlds (SDPG's N nominal worlds with their auxiliaries, or the baselines' ``num_envs``) on its own
-device (``cuda:LOCAL_RANK``, or the CPU) with its own seed (:meth:`DataParallel.rank_seed`). The
+device (``cuda:LOCAL_RANK``, modulo the GPUs it sees, or the CPU) with its own seed (:meth:`DataParallel.rank_seed`). The
 networks are one set, identical on every rank at every step: they start from rank 0's weights,
 every optimizer step applies the gradient averaged over the ranks, and every normalizer merges the
 statistics of all the ranks' batches. Collectives go through torch.distributed: NCCL for CUDA
@@ -47,6 +47,11 @@ Scalar = Union[float, torch.Tensor]
 RANK_SEED_STRIDE = 1 << 16
 """Rank r runs with seed ``seed + r * RANK_SEED_STRIDE``: two runs whose seeds differ by less than
 this never give any of their ranks the same seed."""
+
+
+BUILD_TIMEOUT = 3600.0
+"""Seconds the ranks wait for each machine's local rank 0 to build (and compile) first
+(:meth:`DataParallel.local_rank_zero_first`): a cold kernel cache takes minutes."""
 
 
 class RankFailure(RuntimeError):
@@ -118,7 +123,38 @@ class DataParallel:
         elif device != "cuda":
             raise ValueError(f"device {device!r} names one GPU, but each of the {self.world_size} ranks takes its own "
                              f"(cuda:LOCAL_RANK): use --device cuda or auto")
-        return f"cuda:{self.local_rank}"
+        return f"cuda:{self.cuda_index()}"
+
+    def cuda_index(self) -> int:
+        """This rank's GPU among those it sees: ``LOCAL_RANK`` modulo their number. A launcher that
+        gives each rank its own ``CUDA_VISIBLE_DEVICES`` (SLURM) leaves one visible GPU per rank,
+        ``cuda:0``, whatever the local rank."""
+        return self.local_rank % max(1, torch.cuda.device_count())
+
+    @contextlib.contextmanager
+    def local_rank_zero_first(self, what: str, timeout: float = BUILD_TIMEOUT):
+        """The body runs on each machine's local rank 0 first, then on its other ranks (every rank
+        must enter). Building the simulator compiles Warp kernels into the machine's kernel cache:
+        K ranks compiling the same kernels at once from a cold cache can take longer than
+        ``--collective-timeout``, so one compiles and the others then load its kernels. The wait
+        has a timeout of its own, ``max(timeout, self.timeout)`` seconds."""
+        if not self.distributed:
+            yield
+            return
+        if self.local_rank != 0:
+            self._wait_for_local_rank_zero(what, timeout)
+        yield
+        if self.local_rank == 0:
+            self._wait_for_local_rank_zero(what, timeout)
+
+    def _wait_for_local_rank_zero(self, what: str, timeout: float) -> None:
+        seconds = max(timeout, self.timeout)
+        try:
+            dist.monitored_barrier(group=self.cpu_group, timeout=datetime.timedelta(seconds=seconds))
+        except RuntimeError as e:
+            reason = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+            raise RankFailure(f"rank {self.rank} of {self.world_size}: waiting for each machine's local rank 0 to "
+                              f"finish {what} failed ({reason}); a rank failed, or it took over {seconds:g} s") from e
 
     # -------------------------------------------------------------- collectives on device tensors
 
@@ -217,6 +253,15 @@ class DataParallel:
             dist.all_reduce(buffer, group=self.cpu_group)
         return buffer.tolist()
 
+    def max_host(self, values: Sequence[float]) -> List[float]:
+        """The maxima over the ranks of host numbers, through gloo on the CPU."""
+        if not self.distributed:
+            return [float(v) for v in values]
+        buffer = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        with self._failing_loudly("taking the maximum of host numbers"):
+            dist.all_reduce(buffer, op=dist.ReduceOp.MAX, group=self.cpu_group)
+        return buffer.tolist()
+
     def any_rank(self, flag: bool) -> bool:
         """Whether ``flag`` is set on any rank (so that every rank takes the same branch)."""
         return self.sum_host([float(flag)])[0] > 0.0 if self.distributed else flag
@@ -286,8 +331,8 @@ def setup(parallel: DataParallel) -> DataParallel:
         return parallel
     timeout = datetime.timedelta(seconds=parallel.timeout)
     cuda = torch.cuda.is_available() and dist.is_nccl_available()
-    if cuda and parallel.local_rank < torch.cuda.device_count():
-        torch.cuda.set_device(parallel.local_rank)
+    if cuda:
+        torch.cuda.set_device(parallel.cuda_index())
     dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", rank=parallel.rank,
                             world_size=parallel.world_size, timeout=timeout)
     cpu_group = dist.new_group(backend="gloo", timeout=timeout) if cuda else None

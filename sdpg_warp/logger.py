@@ -115,5 +115,6 @@ CONSOLE_SCALARS = (
     ("charts/step_reward", "step reward", "7.3f"),
     ("charts/policy_std", "std", ".3f"),
     ("losses/imitation", "imitation", ".4f"),
+    ("perf/solver_niter_max", "solver iters max", ".0f"),
 )
 """(metric, label, format) of the console line, each shown when the algorithm reports it."""

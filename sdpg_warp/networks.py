@@ -111,14 +111,17 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _centre(obs_kind: ObsKind, depth_max: Optional[float], obs: torch.Tensor) -> torch.Tensor:
-    """Raw images -> float32 in [-0.5, 0.5]: rgb x / 255 - 0.5; depth in metres
-    clamp(x, 0, depth_max) / depth_max - 0.5; depth already in that range (``depth_max`` None) as it is."""
+def _centre(obs_kind: ObsKind, depth_max: Optional[float], obs: torch.Tensor,
+            layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Raw images -> float32 in [-0.5, 0.5] in memory ``layout``: rgb x / 255 - 0.5; depth in metres
+    clamp(x, 0, depth_max) / depth_max - 0.5; depth already in that range (``depth_max`` None) as it is.
+    One float copy, which converts and reorders at once, then scaled in place (images carry no gradient)."""
+    x = torch.empty(obs.shape, dtype=torch.float32, device=obs.device, memory_format=layout).copy_(obs)
     if obs_kind == "rgb":
-        return obs.float() / 255.0 - 0.5
+        return x.div_(255.0).sub_(0.5)
     if depth_max is None:
-        return obs.float()
-    return obs.float().clamp(0.0, depth_max) / depth_max - 0.5
+        return x
+    return x.clamp_(0.0, depth_max).div_(depth_max).sub_(0.5)
 
 
 class ImageEncoder(nn.Module):
@@ -158,15 +161,14 @@ class ImageEncoder(nn.Module):
         _init_orthogonal(self.trunk[0], 1.0)
 
     def preprocess(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (see the class docstring)."""
-        return _centre(self.obs_kind, self.depth_max, obs)
+        """Raw images [B, C, H, W] -> float32 in [-0.5, 0.5] (see the class docstring), in the
+        encoder's memory layout."""
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        return _centre(self.obs_kind, self.depth_max, obs, layout)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, C, H, W] -> features [B, encoder_dim]."""
-        x = self.preprocess(obs)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.trunk(self.convs(x))
+        return self.trunk(self.convs(self.preprocess(obs)))
 
     def use_channels_last(self) -> "ImageEncoder":
         """Keeps conv weights and inputs in channels-last layout (faster cuDNN convolutions on CUDA;

@@ -8,8 +8,10 @@ probability ratio and the KL of u are those of the actions. The critic sees the 
 (asymmetric, as SDPG's). Advantages are GAE(gamma, lambda): the TD(lambda) return kernel that SDPG
 uses (kernels/returns.py) minus the value, with the next state's value bootstrapped at every trajectory
 end, time-outs included (unless ``ppo_bootstrap_timeouts`` is off). The update is rsl_rl's: clipped
-surrogate, clipped value loss, entropy bonus, ``ppo_epochs`` passes of ``ppo_minibatches`` minibatches, gradient clipping, and a learning
-rate adapted from each minibatch's KL, kept on the device so an epoch never reads it back.
+surrogate, clipped value loss, entropy bonus, ``ppo_epochs`` passes of ``ppo_minibatches`` minibatches
+(each through the networks in chunks of ``ppo_chunk`` samples whose gradients add up to the
+minibatch's), gradient clipping, and a learning rate adapted from each minibatch's KL, kept on the
+device so an epoch never reads it back.
 
 One equation, one pure function (tensors in, no config); :class:`PPO` holds networks, optimizer,
 normalizers and the rollout storage.
@@ -181,6 +183,7 @@ class PPO(Algorithm):
         self.generator.manual_seed(cfg.seed)
         self.storage = None
         self.epoch = 0
+        self.chunk = cfg.ppo_chunk_on(str(self.device))
 
     def init_storage(self, num_envs: int, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int) -> None:
         """Allocates the rollout storage (once; addresses stay fixed)."""
@@ -269,27 +272,17 @@ class PPO(Algorithm):
         for _ in range(cfg.ppo_epochs):
             order = torch.randperm(size, generator=self.generator, device=self.device)
             for i in range(cfg.ppo_minibatches):
-                mb = {name: value[order[i * minibatch:(i + 1) * minibatch]] for name, value in batch.items()}
-                mean, logstd = self.actor(mb["obs"])
-                logstd = logstd.expand_as(mean)
-                log_prob = gaussian_log_prob(mb["actions"], mean, logstd)
+                parts = self._minibatch_gradients(batch, order[i * minibatch:(i + 1) * minibatch])
                 with torch.no_grad():
-                    kl = self.parallel.average(gaussian_kl(mb["mean"], mb["logstd"], mean, logstd).mean())
+                    kl = self.parallel.average(parts["kl"])
                     if cfg.ppo_lr_schedule == "adaptive":
                         adapt_learning_rate_(self.lr, kl, cfg.ppo_desired_kl)
-                entropy = gaussian_entropy(logstd).mean()
-                surrogate = surrogate_loss(log_prob, mb["log_prob"], mb["advantages"], cfg.ppo_clip)
-                values = self.critic(mb["states"])
-                v_loss = value_loss(values, mb["old_values"], mb["targets"], cfg.ppo_clip, cfg.ppo_value_clip)
-                loss = surrogate + cfg.ppo_value_coef * v_loss - cfg.ppo_entropy_coef * entropy
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 self.parallel.average_gradients(self.params)
                 grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
                 self.optimizer.step()
                 self.actor.project_logstd_()
-                for name, value in (("surrogate", surrogate), ("value", v_loss), ("entropy", entropy), ("kl", kl),
-                                    ("grad", grad_norm)):
+                for name, value in (("surrogate", parts["surrogate"]), ("value", parts["value"]),
+                                    ("entropy", parts["entropy"]), ("kl", kl), ("grad", grad_norm)):
                     sums[name] += value.detach()
                 steps += 1
         return {
@@ -301,6 +294,34 @@ class PPO(Algorithm):
             "charts/policy_std": self.actor.logstd.detach().clamp(cfg.logstd_min, cfg.logstd_max).exp().mean(),
             "charts/learning_rate": self.lr.clone(),
         }
+
+    def _minibatch_gradients(self, batch: Dict[str, torch.Tensor], rows: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The gradient of the minibatch ``rows`` of ``batch`` into the parameters' ``.grad``, in
+        chunks of ``ppo_chunk`` rows gathered one at a time: every term of the loss is a mean, so
+        chunk i, weighted b_i / B, adds its share, and the sum is the whole minibatch's gradient
+        with the images and activations of one chunk alive. Returns the minibatch's (detached)
+        surrogate, value loss, entropy and KL(old || new)."""
+        cfg = self.cfg
+        self.optimizer.zero_grad(set_to_none=True)
+        parts = {name: torch.zeros((), device=self.device) for name in ("surrogate", "value", "entropy", "kl")}
+        for start in range(0, rows.shape[0], self.chunk):
+            idx = rows[start:start + self.chunk]
+            weight = idx.shape[0] / rows.shape[0]
+            mb = {name: value[idx] for name, value in batch.items()}
+            mean, logstd = self.actor(mb["obs"])
+            logstd = logstd.expand_as(mean)
+            log_prob = gaussian_log_prob(mb["actions"], mean, logstd)
+            entropy = gaussian_entropy(logstd).mean()
+            surrogate = surrogate_loss(log_prob, mb["log_prob"], mb["advantages"], cfg.ppo_clip)
+            values = self.critic(mb["states"])
+            v_loss = value_loss(values, mb["old_values"], mb["targets"], cfg.ppo_clip, cfg.ppo_value_clip)
+            loss = surrogate + cfg.ppo_value_coef * v_loss - cfg.ppo_entropy_coef * entropy
+            (weight * loss).backward()
+            with torch.no_grad():
+                kl = gaussian_kl(mb["mean"], mb["logstd"], mean, logstd).mean()
+            for name, value in (("surrogate", surrogate), ("value", v_loss), ("entropy", entropy), ("kl", kl)):
+                parts[name] += weight * value.detach()
+        return parts
 
     # ----------------------------------------------------------------------------- checkpoint
 

@@ -2,6 +2,7 @@
 algorithm, drives rollout and update, and owns timing, logging, the finiteness guard and
 exact-resume checkpoints."""
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 import warp as wp
 
-from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoint, resume_mismatch
+from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoint, read_safely, resume_mismatch
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
 from sdpg_warp.distill import Distill
@@ -22,7 +23,7 @@ from sdpg_warp.ppo import PPO
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render.ego import config_image_observation
 from sdpg_warp.sdpg import SDPG
-from sdpg_warp.sim import BatchedSim
+from sdpg_warp.sim import OVERFLOW_BITS, BatchedSim, overflow_warnings
 
 
 class TrainingDiverged(RuntimeError):
@@ -92,7 +93,8 @@ class Runner:
     def _build(self) -> None:
         cfg = self.cfg
         rank_cfg = dataclasses.replace(cfg, seed=self.parallel.rank_seed(cfg.seed))
-        self.sim, self.renderer, self.algo = build_components(rank_cfg, self.device)
+        with self.parallel.local_rank_zero_first("building the simulator and compiling its kernels"):
+            self.sim, self.renderer, self.algo = build_components(rank_cfg, self.device)
         self.algo.parallel = self.parallel
         self.parallel.broadcast_modules(self.algo.networks().values())
         self.timer = PhaseTimer(self.device, synchronize=cfg.sync_timing_on(self.device))
@@ -220,15 +222,19 @@ class Runner:
             self.algo.load_kernels()
         print(f"compiled kernels in {time.perf_counter() - t0:.1f} s (once; later runs read Warp's cache)", flush=True)
 
-    def _warn_overflow(self) -> None:
-        """Once per logging step (a device read): worlds (of every rank) that lost contacts to the budget."""
-        count = int(self.parallel.sum_host([self.sim.pop_overflow()])[0])
-        if count:
-            task = self.sim.task
-            print(f"warning: {count} world(s) overflowed task {self.cfg.task}'s contact/constraint budget "
-                  f"(max_contacts={task.max_contacts}, max_constraints={task.max_constraints} per world) since "
-                  f"the last log; contacts were dropped at random. Raise the budget in the task's class "
-                  f"(sdpg_warp/tasks/).", flush=True)
+    def _report_physics(self, metrics: Dict[str, torch.Tensor]) -> None:
+        """Once per logging step (one device read): the solver's iterations per physics step into
+        ``metrics``, and a line per overflow bit that any world of any rank set since the last log
+        (the worlds' count and the budget to raise)."""
+        stats = self.sim.pop_physics_stats()
+        names = [name for name, _ in OVERFLOW_BITS]
+        summed = self.parallel.sum_host([stats["overflow"].get(name, 0) for name in names]
+                                        + [stats["solver_niter_mean"]])
+        metrics["perf/solver_niter_mean"] = summed[-1] / self.parallel.world_size
+        metrics["perf/solver_niter_max"] = self.parallel.max_host([stats["solver_niter_max"]])[0]
+        worlds = self.sim.num_worlds * self.parallel.world_size
+        for line in overflow_warnings(dict(zip(names, summed)), self.sim.task, worlds):
+            print(line, flush=True)
 
     def _first_non_finite(self, metrics: Dict[str, torch.Tensor]) -> Optional[tuple]:
         """(name, value) of the first of the epoch's losses and networks that is NaN or infinite, else None.
@@ -249,7 +255,8 @@ class Runner:
         return None
 
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
-        self._warn_overflow()
+        metrics = dict(metrics)
+        self._report_physics(metrics)
         episodes = self.episodes.pop(self.parallel.sum_)
         self.logger.log(self.epoch, self.cfg.epochs, metrics, episodes, self.episodes.last_return,
                         self.timer.pop(), seconds, env_steps)
@@ -287,18 +294,25 @@ class Runner:
         RNGs, the algorithm's ``rank_local_state``) goes to rank 0, whose checkpoint holds it under
         ``ranks`` (rank 1 first), and rank 0 alone writes.
         """
+        sharded = self.algo.rank_shard_state if self.parallel.distributed else ()
+        if sharded:
+            shard = self._write_shard(path, sharded)
         if self.parallel.distributed:
             own = None
             if not self.parallel.is_main:
                 algo = self.algo.state_dict()
                 local = {key: algo[key].cpu() if isinstance(algo[key], torch.Tensor) else algo[key]
-                         for key in self.algo.rank_local_state}
+                         for key in self.algo.rank_local_state if key not in sharded}
                 own = {**self._own_state(), "algo": local}
-            ranks = self.parallel.gather_objects(own)
+            # Also the barrier after which every rank's shard is on disk.
+            ranks = self.parallel.gather_objects((own, shard if sharded else None))
         if self.parallel.is_main:
             state = self.state_dict()
             if self.parallel.distributed:
-                state["ranks"] = ranks[1:]
+                state["ranks"] = [own for own, _ in ranks[1:]]
+            if sharded:
+                state["algo"] = {key: value for key, value in state["algo"].items() if key not in sharded}
+                state["shards"] = [name for _, name in ranks]
             tmp = f"{path}.tmp"
             with open(tmp, "wb") as f:
                 torch.save(state, f)
@@ -306,6 +320,27 @@ class Runner:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         self.saved_epoch = self.epoch
+        if sharded:  # once the checkpoint names this epoch's shards (a barrier), the older ones go
+            self.parallel.any_rank(False)
+            for name in self._shards[:-1]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(os.path.dirname(path), name))
+            self._shards = self._shards[-1:]
+
+    def _write_shard(self, path: str, keys) -> str:
+        """This rank's ``keys`` of the algorithm's state, beside the checkpoint ``path`` (written
+        atomically; the epoch in its name, so that the checkpoint in place keeps naming its own
+        shards until it is replaced); returns the file name."""
+        name = f"{os.path.basename(path)}.rank{self.parallel.rank}-epoch{self.epoch}"
+        target = os.path.join(os.path.dirname(path), name)
+        algo = self.algo.state_dict()
+        with open(f"{target}.tmp", "wb") as f:
+            torch.save({key: algo[key] for key in keys}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(f"{target}.tmp", target)
+        self._shards = [n for n in getattr(self, "_shards", []) if n != name] + [name]
+        return name
 
     def load(self, path: str) -> None:
         """Restores the checkpoint file ``path`` (see :meth:`load_state_dict`)."""
@@ -321,6 +356,16 @@ class Runner:
         if self.parallel.rank > 0:
             own = state["ranks"][self.parallel.rank - 1]
             state = {**state, **own, "algo": {**state["algo"], **own["algo"]}}
+        if "shards" in state:  # this rank's shard, beside the checkpoint
+            name = state["shards"][self.parallel.rank]
+            if not isinstance(name, str) or os.path.basename(name) != name:
+                raise ValueError(f"checkpoint {path} names a shard outside its folder: {name!r}")
+            shard_path = os.path.join(os.path.dirname(path), name)
+            if not os.path.isfile(shard_path):
+                raise ValueError(f"checkpoint shard {name} of rank {self.parallel.rank} is missing beside {path}")
+            shard = read_safely(shard_path)  # a CheckpointError is a ValueError
+            state = {**state, "algo": {**state["algo"], **shard}}
+            self._shards = [name]
         self.algo.load_state_dict(state["algo"])
         self.sim.load_state_dict(state["sim"])
         if self.renderer is not None:

@@ -18,7 +18,7 @@ import warp as wp
 
 from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.kernels import step as step_kernels
-from sdpg_warp.device import resolve_device
+from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import make_task
 from sdpg_warp.tasks.base import Task
@@ -27,8 +27,52 @@ MAX_ABS_QPOS = 1.0e4
 """A world with any |qpos| above this is treated as exploded (terminated and reset)."""
 MAX_ABS_QVEL = 1.0e4
 """A world with any |qvel| above this is treated as exploded (terminated and reset)."""
-BUDGET_OVERFLOW = int(mjw.OverflowType.NEFC | mjw.OverflowType.BROADPHASE | mjw.OverflowType.NARROWPHASE)
-"""mujoco_warp overflow bits meaning a world lost contacts or constraint rows to the task's budget."""
+POOL_OVERFLOW = int(mjw.OverflowType.BROADPHASE | mjw.OverflowType.NARROWPHASE)
+"""Overflow bits of the contact pool that all worlds share (``W * max_contacts`` contacts): mujoco_warp
+sets them in every world at once, so they say that the pool overflowed, not which world did."""
+DROP_OVERFLOW = int(mjw.OverflowType.NEFC | mjw.OverflowType.NJMAX_NNZ | mjw.OverflowType.BROADPHASE
+                    | mjw.OverflowType.NARROWPHASE | mjw.OverflowType.CCD | mjw.OverflowType.HFIELD
+                    | mjw.OverflowType.EPA_HORIZON)
+"""Overflow bits meaning that contacts or constraint rows were dropped: the physics was wrong."""
+OVERFLOW_BITS = tuple((bit.name, int(bit)) for bit in mjw.OverflowType if bit not in (0, mjw.OverflowType.ALL))
+"""(name, bit) of every mujoco_warp overflow bit."""
+SOLVER_OVERFLOW = int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
+"""Overflow bits of the solver stopping at its iteration cap (the step is less converged, nothing dropped)."""
+
+
+def overflow_warnings(overflow: dict, task: Task, num_worlds: int) -> list:
+    """Console lines for :meth:`BatchedSim.pop_physics_stats`' ``overflow`` (summed over ranks, of
+    ``num_worlds`` worlds in all): each bit, how many worlds set it, what was lost and which budget
+    to raise (a class attribute of the task, ``sdpg_warp/tasks/``)."""
+    fixes = {
+        "NEFC": ("constraint rows dropped", f"raise max_constraints={task.max_constraints} per world"),
+        "NJMAX_NNZ": ("constraint Jacobian entries dropped",
+                      f"raise max_constraints={task.max_constraints} (the non-zeros are sized from it)"),
+        "BROADPHASE": ("collision pairs dropped", f"raise max_contacts={task.max_contacts} per world"),
+        "NARROWPHASE": ("contacts dropped", f"raise max_contacts={task.max_contacts} per world"),
+        "CCD": ("convex-collision contacts dropped",
+                f"raise max_contacts={task.max_contacts} (the CCD pool is sized from it)"),
+        "HFIELD": ("heightfield contacts dropped (MuJoCo keeps mjMAXCONPAIR=50 per geom pair)",
+                   "coarsen the heightfield (fewer rows/columns) or shrink the geoms on it"),
+        "EPA_HORIZON": ("a convex contact missed (mujoco_warp's fixed EPA horizon buffer)",
+                        "simplify the colliding meshes"),
+        "ITERATIONS": ("the solver stopped at its cap, less converged",
+                       f"raise solver_iterations={task.solver_iterations}"),
+        "LS_ITERATIONS": ("the line search stopped at its cap", f"raise ls_iterations={task.ls_iterations}"),
+    }
+    lines = []
+    for name, _ in OVERFLOW_BITS:
+        count = int(overflow.get(name, 0))
+        if not count:
+            continue
+        lost, fix = fixes.get(name, ("", "not expected in this project's tasks"))
+        bit = getattr(mjw.OverflowType, name)
+        where = (f"the contact pool all {num_worlds} worlds share (mujoco_warp flags every world)"
+                 if bit & POOL_OVERFLOW else f"{count} of {num_worlds} worlds")
+        kind = "warning" if bit & DROP_OVERFLOW else "note"
+        lines.append(f"{kind}: task {task.name}, since the last log: {name} overflow in {where}: {lost}; {fix} "
+                     f"(sdpg_warp/tasks/)")
+    return lines
 
 
 class BatchedSim:
@@ -45,7 +89,10 @@ class BatchedSim:
       terminated, truncated: [W] bool of the last step. episode_step: [W] int32.
       fresh: [W] bool, the nominal worlds given a fresh state by the last ``reset_done_episodes``
         (their frame stacks need a refill).
-      overflow: [W] int32, mujoco_warp's sticky per-world overflow bitmask (``OverflowType``).
+      overflow: [W] int32, mujoco_warp's per-world overflow bitmask (``OverflowType``); it clears
+        a world's bits when it resets that world.
+      overflow_seen: [W] int32, the OR of ``overflow`` after every physics step since the last
+        :meth:`pop_physics_stats` (resets do not clear it).
       done: [W] bool, the worlds whose trajectory ended at the last ``reset_done_episodes``: their
         own episode ended, or (auxiliaries) their nominal's did and they moved onto its new state.
     """
@@ -76,10 +123,21 @@ class BatchedSim:
         self.num_actions = self.mjm.nu
         self.state_dim = self.task.state_dim
         W = self.num_worlds
+        # Every step solves until its slowest world converges or reaches these caps (README, "The first GPU run").
+        self.mjm.opt.iterations = self.task.solver_iterations
+        self.mjm.opt.ls_iterations = self.task.ls_iterations
         with wp.ScopedDevice(self.device):
             self.m = mjw.put_model(self.mjm)
-            # Contact and constraint-row order and the solver's sums are fixed (costs speed on CUDA).
-            self.m.opt.deterministic = bool(deterministic)
+            # All of mujoco_warp's determinism features; in 4.0 only the atomic reductions are
+            # implemented (its contact and constraint-row sorts are empty): README, "Determinism".
+            self.m.opt.deterministic = int(mjw.DeterminismType.ALL) if deterministic else 0
+            # The solver's early exit is a conditional graph node on CUDA (driver 12.4+); without
+            # one a captured step runs all ``solver_iterations``. Warp's CPU graphs have the loop.
+            self.m.opt.graph_conditional = conditional_graphs(self.device)
+            # mujoco_warp would print from inside the graph at every overflowing step; the
+            # simulator keeps the flags for the epoch instead (pop_physics_stats).
+            self.m.opt.warn_overflow = 0
+            self.graph = bool(graph)
             self.d = mjw.make_data(
                 self.mjm, nworld=W, nconmax=self.task.max_contacts, njmax=self.task.max_constraints
             )
@@ -106,6 +164,11 @@ class BatchedSim:
             self._scratch_terms = wp.zeros_like(self._terms)
             self._scratch_reward = wp.zeros_like(self._reward)
             self._scratch_terminated = wp.zeros_like(self._task_terminated)
+            # Since the last pop_physics_stats: overflow bits, the solver's iterations per world.
+            self._overflow_seen = wp.zeros(W, dtype=int)
+            self._solver_niter_max = wp.zeros(W, dtype=int)
+            self._solver_niter_sum = wp.zeros(W, dtype=int)
+        self._physics_steps = 0  # solves per world since the last pop_physics_stats (host count)
 
         self.qpos = wp.to_torch(self.d.qpos)
         self.qvel = wp.to_torch(self.d.qvel)
@@ -120,8 +183,11 @@ class BatchedSim:
         self.fresh = wp.to_torch(self._fresh)
         self.done = wp.to_torch(self._done)
         self.overflow = wp.to_torch(self.d.overflow)
+        self.overflow_seen = wp.to_torch(self._overflow_seen)
         self._graph = self._capture(self._step) if graph else None
         self._reset_graph = self._capture(self._reset_done_episodes) if graph else None
+        with wp.ScopedDevice(self.device):
+            self.pop_physics_stats()  # the capture's eager run stepped
 
     # ----------------------------------------------------------------------------- construction
 
@@ -218,12 +284,45 @@ class BatchedSim:
         with nvtx_range(name), wp.ScopedDevice(self.device):
             yield
 
+    @property
+    def capture_mode(self) -> str:
+        """How a step runs, in words (printed when training starts)."""
+        if not self.graph:
+            return "eager launches (--no-graph)"
+        if self.m.opt.graph_conditional:
+            how = "a conditional graph node" if self.device.startswith("cuda") else "a loop in Warp's CPU graph"
+            return f"captured graph; the solver stops when every world converged ({how})"
+        return (f"captured graph; the solver always runs {self.m.opt.iterations} iterations (this CUDA driver "
+                f"has no conditional graph nodes, which need 12.4+)")
+
+    def pop_physics_stats(self) -> dict:
+        """What the physics did since the last call (or since construction), and clears it:
+        ``overflow``, {overflow bit name: number of worlds whose steps set it} for every bit set
+        (mujoco_warp's ``OverflowType``; a bit of ``POOL_OVERFLOW`` is set in all worlds at once);
+        ``solver_niter_max`` and ``solver_niter_mean``, the solver's iterations per physics step
+        (the largest of any world and step, and the mean over worlds and steps; 0 before any step).
+        One device read: call it at logging time, not per step."""
+        seen = self.overflow_seen
+        counts = [((seen & bit) != 0).sum() for _, bit in OVERFLOW_BITS]
+        niter = torch.stack([*counts, wp.to_torch(self._solver_niter_max).max().long(),
+                             wp.to_torch(self._solver_niter_sum).sum()]).cpu().tolist()
+        solves = self._physics_steps * self.num_worlds
+        stats = {
+            "overflow": {name: n for (name, _), n in zip(OVERFLOW_BITS, niter) if n},
+            "solver_niter_max": int(niter[-2]),
+            "solver_niter_mean": niter[-1] / solves if solves else 0.0,
+        }
+        for array in (seen, self.overflow, wp.to_torch(self._solver_niter_max), wp.to_torch(self._solver_niter_sum)):
+            array.zero_()
+        self._physics_steps = 0
+        return stats
+
     def pop_overflow(self) -> int:
-        """Number of worlds that lost contacts or constraint rows to the task's budget
-        (``task.max_contacts``, ``task.max_constraints``) since the last call; clears the flags.
-        Reads the device: call it at logging time, not per step."""
-        count = int(((self.overflow & BUDGET_OVERFLOW) != 0).sum())
-        self.overflow.zero_()
+        """Number of worlds that dropped contacts or constraint rows (``DROP_OVERFLOW``) since the
+        last call; clears every flag and count of :meth:`pop_physics_stats`, which says more."""
+        seen = self.overflow_seen
+        count = int(((seen & DROP_OVERFLOW) != 0).sum())
+        self.pop_physics_stats()
         return count
 
     def world_index(self, nominal: int, k: int) -> int:
@@ -340,12 +439,19 @@ class BatchedSim:
             if actions.device != self.qpos.device:
                 raise ValueError(f"actions are on {actions.device}, the simulator on {self.qpos.device}")
             self.action.copy_(actions)
+        self._physics_steps += self.task.frame_skip
         with self._scope("sim.step"):
             if self._graph is not None:
                 wp.capture_launch(self._graph)
             else:
                 self._step()
         return self.reward, self.terminated, self.truncated
+
+    def _accumulate_physics_stats(self) -> None:
+        # Before any reset of this step can clear a world's overflow bits.
+        stats = [self._overflow_seen, self._solver_niter_max, self._solver_niter_sum]
+        wp.launch(step_kernels._accumulate_physics_stats, dim=self.num_worlds,
+                  inputs=[self.d.overflow, self.d.solver_niter, *stats], outputs=stats, device=self.device)
 
     def _step(self) -> None:
         with nvtx_range("sim.apply_action"):
@@ -359,6 +465,7 @@ class BatchedSim:
         with nvtx_range("sim.physics"):
             for _ in range(self.task.frame_skip):
                 mjw.step(self.m, self.d)
+                self._accumulate_physics_stats()
         self._body_poses()
         with nvtx_range("sim.task"):
             self.task.evaluate_data(

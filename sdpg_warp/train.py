@@ -441,7 +441,7 @@ def _main(args: list, parallel=None) -> int:
     wp.config.log_level = wp.LOG_WARNING
     from torch.utils.tensorboard import SummaryWriter
 
-    from sdpg_warp.device import resolve_device
+    from sdpg_warp.device import cuda_status, resolve_device
     from sdpg_warp.distributed import SINGLE_PROCESS
     from sdpg_warp.memory import flags_to_lower
     from sdpg_warp.runner import Runner
@@ -458,7 +458,7 @@ def _main(args: list, parallel=None) -> int:
         reason = str(e).splitlines()[0].split(": ")[-1]
         raise UsageError(f"--device {cfg.device} is not available here ({reason}); use --device auto or cpu") from None
     if device == "cpu" and cfg.device == "auto":
-        print("No CUDA device found: running on the CPU (slow; fine for the small reacher task).")
+        print(f"--device auto: running on the CPU, as {cuda_status()} (slow; fine for the small reacher task).")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     nominal, aux = cfg.world_layout()
@@ -476,9 +476,11 @@ def _main(args: list, parallel=None) -> int:
             raise
         raise UsageError(f"cannot allocate the run's buffers on {device} ({str(e).splitlines()[0] or type(e).__name__}); "
                          f"lower {flags_to_lower(cfg, {'storage_obs': 1, 'storage_other': 0})}") from None
+    print(f"simulator step: {runner.sim.capture_mode}", flush=True)
     if state is not None:
         try:
-            runner.load_state_dict(state, checkpoint)
+            with runner.scope:  # the restored arrays land on the run's device and stream
+                runner.load_state_dict(state, checkpoint)
         except (ValueError, KeyError, RuntimeError) as e:
             raise UsageError(f"cannot resume from {checkpoint}: {str(e).splitlines()[0]}") from None
         for line in plan:

@@ -50,6 +50,16 @@ def test_bench_memory_compare_quick(device, capsys):
     assert result["ratio_ppo_sdpg"] == result["ppo"]["total_bytes"] / result["sdpg"]["total_bytes"]
 
 
+def test_bench_memory_ppo_defaults_quick(device, capsys):
+    import bench_memory
+
+    result = bench_memory.main(["--quick", "--ppo-defaults", "--device", device])
+    assert "memory_ppo_humanoid_rgb_total:" in capsys.readouterr().out
+    humanoid = result["tasks"]["humanoid"]
+    assert humanoid["minibatch"] == 8 and humanoid["chunk"] == 8  # 4 worlds x 4 steps / 2: one chunk
+    assert humanoid["unchunked_total_bytes"] == humanoid["total_bytes"]
+
+
 def test_world_bytes_lie_on_a_line_in_the_world_count(device):
     """The compare mode extends two small builds along a line: a third build must lie on it."""
     import dataclasses

@@ -69,3 +69,22 @@ def test_task_kernel_compiles_for_cuda(task, arch, tmp_path):
     ptx = artifact.read_text(encoding="utf-8", errors="replace")
     assert re.search(rf"^\.target sm_{arch}\b", ptx, re.MULTILINE)
     assert ".entry " in ptx
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda arch: f"sm{arch}")
+def test_cuda_sampler_keeps_its_normals_in_registers(arch, tmp_path):
+    # The CPU variant calls _normals out of line; on CUDA a call passes its four results through
+    # local memory (thread-private DRAM behind L1), so the CUDA variant inlines it: no local depot.
+    from sdpg_warp.kernels import perturb
+
+    wp.config.log_level = wp.LOG_WARNING
+    wp.init()
+    module = wp.get_module("sdpg_warp.kernels.perturb")
+    (artifact,) = wp.compile_aot_module(module, arch=arch, module_dir=tmp_path, use_ptx=True)
+    ptx = artifact.read_text(encoding="utf-8", errors="replace")
+    entries = {match.group(1): match.start() for match in re.finditer(r"^\.visible \.entry (\S+)\(", ptx, re.MULTILINE)}
+    (name,) = [name for name in entries if name.startswith(perturb._PERTURB_ACTIONS["cuda"].get_mangled_name())]
+    start = entries[name]
+    end = min([pos for pos in entries.values() if pos > start] + [len(ptx)])
+    body = ptx[start:end]
+    assert "__local_depot" not in body and "st.local" not in body and "ld.local" not in body

@@ -28,6 +28,20 @@ def test_auto_needs_cuda_in_both_warp_and_torch(monkeypatch):
         resolve_device("cuda")
 
 
+def test_cuda_status_names_what_lacks_cuda(monkeypatch):
+    monkeypatch.setattr(wp, "get_cuda_device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    assert device_module.cuda_status() == f"torch {torch.__version__} has no CUDA (a CPU build)"
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    assert device_module.cuda_status() == f"torch {torch.__version__} has no CUDA device (no GPU, or no driver)"
+    monkeypatch.setattr(wp, "get_cuda_device_count", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_module.cuda_status() == "Warp finds no CUDA device (no GPU, or no driver)"
+    monkeypatch.setattr(wp, "get_cuda_device_count", lambda: 2)
+    assert device_module.cuda_status() is None
+
+
 def test_unknown_device_is_one_line():
     with pytest.raises(ValueError, match="unknown or unavailable device 'tpu'") as info:
         resolve_device("tpu")

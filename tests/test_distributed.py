@@ -184,3 +184,38 @@ def test_one_process_collectives_change_nothing():
 def test_collective_timeout_is_validated(tmp_path, capsys):
     assert train.main(["--task", "pointmass", "--collective-timeout", "0", "--log-dir", str(tmp_path / "runs")]) == 2
     assert "collective-timeout must be finite and > 0" in capsys.readouterr().err
+
+
+def test_distillation_checkpoints_keep_each_ranks_replay_buffer_in_its_own_shard(tmp_path):
+    # The teacher: one epoch of a single-process state run of the task.
+    assert train.main([*TINY, "--epochs", "1", "--log-dir", str(tmp_path), "--run-name", "teacher"]) == 0
+    student = ["--algo", "distill", "--task", "pointmass", "--obs", "rgb", "--teacher", str(tmp_path / "teacher"),
+               "--device", "cpu", "--image-size", "16", "--num-envs", "2", "--horizon", "4", "--distill-buffer", "64",
+               "--distill-batch", "8", "--distill-learning-starts", "8", "--distill-updates", "5",
+               "--log-dir", str(tmp_path), "--checkpoint-every", "1"]
+    _check(_torchrun("-m", "sdpg_warp.train", *student, "--epochs", "2", "--run-name", "s"))
+    run = tmp_path / "s"
+    saved = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert saved["shards"] == ["checkpoint.pt.rank0-epoch2", "checkpoint.pt.rank1-epoch2"]
+    assert "buffer_obs" not in saved["algo"] and "buffer_obs" not in saved["ranks"][0]["algo"]
+    assert sorted(p for p in os.listdir(run) if p.startswith("checkpoint")) == ["checkpoint.pt", *saved["shards"]]
+    shards = [torch.load(run / name, weights_only=False) for name in saved["shards"]]
+    assert shards[0]["buffer_obs"].shape == (16, *shards[0]["buffer_obs"].shape[1:])  # 2 epochs x 2 worlds x 4 steps
+    assert not torch.equal(shards[0]["buffer_obs"], shards[1]["buffer_obs"]), "each rank its own worlds"
+
+    done = _torchrun("-m", "sdpg_warp.train", "--resume", str(run), "--epochs", "3")
+    _check(done)
+    resumed = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert resumed["epoch"] == 3 and resumed["shards"] == ["checkpoint.pt.rank0-epoch3", "checkpoint.pt.rank1-epoch3"]
+    assert sorted(p for p in os.listdir(run) if p.startswith("checkpoint")) == ["checkpoint.pt", *resumed["shards"]]
+    for before, name in zip(shards, resumed["shards"]):  # read back, then grown by one epoch
+        after = torch.load(run / name, weights_only=False)["buffer_obs"]
+        assert after.shape[0] == 24 and torch.equal(after[:16], before["buffer_obs"])
+
+
+def test_each_rank_takes_a_gpu_it_can_see(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # per-rank CUDA_VISIBLE_DEVICES (SLURM)
+    assert DataParallel(rank=3, world_size=4, local_rank=3).rank_device("cuda") == "cuda:0"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert [DataParallel(rank=r, world_size=8, local_rank=r).rank_device("cuda") for r in (0, 3, 5)] == \
+        ["cuda:0", "cuda:3", "cuda:1"]

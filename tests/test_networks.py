@@ -93,6 +93,42 @@ def test_encoder_input_scaling(device):
     torch.testing.assert_close(depth.preprocess(metres[None])[0], expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["rgb", "depth"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_encoder_makes_one_float_copy_of_the_images(device, kind, channels_last):
+    # Before the first convolution, the only new image-sized float tensor is the one conversion
+    # (the channels-last reorder happens on the uint8 images); the scaling is in place, bitwise
+    # the same as x / 255 - 0.5, and never touches the caller's images.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    shape = _obs_shape(kind, 16)
+    encoder = ImageEncoder(kind, shape, encoder_dim=4, depth_max=10.0).to(device)
+    if channels_last:
+        encoder.use_channels_last()
+    obs = _random_obs(kind, shape, 2, device)
+    before = obs.clone()
+    allocations = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            name = func.overloadpacket.__name__
+            if name == "convolution":
+                allocations.append("conv")
+            elif (not name.endswith("_") and isinstance(out, torch.Tensor) and out.is_floating_point()
+                  and out.numel() == obs.numel() and "conv" not in allocations):
+                allocations.append(name)
+            return out
+
+    with torch.no_grad(), Record():
+        encoder(obs)
+    assert len(allocations[:allocations.index("conv")]) == 1, allocations
+    assert torch.equal(obs, before)
+    x = encoder.preprocess(obs)
+    expected = obs.float() / 255.0 - 0.5 if kind == "rgb" else obs.clamp(0.0, 10.0) / 10.0 - 0.5
+    assert torch.equal(x, expected)
+
+
 def test_image_actor_keeps_no_pixel_statistics(device):
     actor = _actor("rgb", (3, 16, 16), device)
     actor.update_normalizer(torch.zeros(2, 3, 16, 16, dtype=torch.uint8, device=device))  # a no-op

@@ -193,3 +193,40 @@ def test_ppo_learns_reacher_from_state(device):
     history = Runner(cfg).train()
     early, late = _mean_step_reward(history, True, 10), _mean_step_reward(history, False, 30)
     assert late > early + 0.3, f"reward per step {early:.3f} -> {late:.3f}"
+
+
+def test_chunked_minibatches_give_the_whole_minibatchs_gradient_and_step(device):
+    # 4 worlds x 4 steps = 16 samples, minibatches of 8: chunks of 3 (3 + 3 + 2) against one pass.
+    whole = Runner(_tiny(device, obs="rgb", ppo_chunk=8))
+    chunked = Runner(_tiny(device, obs="rgb", ppo_chunk=3))
+    assert chunked.algo.chunk == 3 and whole.algo.chunk == 8
+    for runner in (whole, chunked):
+        runner.rollout()
+    assert torch.equal(whole.algo.storage.obs, chunked.algo.storage.obs)
+    s = whole.algo.storage
+    batch = {"obs": s.obs.flatten(0, 1), "states": s.states.flatten(0, 1), "actions": s.actions.flatten(0, 1),
+             "log_prob": s.log_prob.flatten(), "mean": s.mean.flatten(0, 1), "logstd": s.logstd.flatten(0, 1),
+             "advantages": torch.linspace(-1.0, 1.0, 16, device=device), "old_values": s.values.flatten(),
+             "targets": s.values.flatten() + 0.5}
+    rows = torch.arange(8, device=device).flip(0)
+    parts = [runner.algo._minibatch_gradients(batch, rows) for runner in (whole, chunked)]
+    for name in parts[0]:
+        torch.testing.assert_close(parts[1][name], parts[0][name], rtol=1e-5, atol=1e-6, msg=name)
+    grads = [{name: p.grad for name, p in runner.algo.actor.named_parameters()} for runner in (whole, chunked)]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads[0].values())
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    # And a whole update (2 passes of 2 minibatches) ends at the same networks.
+    for runner in (whole, chunked):
+        runner.update()
+    for name in ("actor", "critic"):
+        for key, value in whole.algo.networks()[name].state_dict().items():
+            torch.testing.assert_close(chunked.algo.networks()[name].state_dict()[key], value, rtol=1e-4, atol=1e-5,
+                                       msg=f"{name}.{key}")
+
+
+def test_chunk_defaults_per_device():
+    cfg = task_defaults("humanoid", "rgb", "ppo")
+    assert cfg.ppo_chunk_on("cpu") == 256 and cfg.ppo_chunk_on("cuda:0") == 1024
+    with pytest.raises(ValueError, match="ppo-chunk must be >= 1"):
+        dataclasses.replace(cfg, ppo_chunk=0).validate()

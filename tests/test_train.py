@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import bitwise_task
 from sdpg_warp import train
 from sdpg_warp.config import task_defaults
 from sdpg_warp.runner import Runner
@@ -37,15 +38,16 @@ def _test_device(device, monkeypatch):
     monkeypatch.setenv("SDPG_TEST_DEVICE", device)
 
 
-def test_hopper_run_writes_events_checkpoint_and_config_and_resumes_exactly(tmp_path):
-    common = ["--task", "hopper", "--obs", "rgb", *TINY]
+def test_hopper_run_writes_events_checkpoint_and_config_and_resumes_exactly(tmp_path, device):
+    # A resumed run equals the straight one bitwise: on CUDA, with a task whose physics is reproducible.
+    common = ["--task", bitwise_task(device), "--obs", "rgb", *TINY]
     assert _run(tmp_path, *common, "--epochs", "4", "--run-name", "straight") == 0
     # Stopped at 2 of a 4-epoch schedule, as an interrupted run would be.
     assert _run(tmp_path, *common, "--epochs", "2", "--schedule-epochs", "4", "--run-name", "split") == 0
     split = tmp_path / "split"
     assert (split / "checkpoint.pt").is_file()
     config = json.loads((split / "config.json").read_text())
-    assert config["task"] == "hopper" and config["num_aux"] == 3 and config["epochs"] == 2
+    assert config["task"] == bitwise_task(device) and config["num_aux"] == 3 and config["epochs"] == 2
     assert json.loads((tmp_path / "straight" / "config.json").read_text())["schedule_epochs"] == 4
     assert glob.glob(str(split / "events.out.tfevents.*"))
     assert torch.load(split / "checkpoint.pt", weights_only=False)["epoch"] == 2
@@ -328,6 +330,7 @@ def test_console_shows_compiling_last_return_and_next_commands(tmp_path, capsys)
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert "Warp compiles its kernels" in lines[0]
+    assert "simulator step: captured graph; the solver stops when every world converged" in out
     epochs = {int(line.split()[1].split("/")[0]): line for line in lines if line.startswith("epoch ")}
     assert all("return       n/a" in epochs[e] for e in (1, 2, 3, 4))
     returns = {e: float(epochs[e].split("|")[1].split()[1]) for e in (5, 6, 7)}
@@ -374,3 +377,14 @@ def test_checkpoints_load_onto_the_cpu_whatever_the_training_device(tmp_path, de
     assert runner.epoch == 1
     assert all(p.device == next(runner.algo.actor.parameters()).device
                for group in runner.algo.actor_optimizer.state.values() for name, p in group.items() if name != "step")
+
+
+def test_resume_state_is_loaded_inside_the_execution_scope(tmp_path, monkeypatch):
+    # On CUDA the restored arrays are written on the run's stream and device, as everything else.
+    assert _run(tmp_path, *STATE, "--epochs", "1", "--run-name", "r") == 0
+    scoped = []
+    load = Runner.load_state_dict
+    monkeypatch.setattr(Runner, "load_state_dict",
+                        lambda self, *args: (scoped.append(len(self.scope._stacks)), load(self, *args))[1])
+    assert _run(tmp_path, "--resume", str(tmp_path / "r"), "--epochs", "2") == 0
+    assert scoped == [1]

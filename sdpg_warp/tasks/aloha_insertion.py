@@ -511,6 +511,7 @@ class AlohaInsertion(Task):
     # adds box-box contacts of up to 8 points each, condim 4: 6 rows each).
     max_contacts = 48
     max_constraints = 256
+    solver_iterations = 20  # measured max 8 (bench/solver_iterations.py)
 
     frame_skip: int = 4
     episode_length: int = 250

@@ -84,6 +84,7 @@ class Ant(Task):
     # (bench/contact_budget.py): 4 contacts and 21 constraint rows.
     max_contacts = 4
     max_constraints = 4 * 4 + NUM_JOINTS
+    solver_iterations = 15  # measured max 6 (bench/solver_iterations.py)
 
     frame_skip: int = 2
     episode_length: int = 1000

@@ -33,6 +33,14 @@ class Task:
     """Contacts to allocate per world (mujoco_warp ``nconmax``); measured with margin for the task."""
     max_constraints: ClassVar[int] = 64
     """Constraint rows to allocate per world (mujoco_warp ``njmax``); measured with margin."""
+    solver_iterations: ClassVar[int] = 100
+    """Cap of the constraint solver's iterations per physics step (MuJoCo's ``opt.iterations``).
+    The worlds of a step iterate together until the slowest converges or reaches the cap, so the
+    cap bounds a step's time; one a world reaches is reported at logging time. The tasks set it to
+    twice the most that ``bench/solver_iterations.py`` measured (32 worlds, 200 steps of random
+    actions), rounded up to a multiple of 5, and at least 10; 100 is MuJoCo's default."""
+    ls_iterations: ClassVar[int] = 50
+    """Cap of the solver's line-search iterations (``opt.ls_iterations``)."""
     camera: ClassVar[str] = "track"
     """The model camera whose images the actor sees (rgb / depth observations)."""
     extra_cameras: ClassVar[tuple[str, ...]] = ()

@@ -565,6 +565,7 @@ class FrankaPickCube(Task):
     # larger, plus one row per limited joint.
     max_contacts = 2 * 59
     max_constraints = 2 * 237 + NUM_ARM + 2
+    solver_iterations = 15  # measured max 7 (bench/solver_iterations.py)
 
     frame_skip: int = 2
     episode_length: int = 300

@@ -249,6 +249,7 @@ class G1Hurdle(Task):
     # limited joint.
     max_contacts = 58
     max_constraints = 4 * 58 + NUM_JOINTS
+    solver_iterations = 15  # measured max 7 (bench/solver_iterations.py)
 
     frame_skip: int = 4
     episode_length: int = 1000

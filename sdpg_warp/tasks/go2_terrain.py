@@ -605,6 +605,7 @@ class Go2Terrain(Task):
     # one row per joint limit.
     max_contacts = 90
     max_constraints = 2 * 183 + NUM_JOINTS
+    solver_iterations = 70  # measured max 35 (bench/solver_iterations.py)
 
     frame_skip: int = 4
     episode_length: int = 1000

@@ -114,6 +114,7 @@ class Humanoid(Task):
     # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
     max_contacts = 24
     max_constraints = 4 * 24 + NUM_JOINTS
+    solver_iterations = 20  # measured max 9 (bench/solver_iterations.py)
 
     frame_skip: int = 2
     episode_length: int = 1000

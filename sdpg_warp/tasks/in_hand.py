@@ -675,6 +675,7 @@ class AllegroHand(InHandTask):
     # 3), plus one row per joint limit.
     max_contacts = 50
     max_constraints = 3 * 50 + 16
+    solver_iterations = 30  # measured max 13 (bench/solver_iterations.py)
 
     frame_skip: int = ALLEGRO.frame_skip
     episode_length: int = 333
@@ -694,6 +695,7 @@ class ShadowHand(InHandTask):
     # the contacts, 4 rows each (pyramidal cones, condim 3), plus one row per joint limit.
     max_contacts = 40
     max_constraints = 4 * 40 + 24
+    solver_iterations = 20  # measured max 10 (bench/solver_iterations.py)
 
     frame_skip: int = SHADOW.frame_skip
     episode_length: int = 600

@@ -56,6 +56,7 @@ class PointMass(Task):
     state_dim = 4
     reward_terms = ("distance", "action")
     _kernel = _pointmass_evaluate
+    solver_iterations = 10  # measured max 2 (bench/solver_iterations.py)
 
     episode_length: int = 100
     reset_noise_qpos: float = 0.35

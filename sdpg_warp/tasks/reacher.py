@@ -60,6 +60,7 @@ class Reacher(Task):
     reward_terms = ("alignment", "action")
     max_contacts = 1
     max_constraints = 1
+    solver_iterations = 10  # measured max 1 (bench/solver_iterations.py)
     _kernel = _reacher_evaluate
 
     episode_length: int = 100

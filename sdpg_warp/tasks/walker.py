@@ -91,6 +91,7 @@ class Walker(Task):
     # Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
     max_contacts = 20
     max_constraints = 4 * 20 + 6
+    solver_iterations = 20  # measured max 8 (bench/solver_iterations.py)
 
     frame_skip: int = 2
     episode_length: int = 1000

@@ -129,6 +129,7 @@ class WalkerHurdle(Task):
     # 4 rows per contact (condim 3, pyramidal) + 1 per limited joint.
     max_contacts = 24
     max_constraints = 4 * 24 + 6
+    solver_iterations = 20  # measured max 8 (bench/solver_iterations.py)
 
     frame_skip: int = 2
     episode_length: int = 1000
