@@ -138,7 +138,7 @@ def test_placement_follows_the_authors_distribution(device, task):
     high = track.height_high[0] + track.height_high[1] * difficulty
     assert np.all(top >= low - 1e-5) and np.all(top <= high + 1e-5)
     assert np.all(pos[..., 1] == 0.0)
-    # The host twin (bench/contact_budget.py's tracks) draws from the same distribution: per-hurdle
+    # The host twin (tools/contact_budget.py's tracks) draws from the same distribution: per-hurdle
     # means of x and top height agree within 5 standard errors.
     rng = np.random.default_rng(0)
     host = np.stack([track.sample(rng) for _ in range(len(pos))]).reshape(pos.shape)

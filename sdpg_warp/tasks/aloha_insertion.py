@@ -504,7 +504,7 @@ class AlohaInsertion(Task):
     reward_terms = tuple(WEIGHTS)
     metric_names = METRICS
     _kernel = _aloha_insertion_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py --task aloha_insertion --steps 3000: uniform and
+    # Measured in C MuJoCo (tools/contact_budget.py --task aloha_insertion --steps 3000: uniform and
     # +-1 random actions, with and without termination, from the task's start draws, plus both
     # grippers driven closing onto the table): at most 17 contacts and 108 constraint rows, no
     # blow-up (48 episodes). Budget: well over 2x both (a gripper closing on the peg or the socket

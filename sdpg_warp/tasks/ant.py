@@ -18,7 +18,7 @@ The obs carries the applied action in [-1, 1] as SHAC does (SDPG stores it times
 strength), and the torso angular velocity in the world frame as SHAC does.
 Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), as
 for the hopper, which needs it; the ant alone measured no blow-up at 1 x 10 ms either
-(``bench/contact_budget.py``).
+(``tools/contact_budget.py``).
 """
 
 import dataclasses
@@ -81,7 +81,7 @@ class Ant(Task):
     _kernel = _ant_evaluate
     # Only the four foot spheres touch the floor, one contact each: at most 4 contacts and
     # 4 * 4 rows (condim 3, pyramidal) + 1 per limited joint, an exact bound. Measured in C MuJoCo
-    # (bench/contact_budget.py): 4 contacts and 21 constraint rows.
+    # (tools/contact_budget.py): 4 contacts and 21 constraint rows.
     max_contacts = 4
     max_constraints = 4 * 4 + NUM_JOINTS
     solver_iterations = 15  # measured max 6 (bench/solver_iterations.py)

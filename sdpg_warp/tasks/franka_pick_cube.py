@@ -558,7 +558,7 @@ class FrankaPickCube(Task):
     reward_terms = tuple(WEIGHTS)
     metric_names = METRICS
     _kernel = _franka_pick_cube_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py --task franka_pick_cube --steps 3000: uniform and
+    # Measured in C MuJoCo (tools/contact_budget.py --task franka_pick_cube --steps 3000: uniform and
     # +-1 random actions, with and without termination, plus the cube held in the closing gripper
     # and pressed into the table): at most 53 contacts and 213 constraint rows, no blow-up (190
     # episodes; 59 and 237 in an earlier run with Menagerie's softer gripper servo). Budget: 2x the

@@ -242,7 +242,7 @@ class G1Hurdle(Task):
     track: ClassVar[hurdles.HurdleTrack] = TRACK
     """The hurdle distribution (benches place hurdles with it)."""
     _kernel = _g1_hurdle_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py --steps 10000: uniform and +-1 random actions,
+    # Measured in C MuJoCo (tools/contact_budget.py --steps 10000: uniform and +-1 random actions,
     # with and without termination, plus settling from lying poses, each episode on a track drawn
     # as the task draws it with its first hurdle 0.3 m ahead): at most 29 contacts and 116
     # constraint rows. Budget: 2x the contacts; 4 rows per contact (condim 3, pyramidal) + 1 per

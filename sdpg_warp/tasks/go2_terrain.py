@@ -599,7 +599,7 @@ class Go2Terrain(Task):
     reward_terms = tuple(WEIGHTS)
     metric_names = METRICS
     _kernel = _go2_terrain_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py --steps 3000: uniform and +-1 random actions,
+    # Measured in C MuJoCo (tools/contact_budget.py --steps 3000: uniform and +-1 random actions,
     # with and without termination, plus settling from lying poses, each episode on a drawn
     # sub-terrain): at most 45 contacts and 183 constraint rows, no blow-up. Budget: 2x both, plus
     # one row per joint limit.

@@ -11,7 +11,7 @@ U(-0.05, 0.05) on every joint position, zero velocity. The motor joints have arm
 damping: the authors' MJCF gives neither, and Genesis loads such joints with armature 0.1.
 Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), since
 at 1 x 10 ms C MuJoCo blew up (joint speed > 100) in 1 of 1826 random-action episodes and let the
-floor in 0.17 m deep, against none and 0.11 m at 2 x 5 ms (``bench/contact_budget.py``).
+floor in 0.17 m deep, against none and 0.11 m at 2 x 5 ms (``tools/contact_budget.py``).
 """
 
 import dataclasses

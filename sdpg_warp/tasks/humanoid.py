@@ -20,7 +20,7 @@ The obs carries the applied action in [-1, 1] as SHAC does (SDPG stores it times
 strength), and the torso angular velocity in the world frame as SHAC does.
 Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), as
 for the hopper, which needs it; the humanoid alone measured no blow-up at 1 x 10 ms either
-(``bench/contact_budget.py``).
+(``tools/contact_budget.py``).
 """
 
 import dataclasses

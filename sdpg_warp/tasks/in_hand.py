@@ -669,7 +669,7 @@ class AllegroHand(InHandTask):
     menagerie_files = (ALLEGRO.robot_file,)
     state_dim = ALLEGRO.state_dim
     proprio_dim = ALLEGRO.proprio_dim
-    # Measured in C MuJoCo (bench/contact_budget.py --steps 3000: uniform and +-1 random actions,
+    # Measured in C MuJoCo (tools/contact_budget.py --steps 3000: uniform and +-1 random actions,
     # with and without termination, from the task's start draws): at most 25 contacts and 75
     # constraint rows, no blow-up. Budget: 2x the contacts, 3 rows each (elliptic cones, condim
     # 3), plus one row per joint limit.

@@ -12,7 +12,7 @@ velocity + 0.1 alive bonus - 0.01 sum(a^2); early termination when rootz leaves 
 (their simulator's joint order); here the same 17 entries follow qpos.
 Deliberate difference: a 10 ms step is 2 physics steps of 5 ms (the authors: one of 10 ms), as
 for the hopper, which needs it; the walker alone measured no blow-up at 1 x 10 ms either
-(``bench/contact_budget.py``).
+(``tools/contact_budget.py``).
 """
 
 import dataclasses

@@ -122,7 +122,7 @@ class WalkerHurdle(Task):
     track: ClassVar[hurdles.HurdleTrack] = TRACK
     """The hurdle distribution (benches place hurdles with it)."""
     _kernel = _walker_hurdle_evaluate
-    # Measured in C MuJoCo (bench/contact_budget.py --steps 10000: uniform and +-1 random actions,
+    # Measured in C MuJoCo (tools/contact_budget.py --steps 10000: uniform and +-1 random actions,
     # with and without termination, plus settling from lying poses, each episode on a track drawn
     # as the task draws it with its first hurdle 0.3 m ahead): at most 8 contacts and 34 constraint
     # rows, as the walker alone. Budget: 3x the contacts (a hurdle is one more body to touch);

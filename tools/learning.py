@@ -5,17 +5,17 @@ Each (task, obs, seed) run trains from scratch with the task's defaults and the 
 (background jobs, other recipes) accumulate in one place; ``--plot`` draws every curve of a JSON
 into one PNG (one panel per task and obs, mean over seeds with the min-max band).
 
-  python bench/learning.py --tasks hopper walker ant humanoid --obs state --seeds 0 1 2 \\
+  python tools/learning.py --tasks hopper walker ant humanoid --obs state --seeds 0 1 2 \\
       --num-nominal 16 --num-aux 15 --epochs 2000 --set critic_minibatch=1024 --label "mb 1024" \\
       --out bench/results/learning.json
-  python bench/learning.py --plot bench/results/learning.json --figure bench/results/learning.png
+  python tools/learning.py --plot bench/results/learning.json --figure bench/results/learning.png
 
 Baselines on the same wall-clock budget (``--minutes`` stops a run after the epoch in progress; the
 plot's ``--x minutes`` puts the curves on one time axis):
 
-  python bench/learning.py --algo sdpg --tasks hopper --obs state --minutes 20 --save-dir /tmp/teacher
-  python bench/learning.py --algo ppo --tasks hopper --obs state --num-envs 256 --minutes 20
-  python bench/learning.py --algo distill --tasks hopper --obs rgb --teacher /tmp/teacher/hopper_0 --minutes 30
+  python tools/learning.py --algo sdpg --tasks hopper --obs state --minutes 20 --save-dir /tmp/teacher
+  python tools/learning.py --algo ppo --tasks hopper --obs state --num-envs 256 --minutes 20
+  python tools/learning.py --algo distill --tasks hopper --obs rgb --teacher /tmp/teacher/hopper_0 --minutes 30
 
 The episode return of an epoch is the mean return of the nominal episodes that ended in it,
 carried forward through epochs in which none ended (a hopper episode spans tens of epochs).

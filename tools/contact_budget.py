@@ -12,7 +12,7 @@ environment step, to compare blow-ups against the tasks' 2 x 5 ms.
 
 Prints one line per task, then one JSON object.
 
-  python bench/contact_budget.py --task hopper walker ant humanoid --steps 30000
+  python tools/contact_budget.py --task hopper walker ant humanoid --steps 30000
 """
 
 import argparse

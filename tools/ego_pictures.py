@@ -5,7 +5,7 @@ training renderer (NominalRenderer, the task's cameras: ``ego``, or each of a mu
 RGB and as depth (near white, far black), side by side, one row per camera, upscaled 3x (nearest
 neighbour) from 84 x 84.
 
-  python bench/ego_pictures.py --task walker_hurdle
+  python tools/ego_pictures.py --task walker_hurdle
 """
 
 import argparse
