@@ -71,7 +71,7 @@ class TrainConfig:
     """CUDA: every determinism feature of mujoco_warp (reproducible atomic reductions) and Torch's
     deterministic algorithms (cuDNN autotuning off); costs speed. Bitwise-reproducible runs only for
     worlds with at most one contact and one active joint limit: mujoco_warp 4.0 does not sort a
-    world's contacts and constraint rows (README, "Determinism"). The CPU is deterministic already."""
+    world's contacts and constraint rows (docs/gpu.md, "Determinism"). The CPU is deterministic already."""
     tf32: bool = True
     """CUDA: TF32 matmuls and convolutions (Ampere and newer). No effect on the CPU."""
     cudnn_benchmark: bool = True
@@ -174,7 +174,7 @@ class TrainConfig:
     """Critic minibatch size (samples drawn from all N*(M+1)*H states). The default is the
     authors' (1/32 of their 131,072 states per epoch); at small N and M lower it so that the critic
     still takes several steps per epoch (the hopper at N=16, M=15: 1024 gave a mean return of
-    3495 over 3 seeds against 2709 at 4096; README, "Learning curves")."""
+    3495 over 3 seeds against 2709 at 4096; docs/benchmarks.md, "Learning curves")."""
     critic_iterations: int = 2
     """Passes over the epoch's states per critic update."""
     tau: float = 0.01

@@ -123,13 +123,13 @@ class BatchedSim:
         self.num_actions = self.mjm.nu
         self.state_dim = self.task.state_dim
         W = self.num_worlds
-        # Every step solves until its slowest world converges or reaches these caps (README, "The first GPU run").
+        # Every step solves until its slowest world converges or reaches these caps (docs/gpu.md, "Solver iterations").
         self.mjm.opt.iterations = self.task.solver_iterations
         self.mjm.opt.ls_iterations = self.task.ls_iterations
         with wp.ScopedDevice(self.device):
             self.m = mjw.put_model(self.mjm)
             # All of mujoco_warp's determinism features; in 4.0 only the atomic reductions are
-            # implemented (its contact and constraint-row sorts are empty): README, "Determinism".
+            # implemented (its contact and constraint-row sorts are empty): docs/gpu.md, "Determinism".
             self.m.opt.deterministic = int(mjw.DeterminismType.ALL) if deterministic else 0
             # The solver's early exit is a conditional graph node on CUDA (driver 12.4+); without
             # one a captured step runs all ``solver_iterations``. Warp's CPU graphs have the loop.

@@ -25,7 +25,7 @@ RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_eve
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
-# Exit statuses (README "Exit codes"): 0 done, 2 invalid input or unreadable checkpoint,
+# Exit statuses (docs/cli.md "Exit codes"): 0 done, 2 invalid input or unreadable checkpoint,
 # 3 training diverged (non-finite loss or weight), 4 (torchrun) a collective failed: another rank
 # failed or timed out, 128 + signal number after a clean stop.
 EXIT_USAGE = 2
@@ -506,7 +506,7 @@ def _main(args: list, parallel=None) -> int:
 
 
 def _train(runner, cfg, run_dir: str, writer) -> int:
-    """Trains with the stop handlers installed; the exit status (README "Exit codes")."""
+    """Trains with the stop handlers installed; the exit status (docs/cli.md "Exit codes")."""
     from sdpg_warp.runner import TrainingDiverged
 
     previous = _install_stop_handlers(runner)

@@ -65,7 +65,7 @@ def pytest_collection_modifyitems(config, items):
 BITWISE_ON_CUDA = ("pointmass",)
 """Tasks whose steps are bitwise reproducible on CUDA with ``deterministic=True``: mujoco_warp 4.0
 reserves a world's contacts and constraint rows through atomic counters and its sorts are empty
-(README, "Determinism"), so the rows of a world with several contacts or active joint limits come
+(docs/gpu.md, "Determinism"), so the rows of a world with several contacts or active joint limits come
 in a run-dependent order and the solver's sums round differently. The point mass has no contact
 and at most one active limit per joint. On the CPU every task is bitwise reproducible."""
 

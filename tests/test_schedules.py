@@ -1,4 +1,4 @@
-"""The README's promise on resume: a run resumed with more epochs keeps its schedules' shape, and past
+"""The promise on resume (docs/cli.md, "Resume"): a run resumed with more epochs keeps its schedules' shape, and past
 their end the learning rates stay at their final values (and the console says which), for every
 combination of run length, warm-up, schedule length and resumed length."""
 
