@@ -25,6 +25,11 @@ from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import BatchedSim
 
 
+class CheckpointNotWritten(RuntimeError):
+    """Writing a checkpoint failed (a full disk, a lost mount); its temporary file is removed and the
+    previous checkpoint, if any, is untouched. Raised on every rank alike."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or a network weight became NaN or infinite; nothing of that epoch was saved."""
 
@@ -154,6 +159,9 @@ class Runner:
     """Signal number given to :meth:`request_stop`, or None."""
     saved_epoch: Optional[int] = None
     """Epoch of the newest checkpoint in ``run_dir`` (written or resumed from), or None."""
+    epoch_ends_at: Optional[float] = None
+    """When the epoch in progress should end (``time.perf_counter``), from the previous epoch's
+    duration; None in a run's first epoch. A plain number, for the signal handler's message."""
 
     def request_stop(self, signum: int) -> None:
         """Ends training after the epoch in progress (or the next one, when the request comes
@@ -166,8 +174,11 @@ class Runner:
         return None if self.run_dir is None else os.path.join(self.run_dir, "checkpoint.pt")
 
     def train(self) -> list:
-        """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (every
-        ``checkpoint_every`` epochs and at the last one); returns the per-epoch history.
+        """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (after the
+        first epoch when no checkpoint exists yet, every ``checkpoint_every`` epochs, once
+        ``checkpoint_minutes`` have passed since the last one, and at the last epoch); returns the
+        per-epoch history. The clock is read between epochs only, and under torchrun the ranks
+        agree on it in the collective that already shares stop requests.
 
         Wherever it logs or saves, one host read checks that the losses and network weights are finite;
         if not, it logs that epoch and raises :class:`TrainingDiverged` without saving, so the
@@ -176,20 +187,25 @@ class Runner:
         cfg = self.cfg
         env_steps = cfg.horizon * self.sim.num_worlds * self.parallel.world_size
         start_epoch = self.epoch
-        t_start = time.perf_counter()
+        t_start = self._saved_at = time.perf_counter()
+        seconds = None
         with self.scope:
             while self.epoch < cfg.epochs:
                 t0 = time.perf_counter()
+                self.epoch_ends_at = None if seconds is None else t0 + seconds
                 with nvtx_range("epoch"):
                     self.rollout()
                     metrics = self.update()
                 self.epoch += 1
                 seconds = time.perf_counter() - t0
                 # Read once (a later request stops after the next epoch), and on every rank alike.
-                stop = self.parallel.any_rank(self.stop_signal is not None)
+                stops, due = self.parallel.sum_host([self.stop_signal is not None, self._checkpoint_due()])
+                stop = stops > 0
                 last = self.epoch == cfg.epochs or stop
                 log = self.epoch % cfg.log_every == 0 or last
-                save = self.run_dir is not None and (self.epoch % cfg.checkpoint_every == 0 or last)
+                # The first checkpoint comes after epoch 1, so that no crash leaves a run that cannot resume.
+                save = self.run_dir is not None and (self.epoch % cfg.checkpoint_every == 0 or last or due > 0
+                                                     or self.saved_epoch is None)
                 # The finiteness check reads the device, so it runs only where logging or saving
                 # reads it anyway: no checkpoint is ever written unchecked. It reads the metrics
                 # averaged over the ranks (and networks identical on all), so every rank agrees.
@@ -204,9 +220,16 @@ class Runner:
                     self.save(self.checkpoint_path)
                 if stop:
                     break
+        self.epoch_ends_at = None
         if self.epoch > start_epoch:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
+
+    def _checkpoint_due(self) -> bool:
+        """Whether ``checkpoint_minutes`` (0: never) have passed since the last checkpoint or the
+        start of :meth:`train`."""
+        minutes = self.cfg.checkpoint_minutes
+        return self.run_dir is not None and minutes > 0 and time.perf_counter() - self._saved_at >= 60.0 * minutes
 
     def _warn_overflow(self) -> None:
         """Once per logging step (a device read): worlds (of every rank) that lost contacts to the budget."""
@@ -267,11 +290,13 @@ class Runner:
         }
 
     def save(self, path: str) -> None:
-        """Writes the checkpoint atomically (temporary file flushed to disk, then rename).
+        """Writes the checkpoint atomically (temporary file flushed to disk, then rename). A failed
+        write (a full disk) removes the temporary file, leaves the previous checkpoint as it was and
+        raises :class:`CheckpointNotWritten`.
 
         Several ranks: every rank calls it; the others' own state (simulator, frame stack, episodes,
         RNGs, the algorithm's ``rank_local_state``) goes to rank 0, whose checkpoint holds it under
-        ``ranks`` (rank 1 first), and rank 0 alone writes.
+        ``ranks`` (rank 1 first), and rank 0 alone writes, then tells the others whether it could.
         """
         if self.parallel.distributed:
             own = None
@@ -281,17 +306,18 @@ class Runner:
                          for key in self.algo.rank_local_state}
                 own = {**self._own_state(), "algo": local}
             ranks = self.parallel.gather_objects(own)
+        failure = None
         if self.parallel.is_main:
             state = self.state_dict()
             if self.parallel.distributed:
                 state["ranks"] = ranks[1:]
-            tmp = f"{path}.tmp"
-            with open(tmp, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            failure = _write_atomically(state, path)
+        if self.parallel.distributed:
+            failure = self.parallel.broadcast_object(failure)
+        if failure is not None:
+            raise CheckpointNotWritten(failure)
         self.saved_epoch = self.epoch
+        self._saved_at = time.perf_counter()
 
     def load(self, path: str) -> None:
         """Restores the checkpoint file ``path`` (see :meth:`load_state_dict`)."""
@@ -326,3 +352,33 @@ class Runner:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.epoch = int(state["epoch"])
         self.saved_epoch = self.epoch
+
+
+def _write_atomically(state: dict, path: str) -> Optional[str]:
+    """Writes ``state`` to ``path`` through ``path.tmp``; None, or why it failed (a full disk, a
+    lost mount), with the temporary file removed: a partial file would keep a full disk full."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return None
+    except BaseException as e:  # also a second Ctrl-C in the middle of the write
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        cause = _os_error(e)
+        if cause is None:
+            raise
+        return f"cannot write checkpoint {path} ({cause.strerror or cause})"
+
+
+def _os_error(e: Optional[BaseException]) -> Optional[OSError]:
+    """The OSError behind ``e``: torch.save reports a failed write of its zip file as a RuntimeError
+    raised while it handles the OSError of the write itself."""
+    while e is not None and not isinstance(e, OSError):
+        e = e.__cause__ or e.__context__
+    return e
