@@ -58,7 +58,11 @@ class TrainConfig:
     resume: Optional[str] = None
     """Run folder or checkpoint file to continue from (training continues in that run folder)."""
     checkpoint_every: int = 100
-    """Write a checkpoint every this many epochs (and at the end)."""
+    """Write a checkpoint every this many epochs, and after a new run's first epoch and at the end."""
+    checkpoint_minutes: float = 30.0
+    """Also write a checkpoint once this many minutes have passed since the last one (checked between
+    epochs), so that a job killed without warning loses at most this much training plus an epoch;
+    0: off. May change on resume."""
     log_every: int = 1
     """Print progress and write TensorBoard scalars every this many epochs."""
     graph: bool = True
@@ -382,6 +386,8 @@ class TrainConfig:
             raise ValueError(f"schedule-epochs must be >= 1, got {self.schedule_epochs}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0 (0: Torch's default), got {self.threads}")
+        if not math.isfinite(self.checkpoint_minutes) or self.checkpoint_minutes < 0.0:
+            raise ValueError(f"checkpoint-minutes must be finite and >= 0 (0: off), got {self.checkpoint_minutes}")
         if not math.isfinite(self.collective_timeout) or self.collective_timeout <= 0.0:
             raise ValueError(f"collective-timeout must be finite and > 0, got {self.collective_timeout}")
         for name in ("gamma", "lam", "tau", "init_logstd", "logstd_min", "logstd_max"):

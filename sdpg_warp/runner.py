@@ -26,6 +26,11 @@ from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import OVERFLOW_BITS, BatchedSim, overflow_warnings
 
 
+class CheckpointNotWritten(RuntimeError):
+    """Writing a checkpoint failed (a full disk, a lost mount); its temporary file is removed and the
+    previous checkpoint, if any, is untouched. Raised on every rank alike."""
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or a network weight became NaN or infinite; nothing of that epoch was saved."""
 
@@ -158,6 +163,9 @@ class Runner:
     """Signal number given to :meth:`request_stop`, or None."""
     saved_epoch: Optional[int] = None
     """Epoch of the newest checkpoint in ``run_dir`` (written or resumed from), or None."""
+    epoch_ends_at: Optional[float] = None
+    """When the epoch in progress should end (``time.perf_counter``), from the previous epoch's
+    duration; None in a run's first epoch. A plain number, for the signal handler's message."""
 
     def request_stop(self, signum: int) -> None:
         """Ends training after the epoch in progress (or the next one, when the request comes
@@ -170,8 +178,11 @@ class Runner:
         return None if self.run_dir is None else os.path.join(self.run_dir, "checkpoint.pt")
 
     def train(self) -> list:
-        """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (every
-        ``checkpoint_every`` epochs and at the last one); returns the per-epoch history.
+        """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (after the
+        first epoch when no checkpoint exists yet, every ``checkpoint_every`` epochs, once
+        ``checkpoint_minutes`` have passed since the last one, and at the last epoch); returns the
+        per-epoch history. The clock is read between epochs only, and under torchrun the ranks
+        agree on it in the collective that already shares stop requests.
 
         Wherever it logs or saves, one host read checks that the losses and network weights are finite;
         if not, it logs that epoch and raises :class:`TrainingDiverged` without saving, so the
@@ -182,20 +193,25 @@ class Runner:
         start_epoch = self.epoch
         if self.epoch < cfg.epochs:
             self._load_kernels()
-        t_start = time.perf_counter()
+        t_start = self._saved_at = time.perf_counter()
+        seconds = None
         with self.scope:
             while self.epoch < cfg.epochs:
                 t0 = time.perf_counter()
+                self.epoch_ends_at = None if seconds is None else t0 + seconds
                 with nvtx_range("epoch"):
                     self.rollout()
                     metrics = self.update()
                 self.epoch += 1
                 seconds = time.perf_counter() - t0
                 # Read once (a later request stops after the next epoch), and on every rank alike.
-                stop = self.parallel.any_rank(self.stop_signal is not None)
+                stops, due = self.parallel.sum_host([self.stop_signal is not None, self._checkpoint_due()])
+                stop = stops > 0
                 last = self.epoch == cfg.epochs or stop
                 log = self.epoch % cfg.log_every == 0 or last
-                save = self.run_dir is not None and (self.epoch % cfg.checkpoint_every == 0 or last)
+                # The first checkpoint comes after epoch 1, so that no crash leaves a run that cannot resume.
+                save = self.run_dir is not None and (self.epoch % cfg.checkpoint_every == 0 or last or due > 0
+                                                     or self.saved_epoch is None)
                 # The finiteness check reads the device, so it runs only where logging or saving
                 # reads it anyway: no checkpoint is ever written unchecked. It reads the metrics
                 # averaged over the ranks (and networks identical on all), so every rank agrees.
@@ -210,6 +226,7 @@ class Runner:
                     self.save(self.checkpoint_path)
                 if stop:
                     break
+        self.epoch_ends_at = None
         if self.epoch > start_epoch:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
@@ -235,6 +252,12 @@ class Runner:
         worlds = self.sim.num_worlds * self.parallel.world_size
         for line in overflow_warnings(dict(zip(names, summed)), self.sim.task, worlds):
             print(line, flush=True)
+
+    def _checkpoint_due(self) -> bool:
+        """Whether ``checkpoint_minutes`` (0: never) have passed since the last checkpoint or the
+        start of :meth:`train`."""
+        minutes = self.cfg.checkpoint_minutes
+        return self.run_dir is not None and minutes > 0 and time.perf_counter() - self._saved_at >= 60.0 * minutes
 
     def _first_non_finite(self, metrics: Dict[str, torch.Tensor]) -> Optional[tuple]:
         """(name, value) of the first of the epoch's losses and networks that is NaN or infinite, else None.
@@ -288,15 +311,18 @@ class Runner:
         }
 
     def save(self, path: str) -> None:
-        """Writes the checkpoint atomically (temporary file flushed to disk, then rename).
+        """Writes the checkpoint atomically (temporary file flushed to disk, then rename). A failed
+        write (a full disk) removes the temporary file, leaves the previous checkpoint as it was and
+        raises :class:`CheckpointNotWritten`.
 
         Several ranks: every rank calls it; the others' own state (simulator, frame stack, episodes,
         RNGs, the algorithm's ``rank_local_state``) goes to rank 0, whose checkpoint holds it under
-        ``ranks`` (rank 1 first), and rank 0 alone writes.
+        ``ranks`` (rank 1 first), and rank 0 alone writes, then tells the others whether it could.
         """
         sharded = self.algo.rank_shard_state if self.parallel.distributed else ()
+        failure = None
         if sharded:
-            shard = self._write_shard(path, sharded)
+            shard, failure = self._write_shard(path, sharded)
         if self.parallel.distributed:
             own = None
             if not self.parallel.is_main:
@@ -305,42 +331,40 @@ class Runner:
                          for key in self.algo.rank_local_state if key not in sharded}
                 own = {**self._own_state(), "algo": local}
             # Also the barrier after which every rank's shard is on disk.
-            ranks = self.parallel.gather_objects((own, shard if sharded else None))
+            ranks = self.parallel.gather_objects((own, shard if sharded else None, failure))
         if self.parallel.is_main:
-            state = self.state_dict()
             if self.parallel.distributed:
-                state["ranks"] = [own for own, _ in ranks[1:]]
-            if sharded:
-                state["algo"] = {key: value for key, value in state["algo"].items() if key not in sharded}
-                state["shards"] = [name for _, name in ranks]
-            tmp = f"{path}.tmp"
-            with open(tmp, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+                failure = next((failed for _, _, failed in ranks if failed is not None), None)
+            if failure is None:
+                state = self.state_dict()
+                if self.parallel.distributed:
+                    state["ranks"] = [own for own, _, _ in ranks[1:]]
+                if sharded:
+                    state["algo"] = {key: value for key, value in state["algo"].items() if key not in sharded}
+                    state["shards"] = [name for _, name, _ in ranks]
+                failure = _write_atomically(state, path)
+        if self.parallel.distributed:  # also the barrier after which the checkpoint names the new shards
+            failure = self.parallel.broadcast_object(failure)
+        if failure is not None:
+            raise CheckpointNotWritten(failure)
         self.saved_epoch = self.epoch
-        if sharded:  # once the checkpoint names this epoch's shards (a barrier), the older ones go
-            self.parallel.any_rank(False)
+        self._saved_at = time.perf_counter()
+        if sharded:  # the checkpoint now names this epoch's shards: the older ones go
             for name in self._shards[:-1]:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(os.path.dirname(path), name))
             self._shards = self._shards[-1:]
 
-    def _write_shard(self, path: str, keys) -> str:
+    def _write_shard(self, path: str, keys) -> tuple:
         """This rank's ``keys`` of the algorithm's state, beside the checkpoint ``path`` (written
         atomically; the epoch in its name, so that the checkpoint in place keeps naming its own
-        shards until it is replaced); returns the file name."""
+        shards until it is replaced); returns (the file name, why it could not be written or None)."""
         name = f"{os.path.basename(path)}.rank{self.parallel.rank}-epoch{self.epoch}"
-        target = os.path.join(os.path.dirname(path), name)
         algo = self.algo.state_dict()
-        with open(f"{target}.tmp", "wb") as f:
-            torch.save({key: algo[key] for key in keys}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(f"{target}.tmp", target)
-        self._shards = [n for n in getattr(self, "_shards", []) if n != name] + [name]
-        return name
+        failure = _write_atomically({key: algo[key] for key in keys}, os.path.join(os.path.dirname(path), name))
+        if failure is None:
+            self._shards = [n for n in getattr(self, "_shards", []) if n != name] + [name]
+        return name, failure
 
     def load(self, path: str) -> None:
         """Restores the checkpoint file ``path`` (see :meth:`load_state_dict`)."""
@@ -380,3 +404,33 @@ class Runner:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.epoch = int(state["epoch"])
         self.saved_epoch = self.epoch
+
+
+def _write_atomically(state: dict, path: str) -> Optional[str]:
+    """Writes ``state`` to ``path`` through ``path.tmp``; None, or why it failed (a full disk, a
+    lost mount), with the temporary file removed: a partial file would keep a full disk full."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return None
+    except BaseException as e:  # also a second Ctrl-C in the middle of the write
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        cause = _os_error(e)
+        if cause is None:
+            raise
+        return f"cannot write checkpoint {path} ({cause.strerror or cause})"
+
+
+def _os_error(e: Optional[BaseException]) -> Optional[OSError]:
+    """The OSError behind ``e``: torch.save reports a failed write of its zip file as a RuntimeError
+    raised while it handles the OSError of the write itself."""
+    while e is not None and not isinstance(e, OSError):
+        e = e.__cause__ or e.__context__
+    return e

@@ -5,7 +5,9 @@ gets a folder under ``--log-dir`` with config.json, TensorBoard events and check
 existing run is never overwritten: continue it with ``--resume RUN_DIR``.
 """
 
+import contextlib
 import dataclasses
+import errno
 import itertools
 import json
 import os
@@ -17,15 +19,17 @@ from typing import Optional, Sequence
 import tyro
 
 from sdpg_warp.config import ALGO_FIELDS, MAX_SEED, TrainConfig, foreign_fields, task_defaults
+from sdpg_warp.run_lock import RunLock, RunLocked
 from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "threads", "sync_timing", "collective_timeout", "teacher")
+                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
-# Exit statuses (docs/cli.md "Exit codes"): 0 done, 2 invalid input or unreadable checkpoint,
+# Exit statuses (docs/cli.md "Exit codes"): 0 done, 2 invalid input, an unreadable checkpoint, a run folder
+# in use by another job, or a checkpoint or config.json that could not be written (a full disk),
 # 3 training diverged (non-finite loss or weight), 4 (torchrun) a collective failed: another rank
 # failed or timed out, 128 + signal number after a clean stop.
 EXIT_USAGE = 2
@@ -212,12 +216,48 @@ def create_run_dir(log_dir: str, name: str, exact: bool) -> str:
         raise UsageError(f"cannot create a run folder under {log_dir}: {e.strerror}") from None
 
 
+def lock_run_dir(lock: RunLock, run_dir: str) -> None:
+    """Takes ``run_dir``'s lock for the rest of the process (README "Resume"), then removes the
+    temporary files a killed write left (no one else writes there now, and on a full disk they
+    keep it full). Another live holder is a usage error naming it."""
+    try:
+        took_over = lock.acquire(run_dir)
+    except RunLocked as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise UsageError(f"cannot lock {run_dir}: {e.strerror}") from None
+        print(f"warning: {run_dir} is on a filesystem without locks ({e.strerror}); nothing stops a second job "
+              f"from training this run at the same time")
+        return
+    if took_over:
+        print(took_over)
+    for name in ("checkpoint.pt.tmp", "config.json.tmp"):
+        try:
+            os.remove(os.path.join(run_dir, name))
+            print(f"removed {os.path.join(run_dir, name)}, left by an interrupted write")
+        except FileNotFoundError:
+            pass
+
+
+def _new_run_dir(cfg: TrainConfig, name: str, lock: RunLock) -> str:
+    run_dir = create_run_dir(cfg.log_dir, name, exact=cfg.run_name is not None)
+    lock_run_dir(lock, run_dir)
+    return run_dir
+
+
 def _write_config(run_dir: str, cfg: TrainConfig) -> None:
-    """config.json, written atomically (temporary file, then rename)."""
+    """config.json, written atomically (temporary file, then rename); raises OSError with the
+    temporary file removed."""
     path = os.path.join(run_dir, "config.json")
-    with open(f"{path}.tmp", "w") as f:
-        f.write(cfg.to_json())
-    os.replace(f"{path}.tmp", path)
+    try:
+        with open(f"{path}.tmp", "w") as f:
+            f.write(cfg.to_json())
+        os.replace(f"{path}.tmp", path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(f"{path}.tmp")
+        raise
 
 
 def _install_stop_handlers(runner) -> dict:
@@ -235,13 +275,19 @@ def _install_stop_handlers(runner) -> dict:
         if stdout is None:
             return
         # os.write, not print: the handler may run while a print is half done.
-        os.write(stdout, (
-            f"\n{signal.Signals(signum).name}: stopping after the epoch in progress, with a checkpoint "
-            f"(Ctrl-C again aborts without saving)\n").encode())
+        os.write(stdout, stop_message(signum, runner.epoch_ends_at, time.perf_counter()).encode())
 
     for signum in previous:
         signal.signal(signum, stop)
     return previous
+
+
+def stop_message(signum: int, epoch_ends_at: Optional[float], now: float) -> str:
+    """What a stop request prints: when the epoch in progress should end (from the previous epoch's
+    duration; a cluster's grace period must cover it and the checkpoint)."""
+    left = "" if epoch_ends_at is None else f" (in about {max(epoch_ends_at - now, 0.0):.1f} s)"
+    return (f"\n{signal.Signals(signum).name}: stopping after the epoch in progress{left}, with a checkpoint "
+            f"(Ctrl-C again aborts without saving)\n")
 
 
 def _launcher(world_size: int, environ=os.environ) -> str:
@@ -282,10 +328,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 128 + signal.SIGINT
 
 
-def _plan(args: list, world_size: int = 1):
+def _plan(args: list, lock: RunLock, world_size: int = 1):
     """(config, run folder or its name, checkpoint state and path, resume plan lines) of the command
     line, all checked before anything is created or built; None when a resume has nothing left to
-    train. ``world_size``: the ranks of the job (torchrun), which a resumed checkpoint must match."""
+    train. A resumed run folder is locked (``lock``) before its checkpoint is read. ``world_size``:
+    the ranks of the job (torchrun), which a resumed checkpoint must match."""
     from sdpg_warp.distributed import RANK_SEED_STRIDE
 
     cfg = parse_config(args)
@@ -309,6 +356,7 @@ def _plan(args: list, world_size: int = 1):
     if not os.access(run_dir, os.W_OK | os.X_OK):
         raise UsageError(f"--resume: the run folder {run_dir} is not writable (the checkpoint, config.json and "
                          f"TensorBoard events go there)")
+    lock_run_dir(lock, run_dir)
     saved = resumed_config(cfg, run_dir, set())
     cfg = resumed_config(cfg, run_dir, _given_flags(args))
     try:
@@ -428,9 +476,18 @@ def _from_rank_zero(parallel, work):
 
 
 def _main(args: list, parallel=None) -> int:
-    """Plans, builds, trains; ``parallel`` is the torchrun job's ranks (None: one plain process)."""
+    """Plans, builds, trains; ``parallel`` is the torchrun job's ranks (None: one plain process).
+    The run folder stays locked by this process (rank 0) until it returns or raises."""
+    lock = RunLock()
+    try:
+        return _run(args, parallel, lock)
+    finally:
+        lock.release()
+
+
+def _run(args: list, parallel, lock: RunLock) -> int:
     # Everything is checked before the run folder exists, so a failure leaves nothing behind.
-    planned = _from_rank_zero(parallel, lambda: _plan(args, 1 if parallel is None else parallel.world_size))
+    planned = _from_rank_zero(parallel, lambda: _plan(args, lock, 1 if parallel is None else parallel.world_size))
     if planned is None:
         return 0
     cfg, run_dir, state, checkpoint, plan = planned
@@ -488,16 +545,30 @@ def _main(args: list, parallel=None) -> int:
         print(f"resumed {run_dir} at epoch {runner.epoch}")
     else:
         name = run_dir
-        run_dir = _from_rank_zero(parallel, lambda: create_run_dir(cfg.log_dir, name, exact=cfg.run_name is not None))
+        run_dir = _from_rank_zero(parallel, lambda: _new_run_dir(cfg, name, lock))
     runner.run_dir = run_dir  # on every rank (they save together); rank 0 alone writes into it
     writer = None
-    if parallel.is_main:
-        _write_config(run_dir, cfg)
+
+    def open_run() -> None:
+        nonlocal writer
+        try:
+            _write_config(run_dir, cfg)
+        except OSError as e:
+            path = os.path.join(run_dir, "config.json")
+            if state is not None:
+                raise UsageError(f"cannot write {path} ({e.strerror}); the checkpoint (epoch {runner.epoch}) is "
+                                 f"intact at {checkpoint}") from None
+            lock.release()
+            with contextlib.suppress(OSError):
+                os.rmdir(run_dir)  # holds nothing yet
+            raise UsageError(f"cannot write {path} ({e.strerror}); nothing was trained or kept") from None
         # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
         writer = SummaryWriter(run_dir, purge_step=runner.epoch + 1 if state is not None else None)
         runner.writer = writer
         if state is None:
             writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
+
+    _from_rank_zero(parallel, open_run)
     worlds = f"N={nominal} M={aux}" if cfg.algo == "sdpg" else f"envs={nominal}"
     print(f"run: {run_dir} | {cfg.algo} | task {cfg.task} | obs {cfg.obs} | {worlds} "
           f"H={cfg.horizon} | world size {parallel.world_size} | device {device} | "
@@ -507,7 +578,7 @@ def _main(args: list, parallel=None) -> int:
 
 def _train(runner, cfg, run_dir: str, writer) -> int:
     """Trains with the stop handlers installed; the exit status (docs/cli.md "Exit codes")."""
-    from sdpg_warp.runner import TrainingDiverged
+    from sdpg_warp.runner import CheckpointNotWritten, TrainingDiverged
 
     previous = _install_stop_handlers(runner)
     try:
@@ -518,6 +589,12 @@ def _train(runner, cfg, run_dir: str, writer) -> int:
         if runner.parallel.is_main:  # every rank diverges alike; one says so
             print(f"error: training diverged: {e}; stopped, {kept}", file=sys.stderr)
         return EXIT_DIVERGED
+    except CheckpointNotWritten as e:
+        kept = (f"the previous checkpoint (epoch {runner.saved_epoch}) is intact at {runner.checkpoint_path}"
+                if runner.saved_epoch is not None else "no checkpoint was saved before")
+        if runner.parallel.is_main:  # every rank raises it; rank 0, which wrote, says so
+            print(f"error: {e}; stopped at epoch {runner.epoch}, {kept}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         if writer is not None:
             writer.close()

@@ -168,7 +168,7 @@ def test_read_only_folders_are_refused_before_the_build(base, what, monkeypatch)
     args = (["--resume", str(root / "runs" / "r"), "--epochs", "3"] if what == "run folder"
             else [*STATE, "--log-dir", str(root / "ro" / "runs")])
     with pytest.raises(train.UsageError, match="not writable"):
-        train._plan(args)
+        train._plan(args, train.RunLock())
 
 
 def test_cpu_run_prints_no_cuda_driver_warning_and_times_the_compile_apart(base):

@@ -17,6 +17,7 @@ import torch
 
 from sdpg_warp import distributed, train
 from sdpg_warp.distributed import DataParallel
+from sdpg_warp.run_lock import RunLock
 
 WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
 TINY = ["--task", "pointmass", "--obs", "state", "--num-nominal", "2", "--num-aux", "3", "--horizon", "4",
@@ -104,6 +105,18 @@ def test_cli_writes_one_run_folder_and_resumes_every_rank_exactly(ranks, tmp_pat
         for key, value in straight[name].items():
             assert torch.equal(resumed["algo"][name][key], value), f"{name}.{key}"
     np.testing.assert_array_equal(resumed["ranks"][0]["sim"]["qpos"], ranks[1]["sdpg"]["sim"]["qpos"])
+
+    # A second job on a run in use (this process holds its lock) ends every rank with exit status 2
+    # before anything is touched; rank 0 alone names the holder.
+    lock = RunLock()
+    lock.acquire(str(run))
+    try:
+        done = _torchrun("-m", "sdpg_warp.train", "--resume", str(run), "--epochs", "4")
+    finally:
+        lock.release()
+    assert done.stderr.count(f"{run} is in use by pid {os.getpid()}") == 1, done.stderr[-3000:]
+    assert done.stderr.count("exitcode  : 2") == 2
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 3
 
     # One process cannot take over the two ranks' worlds.
     assert train.main(["--resume", str(run), "--epochs", "4"]) == 2
