@@ -7,7 +7,6 @@ existing run is never overwritten: continue it with ``--resume RUN_DIR``.
 
 import dataclasses
 import itertools
-import json
 import os
 import signal
 import sys
@@ -21,7 +20,7 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "threads", "sync_timing", "collective_timeout", "teacher")
+                       "threads", "sync_timing", "collective_timeout", "teacher", "logger")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
@@ -439,8 +438,6 @@ def _main(args: list, parallel=None) -> int:
     import warp as wp  # heavy imports after the arguments are known to be good
 
     wp.config.log_level = wp.LOG_WARNING
-    from torch.utils.tensorboard import SummaryWriter
-
     from sdpg_warp.device import cuda_status, resolve_device
     from sdpg_warp.distributed import SINGLE_PROCESS
     from sdpg_warp.memory import flags_to_lower
@@ -493,11 +490,7 @@ def _main(args: list, parallel=None) -> int:
     writer = None
     if parallel.is_main:
         _write_config(run_dir, cfg)
-        # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
-        writer = SummaryWriter(run_dir, purge_step=runner.epoch + 1 if state is not None else None)
-        runner.writer = writer
-        if state is None:
-            writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
+        writer = runner.open_writer(run_dir, resumed=state is not None)
     worlds = f"N={nominal} M={aux}" if cfg.algo == "sdpg" else f"envs={nominal}"
     print(f"run: {run_dir} | {cfg.algo} | task {cfg.task} | obs {cfg.obs} | {worlds} "
           f"H={cfg.horizon} | world size {parallel.world_size} | device {device} | "
