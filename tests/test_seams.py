@@ -153,12 +153,18 @@ def test_a_registered_writer_gets_what_tensorboard_got(device, tmp_path, monkeyp
         assert logged == pytest.approx(steps, rel=1e-6), tag  # TensorBoard keeps float32
 
 
-def test_logger_none_writes_no_event_file(tmp_path):
+def test_logger_none_writes_no_event_file_and_a_resume_may_change_it(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     assert train.main(["--device", "cpu", "--log-dir", str(tmp_path), *STATE, "--epochs", "1", "--run-name", "r",
                        "--logger", "none"]) == 0
     run = tmp_path / "r"
     assert (run / "checkpoint.pt").is_file() and (run / "config.json").is_file()
     assert not glob.glob(str(run / "events.out.tfevents*"))
+    assert train.main(["--resume", str(run), "--epochs", "2", "--logger", "tensorboard"]) == 0
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert [e.step for e in events.Scalars("perf/epoch_seconds")] == [2]
 
 
 def test_unknown_logger_exits_2_with_one_line_and_creates_nothing(tmp_path, capsys):
