@@ -1,7 +1,9 @@
 """The interface between the Runner and a learning algorithm.
 
 The Runner owns the simulator, the renderer, the loop, logging and checkpoints; an algorithm owns
-its networks, optimizers and rollout storage. Per epoch the Runner calls, in this order:
+its networks, optimizers and rollout storage, which its :meth:`Algorithm.build` makes from the
+config (the Runner looks the class up by ``cfg.algo`` in ``sdpg_warp/algorithms.py`` and never
+branches on the name). Per epoch the Runner calls, in this order:
 
   start_rollout(sim)
   for t in 0..H-1:
@@ -20,12 +22,14 @@ networks identical (sdpg_warp/distributed.py says what an algorithm calls, and w
 """
 
 import abc
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from sdpg_warp.config import TrainConfig
 from sdpg_warp.distributed import SINGLE_PROCESS, DataParallel
+from sdpg_warp.networks import Actor
 
 Metrics = Dict[str, Union[float, torch.Tensor]]
 
@@ -44,6 +48,39 @@ class Algorithm(abc.ABC):
     rank_shard_state: Tuple[str, ...] = ()
     """The large ones among ``rank_local_state`` (a replay buffer): under torchrun each rank writes
     them to a checkpoint shard of its own instead of sending them to rank 0."""
+    storage_name: str = "rollout storage"
+    """What the CLI's out-of-memory refusal calls :meth:`allocate_storage`'s buffers."""
+
+    cfg: TrainConfig
+    device: torch.device
+    storage: Any = None
+    """:meth:`allocate_storage`'s buffers (after :meth:`init_storage`)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def build(cls, cfg: TrainConfig, sim, obs_shape: Sequence[int], obs_dtype: torch.dtype, device: str) -> "Algorithm":
+        """The algorithm of ``cfg`` for the simulator ``sim`` (``BatchedSim``): its networks, drawn
+        from Torch's seeded generator (actor first, see :func:`make_actor`), and its storage, for
+        actor observations of ``obs_shape`` / ``obs_dtype``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def allocate_storage(cls, cfg: TrainConfig, obs_shape: Sequence[int], obs_dtype: torch.dtype, state_dim: int,
+                         num_actions: int, device) -> Any:
+        """The algorithm's largest buffers for ``cfg.world_layout()``: a dataclass of tensors with the
+        actor observations under ``obs``. On Torch's ``meta`` device it sizes a run before it is built
+        (``sdpg_warp/memory.py``)."""
+
+    @classmethod
+    def flags_to_lower(cls, cfg: TrainConfig, sizes: Dict[str, int]) -> str:
+        """The flags that shrink :meth:`allocate_storage` most directly (``sizes``: its bytes as
+        ``storage_obs`` and ``storage_other``)."""
+        return "--num-envs or --horizon" + (" (or --image-size)" if cfg.obs != "state" else "")
+
+    def init_storage(self, obs_shape: Sequence[int], obs_dtype: torch.dtype, state_dim: int, num_actions: int) -> None:
+        """Allocates :meth:`allocate_storage`'s buffers on the algorithm's device (once; CUDA graphs
+        replay into their fixed addresses)."""
+        self.storage = self.allocate_storage(self.cfg, obs_shape, obs_dtype, state_dim, num_actions, self.device)
 
     def load_kernels(self) -> None:
         """Compiles (or loads from Warp's cache) the Warp kernels the algorithm launches, before the
@@ -84,3 +121,12 @@ class Algorithm(abc.ABC):
     @abc.abstractmethod
     def load_state_dict(self, state: dict) -> None:
         """Restores :meth:`state_dict`."""
+
+
+def make_actor(cfg: TrainConfig, sim, obs_shape: Sequence[int], device: str) -> Actor:
+    """The policy of ``cfg`` on ``sim``'s task (ego-centric tasks: proprioception beside the images)."""
+    proprio_dim = sim.task.proprio_dim if cfg.obs != "state" else 0
+    actor = Actor.from_config(cfg, obs_shape, sim.num_actions, proprio_dim)
+    if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
+        actor.encoder.use_channels_last()
+    return actor

@@ -65,6 +65,9 @@ class TrainConfig:
     0: off. May change on resume."""
     log_every: int = 1
     """Print progress and write TensorBoard scalars every this many epochs."""
+    logger: Tuple[str, ...] = ("tensorboard",)
+    """Where the scalars go besides the console, one or more of: tensorboard (event files in the run
+    folder), none (nothing). Changeable on resume."""
     graph: bool = True
     """Replay the simulator's step and episode resets as captured Warp graphs (same numbers as eager)."""
     sync_timing: Optional[bool] = None
@@ -284,7 +287,7 @@ class TrainConfig:
         """The config of ``dataclasses.asdict`` output or its JSON (lists become tuples)."""
         fields = dict(fields)
         for name in ("actor_hidden", "critic_hidden", "proprio_hidden", "camera_encoder_dims", "render_hw",
-                     "image_crop", "image_hw"):
+                     "image_crop", "image_hw", "logger"):
             if name in fields:
                 fields[name] = tuple(fields[name])
         return TrainConfig(**fields)
@@ -335,6 +338,10 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(task_names())}")
         if self.algo not in ALGO_FIELDS:
             raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+        from sdpg_warp.log_writers import unknown_loggers
+
+        if unknown_loggers(self.logger):
+            raise ValueError(unknown_loggers(self.logger))
         for name in ("num_nominal", "num_aux", "num_envs", "horizon", "epochs", "image_size", "frames",
                      "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
                      "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer"):

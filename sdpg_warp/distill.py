@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sdpg_warp.algorithm import Algorithm
+from sdpg_warp.algorithm import Algorithm, make_actor
+from sdpg_warp.checkpoint import load_teacher
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor
+from sdpg_warp.storage import ReplayBuffer
 
 Scalar = Union[float, torch.Tensor]
 
@@ -59,6 +61,7 @@ class Distill(Algorithm):
 
     rank_local_state = ("generator", "buffer_obs", "buffer_labels")
     rank_shard_state = ("buffer_obs", "buffer_labels")  # ~6 GiB per rank at the defaults
+    storage_name = "replay buffer"
 
     def __init__(self, student: Actor, teacher: Actor, cfg: TrainConfig, device: Union[str, torch.device]):
         self.cfg = cfg
@@ -72,13 +75,29 @@ class Distill(Algorithm):
         self.epoch = 0
         self.written = 0  # samples ever written to the buffer: a host count, no device read
 
-    def init_storage(self, num_envs: int, obs_shape, obs_dtype: torch.dtype, num_actions: int) -> None:
+    @classmethod
+    def build(cls, cfg: TrainConfig, sim, obs_shape, obs_dtype: torch.dtype, device: str) -> "Distill":
+        student = make_actor(cfg, sim, obs_shape, device)
+        _, teacher = load_teacher(cfg)
+        algo = cls(student, teacher, cfg, device)
+        algo.init_storage(obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
+        return algo
+
+    @classmethod
+    def allocate_storage(cls, cfg: TrainConfig, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int,
+                         device) -> ReplayBuffer:
+        return ReplayBuffer.allocate(cfg.distill_buffer, num_actions, obs_shape, obs_dtype, device)
+
+    @classmethod
+    def flags_to_lower(cls, cfg: TrainConfig, sizes: Dict[str, int]) -> str:
+        return "--distill-buffer"
+
+    def init_storage(self, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int) -> None:
         """Allocates the replay buffer of ``distill_buffer`` samples (once)."""
-        capacity = self.cfg.distill_buffer
-        self.num_envs = num_envs
-        self.obs = torch.zeros((capacity, *obs_shape), dtype=obs_dtype, device=self.device)
-        self.labels = torch.zeros((capacity, num_actions), device=self.device)
-        self._teacher_acts = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        super().init_storage(obs_shape, obs_dtype, state_dim, num_actions)
+        self.obs, self.labels = self.storage.obs, self.storage.labels
+        self.num_envs, _ = self.cfg.world_layout()
+        self._teacher_acts = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
     def networks(self) -> Dict[str, nn.Module]:
         return {"actor": self.actor}

@@ -1,5 +1,5 @@
 """Episode statistics of the nominal worlds (on the device) and the per-epoch console and
-TensorBoard logging (host reads happen here only, once per logged epoch)."""
+log-writer logging (host reads happen here only, once per logged epoch)."""
 
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -77,9 +77,9 @@ class EpisodeStatistics:
 
 
 class Logger:
-    """Turns an epoch's metrics into scalars: TensorBoard (CleanRL's ``losses/``, ``charts/``,
-    ``rewards/``, ``perf/`` namespaces, and ``task/`` for the task metrics), one console line, and
-    the in-memory ``history``."""
+    """Turns an epoch's metrics into scalars: the ``writer`` (a ``sdpg_warp.log_writers.LogWriter``
+    or None; CleanRL's ``losses/``, ``charts/``, ``rewards/``, ``perf/`` namespaces, and ``task/``
+    for the task metrics), one console line, and the in-memory ``history``."""
 
     def __init__(self, writer=None):
         self.writer = writer

@@ -2,6 +2,7 @@
 memory a device has free: the CLI refuses a run that cannot fit with one line naming the flag to
 lower; ``bench/bench_memory.py`` reports the same storage sizes beside what it measures."""
 
+import dataclasses
 import os
 from typing import Dict
 
@@ -16,40 +17,21 @@ def storage_bytes(cfg: TrainConfig, state_dim: int, num_actions: int, proprio_di
 
     The storages are allocated on Torch's ``meta`` device: their exact shapes, no memory.
     """
-    from sdpg_warp.ppo import PPOStorage
-    from sdpg_warp.storage import RolloutStorage
+    from sdpg_warp.algorithms import algorithm_class
 
     obs_shape = cfg.actor_obs_shape(state_dim, proprio_dim)
     obs_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
-    obs_item = (1 if cfg.obs == "rgb" else 4) * _prod(obs_shape)
-    nominal, aux = cfg.world_layout()
-    if cfg.algo == "distill":
-        return {"storage_obs": cfg.distill_buffer * obs_item, "storage_other": cfg.distill_buffer * num_actions * 4}
-    if cfg.algo == "ppo":
-        storage = PPOStorage.allocate(nominal, cfg.horizon, num_actions, obs_shape, obs_dtype, state_dim, "meta")
-    else:
-        storage = RolloutStorage.allocate(nominal, aux, cfg.horizon, num_actions, obs_shape, obs_dtype, state_dim,
-                                          "meta")
-    sizes = {name: t.numel() * t.element_size() for name, t in vars(storage).items()}
+    storage = algorithm_class(cfg.algo).allocate_storage(cfg, obs_shape, obs_dtype, state_dim, num_actions, "meta")
+    sizes = {f.name: getattr(storage, f.name).numel() * getattr(storage, f.name).element_size()
+             for f in dataclasses.fields(storage)}
     return {"storage_obs": sizes.pop("obs"), "storage_other": sum(sizes.values())}
-
-
-def _prod(shape) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
 
 
 def flags_to_lower(cfg: TrainConfig, sizes: Dict[str, int]) -> str:
     """The flags that shrink the larger part of :func:`storage_bytes` most directly."""
-    if cfg.algo == "distill":
-        return "--distill-buffer"
-    if cfg.algo == "ppo":
-        return "--num-envs or --horizon" + (" (or --image-size)" if cfg.obs != "state" else "")
-    if sizes["storage_obs"] >= sizes["storage_other"]:
-        return "--num-nominal or --horizon" + (" (or --image-size)" if cfg.obs != "state" else "")
-    return "--num-aux, --num-nominal or --horizon"
+    from sdpg_warp.algorithms import algorithm_class
+
+    return algorithm_class(cfg.algo).flags_to_lower(cfg, sizes)
 
 
 def available_bytes(device: str) -> int:
@@ -74,7 +56,9 @@ def fits(cfg: TrainConfig, device: str, state_dim: int, num_actions: int, propri
     need, free = sum(sizes.values()), available_bytes(device)
     if need <= free:
         return None
-    what = "replay buffer" if cfg.algo == "distill" else "rollout storage"
+    from sdpg_warp.algorithms import algorithm_class
+
+    what = algorithm_class(cfg.algo).storage_name
     place = "GPU memory free" if device.startswith("cuda") else "host memory available"
     return (f"the {what} alone needs {_gib(need)} ({need} bytes), more than the {_gib(free)} of {place} on "
             f"{device}; lower {flags_to_lower(cfg, sizes)}")

@@ -17,17 +17,17 @@ One equation, one pure function (tensors in, no config); :class:`PPO` holds netw
 normalizers and the rollout storage.
 """
 
-import dataclasses
 import math
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Tuple, Union
 
 import torch
 from torch import nn
 
 from sdpg_warp import ops
-from sdpg_warp.algorithm import Algorithm
+from sdpg_warp.algorithm import Algorithm, make_actor
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor, Critic, RunningMeanStd
+from sdpg_warp.storage import PPOStorage
 
 Scalar = Union[float, torch.Tensor]
 
@@ -103,54 +103,6 @@ def adapt_learning_rate_(lr: torch.Tensor, kl: torch.Tensor, desired_kl: float) 
 
 
 # ---------------------------------------------------------------------------------------------------
-# Storage
-
-
-@dataclasses.dataclass
-class PPOStorage:
-    """One epoch of E worlds x H steps (world first, as SDPG's storage)."""
-
-    obs: torch.Tensor
-    """Actor observations, [E, H, *obs_shape]."""
-    states: torch.Tensor
-    """Privileged states before each step, [E, H, state_dim]."""
-    actions: torch.Tensor
-    """Pre-tanh actions u, [E, H, d]."""
-    log_prob: torch.Tensor
-    """log pi_old(u | obs), [E, H]."""
-    mean: torch.Tensor
-    """The rollout policy's mean, [E, H, d]."""
-    logstd: torch.Tensor
-    """The rollout policy's log-std, [E, H, d]."""
-    values: torch.Tensor
-    """V(s_t) (returns' scale), [E, H]."""
-    rewards: torch.Tensor
-    """Scaled rewards, [E, H]."""
-    dones: torch.Tensor
-    """1.0 where the trajectory ended at t (and at t = H-1), [E, H]."""
-    next_values: torch.Tensor
-    """V(s_{t+1}), 0 where terminated, [E, H]."""
-
-    @staticmethod
-    def allocate(num_envs: int, horizon: int, num_actions: int, obs_shape: Sequence[int], obs_dtype: torch.dtype,
-                 state_dim: int, device) -> "PPOStorage":
-        f32 = dict(dtype=torch.float32, device=device)
-        E, H, d = num_envs, horizon, num_actions
-        return PPOStorage(
-            obs=torch.zeros((E, H, *obs_shape), dtype=obs_dtype, device=device),
-            states=torch.zeros((E, H, state_dim), **f32),
-            actions=torch.zeros((E, H, d), **f32),
-            log_prob=torch.zeros((E, H), **f32),
-            mean=torch.zeros((E, H, d), **f32),
-            logstd=torch.zeros((E, H, d), **f32),
-            values=torch.zeros((E, H), **f32),
-            rewards=torch.zeros((E, H), **f32),
-            dones=torch.zeros((E, H), **f32),
-            next_values=torch.zeros((E, H), **f32),
-        )
-
-
-# ---------------------------------------------------------------------------------------------------
 # The algorithm
 
 
@@ -185,10 +137,17 @@ class PPO(Algorithm):
         self.epoch = 0
         self.chunk = cfg.ppo_chunk_on(str(self.device))
 
-    def init_storage(self, num_envs: int, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int) -> None:
-        """Allocates the rollout storage (once; addresses stay fixed)."""
-        self.storage = PPOStorage.allocate(num_envs, self.cfg.horizon, num_actions, obs_shape, obs_dtype, state_dim,
-                                           self.device)
+    @classmethod
+    def build(cls, cfg: TrainConfig, sim, obs_shape, obs_dtype: torch.dtype, device: str) -> "PPO":
+        algo = cls(make_actor(cfg, sim, obs_shape, device), Critic.from_config(cfg, sim.state_dim), cfg, device)
+        algo.init_storage(obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
+        return algo
+
+    @classmethod
+    def allocate_storage(cls, cfg: TrainConfig, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int,
+                         device) -> PPOStorage:
+        num_envs, _ = cfg.world_layout()
+        return PPOStorage.allocate(num_envs, cfg.horizon, num_actions, obs_shape, obs_dtype, state_dim, device)
 
     def networks(self) -> Dict[str, nn.Module]:
         return {"actor": self.actor, "critic": self.critic}

@@ -4,6 +4,7 @@ exact-resume checkpoints."""
 
 import contextlib
 import dataclasses
+import json
 import os
 import time
 from typing import Dict, Optional
@@ -12,17 +13,15 @@ import numpy as np
 import torch
 import warp as wp
 
-from sdpg_warp.checkpoint import CHECKPOINT_VERSION, load_teacher, read_checkpoint, read_safely, resume_mismatch
+from sdpg_warp.algorithms import algorithm_class
+from sdpg_warp.checkpoint import CHECKPOINT_VERSION, read_checkpoint, read_safely, resume_mismatch
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.device import ExecutionScope, configure_torch, resolve_device
-from sdpg_warp.distill import Distill
 from sdpg_warp.distributed import SINGLE_PROCESS, DataParallel
+from sdpg_warp.log_writers import LogWriter, make_writers
 from sdpg_warp.logger import EpisodeStatistics, Logger
-from sdpg_warp.networks import Actor, Critic
-from sdpg_warp.ppo import PPO
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render.ego import config_image_observation
-from sdpg_warp.sdpg import SDPG
 from sdpg_warp.sim import OVERFLOW_BITS, BatchedSim, overflow_warnings
 
 
@@ -40,7 +39,8 @@ class TrainingDiverged(RuntimeError):
 
 
 def build_components(cfg: TrainConfig, device: str):
-    """The simulator, renderer (None for state observations) and algorithm (``cfg.algo``) of a config."""
+    """The simulator, renderer (None for state observations) and algorithm (``cfg.algo``, built by
+    its registered class) of a config."""
     torch.manual_seed(cfg.seed)
     nominal, aux = cfg.world_layout()
     sim = BatchedSim(cfg.task, nominal, aux, device=device, seed=cfg.seed, graph=cfg.graph,
@@ -53,21 +53,7 @@ def build_components(cfg: TrainConfig, device: str):
     proprio_dim = sim.task.proprio_dim if cfg.obs != "state" else 0
     obs_shape = cfg.actor_obs_shape(sim.state_dim, proprio_dim)
     obs_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
-    actor = Actor.from_config(cfg, obs_shape, sim.num_actions, proprio_dim)
-    if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
-        actor.encoder.use_channels_last()
-    if cfg.algo == "distill":
-        teacher_cfg, teacher = load_teacher(cfg)
-        algo = Distill(actor, teacher, cfg, device)
-        algo.init_storage(nominal, obs_shape, obs_dtype, sim.num_actions)
-        return sim, renderer, algo
-    critic = Critic.from_config(cfg, sim.state_dim)
-    if cfg.algo == "ppo":
-        algo = PPO(actor, critic, cfg, device)
-        algo.init_storage(nominal, obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
-    else:
-        algo = SDPG(actor, critic, cfg, device)
-        algo.init_storage(nominal, aux, obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
+    algo = algorithm_class(cfg.algo).build(cfg, sim, obs_shape, obs_dtype, device)
     return sim, renderer, algo
 
 
@@ -81,7 +67,7 @@ class Runner:
     and are written by rank 0 alone. Every rank must call :meth:`train` (or the methods it calls) alike.
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: Optional[str] = None, writer=None,
+    def __init__(self, cfg: TrainConfig, run_dir: Optional[str] = None, writer: Optional[LogWriter] = None,
                  parallel: DataParallel = SINGLE_PROCESS):
         cfg.validate()
         self.cfg = cfg
@@ -108,13 +94,20 @@ class Runner:
         self.epoch = 0
 
     @property
-    def writer(self):
-        """The TensorBoard writer (or None), which the CLI sets once the run folder exists."""
+    def writer(self) -> Optional[LogWriter]:
+        """Where the logged scalars go besides the console: the constructor's ``writer``, or
+        :meth:`open_writer`'s (None: nowhere)."""
         return self.logger.writer
 
-    @writer.setter
-    def writer(self, writer) -> None:
+    def open_writer(self, run_dir: str, resumed: bool) -> LogWriter:
+        """Opens the writers of ``cfg.logger`` in ``run_dir`` and logs through them from now on;
+        the caller closes the returned writer. A fresh run gets its config as text; a resumed one
+        drops the events after its checkpoint's epoch (written before a crash)."""
+        writer = make_writers(self.cfg.logger, run_dir, purge_step=self.epoch + 1 if resumed else None)
+        if not resumed:
+            writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(self.cfg), indent=2) + "\n```", 0)
         self.logger.writer = writer
+        return writer
 
     @property
     def history(self) -> list:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sdpg_warp import ops
-from sdpg_warp.algorithm import Algorithm
+from sdpg_warp.algorithm import Algorithm, make_actor
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.storage import RolloutStorage
@@ -214,16 +214,33 @@ class SDPG(Algorithm):
     def load_kernels(self) -> None:
         ops.load_kernels(self.device)
 
-    def init_storage(self, num_nominal: int, num_aux: int, obs_shape, obs_dtype: torch.dtype,
-                     state_dim: int, num_actions: int) -> None:
+    @classmethod
+    def build(cls, cfg: TrainConfig, sim, obs_shape, obs_dtype: torch.dtype, device: str) -> "SDPG":
+        algo = cls(make_actor(cfg, sim, obs_shape, device), Critic.from_config(cfg, sim.state_dim), cfg, device)
+        algo.init_storage(obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
+        return algo
+
+    @classmethod
+    def allocate_storage(cls, cfg: TrainConfig, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int,
+                         device) -> RolloutStorage:
+        num_nominal, num_aux = cfg.world_layout()
+        return RolloutStorage.allocate(num_nominal, num_aux, cfg.horizon, num_actions, obs_shape, obs_dtype, state_dim,
+                                       device)
+
+    @classmethod
+    def flags_to_lower(cls, cfg: TrainConfig, sizes: Dict[str, int]) -> str:
+        if sizes["storage_obs"] >= sizes["storage_other"]:
+            return "--num-nominal or --horizon" + (" (or --image-size)" if cfg.obs != "state" else "")
+        return "--num-aux, --num-nominal or --horizon"
+
+    def init_storage(self, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int) -> None:
         """Allocates the rollout storage and the estimate's outputs (once; addresses stay fixed)."""
+        super().init_storage(obs_shape, obs_dtype, state_dim, num_actions)
+        num_nominal, self.num_aux = self.cfg.world_layout()
         H = self.cfg.horizon
-        self.num_aux = num_aux
-        self.storage = RolloutStorage.allocate(num_nominal, num_aux, H, num_actions, obs_shape, obs_dtype,
-                                               state_dim, self.device)
         self.mean_target = torch.zeros(num_nominal, H, num_actions, device=self.device)
         self.logstd_target = torch.zeros_like(self.mean_target)
-        self.returns = torch.zeros(num_nominal * (num_aux + 1), H, device=self.device)
+        self.returns = torch.zeros(num_nominal * (self.num_aux + 1), H, device=self.device)
         self.non_finite = torch.zeros(num_nominal, H, dtype=torch.int32, device=self.device)
 
     def networks(self) -> Dict[str, nn.Module]:

@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import errno
 import itertools
-import json
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher")
+                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
@@ -496,8 +495,6 @@ def _run(args: list, parallel, lock: RunLock) -> int:
     import warp as wp  # heavy imports after the arguments are known to be good
 
     wp.config.log_level = wp.LOG_WARNING
-    from torch.utils.tensorboard import SummaryWriter
-
     from sdpg_warp.device import cuda_status, resolve_device
     from sdpg_warp.distributed import SINGLE_PROCESS
     from sdpg_warp.memory import flags_to_lower
@@ -563,10 +560,7 @@ def _run(args: list, parallel, lock: RunLock) -> int:
                 os.rmdir(run_dir)  # holds nothing yet
             raise UsageError(f"cannot write {path} ({e.strerror}); nothing was trained or kept") from None
         # On resume, events of epochs after the checkpoint (written before a crash) are dropped.
-        writer = SummaryWriter(run_dir, purge_step=runner.epoch + 1 if state is not None else None)
-        runner.writer = writer
-        if state is None:
-            writer.add_text("config", "```\n" + json.dumps(dataclasses.asdict(cfg), indent=2) + "\n```")
+        writer = runner.open_writer(run_dir, resumed=state is not None)
 
     _from_rank_zero(parallel, open_run)
     worlds = f"N={nominal} M={aux}" if cfg.algo == "sdpg" else f"envs={nominal}"
