@@ -71,12 +71,14 @@ def read_safely(path: str):
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "WeightsUnpickler" not in str(e):
+        # The restricted unpickler names a refused global ("GLOBAL posix.system") or type ("but got
+        # <class ...>", e.g. an object-dtype array); bytes that are no pickle at all name neither.
+        refused = re.search(r"GLOBAL (\S+)|but got ([^\n]+)", str(e))
+        if refused is None:
             raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt (UnpicklingError)") from None
-        # Torch's message names the refused type after "but got" (e.g. an object-dtype array).
-        got = re.search(r"but got ([^\n]+)", str(e))
         raise CheckpointError(f"refused to read {path}: it holds data sdpg_warp never writes "
-                              f"({got.group(1).strip() if got else 'see torch.load'}); nothing was loaded") from None
+                              f"({(refused.group(1) or refused.group(2)).strip()}), and loading it could run "
+                              f"code; nothing was loaded") from None
     except Exception as e:  # torch.load fails in many types on bad bytes (EOFError, RuntimeError, ...)
         raise CheckpointError(f"cannot read checkpoint {path}: truncated or corrupt ({type(e).__name__})") from None
 

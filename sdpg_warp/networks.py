@@ -116,7 +116,9 @@ def _centre(obs_kind: ObsKind, depth_max: Optional[float], obs: torch.Tensor,
     """Raw images -> float32 in [-0.5, 0.5] in memory ``layout``: rgb x / 255 - 0.5; depth in metres
     clamp(x, 0, depth_max) / depth_max - 0.5; depth already in that range (``depth_max`` None) as it is.
     One float copy, which converts and reorders at once, then scaled in place (images carry no gradient)."""
-    x = torch.empty(obs.shape, dtype=torch.float32, device=obs.device, memory_format=layout).copy_(obs)
+    # copy=True: float32 depth in the layout already would otherwise come back as the input itself,
+    # which the in-place scaling below must not touch (it is the stored observation).
+    x = obs.to(torch.float32, memory_format=layout, copy=True)
     if obs_kind == "rgb":
         return x.div_(255.0).sub_(0.5)
     if depth_max is None:

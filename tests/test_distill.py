@@ -101,10 +101,12 @@ def test_unusable_teacher_exits_2_with_one_line(tmp_path, capsys, device, teache
     if teacher == "STUDENT":
         Runner(_student(device, teacher_dir, epochs=1), run_dir=str(student_dir.mkdir() or student_dir)).train()
     paths = {"TEACHER": teacher_dir, "STUDENT": str(student_dir)}
-    args = ["--log-dir", str(tmp_path / "runs"), "--algo", "distill", "--task", "pointmass", "--obs", "rgb"]
+    # ``extra`` replaces the task or observation (a flag given twice is refused on its own).
+    settings = {"--task": "pointmass", "--obs": "rgb", **dict(zip(extra[::2], extra[1::2]))}
+    args = ["--log-dir", str(tmp_path / "runs"), "--algo", "distill", *[x for pair in settings.items() for x in pair]]
     if teacher is not None:
         args += ["--teacher", paths.get(teacher, teacher)]
-    assert train.main([*args, *extra]) == 2
+    assert train.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "runs").exists()

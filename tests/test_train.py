@@ -289,7 +289,8 @@ def test_divergence_stops_with_exit_3_and_keeps_the_last_good_checkpoint(tmp_pat
 
 def test_divergence_before_any_checkpoint_says_none_was_saved(tmp_path, capsys, monkeypatch):
     _diverge_at(monkeypatch, 0, "loss")
-    assert _run(tmp_path, *STATE, "--epochs", "10", "--checkpoint-every", "5", "--run-name", "r") == 3
+    assert STATE[-2] == "--checkpoint-every"  # replaced here: a flag given twice is refused
+    assert _run(tmp_path, *STATE[:-2], "--epochs", "10", "--checkpoint-every", "5", "--run-name", "r") == 3
     assert "no checkpoint was saved" in capsys.readouterr().err
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
