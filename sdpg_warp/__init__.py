@@ -5,8 +5,28 @@ errors answer before Torch and MuJoCo Warp are imported.
 """
 
 import importlib
+import importlib.util
+import os
+import sys
 
 __version__ = "0.1.0"
+
+
+def _checkout_kernels() -> None:
+    """setup.py installs the checkout's kernels/ folder as sdpg_warp.kernels; imported from the
+    checkout itself (tests run there after a plain, non-editable install) the package has no such
+    subfolder, and takes the one beside it."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
+    if os.path.isdir(os.path.join(__path__[0], "kernels")) or not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return
+    spec = importlib.util.spec_from_file_location(f"{__name__}.kernels", os.path.join(folder, "__init__.py"),
+                                                  submodule_search_locations=[folder])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)  # a docstring: no Warp import
+
+
+_checkout_kernels()
 
 _PUBLIC = {
     "BatchedSim": "sdpg_warp.sim",

@@ -148,7 +148,7 @@ def load_teacher(cfg: TrainConfig) -> tuple[TrainConfig, Actor]:
 
 RESUME_KEYS = ("algo", "task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "image_size", "frames",
                "actor_hidden", "critic_hidden", "encoder_dim", "camera_encoder_dims", "render_hw", "image_crop",
-               "image_hw", "depth_far", "encoder", "proprio_history", "fixed_std")
+               "image_hw", "depth_far", "encoder", "proprio_history", "fixed_std", "episode_length", "frame_skip")
 """Settings a checkpoint's networks, storage and simulator state are shaped by: a run resumes only
 from a checkpoint that agrees on all of them."""
 

@@ -7,7 +7,7 @@ import math
 import os
 from typing import Literal, Optional, Tuple
 
-from sdpg_warp.tasks import make_task, task_names
+from sdpg_warp.tasks import task_info, task_names
 
 MIN_IMAGE_SIZE = 16
 """Smallest image the DrQ-v2 encoder takes (a 3x3 stride-2 conv, then three 3x3 convs)."""
@@ -41,6 +41,12 @@ class TrainConfig:
     rank under torchrun."""
     horizon: int = 32
     """H: environment steps per epoch (short-horizon rollout)."""
+    episode_length: Optional[int] = None
+    """Environment steps after which an episode is truncated; None: the task's own
+    (``sdpg_warp/tasks/registry.py``: 1000 for the locomotion tasks, 100 for reacher and pointmass)."""
+    frame_skip: Optional[int] = None
+    """Physics steps per environment step (the model's timestep is the physics dt); None: the
+    task's own."""
     epochs: int = 2000
     """Number of epochs (rollout + update) to train for; the task's default depends on ``obs``
     (``TASK_EPOCHS``). The learning-rate schedules span this many epochs."""
@@ -299,13 +305,18 @@ class TrainConfig:
     @property
     def num_cameras(self) -> int:
         """Cameras of the task's actor images (``Task.cameras``)."""
-        return len(make_task(self.task).cameras)
+        return len(task_info(self.task).cameras)
 
     @property
     def encoder_dims(self) -> Tuple[int, ...]:
         """Output width of each camera's image encoder: ``camera_encoder_dims``, or ``encoder_dim``
         for each camera."""
         return self.camera_encoder_dims or (self.encoder_dim,) * self.num_cameras
+
+    def task_settings(self) -> dict:
+        """The task settings this config overrides (``episode_length``, ``frame_skip``), for
+        ``make_task(cfg.task, **cfg.task_settings())``."""
+        return {name: getattr(self, name) for name in ("episode_length", "frame_skip") if getattr(self, name) is not None}
 
     def render_size(self) -> Tuple[int, int]:
         """(height, width) the camera renders: ``render_hw``, or ``image_size`` square."""
@@ -344,7 +355,8 @@ class TrainConfig:
             raise ValueError(unknown_loggers(self.logger))
         for name in ("num_nominal", "num_aux", "num_envs", "horizon", "epochs", "image_size", "frames",
                      "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
-                     "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer"):
+                     "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer",
+                     "episode_length", "frame_skip"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.seed <= MAX_SEED:
@@ -386,7 +398,7 @@ class TrainConfig:
             raise ValueError(f"encoder-dim must be >= 1, got {self.encoder_dim}")
         if self.camera_encoder_dims and len(self.camera_encoder_dims) != self.num_cameras:
             raise ValueError(f"camera-encoder-dims has {len(self.camera_encoder_dims)} widths, task {self.task} has "
-                             f"{self.num_cameras} camera(s) {make_task(self.task).cameras}")
+                             f"{self.num_cameras} camera(s) {task_info(self.task).cameras}")
         if self.actor_warmup_epochs < 0:
             raise ValueError(f"actor-warmup-epochs must be >= 0, got {self.actor_warmup_epochs}")
         if self.schedule_epochs is not None and self.schedule_epochs < 1:
@@ -429,7 +441,7 @@ class TrainConfig:
             raise ValueError(f"depth-far must be finite and > 0, got {self.depth_far}")
         if self.proprio_history < 1:
             raise ValueError(f"proprio-history must be >= 1, got {self.proprio_history}")
-        if self.proprio_history > 1 and not make_task(self.task).proprio_dim:
+        if self.proprio_history > 1 and not task_info(self.task).proprio_dim:
             raise ValueError(f"proprio-history: task {self.task} gives the actor no proprioception")
 
     def _validate_baselines(self) -> None:

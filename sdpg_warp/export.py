@@ -22,44 +22,18 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
-import torch
-from torch import nn
-
-
-class DeterministicPolicy(nn.Module):
-    """obs -> tanh(mean): the action a trained actor takes at evaluation time."""
-
-    def __init__(self, actor: nn.Module):
-        super().__init__()
-        self.actor = actor
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        mean, _ = self.actor(obs)
-        return torch.tanh(mean)
-
-
-class EgoPolicy(nn.Module):
-    """(images, proprio) -> tanh(mean) for an ego-centric actor, its packed row taken apart (an RGB
-    row carries the proprioception's float32 bytes in uint8, a bit cast ONNX does not have);
-    proprio [B, P], or [B, T, P] for a history of T steps."""
-
-    def __init__(self, actor: nn.Module):
-        super().__init__()
-        self.actor = actor
-
-    def forward(self, images: torch.Tensor, proprio: torch.Tensor) -> torch.Tensor:
-        mean, _ = self.actor.from_features(self.actor.encoder.encode(images, proprio))
-        return torch.tanh(mean)
-
 
 def load_policy(path: str):
     """(policy module on the CPU in eval mode, example inputs: a tuple of batches of one, named as
     ``input_names``, input_names) of a checkpoint."""
+    import torch
+
     from sdpg_warp.checkpoint import load_policy
-    from sdpg_warp.tasks import make_task
+    from sdpg_warp.deploy import DeterministicPolicy, EgoPolicy
+    from sdpg_warp.tasks import task_info
 
     cfg, actor = load_policy(path)
-    task = make_task(cfg.task)
+    task = task_info(cfg.task)
     proprio_dim = task.proprio_dim if cfg.obs != "state" else 0
     image_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
     if proprio_dim:
@@ -82,6 +56,8 @@ def export_onnx(path: str, out: str) -> None:
         import onnx  # noqa: F401  (torch.onnx.export needs it; importing first gives a clear message)
     except ImportError:
         raise MissingDependency("ONNX export needs the onnx package: pip install onnx") from None
+    import torch
+
     policy, example, names = load_policy(path)
     # The TorchScript-based exporter needs only the onnx package (the newer one also onnxscript).
     with torch.no_grad(), warnings.catch_warnings():

@@ -65,6 +65,7 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     from sdpg_warp.render import NominalRenderer
     from sdpg_warp.render.ego import config_image_observation
     from sdpg_warp.sim import BatchedSim
+    from sdpg_warp.tasks import make_task
 
     if video:
         check_video_path(video)
@@ -74,7 +75,7 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     actor.to(device)
     with ExecutionScope(device):
         # One auxiliary world per nominal (the simulator needs M >= 1); it follows its nominal.
-        sim = BatchedSim(cfg.task, num_worlds, 1, device=device, seed=seed, graph=True)
+        sim = BatchedSim(make_task(cfg.task, **cfg.task_settings()), num_worlds, 1, device=device, seed=seed, graph=True)
         sim.reset()
         renderer = None
         if cfg.obs != "state":

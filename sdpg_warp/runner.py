@@ -23,6 +23,7 @@ from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render.ego import config_image_observation
 from sdpg_warp.sim import OVERFLOW_BITS, BatchedSim, overflow_warnings
+from sdpg_warp.tasks import make_task
 
 
 class CheckpointNotWritten(RuntimeError):
@@ -43,7 +44,7 @@ def build_components(cfg: TrainConfig, device: str):
     its registered class) of a config."""
     torch.manual_seed(cfg.seed)
     nominal, aux = cfg.world_layout()
-    sim = BatchedSim(cfg.task, nominal, aux, device=device, seed=cfg.seed, graph=cfg.graph,
+    sim = BatchedSim(make_task(cfg.task, **cfg.task_settings()), nominal, aux, device=device, seed=cfg.seed, graph=cfg.graph,
                      deterministic=cfg.deterministic)
     sim.reset()
     renderer = None

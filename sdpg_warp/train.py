@@ -332,12 +332,13 @@ def _plan(args: list, lock: RunLock, world_size: int = 1):
     line, all checked before anything is created or built; None when a resume has nothing left to
     train. A resumed run folder is locked (``lock``) before its checkpoint is read. ``world_size``:
     the ranks of the job (torchrun), which a resumed checkpoint must match."""
-    from sdpg_warp.distributed import RANK_SEED_STRIDE
-
     cfg = parse_config(args)
-    if cfg.seed + (world_size - 1) * RANK_SEED_STRIDE > MAX_SEED:
-        raise UsageError(f"--seed {cfg.seed}: rank {world_size - 1}'s seed, seed + {world_size - 1} * "
-                         f"{RANK_SEED_STRIDE}, exceeds {MAX_SEED}; use a smaller --seed")
+    if world_size > 1:  # one process: validate() bounds the seed, and Torch need not load yet
+        from sdpg_warp.distributed import RANK_SEED_STRIDE
+
+        if cfg.seed + (world_size - 1) * RANK_SEED_STRIDE > MAX_SEED:
+            raise UsageError(f"--seed {cfg.seed}: rank {world_size - 1}'s seed, seed + {world_size - 1} * "
+                             f"{RANK_SEED_STRIDE}, exceeds {MAX_SEED}; use a smaller --seed")
     _check_robot(cfg.task)
     if not cfg.resume:
         cfg = dataclasses.replace(cfg, schedule_epochs=cfg.schedule_epochs or cfg.epochs)
@@ -377,11 +378,11 @@ def _plan(args: list, lock: RunLock, world_size: int = 1):
 
 def _check_robot(task: str) -> None:
     """A Menagerie robot that is missing, or a copy of it without its meshes, is a usage error."""
-    from sdpg_warp.tasks import make_task
+    from sdpg_warp.tasks import task_info
     from sdpg_warp.tasks.menagerie import RobotNotFound, check_robot
 
     try:
-        check_robot(make_task(task))
+        check_robot(task_info(task))
     except RobotNotFound as e:
         raise UsageError(str(e)) from None
 

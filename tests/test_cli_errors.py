@@ -243,3 +243,31 @@ def test_resume_of_a_ppo_run_takes_its_own_flags(tmp_path):
         train.resumed_config(train.parse_config(["--resume", str(run), "--ppo-lr", "1e-4"]), str(run), {"ppo_lr"})
     with pytest.raises(train.UsageError, match="--num-aux: not a setting of --algo ppo"):
         train.parse_config(["--resume", str(run), "--num-aux", "3"])
+
+
+def test_help_and_bad_input_load_no_simulator_or_torch(tmp_path):
+    """--help and input refused before a build answer without importing Warp, MuJoCo Warp, MuJoCo or
+    Torch (before, the task registry imported every task module: 5-8 s per command on a CPU)."""
+    code = f"""
+import contextlib, io, sys
+from sdpg_warp import export, play, train
+runs = {[["--help"], ["--task", "reacher", "--bogus"], ["--task", "nope"], [*STATE, "--seed", "-5"],
+         ["--task", "reacher", "--episode-length", "0"], ["--task", "go2_terrain", "--frame-skip", "0"],
+         [*STATE, "--run-name", "a/b"], [*STATE, "--log-dir", str(tmp_path / "file" / "runs")]]!r}
+codes = []
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    for args in runs:
+        try:
+            codes.append(train.main(args))
+        except SystemExit as e:
+            codes.append(e.code)
+    codes.append(play.main(["{tmp_path}", "--video", "{tmp_path / 'v.foo'}"]))
+    codes.append(export.main(["{tmp_path}", "--out", "{tmp_path}"]))
+print(codes, sorted(m for m in ("warp", "mujoco_warp", "mujoco", "torch") if m in sys.modules))
+"""
+    (tmp_path / "file").write_text("")
+    environ = dict(os.environ, PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([0] + [2] * 9) + " []", done.stdout

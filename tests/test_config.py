@@ -3,7 +3,7 @@
 import pytest
 
 from sdpg_warp.config import TASK_EPOCHS, task_defaults
-from sdpg_warp.train import parse_config
+from sdpg_warp.train import UsageError, parse_config
 
 
 @pytest.mark.parametrize("task,state,pixels", [("hopper", 10000, 20000), ("walker", 20000, 20000),
@@ -69,3 +69,9 @@ def test_ppo_defaults_of_the_ego_tasks_are_the_authors(task, expected):
 def test_distill_defaults_of_the_ego_tasks_are_the_authors():
     cfg = task_defaults("g1_hurdle", "rgb", "distill")
     assert (cfg.num_envs, cfg.horizon, cfg.actor_hidden, cfg.proprio_hidden) == (32, 32, (256, 64, 32), (256,))
+
+
+@pytest.mark.parametrize("flag", ["--episode-length", "--frame-skip"])
+def test_episode_length_and_frame_skip_must_be_positive(flag):
+    with pytest.raises(UsageError, match=f"^{flag[2:]} must be >= 1, got 0$"):
+        parse_config(["--task", "reacher", flag, "0"])

@@ -339,3 +339,24 @@ def test_floating_obs_lists_joints_in_motor_order_by_name(name, device):
         np.testing.assert_allclose(obs[:, 11 + i], qpos[:, joint.qposadr[0]], **TOL)
         np.testing.assert_allclose(obs[:, 11 + n + i], module.JOINT_VEL_SCALE * qvel[:, joint.dofadr[0]], **TOL)
     np.testing.assert_allclose(obs[:, 13 + 2 * n :], action, **TOL)
+
+
+def test_the_light_task_table_agrees_with_the_task_classes():
+    """``sdpg_warp/tasks/registry.py`` answers config checks and ``--help`` without importing the task
+    modules; every registered class (all modules imported) is in it, with the same static facts."""
+    import pkgutil
+
+    import sdpg_warp.tasks as tasks
+    from sdpg_warp.tasks.registry import TASKS
+
+    for module in pkgutil.iter_modules(tasks.__path__):
+        importlib.import_module(f"sdpg_warp.tasks.{module.name}")
+    assert sorted(tasks._REGISTRY) == sorted(TASKS) == list(tasks.task_names())
+    for name, info in TASKS.items():
+        cls = tasks.task_class(name)
+        task = cls()
+        assert (cls.__module__, cls.__name__) == (info.module, info.cls), name
+        facts = (task.state_dim, task.proprio_dim, task.cameras, task.episode_length, task.frame_skip,
+                 task.menagerie_robot, task.menagerie_files)
+        assert facts == (info.state_dim, info.proprio_dim, info.cameras, info.episode_length, info.frame_skip,
+                         info.menagerie_robot, info.menagerie_files), name

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import torch
+import warp as wp
 
 from conftest import bitwise_task
 from sdpg_warp import train
@@ -389,3 +390,28 @@ def test_resume_state_is_loaded_inside_the_execution_scope(tmp_path, monkeypatch
                         lambda self, *args: (scoped.append(len(self.scope._stacks)), load(self, *args))[1])
     assert _run(tmp_path, "--resume", str(tmp_path / "r"), "--epochs", "2") == 0
     assert scoped == [1]
+
+
+def test_episode_length_and_frame_skip_reach_the_simulator_and_the_saved_run(tmp_path, capsys):
+    """--episode-length and --frame-skip override the task's (before, neither could be set); they
+    shape the simulator state, so a resume must agree on them."""
+    args = ["--task", "reacher", "--obs", "state", *TINY, "--episode-length", "7", "--frame-skip", "2"]
+    cfg = train.parse_config([*args, "--device", "cpu"])
+    assert (cfg.episode_length, cfg.frame_skip) == (7, 2)
+    assert (task_defaults("reacher").episode_length, task_defaults("reacher").frame_skip) == (None, None)
+    runner = Runner(cfg)
+    sim = runner.sim
+    assert (sim.task.episode_length, sim.task.frame_skip) == (7, 2)
+    with runner.scope:
+        timestep = sim.mjm.opt.timestep
+        start = wp.to_torch(sim.d.time).clone()
+        for step in range(1, 8):
+            sim.step(torch.zeros(sim.num_worlds, sim.num_actions))
+            assert bool(sim.truncated.all()) == (step == 7) and bool(sim.truncated.any()) == (step == 7), step
+        assert torch.allclose(wp.to_torch(sim.d.time) - start, torch.full_like(start, 7 * 2 * timestep))
+    assert _run(tmp_path, *args, "--epochs", "1", "--run-name", "r") == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (saved["episode_length"], saved["frame_skip"]) == (7, 2)
+    capsys.readouterr()
+    assert _run(tmp_path, "--resume", str(tmp_path / "r"), "--epochs", "2", "--episode-length", "8") == 2
+    assert "--episode-length 8 conflicts with the resumed run's 7" in capsys.readouterr().err

@@ -7,9 +7,12 @@ no Menagerie file is copied into this project.
 """
 
 import os
+from typing import TYPE_CHECKING
 
-import mujoco
 import mujoco_menagerie
+
+if TYPE_CHECKING:
+    import mujoco
 
 
 class RobotNotFound(RuntimeError):
@@ -38,10 +41,12 @@ def robot_file(name: str, entry_file: str) -> str:
     return path
 
 
-def robot_spec(name: str, entry_file: str) -> mujoco.MjSpec:
+def robot_spec(name: str, entry_file: str) -> "mujoco.MjSpec":
     """The parsed ``entry_file`` of Menagerie robot ``name``, checked to have every mesh, height
     field, skin and texture file it names (MuJoCo would fail on a missing one only when compiling,
     with a message that names neither the robot nor the fix). Raises :class:`RobotNotFound`."""
+    import mujoco  # here: the CLIs' argument checks import this module, and need no MuJoCo
+
     path = robot_file(name, entry_file)
     try:
         spec = mujoco.MjSpec.from_file(path)
