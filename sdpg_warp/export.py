@@ -68,16 +68,16 @@ def export_onnx(path: str, out: str) -> None:
         )
 
 
-def check_out_path(out: str) -> None:
+def check_out_path(out: str, flag: str = "--out", example: str = "policy.onnx") -> None:
     """Raises ValueError unless ``out`` names a file that can be written (not a folder; its folder
-    exists and is writable), before the checkpoint is loaded."""
+    exists and is writable): checked before a checkpoint is loaded (also ``play --video``)."""
     if os.path.isdir(out):
-        raise ValueError(f"--out {out} is a folder; give the ONNX file's name, e.g. {os.path.join(out, 'policy.onnx')}")
+        raise ValueError(f"{flag} {out} is a folder; give the file's name, e.g. {os.path.join(out, example)}")
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):
-        raise ValueError(f"--out {out}: no folder {folder}")
+        raise ValueError(f"{flag} {out}: no folder {folder}")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: folder {folder} is not writable")
+        raise ValueError(f"{flag} {out}: folder {folder} is not writable")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -30,13 +30,12 @@ def check_video_path(video: str) -> None:
     if extension not in VIDEO_FORMATS:
         raise PlayError(f"--video {video}: unknown video extension {extension or '(none)'!r}; use one of "
                         f"{', '.join(VIDEO_FORMATS)}")
-    if os.path.isdir(video):
-        raise PlayError(f"--video {video} is a folder; give a file name")
-    folder = os.path.dirname(os.path.abspath(video))
-    if not os.path.isdir(folder):
-        raise PlayError(f"--video {video}: no folder {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PlayError(f"--video {video}: folder {folder} is not writable")
+    from sdpg_warp.export import check_out_path
+
+    try:
+        check_out_path(video, "--video", "play.mp4")
+    except ValueError as e:
+        raise PlayError(str(e)) from None
 
 
 def _upscale(image: np.ndarray, size: int) -> np.ndarray:
