@@ -173,11 +173,15 @@ def test_torchrun_environment():
         distributed.from_environment({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})
 
 
-def test_rank_seeds_and_devices():
+def test_rank_seeds_and_devices(monkeypatch):
     ranks = [DataParallel(rank=r, world_size=3, local_rank=r) for r in range(3)]
     assert [p.rank_seed(5) for p in ranks] == [5, 5 + distributed.RANK_SEED_STRIDE, 5 + 2 * distributed.RANK_SEED_STRIDE]
     assert distributed.SINGLE_PROCESS.rank_device("cuda:1") == "cuda:1"
+    # A rank takes cuda:(LOCAL_RANK mod visible GPUs): its own of 4, or the one SLURM leaves it.
+    monkeypatch.setattr(distributed.torch.cuda, "device_count", lambda: 4)
     assert ranks[2].rank_device("cpu") == "cpu" and ranks[2].rank_device("cuda") == "cuda:2"
+    monkeypatch.setattr(distributed.torch.cuda, "device_count", lambda: 1)
+    assert ranks[2].rank_device("cuda") == "cuda:0"
     with pytest.raises(ValueError, match="names one GPU"):
         ranks[1].rank_device("cuda:0")
 
