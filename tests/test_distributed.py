@@ -7,6 +7,7 @@ CLI tests run ``torchrun -m sdpg_warp.train`` itself.
 
 import glob
 import os
+import re
 import subprocess
 import sys
 import time
@@ -115,7 +116,9 @@ def test_cli_writes_one_run_folder_and_resumes_every_rank_exactly(ranks, tmp_pat
     finally:
         lock.release()
     assert done.stderr.count(f"{run} is in use by pid {os.getpid()}") == 1, done.stderr[-3000:]
-    assert done.stderr.count("exitcode  : 2") == 2
+    # Each rank exits 2; torchrun stops the ranks still exiting once the first has (SIGTERM, -15).
+    codes = re.findall(r"exitcode  : (-?\d+)", done.stderr)
+    assert "2" in codes and set(codes) <= {"2", "-15"}, done.stderr[-3000:]
     assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 3
 
     # One process cannot take over the two ranks' worlds.
