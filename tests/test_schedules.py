@@ -18,7 +18,7 @@ SCHEDULES = (None, 30, 300)  # None: the run's own epochs
 RESUMED = (1, 2, 40)  # the resumed run's epochs, as a multiple of the schedule's end
 
 
-@pytest.mark.parametrize("epochs, warmup, schedule", itertools.product(EPOCHS, WARMUPS, SCHEDULES))
+@pytest.mark.parametrize("epochs, warmup, schedule", list(itertools.product(EPOCHS, WARMUPS, SCHEDULES)))
 def test_rates_past_the_schedule_stay_at_their_final_values(tmp_path, epochs, warmup, schedule):
     start = dataclasses.replace(task_defaults("ant", "state"), epochs=epochs, actor_warmup_epochs=warmup,
                                 schedule_epochs=schedule, critic_lr_schedule="linear")
