@@ -70,8 +70,17 @@ def temperature_loss(log_alpha: torch.Tensor, logstd: torch.Tensor, target_std: 
 
 
 def critic_loss(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """critic = mse(V(s), J); values, targets: [S] (targets carry no gradient)."""
-    return F.mse_loss(values, targets.detach())
+    """critic = mse(V(s), J) over the finite targets; values, targets: [S] (targets carry no gradient).
+
+    A non-finite J (a blown-up world's return, left out of its group's estimate too) contributes
+    neither loss nor gradient: its target is replaced by the value itself before the square, since
+    masking (V - NaN)^2 afterwards would still send NaN * 0 = NaN through the gradient. All targets
+    finite: the plain mean squared error.
+    """
+    targets = targets.detach()
+    finite = torch.isfinite(targets)
+    safe = torch.where(finite, targets, values.detach())
+    return (values - safe).square().sum() / finite.sum().clamp(min=1)
 
 
 def entropy_reward(logstd: torch.Tensor, alpha: Scalar, target_std: float) -> torch.Tensor:

@@ -83,6 +83,13 @@ def test_critic_loss_worked_example():
     # ((1-1)^2 + (2-0)^2 + (3-5)^2) / 3 = 8/3
     loss = critic_loss(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 0.0, 5.0]))
     assert loss.item() == pytest.approx(8.0 / 3.0)
+    # A non-finite target counts neither in the sum nor in the mean: ((1-1)^2 + (3-5)^2) / 2 = 2,
+    # and its value gets no gradient (d/dv = 2 (v - J) / 2 for the others: 0 and -2).
+    values = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss = critic_loss(values, torch.tensor([1.0, float("nan"), 5.0]))
+    loss.backward()
+    assert loss.item() == pytest.approx(2.0)
+    assert values.grad.tolist() == pytest.approx([0.0, 0.0, -2.0])
 
 
 def test_entropy_reward_worked_example():
@@ -396,3 +403,6 @@ def test_a_blown_up_auxiliary_is_counted_and_the_update_stays_finite(device):
     assert int(metrics["sdpg/non_finite_samples"]) == 3
     assert all(torch.isfinite(p).all() for p in runner.algo.actor.parameters())
     assert torch.isfinite(runner.algo.mean_target).all() and torch.isfinite(metrics["losses/actor"])
+    # The critic regresses onto the finite returns only: neither its loss nor its weights turn NaN.
+    assert torch.isfinite(metrics["losses/critic"])
+    assert all(torch.isfinite(p).all() for p in runner.algo.critic.parameters())
