@@ -29,7 +29,7 @@ from torch import nn
 
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.distributed import SINGLE_PROCESS, DataParallel
-from sdpg_warp.networks import Actor
+from sdpg_warp.networks import Actor, Critic
 
 Metrics = Dict[str, Union[float, torch.Tensor]]
 
@@ -130,3 +130,13 @@ def make_actor(cfg: TrainConfig, sim, obs_shape: Sequence[int], device: str) -> 
     if cfg.channels_last and device.startswith("cuda") and cfg.obs != "state":
         actor.encoder.use_channels_last()
     return actor
+
+
+
+def build_actor_critic(cls, cfg: TrainConfig, sim, obs_shape: Sequence[int], obs_dtype: torch.dtype,
+                       device: str) -> "Algorithm":
+    """``cls.build`` of an actor-critic algorithm (SDPG, PPO): the actor (first, :func:`make_actor`),
+    a critic of the privileged state, then the storage."""
+    algo = cls(make_actor(cfg, sim, obs_shape, device), Critic.from_config(cfg, sim.state_dim), cfg, device)
+    algo.init_storage(obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
+    return algo

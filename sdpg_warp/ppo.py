@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from sdpg_warp import ops
-from sdpg_warp.algorithm import Algorithm, make_actor
+from sdpg_warp.algorithm import Algorithm, build_actor_critic
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor, Critic, RunningMeanStd
 from sdpg_warp.storage import PPOStorage
@@ -139,9 +139,7 @@ class PPO(Algorithm):
 
     @classmethod
     def build(cls, cfg: TrainConfig, sim, obs_shape, obs_dtype: torch.dtype, device: str) -> "PPO":
-        algo = cls(make_actor(cfg, sim, obs_shape, device), Critic.from_config(cfg, sim.state_dim), cfg, device)
-        algo.init_storage(obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
-        return algo
+        return build_actor_critic(cls, cfg, sim, obs_shape, obs_dtype, device)
 
     @classmethod
     def allocate_storage(cls, cfg: TrainConfig, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int,

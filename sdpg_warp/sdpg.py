@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sdpg_warp import ops
-from sdpg_warp.algorithm import Algorithm, make_actor
+from sdpg_warp.algorithm import Algorithm, build_actor_critic
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor, Critic
 from sdpg_warp.storage import RolloutStorage
@@ -225,9 +225,7 @@ class SDPG(Algorithm):
 
     @classmethod
     def build(cls, cfg: TrainConfig, sim, obs_shape, obs_dtype: torch.dtype, device: str) -> "SDPG":
-        algo = cls(make_actor(cfg, sim, obs_shape, device), Critic.from_config(cfg, sim.state_dim), cfg, device)
-        algo.init_storage(obs_shape, obs_dtype, sim.state_dim, sim.num_actions)
-        return algo
+        return build_actor_critic(cls, cfg, sim, obs_shape, obs_dtype, device)
 
     @classmethod
     def allocate_storage(cls, cfg: TrainConfig, obs_shape, obs_dtype: torch.dtype, state_dim: int, num_actions: int,
