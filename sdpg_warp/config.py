@@ -184,10 +184,13 @@ class TrainConfig:
     critic_hidden: Tuple[int, ...] = (64, 64)
     """Hidden layer widths of the critic's MLP (Linear -> ELU -> LayerNorm per hidden layer)."""
     critic_minibatch: int = 4096
-    """Critic minibatch size (samples drawn from all N*(M+1)*H states). The default is the
-    authors' (1/32 of their 131,072 states per epoch); at small N and M lower it so that the critic
-    still takes several steps per epoch (the hopper at N=16, M=15: 1024 gave a mean return of
-    3495 over 3 seeds against 2709 at 4096; docs/benchmarks.md, "Learning curves")."""
+    """Largest critic minibatch (samples drawn from all N*(M+1)*H states): the authors' 4096, 1/32
+    of their 131,072 states per epoch. Smaller epochs use ``critic_minibatches`` instead."""
+    critic_minibatches: int = 8
+    """Fewest minibatches per critic pass: the minibatch is min(``critic_minibatch``,
+    ceil(states / ``critic_minibatches``)), so the paper's sizes keep 4096 (32 minibatches) while a
+    small run (N=16, M=15, H=32: 8,192 states) still takes 8 steps per pass (1024, the size that
+    took the hopper from 2709 to 3495 mean return over 3 seeds; docs/benchmarks.md)."""
     critic_iterations: int = 2
     """Passes over the epoch's states per critic update."""
     tau: float = 0.01
@@ -354,7 +357,7 @@ class TrainConfig:
         if unknown_loggers(self.logger):
             raise ValueError(unknown_loggers(self.logger))
         for name in ("num_nominal", "num_aux", "num_envs", "horizon", "epochs", "image_size", "frames",
-                     "critic_minibatch", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
+                     "critic_minibatch", "critic_minibatches", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
                      "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer",
                      "episode_length", "frame_skip"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
@@ -476,7 +479,7 @@ class TrainConfig:
 ALGO_FIELDS: dict[str, tuple[str, ...]] = {
     "sdpg": ("num_nominal", "num_aux", "actor_lr", "actor_lr_min", "actor_warmup_epochs", "encoder_lr_scale",
              "actor_chunk", "top_k", "fixed_std", "alpha", "auto_alpha", "target_std", "alpha_lr", "soft_critic", "critic_lr",
-             "critic_lr_schedule", "critic_minibatch", "critic_iterations", "tau"),
+             "critic_lr_schedule", "critic_minibatch", "critic_minibatches", "critic_iterations", "tau"),
     "ppo": tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("ppo_")),
     "distill": ("teacher",) + tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("distill_")),
 }

@@ -94,6 +94,12 @@ def entropy_reward(logstd: torch.Tensor, alpha: Scalar, target_std: float) -> to
     return alpha * (logstd.detach() - math.log(target_std)).mean(dim=-1)
 
 
+def critic_minibatch_size(num_states: int, largest: int, fewest_minibatches: int) -> int:
+    """The critic's minibatch: at most ``largest`` samples, and small enough that one pass over
+    ``num_states`` takes at least ``fewest_minibatches`` steps (never below one sample)."""
+    return max(1, min(largest, -(-num_states // fewest_minibatches)))
+
+
 @torch.no_grad()
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """Polyak update p_target = tau * p_target + (1 - tau) * p, in place, for every parameter.
@@ -400,17 +406,18 @@ class SDPG(Algorithm):
         return metrics
 
     def update_critic(self, states: torch.Tensor, targets: torch.Tensor) -> Dict[str, Scalar]:
-        """``critic_iterations`` passes over shuffled minibatches of ``critic_minibatch`` (the last one
-        of a pass may be smaller), one clipped Adam step each; then one soft update of the target.
+        """``critic_iterations`` passes over shuffled minibatches (``critic_minibatch_size``; the last
+        one of a pass may be smaller), one clipped Adam step each; then one soft update of the target.
 
         states [S, state_dim], targets [S] (TD(lambda) returns J).
         """
         num_states = states.shape[0]
+        minibatch = critic_minibatch_size(num_states, self.cfg.critic_minibatch, self.cfg.critic_minibatches)
         losses, grad_norms = [], []
         for _ in range(self.cfg.critic_iterations):
             order = torch.randperm(num_states, generator=self.generator, device=self.device)
-            for start in range(0, num_states, self.cfg.critic_minibatch):
-                idx = order[start:start + self.cfg.critic_minibatch]
+            for start in range(0, num_states, minibatch):
+                idx = order[start:start + minibatch]
                 loss = critic_loss(self.critic(states[idx]), targets[idx])
                 self.critic_optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -11,7 +11,7 @@ from torch import nn
 
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor, Critic
-from sdpg_warp.sdpg import (SDPG, actor_loss, actor_lr_at, critic_loss, critic_lr_at, entropy_reward,
+from sdpg_warp.sdpg import (SDPG, actor_loss, actor_lr_at, critic_loss, critic_lr_at, critic_minibatch_size, entropy_reward,
                             soft_update, temperature_loss)
 
 OBS_DIM = 4
@@ -21,7 +21,8 @@ NUM_ACTIONS = 2
 def _cfg(**overrides) -> TrainConfig:
     base = dict(task="pointmass", obs="state", epochs=20, actor_lr=1e-2, actor_warmup_epochs=0,
                 actor_hidden=(16,), encoder_dim=8, critic_hidden=(16,), critic_lr=1e-2,
-                critic_minibatch=32, critic_iterations=2, alpha=0.0, auto_alpha=False, tau=0.5)
+                critic_minibatch=32, critic_minibatches=1, critic_iterations=2, alpha=0.0, auto_alpha=False,
+                tau=0.5)
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -297,6 +298,17 @@ def test_critic_update_reduces_loss(device):
     assert set(metrics) == {"losses/critic", "charts/critic_grad_norm", "charts/critic_lr"}
 
 
+def test_critic_takes_eight_steps_per_pass_by_default(device):
+    """A small epoch under the 4096 cap still gives the critic ``critic_minibatches`` steps per pass."""
+    defaults = TrainConfig()
+    algo = _algo(_cfg(critic_minibatch=defaults.critic_minibatch, critic_minibatches=defaults.critic_minibatches,
+                      critic_iterations=2), device)
+    states, targets = _regression(100, device)
+    algo.update_critic(states, targets)
+    first = next(algo.critic.parameters())
+    assert algo.critic_optimizer.state[first]["step"].item() == 2 * 8
+
+
 def test_target_net_lags(device):
     algo = _algo(_cfg(tau=0.5), device)
     states, targets = _regression(64, device)
@@ -406,3 +418,15 @@ def test_a_blown_up_auxiliary_is_counted_and_the_update_stays_finite(device):
     # The critic regresses onto the finite returns only: neither its loss nor its weights turn NaN.
     assert torch.isfinite(metrics["losses/critic"])
     assert all(torch.isfinite(p).all() for p in runner.algo.critic.parameters())
+
+
+@pytest.mark.parametrize("states, largest, fewest, expected", [
+    (131072, 4096, 8, 4096),   # the paper's sizes: the authors' 4096 (32 minibatches)
+    (8192, 4096, 8, 1024),     # N=16, M=15, H=32: eight steps per pass
+    (8193, 4096, 8, 1025),     # rounds up: still eight steps
+    (5, 4096, 8, 1),           # never below one sample
+    (64, 16, 1, 16),           # one minibatch asked for: the cap still holds
+])
+def test_critic_minibatch_size(states, largest, fewest, expected):
+    assert critic_minibatch_size(states, largest, fewest) == expected
+    assert -(-states // expected) >= min(fewest, states) or expected == largest

@@ -6,7 +6,7 @@ Each (task, obs, seed) run trains from scratch with the task's defaults and the 
 into one PNG (one panel per task and obs, mean over seeds with the min-max band).
 
   python tools/learning.py --tasks hopper walker ant humanoid --obs state --seeds 0 1 2 \\
-      --num-nominal 16 --num-aux 15 --epochs 2000 --set critic_minibatch=1024 --label "mb 1024" \\
+      --num-nominal 16 --num-aux 15 --epochs 2000 --label defaults \\
       --out bench/results/learning.json
   python tools/learning.py --plot bench/results/learning.json --figure bench/results/learning.png
 
