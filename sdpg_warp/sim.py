@@ -21,7 +21,7 @@ from sdpg_warp.kernels import step as step_kernels
 from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import make_task
-from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.base import Task, TaskInputs
 
 MAX_ABS_QPOS = 1.0e4
 """A world with any |qpos| above this is treated as exploded (terminated and reset)."""
@@ -93,6 +93,8 @@ class BatchedSim:
         a world's bits when it resets that world.
       overflow_seen: [W] int32, the OR of ``overflow`` after every physics step since the last
         :meth:`pop_physics_stats` (resets do not clear it).
+      task_inputs: the :class:`~sdpg_warp.tasks.base.TaskInputs` the task's kernels read (Warp
+        views of the Data, the applied action and this simulator's contact flags).
       done: [W] bool, the worlds whose trajectory ended at the last ``reset_done_episodes``: their
         own episode ended, or (auxiliaries) their nominal's did and they moved onto its new state.
     """
@@ -159,6 +161,9 @@ class BatchedSim:
             self._fresh = wp.zeros(W, dtype=bool)
             self._from_nominal = wp.zeros(W, dtype=bool)
             self._done = wp.zeros(W, dtype=bool)
+            # The task's contact flags (Task.sense), this simulator's own.
+            self._contacts = wp.zeros((W, self.task.num_contact_flags), dtype=int)
+            self.task_inputs = TaskInputs.of(self.d, self._action, self._contacts)
             # Scratch outputs for re-evaluating the observation of freshly reset worlds.
             self._scratch_states = wp.zeros_like(self._states)
             self._scratch_terms = wp.zeros_like(self._terms)
@@ -225,22 +230,28 @@ class BatchedSim:
             raise ValueError(f"{name} must be a torch.bool tensor of shape ({self.num_worlds},), got {got}")
         return wp.from_torch(mask.to(self.qpos.device).contiguous(), dtype=wp.bool)
 
-    def _state_arrays(self) -> dict[str, wp.array]:
+    def _world_state(self) -> list[tuple[str, wp.array, bool]]:
+        """The one list of per-world state: (name, array, follows_nominal). Every array is
+        checkpointed (:meth:`state_dict`); those that follow the nominal are what an auxiliary
+        takes from its nominal (:meth:`reset_aux_from_nominal`, in the order of
+        ``kernels/reset.py:_copy_nominal_state``'s arguments). Task memory lives in the Data's
+        mocap bodies, so it is here with them."""
         d = self.d
-        return {
-            "time": d.time, "qpos": d.qpos, "qvel": d.qvel, "act": d.act, "ctrl": d.ctrl,
-            "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
-            "action": self._action, "episode_step": self._episode_step, "states": self._states,
-            "reset_count": self._reset_count, "fresh": self._fresh, "metrics": self._metrics,
-        }
+        return [
+            ("time", d.time, True), ("qpos", d.qpos, True), ("qvel", d.qvel, True), ("act", d.act, True),
+            ("ctrl", d.ctrl, True), ("qacc_warmstart", d.qacc_warmstart, True), ("mocap_pos", d.mocap_pos, True),
+            ("mocap_quat", d.mocap_quat, True), ("action", self._action, True),
+            ("episode_step", self._episode_step, True), ("states", self._states, True),
+            ("metrics", self._metrics, True), ("reset_count", self._reset_count, False), ("fresh", self._fresh, False),
+        ]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Host copies of every array that determines the simulator's future (for checkpoints)."""
-        return {name: array.numpy().copy() for name, array in self._state_arrays().items()}
+        return {name: array.numpy().copy() for name, array, _ in self._world_state()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restores :meth:`state_dict`; raises ValueError if it belongs to another task or size."""
-        for name, array in self._state_arrays().items():
+        for name, array, _ in self._world_state():
             if name == "metrics" and name not in state:
                 # Checkpoints from before the task metrics: running metrics restart at the next episode.
                 array.zero_()
@@ -370,14 +381,7 @@ class BatchedSim:
     def _refresh_obs(self, mask: wp.array) -> None:
         """Recomputes the privileged obs of the masked worlds from their current state."""
         self._body_poses()
-        self.task.evaluate_data(
-            self.d,
-            self._action,
-            self._scratch_states,
-            self._scratch_terms,
-            self._scratch_reward,
-            self._scratch_terminated,
-        )
+        self._evaluate(self._scratch_states, self._scratch_terms, self._scratch_reward, self._scratch_terminated)
         wp.launch(
             reset_kernels._copy_rows_masked,
             dim=(self.num_worlds, self.state_dim),
@@ -385,6 +389,12 @@ class BatchedSim:
             outputs=[self._states],
             device=self.device,
         )
+
+    def _evaluate(self, state_out: wp.array2d, terms_out: wp.array2d, reward_out: wp.array,
+                  terminated_out: wp.array) -> None:
+        """The task's contact flags, then its outputs for every world."""
+        self.task.sense(self.d, self._contacts)
+        self.task.evaluate(self.task_inputs, state_out, terms_out, reward_out, terminated_out)
 
     def reset_aux_from_nominal(self, mask: Optional[torch.Tensor] = None) -> None:
         """Each masked auxiliary world (all by default) takes its nominal's full state.
@@ -396,11 +406,7 @@ class BatchedSim:
             self._reset_aux_from_nominal(self._world_mask(mask))
 
     def _reset_aux_from_nominal(self, mask: wp.array) -> None:
-        d = self.d
-        fields = [
-            d.time, d.qpos, d.qvel, d.act, d.ctrl, d.qacc_warmstart, d.mocap_pos, d.mocap_quat,
-            self._action, self._episode_step, self._states, self._metrics,
-        ]
+        fields = [array for _, array, follows in self._world_state() if follows]
         wp.launch(
             reset_kernels._copy_nominal_state,
             dim=self.num_worlds,
@@ -468,12 +474,10 @@ class BatchedSim:
                 self._accumulate_physics_stats()
         self._body_poses()
         with nvtx_range("sim.task"):
-            self.task.evaluate_data(
-                self.d, self._action, self._states, self._terms, self._reward, self._task_terminated
-            )
+            self._evaluate(self._states, self._terms, self._reward, self._task_terminated)
             # Before the episode step advances: 0 marks an episode's first step.
             self.task.measure(self.d, self._episode_step, self._metrics)
-            self.task.after_step(self.d, self._action)
+            self.task.after_step(self.d, self.task_inputs)
             wp.launch(
                 step_kernels._finish_step,
                 dim=self.num_worlds,

@@ -36,7 +36,7 @@ Definitions from the authors' Go2 terrain task (SDPG ``envs/genesis_env/go2_terr
     frame, and 5 clip(z - 0.5 - h, -1, 1) for the terrain height h read on a 9 x 9 grid (x and y
     from -0.4 to 0.4 m every 0.1 m, turned with the base's yaw) (129).
 
-Contacts: after each step :func:`_go2_terrain_touch` marks, per world, which feet and which
+Contacts: after each step :meth:`Go2Terrain.sense` marks, per world, which feet and which
 penalized links (base, thighs, calves; a calf's foot sphere counts as the foot) have a contact with
 the terrain in mujoco_warp's contact list: a contact there is a penetrating constraint contact.
 
@@ -71,8 +71,10 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.tasks import locomotion, register, terrain
+from sdpg_warp.tasks import register, terrain
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import contacts, guards, rotations, streams
+from sdpg_warp.tasks.common.actuators import actuators_by_joint, position_servo
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -206,8 +208,6 @@ CAMERA_LOOKAT = (0.5, 0.0, 0.0)
 """Point the camera looks at, relative to the base."""
 CAMERA_FOVY = 80.0
 """Vertical field of view in degrees."""
-SCENE_STREAM = 6101
-"""Offset of the start-and-command generator's key from the initial-state generator's."""
 
 
 @wp.func
@@ -258,30 +258,6 @@ def _touchdown(air: float, last: float, touch: int) -> wp.vec2:
 
 
 @wp.kernel
-def _go2_terrain_touch(
-    # In:
-    nacon_in: wp.array(dtype=int),
-    contact_geom_in: wp.array(dtype=wp.vec2i),
-    contact_worldid_in: wp.array(dtype=int),
-    contact_type_in: wp.array(dtype=int),
-    geom_class_in: wp.array(dtype=int),
-    # Out:
-    touch_out: wp.array2d(dtype=int),
-):
-    """touch_out[w, k] = 1 when a constraint contact of world w involves a geom of class k (the
-    array is zeroed before); every writer writes 1."""
-    contactid = wp.tid()
-    if contactid >= nacon_in[0] or (contact_type_in[contactid] & 1) == 0:
-        return
-    geoms = contact_geom_in[contactid]
-    for side in range(2):
-        if geoms[side] >= 0:
-            k = geom_class_in[geoms[side]]
-            if k >= 0:
-                touch_out[contact_worldid_in[contactid], k] = 1
-
-
-@wp.kernel
 def _go2_terrain_evaluate(
     # In:
     qpos_in: wp.array2d(dtype=float),
@@ -300,10 +276,10 @@ def _go2_terrain_evaluate(
 ):
     """state = [proprioception (45), yaw-frame velocity (3), terrain grid (81)]; terms as WEIGHTS."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
-    quat = locomotion.torso_quat(worldid, 3, qpos_in)
+    quat = rotations.qpos_quat(worldid, 3, qpos_in)
     x = qpos_in[worldid, 0]
     y = qpos_in[worldid, 1]
     z = qpos_in[worldid, 2]
@@ -413,10 +389,10 @@ def _go2_terrain_measure(
     base) (``METRICS``); ``metrics_in`` is ``metrics_out`` as it was (each world its own row): the
     mean after n earlier steps is m + (e - m) / (n + 1)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
-    yaw = _yaw(locomotion.torso_quat(worldid, 3, qpos_in))
+    yaw = _yaw(rotations.qpos_quat(worldid, 3, qpos_in))
     c = wp.cos(yaw)
     s = wp.sin(yaw)
     vx = qvel_in[worldid, 0]
@@ -424,7 +400,7 @@ def _go2_terrain_measure(
     command = mocap_pos_in[worldid, COMMAND_BODY]
     ex = command[0] - (c * vx + s * vy)
     ey = command[1] - (-s * vx + c * vy)
-    mean = locomotion.previous_metric(worldid, 0, episode_step_in, metrics_in)
+    mean = guards.previous_metric(worldid, 0, episode_step_in, metrics_in)
     metrics_out[worldid, 0] = mean + (wp.sqrt(ex * ex + ey * ey) - mean) / float(episode_step_in[worldid] + 1)
     row = wp.clamp(int(wp.floor(qpos_in[worldid, 0] / TERRAIN_SIZE)), 0, TERRAIN_ROWS - 1)
     metrics_out[worldid, 1] = float(row)
@@ -482,7 +458,7 @@ def _go2_terrain_place(
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    rng = streams.reset_rng(seed_in, reset_count_in[worldid], worldid)
     origin = origins_in[wp.randi(rng, 0, origins_in.shape[0])]
     for i in range(3):
         qpos_out[worldid, i] = qpos_out[worldid, i] + origin[i]
@@ -512,22 +488,21 @@ class _Constants:
     """[100] vec3 start points of the sub-terrains."""
     geom_class: wp.array
     """[ngeom] int32 touch flag of each geom (``geom_classes``), -1: none."""
+    geom_partner: wp.array
+    """[ngeom] int32 all 1: a flagged geom's contact with any geom counts (the robot collides with
+    the terrain only)."""
 
 
 @functools.cache
 def _constants(device: str) -> _Constants:
     ground = terrain.generate(TERRAIN)
+    classes = geom_classes(Go2Terrain().mj_model())
     return _Constants(heights=wp.array(ground.heights, dtype=float, device=device),
                       samples=wp.array(SAMPLE_XY, dtype=wp.vec2, device=device),
                       limits=wp.array(_soft_limits(), dtype=wp.vec2, device=device),
                       origins=wp.array(ground.origins, dtype=wp.vec3, device=device),
-                      geom_class=wp.array(geom_classes(Go2Terrain().mj_model()), dtype=int, device=device))
-
-
-@functools.cache
-def _touch_buffer(device: str, num_worlds: int) -> wp.array2d:
-    """[W, NUM_TOUCH] int32 touch flags of the last evaluation (allocated once per size)."""
-    return wp.zeros((num_worlds, NUM_TOUCH), dtype=int, device=device)
+                      geom_class=wp.array(classes, dtype=int, device=device),
+                      geom_partner=wp.ones(len(classes), dtype=int, device=device))
 
 
 @functools.cache
@@ -562,17 +537,13 @@ def geom_classes(mjm: mujoco.MjModel) -> np.ndarray:
 def _position_servos(spec: mujoco.MjSpec) -> None:
     """Each motor becomes a PD servo around its default angle: force = kp (target - q) - kd qdot,
     target in default +- ACTION_SCALE, force limited to the motor's torque range."""
-    actuators = {actuator.target: actuator for actuator in spec.actuators}
-    if sorted(actuators) != sorted(MOTORS):
-        raise ValueError(f"{ROBOT_FILE}: actuated joints {sorted(actuators)} are not the task's {sorted(MOTORS)}")
+    actuators = actuators_by_joint(spec, MOTORS, ROBOT_FILE)
     for name, default in zip(MOTORS, DEFAULT_POSE):
         actuator = actuators[name]
         torque = list(actuator.ctrlrange)
-        actuator.set_to_position(kp=KP, kv=KD)
+        position_servo(actuator, KP, KD, default, ACTION_SCALE)
         actuator.forcerange = torque
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        actuator.ctrlrange = [default - ACTION_SCALE, default + ACTION_SCALE]
-        actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
 
 def _np_memory(mocap_pos: np.ndarray) -> np.ndarray:
@@ -603,6 +574,7 @@ class Go2Terrain(Task):
     # with and without termination, plus settling from lying poses, each episode on a drawn
     # sub-terrain): at most 45 contacts and 183 constraint rows, no blow-up. Budget: 2x both, plus
     # one row per joint limit.
+    num_contact_flags = NUM_TOUCH
     max_contacts = 90
     max_constraints = 2 * 183 + NUM_JOINTS
     solver_iterations = 70  # measured max 35 (bench/solver_iterations.py)
@@ -658,31 +630,22 @@ class Go2Terrain(Task):
         """[100, 3] the sub-terrains' start points that a reset adds to qpos0's position."""
         return terrain.generate(TERRAIN).origins
 
-    def touch(self, d) -> wp.array2d:
-        """[W, NUM_TOUCH] int32 terrain-contact flags of every world from the Data's contact list
-        (a buffer of the task's, overwritten by the next call)."""
-        device = d.qpos.device
-        touch = _touch_buffer(str(device), d.qpos.shape[0])
-        touch.zero_()
-        wp.launch(_go2_terrain_touch, dim=d.naconmax,
-                  inputs=[d.nacon, d.contact.geom, d.contact.worldid, d.contact.type, _constants(str(device)).geom_class],
-                  outputs=[touch], device=device)
-        return touch
+    def sense(self, d, contacts_out) -> None:
+        """``contacts_out`` [W, NUM_TOUCH]: each world's terrain-contact flags (``TOUCH_*``) from the
+        Data's contact list."""
+        consts = _constants(str(d.qpos.device))
+        contacts.contact_flags(d, consts.geom_class, consts.geom_partner, contacts_out)
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        """The worlds' terrain contacts (:meth:`touch`), then the task's outputs."""
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos,
-                      self.touch(d))
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos,
-                 touch) -> None:
-        """The task's outputs; ``mocap_pos`` [W, nmocap] vec3 (command and memory), ``touch``
-        [W, NUM_TOUCH] int32 contact flags."""
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The task's outputs; ``inputs.mocap_pos`` holds the command and the memory, ``contacts``
+        the touch flags."""
+        qpos = inputs.qpos
         consts = _constants(str(qpos.device))
         wp.launch(
             self._kernel,
             dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, touch, consts.heights, consts.samples, consts.limits, action],
+            inputs=[qpos, inputs.qvel, inputs.mocap_pos, inputs.contacts, consts.heights, consts.samples, consts.limits,
+                    inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
@@ -693,28 +656,36 @@ class Go2Terrain(Task):
                       inputs=[d.qpos, d.qvel, d.mocap_pos, episode_step, metrics], outputs=[metrics],
                       device=d.qpos.device)
 
-    def after_step(self, d, action) -> None:
+    def after_step(self, d, inputs) -> None:
         """Advances every world's memory by the step just evaluated (module docstring)."""
         with nvtx_range("task.go2_memory"):
-            touch = _touch_buffer(str(d.qpos.device), d.qpos.shape[0])
-            wp.launch(_go2_terrain_advance, dim=d.qpos.shape[0], inputs=[d.time, d.qvel, touch, action, d.mocap_pos],
+            wp.launch(_go2_terrain_advance, dim=d.qpos.shape[0],
+                      inputs=[d.time, d.qvel, inputs.contacts, inputs.action, d.mocap_pos],
                       outputs=[d.mocap_pos], device=d.qpos.device)
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_go2"):
             wp.launch(_go2_terrain_place, dim=d.qpos.shape[0],
-                      inputs=[seed + SCENE_STREAM, _constants(str(mask.device)).origins, mask, reset_count],
+                      inputs=[seed + streams.GO2_SCENE, _constants(str(mask.device)).origins, mask, reset_count],
                       outputs=[d.qpos, d.mocap_pos], device=mask.device)
 
-    def reference(self, qpos, qvel, action, mocap_pos, touch):
-        """NumPy reference for one world: (obs, terms, terminated); ``mocap_pos`` [nmocap, 3]
-        (command and memory), ``touch`` [NUM_TOUCH] contact flags. The reward is
+    def reference_reward(self, terms: np.ndarray) -> float:
+        """The sum of the terms clipped at 0 (only positive rewards)."""
+        return max(float(np.sum(terms)), 0.0)
+
+    def reference_sense(self, mjm, mjd) -> np.ndarray:
+        return np_touch(mjm, mjd)
+
+    def reference(self, world):
+        """NumPy reference for one world: (obs, terms, terminated); ``world.mocap_pos`` [nmocap, 3]
+        holds the command and the memory, ``contacts`` [NUM_TOUCH] the touch flags. The reward is
         max(sum(terms), 0)."""
+        qpos, qvel, action, mocap_pos, touch = world.qpos, world.qvel, world.action, world.mocap_pos, world.contacts
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         ground = terrain.generate(TERRAIN)
         memory = _np_memory(mocap_pos)
-        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        rot = rotations.np_quat_to_mat(qpos[3:7])
         x, y, z = qpos[0:3]
         yaw = math.atan2(rot[1, 0], rot[0, 0])
         c, s = math.cos(yaw), math.sin(yaw)
@@ -765,7 +736,7 @@ class Go2Terrain(Task):
         ``previous`` the metrics before the step, ``episode_step`` the steps before it."""
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
-        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        rot = rotations.np_quat_to_mat(qpos[3:7])
         yaw = math.atan2(rot[1, 0], rot[0, 0])
         c, s = math.cos(yaw), math.sin(yaw)
         velocity = np.array([c * qvel[0] + s * qvel[1], -s * qvel[0] + c * qvel[1]])
@@ -793,11 +764,5 @@ class Go2Terrain(Task):
 
 
 def np_touch(mjm: mujoco.MjModel, mjd: mujoco.MjData) -> np.ndarray:
-    """NumPy reference of :meth:`Go2Terrain.touch` for one C MuJoCo world: [NUM_TOUCH] int32."""
-    classes = geom_classes(mjm)
-    touch = np.zeros(NUM_TOUCH, dtype=np.int32)
-    for pair in mjd.contact.geom[:mjd.ncon]:
-        for g in pair:
-            if g >= 0 and classes[g] >= 0:
-                touch[classes[g]] = 1
-    return touch
+    """NumPy reference of :meth:`Go2Terrain.sense` for one C MuJoCo world: [NUM_TOUCH] int32."""
+    return contacts.np_contact_flags(mjd, geom_classes(mjm), np.ones(mjm.ngeom, dtype=np.int32), NUM_TOUCH)
