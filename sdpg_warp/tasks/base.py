@@ -47,7 +47,8 @@ class TaskInputs:
         return cls(d.qpos, d.qvel, action, d.mocap_pos, d.mocap_quat, d.xpos, d.site_xpos, contacts)
 
     @classmethod
-    def from_mujoco(cls, task: "Task", mjm: mujoco.MjModel, mjd: mujoco.MjData, action: np.ndarray) -> "TaskInputs":
+    def from_mujoco(cls, task: "Task", mjm: mujoco.MjModel, mjd: mujoco.MjData,
+                    action: np.ndarray) -> "TaskInputs":
         """One world's NumPy inputs from a C MuJoCo ``MjData`` (runs ``mj_kinematics`` on it for the
         body and site positions; the contact flags come from its contact list as it is)."""
         mujoco.mj_kinematics(mjm, mjd)
@@ -102,6 +103,11 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ()
     """Names of the task metrics (whether the policy does the task: hurdles cleared, cube lifted),
     logged as ``task/<name>`` averaged over the finished nominal episodes; see :meth:`measure`."""
+    randomization: ClassVar[Optional[Any]] = None
+    """Per-task randomization ranges as data; None: the task is not randomized."""
+    num_contact_flags: ClassVar[int] = 0
+    """Per-world contact flags the task's kernels read (``TaskInputs.contacts``): the simulator
+    owns them, and :meth:`sense` writes them before every :meth:`evaluate`."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
@@ -111,12 +117,6 @@ class Task:
     """Half-width of the uniform noise added to every qpos entry at reset (quaternions renormalized)."""
     reset_noise_qvel: float = 0.1
     """Half-width of the uniform noise given to every qvel entry at reset."""
-
-    randomization: ClassVar[Optional[Any]] = None
-    """Per-task randomization ranges as data; None: the task is not randomized."""
-    num_contact_flags: ClassVar[int] = 0
-    """Per-world contact flags the task's kernels read (``TaskInputs.contacts``): the simulator
-    owns them, and :meth:`sense` writes them before every :meth:`evaluate`."""
 
     # Kernel of the classic tasks (those with no further inputs), launched over dim=num_worlds:
     #   # In:  qpos_in [W, nq], qvel_in [W, nv], action_in [W, nu] (float32, action in [-1, 1])
