@@ -73,7 +73,7 @@ import warp as wp
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import register, terrain
 from sdpg_warp.tasks.base import Task
-from sdpg_warp.tasks.common import contacts, guards, rotations, streams
+from sdpg_warp.tasks.common import contacts, guards, rotations, streams, task_memory
 from sdpg_warp.tasks.common.actuators import actuators_by_joint, position_servo
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
@@ -179,7 +179,7 @@ TOUCH_PENALIZED = NUM_FEET
 NUM_TOUCH = NUM_FEET + 1 + 2 * NUM_FEET
 """Touch flags per world (13)."""
 
-# Memory layout (flat index k lives in mocap body 1 + k // 3, component k % 3).
+# Memory layout (``common/task_memory.py``: flat index k lives in mocap body 1 + k // 3, component k % 3).
 COMMAND_BODY = 0
 """Mocap id of the command (v_x, v_y, heading)."""
 MEM_ACTION = 0
@@ -195,7 +195,7 @@ MEM_CONTACT = MEM_AIR + NUM_FEET
 MEM_STREAM = MEM_CONTACT + NUM_FEET
 """Key of the world's command draws, an integer below 2^24 (1)."""
 MEMORY_SIZE = MEM_STREAM + 1
-MEMORY_BODIES = (MEMORY_SIZE + 2) // 3
+MEMORY_BODIES = task_memory.num_bodies(MEMORY_SIZE)
 """Mocap bodies 1..MEMORY_BODIES hold the memory."""
 STREAM_RANGE = 1 << 24
 """Command streams are drawn below this (exact in float32)."""
@@ -221,17 +221,6 @@ def _yaw(quat: wp.quat) -> float:
 def _wrap(angle: float) -> float:
     """angle wrapped to (-pi, pi]."""
     return angle - 2.0 * wp.pi * wp.ceil((angle - wp.pi) / (2.0 * wp.pi))
-
-
-@wp.func
-def _memory(
-    worldid: int,
-    k: int,
-    # In:
-    mocap_pos_in: wp.array2d(dtype=wp.vec3),
-) -> float:
-    """Entry k of the world's memory."""
-    return mocap_pos_in[worldid, 1 + k // 3][k % 3]
 
 
 @wp.func
@@ -314,9 +303,9 @@ def _go2_terrain_evaluate(
         state_out[worldid, 9 + i] = offset
         state_out[worldid, 9 + NUM_JOINTS + i] = DOF_VEL_SCALE * qdot
         state_out[worldid, 9 + 2 * NUM_JOINTS + i] = a
-        previous = _memory(worldid, MEM_ACTION + i, mocap_pos_in)
-        change = (qdot - _memory(worldid, MEM_QVEL + i, mocap_pos_in)) / DT
-        second = a - 2.0 * previous + _memory(worldid, MEM_ACTION2 + i, mocap_pos_in)
+        previous = task_memory.read(worldid, MEM_ACTION + i, mocap_pos_in)
+        change = (qdot - task_memory.read(worldid, MEM_QVEL + i, mocap_pos_in)) / DT
+        second = a - 2.0 * previous + task_memory.read(worldid, MEM_ACTION2 + i, mocap_pos_in)
         acc += change * change
         rate += (a - previous) * (a - previous)
         smooth += second * second
@@ -334,8 +323,8 @@ def _go2_terrain_evaluate(
     feet_down = int(0)
     for f in range(NUM_FEET):
         touch = touch_in[worldid, TOUCH_FEET + f]
-        air_time = _memory(worldid, MEM_AIR + f, mocap_pos_in)
-        step = _touchdown(air_time, _memory(worldid, MEM_CONTACT + f, mocap_pos_in), touch)
+        air_time = task_memory.read(worldid, MEM_AIR + f, mocap_pos_in)
+        step = _touchdown(air_time, task_memory.read(worldid, MEM_CONTACT + f, mocap_pos_in), touch)
         air += step[0] * (air_time + DT - AIR_TIME_TARGET)
         feet_down += wp.where(touch != 0, 1, 0)
     collisions = float(0.0)
@@ -424,7 +413,7 @@ def _go2_terrain_advance(
     worldid = wp.tid()
     memory = _MemoryVector()
     for k in range(MEMORY_SIZE):
-        memory[k] = _memory(worldid, k, memory_in)
+        memory[k] = task_memory.read(worldid, k, memory_in)
     for i in range(NUM_JOINTS):
         memory[MEM_ACTION2 + i] = memory[MEM_ACTION + i]
         memory[MEM_ACTION + i] = action_in[worldid, i]
@@ -467,10 +456,7 @@ def _go2_terrain_place(
     mocap_pos_out[worldid, COMMAND_BODY] = _draw_command(rng)
     for b in range(MEMORY_BODIES):
         mocap_pos_out[worldid, 1 + b] = wp.vec3(0.0, 0.0, 0.0)
-    k = MEM_STREAM
-    body = mocap_pos_out[worldid, 1 + k // 3]
-    body[k % 3] = stream
-    mocap_pos_out[worldid, 1 + k // 3] = body
+    task_memory.write(worldid, MEM_STREAM, stream, mocap_pos_out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -546,11 +532,6 @@ def _position_servos(spec: mujoco.MjSpec) -> None:
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
 
-def _np_memory(mocap_pos: np.ndarray) -> np.ndarray:
-    """[MEMORY_SIZE] a world's memory from its [nmocap, 3] mocap positions."""
-    return mocap_pos[1:1 + MEMORY_BODIES].reshape(-1)[:MEMORY_SIZE]
-
-
 def _np_touchdown(air: np.ndarray, last: np.ndarray, touch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """NumPy twin of :func:`_touchdown` over the four feet: (first contact, air time after)."""
     grounded = (touch != 0) | (last > 0.5)
@@ -601,8 +582,7 @@ class Go2Terrain(Task):
         spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
         spec.visual.headlight.diffuse = [0.45, 0.45, 0.45]
         spec.worldbody.add_body(name="command", mocap=True)
-        for k in range(MEMORY_BODIES):
-            spec.worldbody.add_body(name=f"memory{k}", mocap=True)
+        task_memory.add_bodies(spec, MEMORY_BODIES)
         _position_servos(spec)
         add_ego_camera(spec.body("base"), CAMERA_POS, CAMERA_LOOKAT, CAMERA_FOVY, mujoco.mjtCamLight.mjCAMLIGHT_TRACK)
         spec.body("base").add_camera(name="track", mode=mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM, pos=[-1.5, -1.0, 0.8],
@@ -684,7 +664,7 @@ class Go2Terrain(Task):
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         ground = terrain.generate(TERRAIN)
-        memory = _np_memory(mocap_pos)
+        memory = task_memory.np_read(mocap_pos, MEMORY_SIZE)
         rot = rotations.np_quat_to_mat(qpos[3:7])
         x, y, z = qpos[0:3]
         yaw = math.atan2(rot[1, 0], rot[0, 0])
@@ -748,7 +728,7 @@ class Go2Terrain(Task):
     def reference_after_step(self, qvel, action, touch, mocap_pos) -> np.ndarray:
         """NumPy reference of :meth:`after_step` for one world short of a command draw: its
         [nmocap, 3] mocap positions afterwards."""
-        memory = _np_memory(mocap_pos).copy()
+        memory = task_memory.np_read(mocap_pos, MEMORY_SIZE).copy()
         memory[MEM_ACTION2:MEM_ACTION2 + NUM_JOINTS] = memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS]
         memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS] = action
         memory[MEM_QVEL:MEM_QVEL + NUM_JOINTS] = qvel[6:6 + NUM_JOINTS]

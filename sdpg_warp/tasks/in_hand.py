@@ -64,7 +64,7 @@ import warp as wp
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import register
 from sdpg_warp.tasks.base import Task
-from sdpg_warp.tasks.common import guards, rewards, streams
+from sdpg_warp.tasks.common import guards, rewards, streams, task_memory
 from sdpg_warp.tasks.ego import EGO_CAMERA, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -171,7 +171,7 @@ class Hand:
 
     @property
     def memory_bodies(self) -> int:
-        return (MEM_ACTION + self.num_joints + 2) // 3
+        return task_memory.num_bodies(MEM_ACTION + self.num_joints)
 
 
 ALLEGRO = Hand(
@@ -199,12 +199,6 @@ control every 1/60 s, physics every 1/120 s."""
 
 
 # ------------------------------------------------------------------------------- Warp functions
-
-
-@wp.func
-def _memory(worldid: int, k: int, mocap_pos_in: wp.array2d(dtype=wp.vec3)) -> float:
-    """Entry k of the world's memory."""
-    return mocap_pos_in[worldid, 1 + k // 3][k % 3]
 
 
 @wp.func
@@ -304,7 +298,7 @@ def _in_hand_evaluate(
             state_out[worldid, k + 3 * t + i] = p[i]
     k += 3 * nt
     for i in range(nj):
-        state_out[worldid, k + i] = _memory(worldid, MEM_ACTION + i, mocap_pos_in)
+        state_out[worldid, k + i] = task_memory.read(worldid, MEM_ACTION + i, mocap_pos_in)
     k += nj
     # privileged: the cube
     cube_pos = wp.vec3(qpos_in[worldid, nj], qpos_in[worldid, nj + 1], qpos_in[worldid, nj + 2])
@@ -387,7 +381,7 @@ def _in_hand_measure(
         guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
     rot = _rotation_distance(_from_mujoco(goal_in[worldid, GOAL_BODY]), _wxyz(worldid, cube_qpos_in + 3, qpos_in))
-    successes = _memory(worldid, MEM_SUCCESSES, mocap_pos_in) + wp.where(rot < SUCCESS_TOLERANCE, 1.0, 0.0)
+    successes = task_memory.read(worldid, MEM_SUCCESSES, mocap_pos_in) + wp.where(rot < SUCCESS_TOLERANCE, 1.0, 0.0)
     metrics_out[worldid, 0] = wp.where(goal_redraw_in != 0, successes, wp.min(successes, 1.0))
     metrics_out[worldid, 1] = rot
 
@@ -420,10 +414,7 @@ def _in_hand_place(
         r = ctrlrange_in[i]
         q = wp.clamp(default_in[i] + (wp.randf(rng) - 0.5) * JOINT_NOISE * (r[1] - r[0]), r[0], r[1])
         qpos_out[worldid, joint_in[i]] = q
-        k = MEM_ACTION + i
-        body = mocap_pos_out[worldid, 1 + k // 3]
-        body[k % 3] = (q - r[0]) / (r[1] - r[0]) * 2.0 - 1.0
-        mocap_pos_out[worldid, 1 + k // 3] = body
+        task_memory.write(worldid, MEM_ACTION + i, (q - r[0]) / (r[1] - r[0]) * 2.0 - 1.0, mocap_pos_out)
     for i in range(3):
         qpos_out[worldid, nj + i] = cube_pos_in[i] + (wp.randf(rng) - 0.5) * CUBE_NOISE
     qpos_out[worldid, nj + 3] = 1.0
@@ -514,8 +505,7 @@ def hand_model(hand: Hand, memory_bodies: int) -> mujoco.MjModel:
     goal.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.8 * CUBE_HALF] * 3, rgba=[0.92, 0.92, 0.92, 1.0],
                   contype=0, conaffinity=0, group=1)
     _add_faces(goal, 0.8 * CUBE_HALF)
-    for k in range(memory_bodies):
-        spec.worldbody.add_body(name=f"memory{k}", mocap=True)
+    task_memory.add_bodies(spec, memory_bodies)
     spec.worldbody.add_camera(name=EGO_CAMERA, pos=list(hand.camera_pos),
                               quat=list(lookat_quat(hand.camera_pos, hand.camera_lookat)), fovy=hand.camera_fovy)
     track_pos = np.array(hand.in_hand) + np.array([0.45, 0.45, 0.35])
