@@ -81,6 +81,7 @@ from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import register
 from sdpg_warp.tasks.base import Task, TaskInputs
 from sdpg_warp.tasks.common import guards, rotations, streams
+from sdpg_warp.tasks.common.actuators import target_range
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -535,8 +536,7 @@ def _servos(spec: mujoco.MjSpec) -> None:
     if targets[:NUM_ARM] != list(ARM_JOINTS) or len(actuators) != NUM_ACTIONS:
         raise ValueError(f"{ROBOT_FILE}: actuators {targets} are not the arm's {list(ARM_JOINTS)} plus the gripper")
     for actuator, default in zip(actuators, DEFAULT_POSE):
-        actuator.ctrlrange = [default - ARM_ACTION_SCALE, default + ARM_ACTION_SCALE]
-        actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        target_range(actuator, default, ARM_ACTION_SCALE)
     gripper = actuators[NUM_ARM]
     scale = GRIPPER_KP / -gripper.biasprm[1]
     gripper.gainprm[0] *= scale

@@ -43,7 +43,7 @@ import warp as wp
 from sdpg_warp.tasks import hurdles, locomotion, register
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.common import guards, rewards, rotations
-from sdpg_warp.tasks.common.actuators import actuators_by_joint, position_servo
+from sdpg_warp.tasks.common.actuators import actuators_by_joint, position_servo, set_armature
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -217,9 +217,7 @@ def _position_servos(spec: mujoco.MjSpec) -> None:
     default +- scale (the control range, which an action in [-1, 1] spans linearly); its joint
     gets the rotor inertia ``ARMATURE``."""
     actuators = actuators_by_joint(spec, MOTORS, ROBOT_FILE)
-    for joint in spec.joints:
-        if joint.name in actuators:
-            joint.armature = ARMATURE
+    set_armature(spec, ARMATURE)
     for name, default, scale, kp, kd in zip(MOTORS, DEFAULT_POSE, SCALE, KP, KD):
         position_servo(actuators[name], kp, kd, default, scale)
 

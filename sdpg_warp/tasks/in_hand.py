@@ -65,6 +65,7 @@ from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.tasks import register
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.common import guards, rewards, streams, task_memory
+from sdpg_warp.tasks.common.actuators import set_armature
 from sdpg_warp.tasks.ego import EGO_CAMERA, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -490,8 +491,7 @@ def hand_model(hand: Hand, memory_bodies: int) -> mujoco.MjModel:
     spec.option.timestep = hand.timestep
     spec.option.iterations = 100
     spec.option.ls_iterations = 50
-    for actuator in spec.actuators:
-        spec.joint(actuator.target).armature = ARMATURE
+    set_armature(spec, ARMATURE)
     if hand.base_body:
         base = spec.body(hand.base_body)
         base.pos = list(hand.base_pos)
