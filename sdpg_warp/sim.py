@@ -20,6 +20,7 @@ from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.kernels import step as step_kernels
 from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.randomization import GroupRandomizer, Randomization
 from sdpg_warp.tasks import make_task
 from sdpg_warp.tasks.base import Task
 
@@ -106,7 +107,10 @@ class BatchedSim:
         seed: int = 0,
         graph: bool = False,
         deterministic: bool = False,
+        randomize: bool | Randomization = False,
     ):
+        """``randomize``: domain randomization per nominal group (docs/randomization.md): True takes
+        the task's ranges (``Task.randomization``), a :class:`Randomization` its own; False: none."""
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
         if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 0:
@@ -126,8 +130,9 @@ class BatchedSim:
         # Every step solves until its slowest world converges or reaches these caps (docs/gpu.md, "Solver iterations").
         self.mjm.opt.iterations = self.task.solver_iterations
         self.mjm.opt.ls_iterations = self.task.ls_iterations
+        spec = self._randomization(randomize)
         with wp.ScopedDevice(self.device):
-            self.m = mjw.put_model(self.mjm)
+            self.m = mjw.put_model(self.mjm, GroupRandomizer.batch_sizes(spec, W) if spec else None)
             # All of mujoco_warp's determinism features; in 4.0 only the atomic reductions are
             # implemented (its contact and constraint-row sorts are empty): docs/gpu.md, "Determinism".
             self.m.opt.deterministic = int(mjw.DeterminismType.ALL) if deterministic else 0
@@ -168,6 +173,9 @@ class BatchedSim:
             self._overflow_seen = wp.zeros(W, dtype=int)
             self._solver_niter_max = wp.zeros(W, dtype=int)
             self._solver_niter_sum = wp.zeros(W, dtype=int)
+        self._randomizer = (GroupRandomizer(spec, self.mjm, self.m, W, self.group_size,
+                                            self.mjm.opt.timestep * self.task.frame_skip, self.device)
+                            if spec else None)
         self._physics_steps = 0  # solves per world since the last pop_physics_stats (host count)
 
         self.qpos = wp.to_torch(self.d.qpos)
@@ -190,6 +198,19 @@ class BatchedSim:
             self.pop_physics_stats()  # the capture's eager run stepped
 
     # ----------------------------------------------------------------------------- construction
+
+    def _randomization(self, randomize: bool | Randomization) -> Optional[Randomization]:
+        if isinstance(randomize, Randomization):
+            spec = randomize
+        elif randomize is True:
+            spec = self.task.randomization
+            if spec is None:
+                raise ValueError(f"task {self.task.name!r} has no randomization ranges (Task.randomization)")
+        elif randomize is False:
+            return None
+        else:
+            raise ValueError(f"randomize must be a bool or a Randomization, got {type(randomize).__name__}")
+        return None if spec.empty else spec
 
     def _control_ranges(self) -> np.ndarray:
         lo_hi = np.array(self.mjm.actuator_ctrlrange, dtype=np.float32).reshape(-1, 2)
@@ -232,6 +253,7 @@ class BatchedSim:
             "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
             "action": self._action, "episode_step": self._episode_step, "states": self._states,
             "reset_count": self._reset_count, "fresh": self._fresh, "metrics": self._metrics,
+            **(self._randomizer.state_arrays() if self._randomizer else {}),
         }
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -325,6 +347,17 @@ class BatchedSim:
         self.pop_physics_stats()
         return count
 
+    def world_values(self, field: str) -> torch.Tensor:
+        """[W, ...] the per-world values of mujoco_warp model field ``field`` (e.g. "body_mass"): a
+        view of a field batched per world (domain randomization), else its one row broadcast."""
+        array = getattr(self.m, field, None)
+        if not isinstance(array, wp.array) or array.ndim < 2:
+            raise ValueError(f"{field!r} is not a per-world mujoco_warp model field")
+        values = wp.to_torch(array)
+        if values.shape[0] == self.num_worlds:
+            return values
+        return values[:1].expand(self.num_worlds, *values.shape[1:])
+
     def world_index(self, nominal: int, k: int) -> int:
         """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""
         return nominal * self.group_size + k
@@ -357,6 +390,8 @@ class BatchedSim:
             outputs=[self.d.qpos, self.d.qvel, self._action, self._episode_step, self._reset_count],
             device=self.device,
         )
+        if self._randomizer:
+            self._randomizer.draw(self.seed, mask, self._reset_count)
         self.task.reset_scene(self.d, self.seed, mask, self._reset_count)
         self._refresh_obs(mask)
 
@@ -454,6 +489,8 @@ class BatchedSim:
                   inputs=[self.d.overflow, self.d.solver_niter, *stats], outputs=stats, device=self.device)
 
     def _step(self) -> None:
+        if self._randomizer:
+            self._randomizer.push(self.seed, self._episode_step, self._reset_count, self.d.qvel)
         with nvtx_range("sim.apply_action"):
             wp.launch(
                 step_kernels._apply_action,

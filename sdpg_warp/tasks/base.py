@@ -59,6 +59,9 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ()
     """Names of the task metrics (whether the policy does the task: hurdles cleared, cube lifted),
     logged as ``task/<name>`` averaged over the finished nominal episodes; see :meth:`measure`."""
+    randomization: ClassVar = None
+    """Domain randomization ranges per nominal group (``sdpg_warp.randomization.Randomization``), or
+    None: the task has none (``BatchedSim(..., randomize=True)`` refuses it)."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""

@@ -57,7 +57,8 @@ threshold contact forces: 1 N for feet and termination, 0.1 N for collisions); t
 term (0.2, which needs foot velocities) is left out; a foot's air time advances once per step (the
 authors' code evaluates every reward function twice per step, once for its logs, so their feet air
 time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; the authors' FR, FL,
-RR, RL); no domain randomization, pushes, observation noise or clipping; no self-collisions. The
+RR, RL); the authors' domain randomization and pushes (``RANDOMIZATION``, on by default in training:
+docs/randomization.md), drawn once per nominal group; no observation noise or clipping; no self-collisions. The
 actor's depth format (58 x 87 of a 60 x 106 render, 2 m, [-0.5, 0.5]) and 20-step proprioception
 history are the authors', set by the config (``sdpg_warp.config.TASK_OBS_DEFAULTS``).
 """
@@ -71,6 +72,7 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.randomization import Randomization
 from sdpg_warp.tasks import locomotion, register, terrain
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
@@ -114,6 +116,11 @@ TERRAIN_BORDER = TERRAIN.border
 TERRAIN_SCALE = TERRAIN.horizontal_scale
 TERRAIN_SIZE = TERRAIN.size
 TERRAIN_ROWS = TERRAIN.num_rows
+RANDOMIZATION = Randomization(
+    body="base", friction=(0.2, 1.5), added_mass=(-1.0, 3.0), com_offset=(-0.01, 0.01), kp_scale=(0.8, 1.2),
+    kd_scale=(0.8, 1.2), motor_offset=(-0.02, 0.02), push_interval_s=10.0, push_velocity=1.0)
+"""The authors' domain randomization (``go2_terrain.yaml``, ``domain_rand_options``), one draw per nominal
+group and episode (docs/randomization.md); motor strength is off there and here."""
 METRICS = ("tracking_error", "terrain_level")
 """The task metrics: the episode's mean planar velocity-command error |c_xy - v_xy| (m/s; the
 command and the base velocity in the yaw frame, as the tracking reward reads them), and the
@@ -606,6 +613,7 @@ class Go2Terrain(Task):
     max_contacts = 90
     max_constraints = 2 * 183 + NUM_JOINTS
     solver_iterations = 70  # measured max 35 (bench/solver_iterations.py)
+    randomization = RANDOMIZATION
 
     frame_skip: int = 4
     episode_length: int = 1000
