@@ -18,11 +18,6 @@ RESET_STRIDE = 1000003
 """The reset key's stride per reset of a world (as ``kernels/reset.py``)."""
 
 
-@wp.func
-def _uniform(rng: wp.uint32, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * wp.randf(rng)
-
-
 @wp.kernel
 def _draw_physics(
     # In:
@@ -72,12 +67,12 @@ def _draw_physics(
         return
     rng = wp.rand_init(seed_in + reset_count_in[nominal] * RESET_STRIDE + DRAW_SALT, nominal)
     if on_in[0]:
-        friction = _uniform(rng, ranges_in[0][0], ranges_in[0][1])
+        friction = wp.randf(rng, ranges_in[0][0], ranges_in[0][1])
         for g in range(geom_friction0_in.shape[0]):
             f0 = geom_friction0_in[g]
             geom_friction_out[worldid, g] = wp.vec3(friction, f0[1], f0[2])
     if on_in[1]:
-        added = _uniform(rng, ranges_in[1][0], ranges_in[1][1])
+        added = wp.randf(rng, ranges_in[1][0], ranges_in[1][1])
         mass0 = body_mass0_in[body_in]
         body_mass_out[worldid, body_in] = mass0 + added
         body_inertia_out[worldid, body_in] = body_inertia0_in[body_in] * ((mass0 + added) / mass0)
@@ -85,9 +80,9 @@ def _draw_physics(
             body_subtreemass_out[worldid, b] = body_subtreemass0_in[b] + added * subtree_in[b]
     if on_in[2]:
         offset = wp.vec3(
-            _uniform(rng, ranges_in[2][0], ranges_in[2][1]),
-            _uniform(rng, ranges_in[2][0], ranges_in[2][1]),
-            _uniform(rng, ranges_in[2][0], ranges_in[2][1]),
+            wp.randf(rng, ranges_in[2][0], ranges_in[2][1]),
+            wp.randf(rng, ranges_in[2][0], ranges_in[2][1]),
+            wp.randf(rng, ranges_in[2][0], ranges_in[2][1]),
         )
         body_ipos_out[worldid, body_in] = body_ipos0_in[body_in] + offset
     if on_in[3] or on_in[4] or on_in[5]:
@@ -96,11 +91,11 @@ def _draw_physics(
             kd = 1.0
             target = 0.0
             if on_in[3]:
-                kp = _uniform(rng, ranges_in[3][0], ranges_in[3][1])
+                kp = wp.randf(rng, ranges_in[3][0], ranges_in[3][1])
             if on_in[4]:
-                kd = _uniform(rng, ranges_in[4][0], ranges_in[4][1])
+                kd = wp.randf(rng, ranges_in[4][0], ranges_in[4][1])
             if on_in[5]:
-                target = _uniform(rng, ranges_in[5][0], ranges_in[5][1])
+                target = wp.randf(rng, ranges_in[5][0], ranges_in[5][1])
             gain = gainprm0_in[a]
             bias = biasprm0_in[a]
             gain[0] = gain[0] * kp
@@ -114,9 +109,9 @@ def _draw_physics(
             damping = 1.0
             armature = 1.0
             if on_in[6]:
-                damping = _uniform(rng, ranges_in[6][0], ranges_in[6][1])
+                damping = wp.randf(rng, ranges_in[6][0], ranges_in[6][1])
             if on_in[7]:
-                armature = _uniform(rng, ranges_in[7][0], ranges_in[7][1])
+                armature = wp.randf(rng, ranges_in[7][0], ranges_in[7][1])
             if dof_scaled_in[i] > 0.0:
                 if on_in[6]:
                     damping_out[worldid, i] = damping0_in[i] * damping
@@ -147,5 +142,5 @@ def _push(
         return
     nominal = worldid - worldid % group_size_in
     rng = wp.rand_init(seed_in + reset_count_in[nominal] * RESET_STRIDE + PUSH_SALT, nominal * RESET_STRIDE + step)
-    qvel_out[worldid, dofadr_in] = _uniform(rng, -velocity_in, velocity_in)
-    qvel_out[worldid, dofadr_in + 1] = _uniform(rng, -velocity_in, velocity_in)
+    qvel_out[worldid, dofadr_in] = wp.randf(rng, -velocity_in, velocity_in)
+    qvel_out[worldid, dofadr_in + 1] = wp.randf(rng, -velocity_in, velocity_in)
