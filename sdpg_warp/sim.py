@@ -20,7 +20,8 @@ from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.kernels import step as step_kernels
 from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.randomization import GroupRandomizer, Randomization
+from sdpg_warp.randomization import Randomization
+from sdpg_warp.randomizer import GroupRandomizer
 from sdpg_warp.tasks import make_task
 from sdpg_warp.tasks.base import Task
 

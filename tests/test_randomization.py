@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from sdpg_warp.kernels import randomize as kernels
 from conftest import assert_same_physics
+from sdpg_warp.kernels import randomize as kernels
 from sdpg_warp.randomization import MODEL_FIELDS, Randomization, with_overrides
 from sdpg_warp.sim import BatchedSim
 
@@ -21,7 +21,6 @@ SPEC = Randomization(body="torso", friction=(0.5, 1.25), added_mass=(-0.1, 0.3),
                      kp_scale=(0.8, 1.2), kd_scale=(0.8, 1.2), motor_offset=(-0.02, 0.02), damping_scale=(0.5, 2.0),
                      armature_scale=(0.5, 2.0), push_interval_s=0.02, push_velocity=1.0)
 """Every quantity drawn; a push every 2 environment steps (ant: 2 x 5 ms physics steps)."""
-U32 = np.uint64(0xFFFFFFFF)
 
 
 def _pcg(state: int) -> int:
@@ -280,3 +279,11 @@ def test_spec_checks_and_overrides():
     for bad in (["friction=1"], ["mass=1,2"], ["friction"], ["friction=a,b"]):
         with pytest.raises(ValueError, match="--randomize-set"):
             with_overrides(SPEC, bad)
+
+
+def test_registry_says_which_tasks_have_ranges():
+    from sdpg_warp import tasks
+    from sdpg_warp.tasks.registry import TASKS
+
+    for name, info in TASKS.items():
+        assert info.randomized == (tasks.task_class(name).randomization is not None), name
