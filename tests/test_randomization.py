@@ -287,3 +287,35 @@ def test_registry_says_which_tasks_have_ranges():
 
     for name, info in TASKS.items():
         assert info.randomized == (tasks.task_class(name).randomization is not None), name
+
+
+@pytest.mark.task("go2_terrain")
+def test_go2_pd_gains_and_motor_offsets_reach_the_actuator_forces(device):
+    """go2_terrain's ranges (on by ``randomize=True``): each world's PD servo forces equal C MuJoCo's
+    on a model with that world's gains and offsets, and differ from the nominal model's."""
+    import mujoco_warp as mjw
+    import warp as wp
+
+    sim = BatchedSim("go2_terrain", 2, 1, device=device, seed=1, randomize=True)
+    assert sim.task.randomization.kd_scale == (0.8, 1.2) and sim.task.randomization.push_interval_s == 10.0
+    sim.reset()
+    rng = np.random.default_rng(5)
+    sim.step(torch.tensor(rng.uniform(-1, 1, (sim.num_worlds, sim.num_actions)).astype(np.float32)).to(sim.qpos.device))
+    with wp.ScopedDevice(sim.device):
+        mjw.forward(sim.m, sim.d)
+    forces = sim.d.actuator_force.numpy()
+    values = {name: sim.world_values(name).cpu().numpy() for name in ("actuator_gainprm", "actuator_biasprm")}
+    for w in range(sim.num_worlds):
+        mjm = copy.copy(sim.mjm)
+        for name, array in values.items():
+            getattr(mjm, name)[:] = array[w]
+        for model, expect_equal in ((mjm, True), (sim.mjm, False)):
+            mjd = mujoco.MjData(model)
+            mjd.qpos[:], mjd.qvel[:] = sim.qpos[w].cpu().numpy(), sim.qvel[w].cpu().numpy()
+            mjd.ctrl[:] = sim.d.ctrl.numpy()[w]
+            mujoco.mj_forward(model, mjd)
+            if expect_equal:
+                np.testing.assert_allclose(forces[w], mjd.actuator_force, rtol=1e-4, atol=1e-3)
+            else:
+                assert np.abs(forces[w] - mjd.actuator_force).max() > 1e-2
+    np.testing.assert_array_equal(values["actuator_biasprm"][0], values["actuator_biasprm"][1])
