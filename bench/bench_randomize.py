@@ -78,16 +78,30 @@ def main(argv=None) -> dict:
         sim.pop_physics_stats()
         time_eager(lambda: rollout_step(sim), args.steps, sim.device)
     niter = {name: sim.pop_physics_stats()["solver_niter_mean"] for name, sim in sims.items()}
+    # The machinery alone, free of the step's noise: a redraw of every group, and a push launch.
+    randomized = sims["randomized"]
+    randomizer, state = randomized._randomizer, randomized.state_dict()
+    draw = time_eager(lambda: randomizer.draw(0, randomized._all, randomized._reset_count), args.steps,
+                      randomized.device) / args.steps
+    push = time_eager(lambda: randomizer.push(0, randomized._episode_step, randomized._reset_count,
+                                              randomized.d.qvel), args.steps, randomized.device) / args.steps
+    randomized.load_state_dict(state)
     results = {"device": wp.get_device(device).name, "task": args.task, "worlds": W, "steps": args.steps,
                "episode_length": args.episode_length, "randomization": str(spec),
                **{f"{name}_ms_per_step": 1e3 * best[name] for name in sims},
                **{f"{name}_solver_niter_mean": niter[name] for name in sims},
+               "draw_all_groups_ms": 1e3 * draw, "push_ms": 1e3 * push,
+               "draw_all_groups_over_plain_step": draw / best["plain"], "push_over_plain_step": push / best["plain"],
                "neutral_over_plain": best["neutral"] / best["plain"],
                "randomized_over_plain": best["randomized"] / best["plain"]}
     prefix = f"randomize_{args.task}_{W}w"
     for name in sims:
         print(f"{prefix}_{name}: {results[name + '_ms_per_step']:.4g} ms/step")
         print(f"{prefix}_{name}_solver_niter_mean: {niter[name]:.3g} iterations")
+    print(f"{prefix}_draw_all_groups: {results['draw_all_groups_ms']:.4g} ms")
+    print(f"{prefix}_push: {results['push_ms']:.4g} ms")
+    for name in ("draw_all_groups", "push"):
+        print(f"{prefix}_{name}_over_plain_step: {results[name + '_over_plain_step']:.4g} x")
     for name in ("neutral", "randomized"):
         print(f"{prefix}_{name}_over_plain: {results[name + '_over_plain']:.4g} x")
     print(json.dumps(results))
