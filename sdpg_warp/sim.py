@@ -367,7 +367,8 @@ class BatchedSim:
 
     def reset(self, mask: Optional[torch.Tensor] = None) -> None:
         """Masked worlds (all by default) to randomized initial states, seeded, and the task's scene
-        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs.
+        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs. With domain
+        randomization, the group of every masked nominal draws new physics (docs/randomization.md).
 
         mask: torch.bool [W]. Episode step, action and warm start of those worlds are cleared.
         """
