@@ -76,6 +76,13 @@ class Randomization:
         """Nothing is drawn and nothing pushed."""
         return not self.ranges() and not self.pushes
 
+    def describe(self) -> str:
+        """One line for the console: the drawn ranges and the pushes."""
+        parts = [f"{name} {lo:g}..{hi:g}" for name, (lo, hi) in self.ranges().items()]
+        if self.pushes:
+            parts.append(f"pushes every {self.push_interval_s:g} s up to {self.push_velocity:g} m/s")
+        return ", ".join(parts) + (f" (body {self.body})" if self.body else "")
+
     def problems(self) -> list:
         """One line per invalid setting (empty: valid)."""
         lines = []

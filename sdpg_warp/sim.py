@@ -308,6 +308,13 @@ class BatchedSim:
             yield
 
     @property
+    def randomization(self) -> str:
+        """Domain randomization, in words (printed when training starts)."""
+        if self._randomizer is None:
+            return "off"
+        return f"one draw per nominal group and episode: {self._randomizer.spec.describe()}"
+
+    @property
     def capture_mode(self) -> str:
         """How a step runs, in words (printed when training starts)."""
         if not self.graph:

@@ -268,6 +268,8 @@ def test_nominal_ranges_change_nothing(device):
 
 def test_spec_checks_and_overrides():
     assert Randomization().empty
+    assert SPEC.describe().startswith("friction 0.5..1.25, added_mass -0.1..0.3, com_offset -0.01..0.01")
+    assert SPEC.describe().endswith("pushes every 0.02 s up to 1 m/s (body torso)")
     assert with_overrides(None, ["friction=0.5,1.25"]).friction == (0.5, 1.25)
     spec = with_overrides(SPEC, ["kp-scale=none", "push_interval_s=5"])
     assert spec.kp_scale is None and spec.push_interval_s == 5.0 and spec.friction == SPEC.friction

@@ -339,6 +339,7 @@ def test_console_shows_compiling_last_return_and_next_commands(tmp_path, capsys)
     lines = out.splitlines()
     assert "Warp compiles its kernels" in lines[0]
     assert "simulator step: captured graph; the solver stops when every world converged" in out
+    assert "domain randomization: off" in lines
     epochs = {int(line.split()[1].split("/")[0]): line for line in lines if line.startswith("epoch ")}
     assert all("return       n/a" in epochs[e] for e in (1, 2, 3, 4))
     returns = {e: float(epochs[e].split("|")[1].split()[1]) for e in (5, 6, 7)}
