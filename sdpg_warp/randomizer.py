@@ -32,9 +32,10 @@ class GroupRandomizer:
         self.device = device
         self.body = self.body_id(spec, mjm)
         ranges = spec.ranges()
-        if "added_mass" in ranges and mjm.body_mass[self.body] + ranges["added_mass"][0] <= 0:
+        mass = mjm.body_mass[self.body]
+        if "added_mass" in ranges and (mass <= 0 or mass + ranges["added_mass"][0] <= 0):
             raise ValueError(f"randomization added_mass={ranges['added_mass']}: body {self.body} of mass "
-                             f"{mjm.body_mass[self.body]:.3g} kg would have none")
+                             f"{mass:.3g} kg would have none (its inertia scales with its mass)")
         self.pushes = spec.pushes
         if self.pushes:
             jnt = mjm.body_jntadr[self.body]

@@ -250,6 +250,12 @@ def test_nominal_ranges_change_nothing(device):
     and randomization off leaves every model field unbatched."""
     plain = BatchedSim(TASK, N, M, device=device, seed=2)
     assert plain._randomizer is None and plain.m.body_mass.shape[0] == 1 and plain.m.geom_friction.shape[0] == 1
+    assert not any(name.startswith("model.") for name in plain.state_dict())
+    with pytest.raises(ValueError, match="would have none"):
+        BatchedSim(TASK, 1, 0, device=device, randomize=Randomization(body="torso", added_mass=(-1.0, 0.0)))
+    with pytest.raises(ValueError, match="no free joint"):
+        BatchedSim(TASK, 1, 0, device=device, randomize=Randomization(body="shin_1", push_interval_s=1.0,
+                                                                      push_velocity=1.0))
     neutral = Randomization(body="torso", friction=(1.5, 1.5), added_mass=(0.0, 0.0), com_offset=(0.0, 0.0),
                             kp_scale=(1.0, 1.0), kd_scale=(1.0, 1.0), motor_offset=(0.0, 0.0),
                             damping_scale=(1.0, 1.0), armature_scale=(1.0, 1.0))
