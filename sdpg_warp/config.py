@@ -96,6 +96,10 @@ class TrainConfig:
     """Randomization ranges over the task's: ``name=min,max`` (friction, added_mass, com_offset,
     kp_scale, kd_scale, motor_offset, damping_scale, armature_scale), ``name=none`` to turn one off,
     ``push_interval_s=T``, ``push_velocity=V``, ``body=NAME``."""
+    curriculum: bool = True
+    """Terrain tasks (go2_terrain): the authors' terrain curriculum, one level per nominal group,
+    moved by the distance its nominal walked; off, every reset draws a uniform sub-terrain. No
+    effect on the other tasks."""
 
     tf32: bool = True
     """CUDA: TF32 matmuls and convolutions (Ampere and newer). No effect on the CPU."""

@@ -18,6 +18,7 @@ import warp as wp
 
 from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.kernels import step as step_kernels
+from sdpg_warp.curriculum import CurriculumLevels
 from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
 from sdpg_warp.randomization import Randomization
@@ -109,9 +110,11 @@ class BatchedSim:
         graph: bool = False,
         deterministic: bool = False,
         randomize: bool | Randomization = False,
+        curriculum: bool = False,
     ):
         """``randomize``: domain randomization per nominal group (docs/randomization.md): True takes
-        the task's ranges (``Task.randomization``), a :class:`Randomization` its own; False: none."""
+        the task's ranges (``Task.randomization``), a :class:`Randomization` its own; False: none.
+        ``curriculum``: the task's terrain curriculum per nominal group where it has one (``Task.curriculum``)."""
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
         if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 0:
@@ -177,6 +180,11 @@ class BatchedSim:
         self._randomizer = (GroupRandomizer(spec, self.mjm, self.m, W, self.group_size,
                                             self.mjm.opt.timestep * self.task.frame_skip, self.device)
                             if spec else None)
+        levels = self.task.curriculum if curriculum else None
+        self._curriculum = (CurriculumLevels(levels, self.task.start_points(), W, self.group_size,
+                                             self.task.episode_length * self.mjm.opt.timestep * self.task.frame_skip,
+                                             self.device)
+                            if levels else None)
         self._physics_steps = 0  # solves per world since the last pop_physics_stats (host count)
 
         self.qpos = wp.to_torch(self.d.qpos)
@@ -255,6 +263,7 @@ class BatchedSim:
             "action": self._action, "episode_step": self._episode_step, "states": self._states,
             "reset_count": self._reset_count, "fresh": self._fresh, "metrics": self._metrics,
             **(self._randomizer.state_arrays() if self._randomizer else {}),
+            **(self._curriculum.state_arrays() if self._curriculum else {}),
         }
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -383,6 +392,8 @@ class BatchedSim:
             self._reset(self._world_mask(mask))
 
     def _reset(self, mask: wp.array) -> None:
+        if self._curriculum:
+            self._curriculum.before_reset(self.seed, mask, self._reset_count, self.d.qpos, self.d.mocap_pos)
         mjw.reset_data(self.m, self.d, reset=mask)
         wp.launch(
             reset_kernels._randomize_initial_state,
@@ -402,6 +413,8 @@ class BatchedSim:
         if self._randomizer:
             self._randomizer.draw(self.seed, mask, self._reset_count)
         self.task.reset_scene(self.d, self.seed, mask, self._reset_count)
+        if self._curriculum:
+            self._curriculum.after_reset(mask, self.d.qpos)
         self._refresh_obs(mask)
 
     def _body_poses(self) -> None:

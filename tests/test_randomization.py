@@ -35,6 +35,10 @@ class _Stream:
     def __init__(self, seed: int, offset: int):
         self.state = _pcg(((seed & 0xFFFFFFFF) + _pcg(offset & 0xFFFFFFFF)) & 0xFFFFFFFF)
 
+    def randi(self, lo: int, hi: int) -> int:
+        self.state = _pcg(self.state)
+        return self.state % (hi - lo) + lo
+
     def uniform(self, lo: float, hi: float) -> np.float32:
         self.state = _pcg(self.state)
         u = np.float32(self.state >> 8) * np.float32(1.0 / 16777216.0)

@@ -62,6 +62,9 @@ class Task:
     randomization: ClassVar = None
     """Domain randomization ranges per nominal group (``sdpg_warp.randomization.Randomization``), or
     None: the task has none (``BatchedSim(..., randomize=True)`` refuses it)."""
+    curriculum: ClassVar = None
+    """Terrain tasks: their levels (``sdpg_warp.curriculum.TerrainLevels``; ``start_points()`` gives
+    the sub-terrains' start points), or None: no curriculum."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
