@@ -315,6 +315,8 @@ class TrainConfig:
                      "image_crop", "image_hw", "logger", "randomize_set"):
             if name in fields:
                 fields[name] = tuple(fields[name])
+        # Runs saved before the terrain curriculum had none: they resume without it.
+        fields.setdefault("curriculum", False)
         return TrainConfig(**fields)
 
     @staticmethod

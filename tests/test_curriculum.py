@@ -115,3 +115,15 @@ def test_go2_groups_start_on_their_level_and_resume_exactly(device):
         np.testing.assert_array_equal(q1, q2)
     plain = BatchedSim(make_task("go2_terrain", episode_length=4), 3, 2, device=device, seed=3)
     assert plain._curriculum is None and not any(k.startswith("curriculum.") for k in plain.state_dict())
+
+
+def test_runs_saved_before_the_curriculum_resume_without_it():
+    import dataclasses
+    import json
+
+    from sdpg_warp.config import TrainConfig, task_defaults
+
+    saved = dataclasses.asdict(task_defaults("go2_terrain"))
+    assert saved["curriculum"] is True
+    del saved["curriculum"]
+    assert TrainConfig.from_json(json.dumps(saved)).curriculum is False
