@@ -45,7 +45,8 @@ def build_components(cfg: TrainConfig, device: str):
     torch.manual_seed(cfg.seed)
     nominal, aux = cfg.world_layout()
     sim = BatchedSim(make_task(cfg.task, **cfg.task_settings()), nominal, aux, device=device, seed=cfg.seed, graph=cfg.graph,
-                     deterministic=cfg.deterministic)
+                     deterministic=cfg.deterministic, randomize=cfg.randomization() or False,
+                     curriculum=cfg.curriculum)
     sim.reset()
     renderer = None
     if cfg.obs != "state":

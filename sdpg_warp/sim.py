@@ -18,8 +18,11 @@ import warp as wp
 
 from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.kernels import step as step_kernels
+from sdpg_warp.curriculum import CurriculumLevels
 from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.randomization import Randomization
+from sdpg_warp.randomizer import GroupRandomizer
 from sdpg_warp.tasks import make_task
 from sdpg_warp.tasks.base import Task, TaskInputs
 
@@ -108,7 +111,12 @@ class BatchedSim:
         seed: int = 0,
         graph: bool = False,
         deterministic: bool = False,
+        randomize: bool | Randomization = False,
+        curriculum: bool = False,
     ):
+        """``randomize``: domain randomization per nominal group (docs/randomization.md): True takes
+        the task's ranges (``Task.randomization``), a :class:`Randomization` its own; False: none.
+        ``curriculum``: the task's terrain curriculum per nominal group where it has one (``Task.curriculum``)."""
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
         if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 0:
@@ -128,8 +136,9 @@ class BatchedSim:
         # Every step solves until its slowest world converges or reaches these caps (docs/gpu.md, "Solver iterations").
         self.mjm.opt.iterations = self.task.solver_iterations
         self.mjm.opt.ls_iterations = self.task.ls_iterations
+        spec = self._randomization(randomize)
         with wp.ScopedDevice(self.device):
-            self.m = mjw.put_model(self.mjm)
+            self.m = mjw.put_model(self.mjm, GroupRandomizer.batch_sizes(spec, W) if spec else None)
             # All of mujoco_warp's determinism features; in 4.0 only the atomic reductions are
             # implemented (its contact and constraint-row sorts are empty): docs/gpu.md, "Determinism".
             self.m.opt.deterministic = int(mjw.DeterminismType.ALL) if deterministic else 0
@@ -173,6 +182,14 @@ class BatchedSim:
             self._overflow_seen = wp.zeros(W, dtype=int)
             self._solver_niter_max = wp.zeros(W, dtype=int)
             self._solver_niter_sum = wp.zeros(W, dtype=int)
+        self._randomizer = (GroupRandomizer(spec, self.mjm, self.m, W, self.group_size,
+                                            self.mjm.opt.timestep * self.task.frame_skip, self.device)
+                            if spec else None)
+        levels = self.task.curriculum if curriculum else None
+        self._curriculum = (CurriculumLevels(levels, self.task.start_points(), W, self.group_size,
+                                             self.task.episode_length * self.mjm.opt.timestep * self.task.frame_skip,
+                                             self.device)
+                            if levels else None)
         self._physics_steps = 0  # solves per world since the last pop_physics_stats (host count)
 
         self.qpos = wp.to_torch(self.d.qpos)
@@ -195,6 +212,19 @@ class BatchedSim:
             self.pop_physics_stats()  # the capture's eager run stepped
 
     # ----------------------------------------------------------------------------- construction
+
+    def _randomization(self, randomize: bool | Randomization) -> Optional[Randomization]:
+        if isinstance(randomize, Randomization):
+            spec = randomize
+        elif randomize is True:
+            spec = self.task.randomization
+            if spec is None:
+                raise ValueError(f"task {self.task.name!r} has no randomization ranges (Task.randomization)")
+        elif randomize is False:
+            return None
+        else:
+            raise ValueError(f"randomize must be a bool or a Randomization, got {type(randomize).__name__}")
+        return None if spec.empty else spec
 
     def _control_ranges(self) -> np.ndarray:
         lo_hi = np.array(self.mjm.actuator_ctrlrange, dtype=np.float32).reshape(-1, 2)
@@ -237,12 +267,17 @@ class BatchedSim:
         ``kernels/reset.py:_copy_nominal_state``'s arguments). Task memory lives in the Data's
         mocap bodies, so it is here with them."""
         d = self.d
+        extra = {**(self._randomizer.state_arrays() if self._randomizer else {}),
+                 **(self._curriculum.state_arrays() if self._curriculum else {})}
         return [
             ("time", d.time, True), ("qpos", d.qpos, True), ("qvel", d.qvel, True), ("act", d.act, True),
             ("ctrl", d.ctrl, True), ("qacc_warmstart", d.qacc_warmstart, True), ("mocap_pos", d.mocap_pos, True),
             ("mocap_quat", d.mocap_quat, True), ("action", self._action, True),
             ("episode_step", self._episode_step, True), ("states", self._states, True),
             ("metrics", self._metrics, True), ("reset_count", self._reset_count, False), ("fresh", self._fresh, False),
+            # Drawn physics and terrain levels: a group shares them by construction, so an auxiliary
+            # reset from its nominal already has them (docs/randomization.md).
+            *((name, array, False) for name, array in extra.items()),
         ]
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -296,6 +331,13 @@ class BatchedSim:
             yield
 
     @property
+    def randomization(self) -> str:
+        """Domain randomization, in words (printed when training starts)."""
+        if self._randomizer is None:
+            return "off"
+        return f"one draw per nominal group and episode: {self._randomizer.spec.describe()}"
+
+    @property
     def capture_mode(self) -> str:
         """How a step runs, in words (printed when training starts)."""
         if not self.graph:
@@ -336,6 +378,17 @@ class BatchedSim:
         self.pop_physics_stats()
         return count
 
+    def world_values(self, field: str) -> torch.Tensor:
+        """[W, ...] the per-world values of mujoco_warp model field ``field`` (e.g. "body_mass"): a
+        view of a field batched per world (domain randomization), else its one row broadcast."""
+        array = getattr(self.m, field, None)
+        if not isinstance(array, wp.array) or array.ndim < 2:
+            raise ValueError(f"{field!r} is not a per-world mujoco_warp model field")
+        values = wp.to_torch(array)
+        if values.shape[0] == self.num_worlds:
+            return values
+        return values[:1].expand(self.num_worlds, *values.shape[1:])
+
     def world_index(self, nominal: int, k: int) -> int:
         """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""
         return nominal * self.group_size + k
@@ -344,7 +397,8 @@ class BatchedSim:
 
     def reset(self, mask: Optional[torch.Tensor] = None) -> None:
         """Masked worlds (all by default) to randomized initial states, seeded, and the task's scene
-        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs.
+        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs. With domain
+        randomization, the group of every masked nominal draws new physics (docs/randomization.md).
 
         mask: torch.bool [W]. Episode step, action and warm start of those worlds are cleared.
         """
@@ -352,6 +406,8 @@ class BatchedSim:
             self._reset(self._world_mask(mask))
 
     def _reset(self, mask: wp.array) -> None:
+        if self._curriculum:
+            self._curriculum.before_reset(self.seed, mask, self._reset_count, self.d.qpos, self.d.mocap_pos)
         mjw.reset_data(self.m, self.d, reset=mask)
         wp.launch(
             reset_kernels._randomize_initial_state,
@@ -368,7 +424,11 @@ class BatchedSim:
             outputs=[self.d.qpos, self.d.qvel, self._action, self._episode_step, self._reset_count],
             device=self.device,
         )
+        if self._randomizer:
+            self._randomizer.draw(self.seed, mask, self._reset_count)
         self.task.reset_scene(self.d, self.seed, mask, self._reset_count)
+        if self._curriculum:
+            self._curriculum.after_reset(mask, self.d.qpos)
         self._refresh_obs(mask)
 
     def _body_poses(self) -> None:
@@ -460,6 +520,8 @@ class BatchedSim:
                   inputs=[self.d.overflow, self.d.solver_niter, *stats], outputs=stats, device=self.device)
 
     def _step(self) -> None:
+        if self._randomizer:
+            self._randomizer.push(self.seed, self._episode_step, self._reset_count, self.d.qvel)
         with nvtx_range("sim.apply_action"):
             wp.launch(
                 step_kernels._apply_action,

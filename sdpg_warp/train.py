@@ -532,6 +532,7 @@ def _run(args: list, parallel, lock: RunLock) -> int:
         raise UsageError(f"cannot allocate the run's buffers on {device} ({str(e).splitlines()[0] or type(e).__name__}); "
                          f"lower {flags_to_lower(cfg, {'storage_obs': 1, 'storage_other': 0})}") from None
     print(f"simulator step: {runner.sim.capture_mode}", flush=True)
+    print(f"domain randomization: {runner.sim.randomization}", flush=True)
     if state is not None:
         try:
             with runner.scope:  # the restored arrays land on the run's device and stream

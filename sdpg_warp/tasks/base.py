@@ -104,7 +104,11 @@ class Task:
     """Names of the task metrics (whether the policy does the task: hurdles cleared, cube lifted),
     logged as ``task/<name>`` averaged over the finished nominal episodes; see :meth:`measure`."""
     randomization: ClassVar[Optional[Any]] = None
-    """Per-task randomization ranges as data; None: the task is not randomized."""
+    """Domain randomization ranges per nominal group (``sdpg_warp.randomization.Randomization``), or
+    None: the task is not randomized (``BatchedSim(..., randomize=True)`` refuses it)."""
+    curriculum: ClassVar[Optional[Any]] = None
+    """Terrain tasks: their levels (``sdpg_warp.curriculum.TerrainLevels``; ``start_points()`` gives
+    the sub-terrains' start points), or None: no curriculum."""
     num_contact_flags: ClassVar[int] = 0
     """Per-world contact flags the task's kernels read (``TaskInputs.contacts``): the simulator
     owns them, and :meth:`sense` writes them before every :meth:`evaluate`."""

@@ -49,15 +49,18 @@ recorded graph needs nothing more. The memory advances once per environment step
 (:meth:`Go2Terrain.after_step`), never when an observation is re-evaluated after a reset; a reset
 zeroes it and draws a new command and stream.
 
-Deliberate differences: every world starts on a uniformly drawn sub-terrain (no curriculum: the
-authors start on the two easiest rows and move worlds by their walked distance); reset noise is
+Deliberate differences: with the curriculum off (``--no-curriculum``) every world starts on a
+uniformly drawn sub-terrain; on (the default, ``CURRICULUM``), as the authors', a nominal group starts
+on one of the two easiest rows and moves by the distance its nominal walked, keeping the drawn
+column; reset noise is
 U(-0.025, 0.025) on every qpos entry (the authors: that on the position, a tilt of up to 7.5 degrees
 and U(-0.5, 0.5) on the joints); a contact is its presence in the contact list (the authors
 threshold contact forces: 1 N for feet and termination, 0.1 N for collisions); the feet-clearance
 term (0.2, which needs foot velocities) is left out; a foot's air time advances once per step (the
 authors' code evaluates every reward function twice per step, once for its logs, so their feet air
 time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; the authors' FR, FL,
-RR, RL); no domain randomization, pushes, observation noise or clipping; no self-collisions. The
+RR, RL); the authors' domain randomization and pushes (``RANDOMIZATION``, on by default in training:
+docs/randomization.md), drawn once per nominal group; no observation noise or clipping; no self-collisions. The
 actor's depth format (58 x 87 of a 60 x 106 render, 2 m, [-0.5, 0.5]) and 20-step proprioception
 history are the authors', set by the config (``sdpg_warp.config.TASK_OBS_DEFAULTS``).
 """
@@ -70,7 +73,9 @@ import mujoco
 import numpy as np
 import warp as wp
 
+from sdpg_warp.curriculum import TerrainLevels
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.randomization import Randomization
 from sdpg_warp.tasks import register, terrain
 from sdpg_warp.tasks.base import Task
 from sdpg_warp.tasks.common import contacts, guards, rotations, streams, task_memory
@@ -116,12 +121,18 @@ TERRAIN_BORDER = TERRAIN.border
 TERRAIN_SCALE = TERRAIN.horizontal_scale
 TERRAIN_SIZE = TERRAIN.size
 TERRAIN_ROWS = TERRAIN.num_rows
+RANDOMIZATION = Randomization(
+    body="base", friction=(0.2, 1.5), added_mass=(-1.0, 3.0), com_offset=(-0.01, 0.01), kp_scale=(0.8, 1.2),
+    kd_scale=(0.8, 1.2), motor_offset=(-0.02, 0.02), push_interval_s=10.0, push_velocity=1.0)
+"""The authors' domain randomization (``go2_terrain.yaml``, ``domain_rand_options``), one draw per nominal
+group and episode (docs/randomization.md); motor strength is off there and here."""
 METRICS = ("tracking_error", "terrain_level")
 """The task metrics: the episode's mean planar velocity-command error |c_xy - v_xy| (m/s; the
 command and the base velocity in the yaw frame, as the tracking reward reads them), and the
 terrain level under the base at the end, the row i of its sub-terrain (difficulty i / 10; clamped
-to 0..9 on the flat border). Without a curriculum a world starts on a uniformly drawn row, so the
-level shows how far a policy walks up or down the rows, not a curriculum's progress."""
+to 0..9 on the flat border). With the curriculum (``CURRICULUM``) it follows the groups' levels, the
+curriculum's progress; without, a world starts on a uniformly drawn row and the level shows how far
+a policy walks up or down the rows."""
 LIN_VEL_RANGE = 1.0
 """Commanded forward and sideways velocities are U(-1, 1) m/s."""
 HEADING_RANGE = 3.14
@@ -182,6 +193,10 @@ NUM_TOUCH = NUM_FEET + 1 + 2 * NUM_FEET
 # Memory layout (``common/task_memory.py``: flat index k lives in mocap body 1 + k // 3, component k % 3).
 COMMAND_BODY = 0
 """Mocap id of the command (v_x, v_y, heading)."""
+CURRICULUM = TerrainLevels(rows=TERRAIN.num_rows, cols=TERRAIN.num_cols, size=TERRAIN.size, command_body=COMMAND_BODY,
+                           max_init_level=1)
+"""The authors' terrain curriculum (``terrain_args``: ``curriculum``, ``max_init_terrain_level`` 1), per
+nominal group: docs/randomization.md."""
 MEM_ACTION = 0
 """The previous applied action (12)."""
 MEM_ACTION2 = MEM_ACTION + NUM_JOINTS
@@ -559,6 +574,8 @@ class Go2Terrain(Task):
     max_contacts = 90
     max_constraints = 2 * 183 + NUM_JOINTS
     solver_iterations = 70  # measured max 35 (bench/solver_iterations.py)
+    randomization = RANDOMIZATION
+    curriculum = CURRICULUM
 
     frame_skip: int = 4
     episode_length: int = 1000
