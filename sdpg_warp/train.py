@@ -23,7 +23,8 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger")
+                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger",
+                       "console", "keep_checkpoints", "video_every", "video_steps")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
@@ -231,7 +232,8 @@ def lock_run_dir(lock: RunLock, run_dir: str) -> None:
         return
     if took_over:
         print(took_over)
-    for name in ("checkpoint.pt.tmp", "config.json.tmp"):
+    kept = [name for name in os.listdir(run_dir) if name.startswith("checkpoint_") and name.endswith(".pt.tmp")]
+    for name in ("checkpoint.pt.tmp", "config.json.tmp", "metrics.csv.tmp", *sorted(kept)):
         try:
             os.remove(os.path.join(run_dir, name))
             print(f"removed {os.path.join(run_dir, name)}, left by an interrupted write")
