@@ -62,11 +62,18 @@ class TensorBoardWriter:
         self._writer.add_text(tag, text, step)
 
     def add_video(self, tag: str, frames: np.ndarray, step: int, fps: int) -> None:
-        import torch
+        """An animated GIF in TensorBoard's images tab (encoded here with imageio, so no moviepy)."""
+        import io
 
-        # TensorBoard takes [N, T, C, H, W].
-        video = torch.as_tensor(np.asarray(frames)).permute(0, 3, 1, 2)[None]
-        self._writer.add_video(tag, video, step, fps=fps)
+        import imageio
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        frames = np.asarray(frames)
+        gif = io.BytesIO()
+        imageio.mimwrite(gif, list(frames), format="GIF", duration=1000.0 / fps, loop=0)
+        image = Summary.Image(height=frames.shape[1], width=frames.shape[2], colorspace=3,
+                              encoded_image_string=gif.getvalue())
+        self._writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def flush(self) -> None:
         self._writer.flush()

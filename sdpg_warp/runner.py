@@ -204,6 +204,9 @@ class Runner:
                     self.rollout()
                     metrics = self.update()
                 self.epoch += 1
+                if self._video_due():  # counted in the epoch's time, as its "video" phase
+                    with self.timer.phase("video"):
+                        self._record_video()
                 seconds = time.perf_counter() - t0
                 # Read once (a later request stops after the next epoch), and on every rank alike.
                 stops, due = self.parallel.sum_host([self.stop_signal is not None, self._checkpoint_due()])
@@ -231,6 +234,18 @@ class Runner:
         if self.epoch > start_epoch:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
+
+    def _video_due(self) -> bool:
+        """``video_every``: rank 0 of a run with a folder records at every video_every-th epoch."""
+        every = self.cfg.video_every
+        return every > 0 and self.epoch % every == 0 and self.run_dir is not None and self.parallel.is_main
+
+    def _record_video(self) -> None:
+        """The epoch's episode video (sdpg_warp/video.py), from a simulator of its own."""
+        from sdpg_warp.video import record_epoch_video
+
+        self._video = record_epoch_video(getattr(self, "_video", None), self.cfg, self.device,
+                                         self.algo.networks()["actor"], self.run_dir, self.epoch, self.writer)
 
     def _load_kernels(self) -> None:
         """The algorithm's kernels, compiled (or read from Warp's cache) and timed on their own, so
