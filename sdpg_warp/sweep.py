@@ -52,7 +52,7 @@ class Job:
 
 def parse(argv: Sequence[str]):
     """(sweep options, train arguments) of the command line; raises train.UsageError (one line)."""
-    parser = argparse.ArgumentParser(prog="python -m sdpg_warp.sweep", description=__doc__, add_help=True,
+    parser = argparse.ArgumentParser(prog="python -m sdpg_warp.sweep", description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every setting (default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=V1,V2",
