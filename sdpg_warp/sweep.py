@@ -10,8 +10,8 @@ and ``summary.json`` (a row per run: settings, seed, status, exit code, final re
 metrics, wall time) and ``curves.png`` (mean and range over the seeds of each setting, against env
 steps and wall time). A run that fails is a row with its status; the sweep goes on.
 
-Running the same command again skips the finished runs, resumes those with a checkpoint
-(``train --resume``) and starts again those that never wrote one.
+Running the same command again skips the finished runs (and those another process is training),
+resumes those with a checkpoint (``train --resume``) and starts again those that never wrote one.
 """
 
 import argparse
@@ -27,6 +27,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from sdpg_warp import train
+from sdpg_warp.run_lock import RunLock, RunLocked
 
 OWN_FLAGS = ("--seed", "--run-name", "--resume")
 """Train flags the sweep sets itself for each run."""
@@ -117,24 +118,32 @@ def sweep_folder(opts, rest: List[str], argv: Sequence[str]) -> str:
     return os.path.join(log_dir, name)
 
 
-def plan(job: Job, sweep_dir: str) -> Optional[List[str]]:
-    """The train arguments that carry ``job`` on: a new run, ``--resume`` of its checkpoint, or None
-    when it is complete. A run folder without a checkpoint (stopped before its first one) is
-    removed, so that the run starts again."""
+def plan(job: Job, sweep_dir: str) -> tuple:
+    """(the train arguments that carry ``job`` on, or None; the status when None): a new run,
+    ``--resume`` of its checkpoint, None when it is complete or another process trains it. A run
+    folder without a checkpoint (stopped before its first one) and without a live holder of its
+    lock is removed, so that the run starts again."""
     run_dir = os.path.join(sweep_dir, job.name)
     checkpoint = os.path.join(run_dir, "checkpoint.pt")
     if not os.path.isfile(checkpoint):
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return job.args
+        if os.path.isdir(run_dir):
+            lock = RunLock()
+            try:
+                lock.acquire(run_dir)
+            except RunLocked:
+                return None, "in use (skipped)"
+            lock.release()
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return job.args, None
     from sdpg_warp.checkpoint import read_checkpoint
 
     epochs = train.parse_config(job.args).epochs
     try:
         if int(read_checkpoint(checkpoint)["epoch"]) >= epochs:
-            return None
+            return None, "done (skipped)"
     except (OSError, ValueError):
         pass  # train --resume reports it
-    return ["--resume", run_dir, "--epochs", str(epochs)]
+    return ["--resume", run_dir, "--epochs", str(epochs)], None
 
 
 def devices(rest: List[str], jobs: int) -> List[Optional[str]]:
@@ -161,9 +170,10 @@ def run_all(jobs: List[Job], sweep_dir: str, slots: List[Optional[str]]) -> None
             if slot in running or not pending:
                 continue
             job = pending.pop(0)
-            args = plan(job, sweep_dir)
+            args, skipped = plan(job, sweep_dir)
             if args is None:
-                job.status = "done (skipped)"
+                job.status = skipped
+                print(f"{skipped}: {job.name}", flush=True)
                 continue
             if device is not None:
                 args = [*args, "--device", device]

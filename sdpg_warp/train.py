@@ -309,7 +309,7 @@ def _print_next_steps(run_dir: str, log_dir: str, epoch: int, world_size: int) -
     print(f"checkpoint: {os.path.join(run_dir, 'checkpoint.pt')} (epoch {epoch})")
     print(f"evaluate:   python -m sdpg_warp.play {run_dir} --video {os.path.join(run_dir, 'play.mp4')}")
     print(f"export:     python -m sdpg_warp.export {run_dir} --out {os.path.join(run_dir, 'policy.onnx')}")
-    print(f"curves:     tensorboard --logdir {log_dir}")
+    print(f"curves:     tensorboard --logdir {log_dir}  (or python -m sdpg_warp.plot {run_dir})")
     print(f"train on:   {_launcher(world_size)} -m sdpg_warp.train --resume {run_dir} --epochs N", flush=True)
 
 

@@ -62,3 +62,17 @@ def test_bad_sweep_input_exits_2_with_one_line_and_creates_nothing(tmp_path, cap
     assert sweep.main([*base, "--set", "num_aux=3,0"]) == 2  # each run's config is checked first
     assert capsys.readouterr().err.count("\n") == 4
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_folder_without_checkpoint_is_restarted_unless_another_process_trains_it(tmp_path):
+    from sdpg_warp.run_lock import RunLock
+
+    job = sweep.Job("r", {}, 0, ["--seed", "0"])
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    lock = RunLock()
+    lock.acquire(str(run))  # a live holder (this process, through another open file)
+    assert sweep.plan(job, str(tmp_path)) == (None, "in use (skipped)") and (run / "config.json").is_file()
+    lock.release()
+    assert sweep.plan(job, str(tmp_path)) == (["--seed", "0"], None) and not run.exists()
