@@ -7,7 +7,8 @@ GPU). The runs are normal run folders inside the sweep folder ``--log-dir/--name
 task, the obs and a hash of the command, so that the same command finds the same folder); each
 process's console goes to ``logs/RUN.log`` there. At the end the sweep folder holds ``summary.md``
 and ``summary.json`` (a row per run: settings, seed, status, exit code, final return and task
-metrics, wall time) and ``curves.png`` (mean and range over the seeds of each setting, against env
+metrics, wall time: ``wall_s`` training as logged, resumes included, ``process_s`` this
+invocation's process with its start-up) and ``curves.png`` (mean and range over the seeds of each setting, against env
 steps and wall time). A run that fails is a row with its status; the sweep goes on.
 
 Running the same command again skips the finished runs (and those another process is training),
@@ -209,19 +210,20 @@ def summarize(jobs: List[Job], sweep_dir: str, argv: Sequence[str]) -> List[dict
                      "exit_code": job.exit_code, "epoch": int(final["epoch"]) if final else 0,
                      "final_return": returns[-1][1] if returns else None,
                      "task": {tag[len("task/"):]: run.column(tag)[-1][1] for tag in final if tag.startswith("task/")},
-                     "wall_s": round(60.0 * minutes if minutes is not None else job.wall_s, 1)})
+                     "wall_s": round(60.0 * minutes if minutes is not None else job.wall_s, 1),
+                     "process_s": round(job.wall_s, 1)})
         if run is not None and run.rows:
             runs.append(run)
     with open(os.path.join(sweep_dir, "summary.json"), "w") as f:
         json.dump({"command": ["python", "-m", "sdpg_warp.sweep", *argv], "runs": rows}, f, indent=2)
     metrics = sorted({name for row in rows for name in row["task"]})
     lines = ["| run | seed | status | exit | epoch | final return | " + " | ".join(metrics) + (" | " if metrics else "")
-             + "wall s |", "|---" * (7 + len(metrics)) + "|"]
+             + "train s | process s |", "|---" * (8 + len(metrics)) + "|"]
     for row in rows:
         ret = "" if row["final_return"] is None else f"{row['final_return']:.4g}"
         task = "".join(f" {row['task'][m]:.4g} |" if m in row["task"] else " |" for m in metrics)
         lines.append(f"| {row['run']} | {row['seed']} | {row['status']} | {row['exit_code']} | {row['epoch']} | {ret} |"
-                     f"{task} {row['wall_s']} |")
+                     f"{task} {row['wall_s']} | {row['process_s']} |")
     with open(os.path.join(sweep_dir, "summary.md"), "w") as f:
         f.write(f"# Sweep {os.path.basename(sweep_dir)}\n\n`python -m sdpg_warp.sweep {' '.join(argv)}`\n\n"
                 + "\n".join(lines) + "\n")

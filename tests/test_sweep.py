@@ -28,7 +28,7 @@ def test_sweep_grid_failure_summary_and_rerun(tmp_path, capsys):
     assert failed["status"] == "usage error" and failed["exit_code"] == 2 and failed["final_return"] is None
     for name, row in rows.items():
         assert row["status"] == "done" and row["exit_code"] == 0 and row["epoch"] == 2, name
-        assert row["final_return"] is not None and row["wall_s"] > 0
+        assert row["final_return"] is not None and row["wall_s"] > 0 and row["process_s"] >= row["wall_s"]
         assert read_checkpoint(str(folder / name / "checkpoint.pt"))["config"]["seed"] == row["seed"]
     assert rows["actor_lr=2e-3__seed0"]["settings"] == {"actor_lr": "2e-3"}
     summary = (folder / "summary.md").read_text()
