@@ -110,11 +110,12 @@ def _without_flag(args: List[str], flag: str) -> List[str]:
 
 
 def sweep_folder(opts, rest: List[str], argv: Sequence[str]) -> str:
-    """``--log-dir`` (default ``runs``) / the sweep's name."""
+    """``--log-dir`` (default ``runs``) / the sweep's name (default: from a hash of the command
+    without ``--jobs``, so that a rerun with other jobs finds the same folder)."""
     log_dir = train._flag_value(rest, "--log-dir") or "runs"
     name = opts.name
     if name is None:
-        digest = hashlib.sha1(json.dumps(list(argv)).encode()).hexdigest()[:8]
+        digest = hashlib.sha1(json.dumps(_without_flag(list(argv), "--jobs")).encode()).hexdigest()[:8]
         name = f"sweep__{train._flag_value(rest, '--task') or 'hopper'}__{train._flag_value(rest, '--obs') or 'default'}__{digest}"
     return os.path.join(log_dir, name)
 

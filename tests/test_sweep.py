@@ -76,3 +76,14 @@ def test_a_run_folder_without_checkpoint_is_restarted_unless_another_process_tra
     assert sweep.plan(job, str(tmp_path)) == (None, "in use (skipped)") and (run / "config.json").is_file()
     lock.release()
     assert sweep.plan(job, str(tmp_path)) == (["--seed", "0"], None) and not run.exists()
+
+
+def test_the_default_sweep_folder_follows_the_command_but_not_its_jobs():
+    def folder(argv):
+        opts, _, rest = sweep.parse(argv)
+        return sweep.sweep_folder(opts, rest, argv)
+
+    base = ["--task", "pointmass", "--obs", "state", "--set", "actor_lr=1e-3,2e-3"]
+    assert folder([*base, "--jobs", "1"]) == folder([*base, "--jobs", "4"]) == folder(base)
+    assert folder(base).startswith(os.path.join("runs", "sweep__pointmass__state__"))
+    assert folder([*base, "--seeds", "1"]) != folder(base)
