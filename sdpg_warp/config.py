@@ -73,7 +73,21 @@ class TrainConfig:
     """Print progress and write TensorBoard scalars every this many epochs."""
     logger: Tuple[str, ...] = ("tensorboard",)
     """Where the scalars go besides the console, one or more of: tensorboard (event files in the run
-    folder), none (nothing). Changeable on resume."""
+    folder), csv (metrics.csv in the run folder), wandb (Weights & Biases; pip install -e ".[wandb]";
+    WANDB_MODE=offline works without a network), none (nothing). Changeable on resume."""
+    # ---- Run monitoring: console line, checkpoints kept, videos (all changeable on resume) ----
+    console: Literal["full", "compact"] = "full"
+    """The per-epoch console line: full (every shown scalar and phase time) or compact (return, env
+    steps, speed, elapsed time and ETA in at most 100 columns)."""
+    keep_checkpoints: int = 0
+    """Besides the latest checkpoint.pt, keep the newest this many as checkpoint_epochXXXXXX.pt (the
+    oldest beyond them removed) and the one of the highest logged episode return as
+    checkpoint_best.pt (among the saved ones); 0: the latest only."""
+    video_every: int = 0
+    """Every this many epochs, record an episode of nominal world 0 into videos/epoch_XXXXXX.mp4 in
+    the run folder and hand it to the loggers (training is unchanged by it); 0: off."""
+    video_steps: int = 500
+    """Environment steps of each --video-every video (at most one episode length)."""
     graph: bool = True
     """Replay the simulator's step and episode resets as captured Warp graphs (same numbers as eager)."""
     sync_timing: Optional[bool] = None
@@ -374,6 +388,11 @@ class TrainConfig:
 
         if unknown_loggers(self.logger):
             raise ValueError(unknown_loggers(self.logger))
+        for name in ("keep_checkpoints", "video_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 0 (0: off), got {getattr(self, name)}")
+        if self.video_steps < 1:
+            raise ValueError(f"video-steps must be >= 1, got {self.video_steps}")
         for name in ("num_nominal", "num_aux", "num_envs", "horizon", "epochs", "image_size", "frames",
                      "critic_minibatch", "critic_minibatches", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
                      "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer",
