@@ -2,14 +2,16 @@
 
 import pytest
 
-from sdpg_warp.config import TASK_EPOCHS, task_defaults
+from sdpg_warp.config import task_defaults
+from sdpg_warp.tasks.defaults import TASK_DEFAULTS
 from sdpg_warp.train import UsageError, parse_config
 
 
 @pytest.mark.parametrize("task,state,pixels", [("hopper", 10000, 20000), ("walker", 20000, 20000),
                                                ("ant", 10000, 20000), ("humanoid", 100000, 200000)])
 def test_run_length_follows_the_authors_configs(task, state, pixels):
-    assert TASK_EPOCHS[task] == (state, pixels)
+    layers = TASK_DEFAULTS[task].algo_obs
+    assert (layers[("sdpg", "state")]["epochs"], layers[("sdpg", "pixels")]["epochs"]) == (state, pixels)
     assert task_defaults(task, "state").epochs == state
     assert task_defaults(task, "rgb").epochs == pixels
     assert task_defaults(task).epochs == pixels  # pixels are the default observation
