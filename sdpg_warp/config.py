@@ -23,7 +23,8 @@ MAX_SEED = 2**31 - 1
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Run settings of every algorithm: which one learns, for how long, on which device, where the run folder, its checkpoints and logs go."""
+    """Run settings of every algorithm: which one learns, for how long, on which device, where the
+    run folder, its checkpoints and logs go."""
 
     algo: Literal["sdpg", "ppo", "distill"] = "sdpg"
     """Learning algorithm: SDPG; or the baselines PPO (every world rendered) and distill (a pixel

@@ -424,8 +424,9 @@ def test_a_run_saved_with_a_flat_config_resumes_plays_and_exports(tmp_path, devi
     from sdpg_warp.checkpoint import load_policy
 
     old = json.loads((pathlib.Path(__file__).parent / "data" / "flat_config_2026-12-06.json").read_text())
-    assert train.main(["--device", device, "--log-dir", str(tmp_path), "--task", "pointmass", "--obs", "state", "--num-nominal", "2", "--num-aux", "3",
-                       "--horizon", "4", "--epochs", "1", "--schedule-epochs", "2", "--run-name", "r"]) == 0
+    assert train.main(["--device", device, "--log-dir", str(tmp_path), "--task", "pointmass", "--obs", "state",
+                       "--num-nominal", "2", "--num-aux", "3", "--horizon", "4", "--epochs", "1",
+                       "--schedule-epochs", "2", "--run-name", "r"]) == 0
     run = tmp_path / "r"
     (run / "config.json").write_text(json.dumps(old))
     state = torch.load(run / "checkpoint.pt", weights_only=False)

@@ -59,7 +59,7 @@ authors' code evaluates every reward function twice per step, once for its logs,
 time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; the authors' FR, FL,
 RR, RL); no domain randomization, pushes, observation noise or clipping; no self-collisions. The
 actor's depth format (58 x 87 of a 60 x 106 render, 2 m, [-0.5, 0.5]) and 20-step proprioception
-history are the authors', set by the config (``sdpg_warp.config.TASK_OBS_DEFAULTS``).
+history are the authors', set by the config (``sdpg_warp/tasks/defaults.py``).
 """
 
 import dataclasses
