@@ -292,6 +292,7 @@ class DistillConfig:
     distill_beta_epochs: int = 0
     """distill: epochs over which ``distill_beta`` decays to 0 (0: beta is 0 throughout)."""
 
+
 SECTIONS: dict[str, type] = {"run": RunConfig, "env": EnvConfig, "network": NetworkConfig, "sdpg": SDPGConfig,
                              "envs": EnvsConfig, "ppo": PPOConfig, "distill": DistillConfig}
 """Every section by name, in --help's order (a new one is also a base of :class:`TrainConfig`)."""
