@@ -24,8 +24,8 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "checkpoint_minutes", "max_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger",
-                       "console", "keep_checkpoints", "video_every", "video_steps")
+                       "checkpoint_minutes", "max_minutes", "threads", "sync_timing", "collective_timeout", "teacher",
+                       "logger", "console", "keep_checkpoints", "video_every", "video_steps")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
