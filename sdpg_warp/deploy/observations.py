@@ -1,0 +1,80 @@
+"""The actor's state observation, assembled from a C MuJoCo ``MjData`` as a robot's sensors give it:
+joint encoders (``qpos``/``qvel`` of each joint), the base's pose and velocity (a state estimator:
+the free joint's ``qpos``/``qvel``, the torso's orientation matrix ``xmat``), and the last action
+sent. Written apart from the training simulator's Warp kernels on purpose: ``tests/test_deploy.py``
+checks that both give the same observation of the same state.
+
+Each function takes (task, model, data, last action) with the data's kinematics current
+(``mujoco.mj_kinematics`` or ``mj_forward`` after the last step) and returns float32 [state_dim].
+"""
+
+from typing import Callable
+
+import mujoco
+import numpy as np
+
+
+def _planar(task, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> np.ndarray:
+    """Planar walkers (hopper, walker): [root height, root pitch, joint angles, every joint rate]:
+    all joints but the forward slide, then all rates."""
+    return np.concatenate([d.qpos[1:], d.qvel])
+
+
+def _motor_joints(mjm: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """(qpos address, dof address) of the hinge each motor drives, in action order."""
+    joints = mjm.actuator_trnid[:, 0]
+    return mjm.jnt_qposadr[joints], mjm.jnt_dofadr[joints]
+
+
+def _floating_base(joint_vel_scale: float) -> Callable:
+    """Free-joint robots (ant, humanoid): [torso height, torso quaternion (w x y z), torso origin
+    velocity (world), torso angular velocity (world), motor joint angles, scaled motor joint rates,
+    up = z axis . z, heading = x axis . x, last action]."""
+
+    def observe(task, mjm, d, action):
+        torso = mjm.jnt_bodyid[0]
+        rot = d.xmat[torso].reshape(3, 3)
+        qadr, dadr = _motor_joints(mjm)
+        return np.concatenate([
+            d.qpos[2:3], d.qpos[3:7], d.qvel[0:3], rot @ d.qvel[3:6], d.qpos[qadr],
+            joint_vel_scale * d.qvel[dadr], [rot[2, 2], rot[0, 0]], action,
+        ])
+
+    return observe
+
+
+def _reacher(task, mjm, d, action):
+    """[cos angle, sin angle, rate] of the arm's one joint."""
+    return np.array([np.cos(d.qpos[0]), np.sin(d.qpos[0]), d.qvel[0]])
+
+
+def _pointmass(task, mjm, d, action):
+    """[x, y, x rate, y rate]."""
+    return np.concatenate([d.qpos[:2], d.qvel[:2]])
+
+
+def _scale(module: str) -> float:
+    import importlib
+
+    return importlib.import_module(f"sdpg_warp.tasks.{module}").JOINT_VEL_SCALE
+
+
+OBSERVERS: dict[str, Callable] = {
+    "hopper": _planar,
+    "walker": _planar,
+    "reacher": _reacher,
+    "pointmass": _pointmass,
+}
+"""Task name -> state observation function (the floating-base tasks are added by :func:`observer`)."""
+
+
+def observer(task_name: str) -> Callable:
+    """The state observation function of a task; KeyError for a task deploy does not cover."""
+    if task_name in ("ant", "humanoid"):
+        return _floating_base(_scale(task_name))
+    return OBSERVERS[task_name]
+
+
+def state_observation(task, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> np.ndarray:
+    """float32 [state_dim]: the task's state observation of ``d`` (kinematics current) after ``action``."""
+    return observer(task.name)(task, mjm, d, action).astype(np.float32)
