@@ -6,3 +6,10 @@ runs the policy's ONNX file (``sdpg_warp.export``) in onnxruntime on a :class:`R
 (:class:`MuJoCoRobot`): observations assembled from ``MjData`` as a robot's sensors give them,
 images from ``mujoco.Renderer``, rewards in NumPy, a fixed-rate loop that counts missed deadlines.
 """
+
+import os
+
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    # Headless (a server, a robot's computer): mujoco.Renderer needs EGL, and MuJoCo reads this
+    # variable once, when it is first imported.
+    os.environ["MUJOCO_GL"] = "egl"
