@@ -58,6 +58,10 @@ def check(args):
         check_robot(task_info(config["task"]))
     except RobotNotFound as e:
         raise DeployError(str(e)) from None
+    from sdpg_warp.deploy.observations import OBSERVERS
+
+    if config["task"] not in OBSERVERS:
+        raise DeployError(f"deploy does not cover task {config['task']} yet (it covers {', '.join(OBSERVERS)})")
     return onnx_path, config
 
 

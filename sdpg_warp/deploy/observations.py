@@ -8,6 +8,7 @@ Each function takes (task, model, data, last action) with the data's kinematics 
 (``mujoco.mj_kinematics`` or ``mj_forward`` after the last step) and returns float32 [state_dim].
 """
 
+import importlib
 from typing import Callable
 
 import mujoco
@@ -26,21 +27,17 @@ def _motor_joints(mjm: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
     return mjm.jnt_qposadr[joints], mjm.jnt_dofadr[joints]
 
 
-def _floating_base(joint_vel_scale: float) -> Callable:
+def _floating_base(task, mjm, d, action):
     """Free-joint robots (ant, humanoid): [torso height, torso quaternion (w x y z), torso origin
-    velocity (world), torso angular velocity (world), motor joint angles, scaled motor joint rates,
-    up = z axis . z, heading = x axis . x, last action]."""
-
-    def observe(task, mjm, d, action):
-        torso = mjm.jnt_bodyid[0]
-        rot = d.xmat[torso].reshape(3, 3)
-        qadr, dadr = _motor_joints(mjm)
-        return np.concatenate([
-            d.qpos[2:3], d.qpos[3:7], d.qvel[0:3], rot @ d.qvel[3:6], d.qpos[qadr],
-            joint_vel_scale * d.qvel[dadr], [rot[2, 2], rot[0, 0]], action,
-        ])
-
-    return observe
+    velocity (world), torso angular velocity (world), motor joint angles, motor joint rates times
+    the task's ``JOINT_VEL_SCALE``, up = z axis . z, heading = x axis . x, last action]."""
+    scale = importlib.import_module(type(task).__module__).JOINT_VEL_SCALE
+    rot = d.xmat[mjm.jnt_bodyid[0]].reshape(3, 3)
+    qadr, dadr = _motor_joints(mjm)
+    return np.concatenate([
+        d.qpos[2:3], d.qpos[3:7], d.qvel[0:3], rot @ d.qvel[3:6], d.qpos[qadr], scale * d.qvel[dadr],
+        [rot[2, 2], rot[0, 0]], action,
+    ])
 
 
 def _reacher(task, mjm, d, action):
@@ -53,28 +50,17 @@ def _pointmass(task, mjm, d, action):
     return np.concatenate([d.qpos[:2], d.qvel[:2]])
 
 
-def _scale(module: str) -> float:
-    import importlib
-
-    return importlib.import_module(f"sdpg_warp.tasks.{module}").JOINT_VEL_SCALE
-
-
 OBSERVERS: dict[str, Callable] = {
     "hopper": _planar,
     "walker": _planar,
+    "ant": _floating_base,
+    "humanoid": _floating_base,
     "reacher": _reacher,
     "pointmass": _pointmass,
 }
-"""Task name -> state observation function (the floating-base tasks are added by :func:`observer`)."""
-
-
-def observer(task_name: str) -> Callable:
-    """The state observation function of a task; KeyError for a task deploy does not cover."""
-    if task_name in ("ant", "humanoid"):
-        return _floating_base(_scale(task_name))
-    return OBSERVERS[task_name]
+"""Task name -> its state observation function: the tasks deploy covers."""
 
 
 def state_observation(task, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> np.ndarray:
     """float32 [state_dim]: the task's state observation of ``d`` (kinematics current) after ``action``."""
-    return observer(task.name)(task, mjm, d, action).astype(np.float32)
+    return OBSERVERS[task.name](task, mjm, d, action).astype(np.float32)
