@@ -245,3 +245,45 @@ def test_bad_input_exits_2_with_one_line_before_torch_loads(tmp_path):
         err = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(err) == 1, (argv, done.stderr)
         assert err[0].startswith("error: ") and message in err[0], (argv, err)
+
+
+GO2_DEPTH = dict(obs="depth", frames=1, render_hw=(60, 106), image_crop=(0, 2, 4, 4), image_hw=(58, 87), depth_far=2.0,
+                 proprio_history=4)
+"""go2_terrain's depth format (docs/ego_tasks.md), with a shorter proprioception history."""
+GO2_DEPTH_ATOL, GO2_DEPTH_FRACTION = 0.01, 0.02
+"""Depth in [-0.5, 0.5] (2 m far): at most 2% of the pixels may differ by more than 0.01 (2 cm)."""
+
+
+@pytest.mark.task("go2_terrain")
+def test_go2_proprio_history_and_depth_match_training(device):
+    """Step by step, the proprioception history and the cropped, resampled, clipped depth frame that
+    deploy assembles from MjData equal the training simulator's packed observation of the same state."""
+    from sdpg_warp.render.ego import image_observation, unpack
+    from sdpg_warp.deploy.run import make_robot
+
+    sim = BatchedSim("go2_terrain", 2, 1, device=device, seed=5)
+    sim.reset()
+    cfg = GO2_DEPTH
+    training = image_observation(sim, "depth", 0, cfg["frames"], False, cfg["render_hw"], cfg["image_crop"],
+                                 cfg["image_hw"], cfg["depth_far"], cfg["proprio_history"])
+    robot = make_robot(sim.task, cfg)
+    observer = Observer(sim.task, cfg)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(4):
+        if step:
+            sim.step((torch.rand(sim.num_worlds, sim.num_actions, generator=gen) * 2 - 1).to(sim.action.device))
+            assert not sim.fresh.any() and not (sim.terminated | sim.truncated).any()
+        packed = training.render_step()
+        images, proprio = unpack(packed, training.image_shape, sim.task.proprio_dim * cfg["proprio_history"])
+        robot.data.qpos[:] = sim.qpos[0].cpu().numpy()
+        robot.data.qvel[:] = sim.qvel[0].cpu().numpy()
+        robot.data.mocap_pos[:] = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy()
+        robot.action[:] = sim.action[0].cpu().numpy()
+        mujoco.mj_forward(robot.model, robot.data)
+        inputs = observer(robot, first=step == 0)
+        np.testing.assert_allclose(inputs["proprio_history"], proprio[0].reshape(cfg["proprio_history"], -1).cpu(),
+                                   atol=STATE_ATOL, rtol=0)
+        assert inputs["images"].shape == tuple(images.shape[1:]) == (1, 58, 87)
+        bad = np.abs(inputs["images"] - images[0].cpu().numpy()) > GO2_DEPTH_ATOL
+        assert bad.mean() <= GO2_DEPTH_FRACTION, f"step {step}: {bad.sum()} depth pixels differ"
+    robot.close()

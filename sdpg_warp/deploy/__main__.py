@@ -58,10 +58,11 @@ def check(args):
         check_robot(task_info(config["task"]))
     except RobotNotFound as e:
         raise DeployError(str(e)) from None
-    from sdpg_warp.deploy.observations import OBSERVERS
+    from sdpg_warp.deploy.observations import OBSERVERS, PROPRIO, covers
 
-    if config["task"] not in OBSERVERS:
-        raise DeployError(f"deploy does not cover task {config['task']} yet (it covers {', '.join(OBSERVERS)})")
+    if not covers(config["task"], config.get("obs")):
+        raise DeployError(f"deploy does not cover task {config['task']} with obs {config.get('obs')} yet (it covers "
+                          f"{', '.join(OBSERVERS)}; {', '.join(PROPRIO)} with rgb or depth)")
     return onnx_path, config
 
 

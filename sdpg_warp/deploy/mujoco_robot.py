@@ -20,10 +20,15 @@ def control_ranges(mjm: mujoco.MjModel) -> np.ndarray:
 
 class MuJoCoRobot(Robot):
     """A task's robot in C MuJoCo. ``read()`` returns the ``MjData`` with its kinematics current;
-    ``images()`` the camera stacks (when built with ``cameras``, a :class:`CameraStack`)."""
+    ``images()`` the camera stacks (when built with ``cameras``, a function of the model returning a
+    :class:`~sdpg_warp.deploy.camera.CameraStack`)."""
 
     def __init__(self, task, cameras=None):
+        from sdpg_warp.deploy.rules import rules
+
         self.task = task
+        self.rules = rules(task)
+        """The task's scene draws and step outcomes (``sdpg_warp.deploy.rules``)."""
         self.model = task.mj_model()
         self.data = mujoco.MjData(self.model)
         self.control_period = float(self.model.opt.timestep * task.frame_skip)
@@ -35,7 +40,7 @@ class MuJoCoRobot(Robot):
     def reset(self, seed: int) -> None:
         """MuJoCo's reset, then the task's start pose with uniform noise (``reset_noise_qpos``,
         quaternions renormalized) and uniform joint rates (``reset_noise_qvel``), drawn from NumPy's
-        generator keyed by ``seed``."""
+        generator keyed by ``seed``, then the task's scene (``rules.reset``: a sub-terrain, a command)."""
         m, d, task = self.model, self.data, self.task
         mujoco.mj_resetData(m, d)
         rng = np.random.default_rng(seed)
@@ -47,6 +52,7 @@ class MuJoCoRobot(Robot):
                 d.qpos[adr:adr + 4] /= np.linalg.norm(d.qpos[adr:adr + 4])
         d.qvel[:] = task.reset_noise_qvel * rng.uniform(-1.0, 1.0, m.nv)
         self.action[:] = 0.0
+        self.rules.reset(m, d, rng)
         mujoco.mj_forward(m, d)
 
     def read(self) -> mujoco.MjData:

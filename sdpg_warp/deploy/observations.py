@@ -64,3 +64,39 @@ OBSERVERS: dict[str, Callable] = {
 def state_observation(task, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> np.ndarray:
     """float32 [state_dim]: the task's state observation of ``d`` (kinematics current) after ``action``."""
     return OBSERVERS[task.name](task, mjm, d, action).astype(np.float32)
+
+
+def _go2_proprio(task, mjm, d, action):
+    """Go2 (45): [0.25 x gyro (base frame), gravity in the base frame, the operator's command
+    (2 v_x, 2 v_y, 0.25 yaw rate), joint angles - default pose, 0.05 x joint rates, last action].
+    The command (v_x, v_y, heading) sits in the scene's ``command`` mocap body; the yaw-rate command
+    is clip(0.5 wrap(heading - yaw), -1, 1) with the base's yaw."""
+    go2 = importlib.import_module(type(task).__module__)
+    rot = d.xmat[mjm.body("base").id].reshape(3, 3)
+    vx, vy, heading = d.mocap_pos[mjm.body("command").mocapid[0]]
+    yaw = np.arctan2(rot[1, 0], rot[0, 0])
+    error = np.arctan2(np.sin(heading - yaw), np.cos(heading - yaw))
+    yaw_rate = np.clip(go2.YAW_GAIN * error, -go2.MAX_YAW_RATE, go2.MAX_YAW_RATE)
+    qadr, dadr = _motor_joints(mjm)
+    gyro = d.qvel[3:6]  # a free joint's angular velocity is in the body frame, as an IMU's
+    return np.concatenate([
+        go2.ANG_VEL_SCALE * gyro, rot.T @ np.array([0.0, 0.0, -1.0]),
+        [go2.LIN_VEL_SCALE * vx, go2.LIN_VEL_SCALE * vy, go2.ANG_VEL_SCALE * yaw_rate],
+        d.qpos[qadr] - np.array(go2.DEFAULT_POSE), go2.DOF_VEL_SCALE * d.qvel[dadr], action,
+    ])
+
+
+PROPRIO: dict[str, Callable] = {"go2_terrain": _go2_proprio}
+"""Ego-centric task name -> its proprioception function (what the actor sees beside its cameras)."""
+
+
+def proprioception(task, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> np.ndarray:
+    """float32 [proprio_dim]: an ego-centric task's proprioception of ``d`` after ``action``."""
+    return PROPRIO[task.name](task, mjm, d, action).astype(np.float32)
+
+
+def covers(task_name: str, obs: str) -> bool:
+    """Whether deploy assembles this task's observation of kind ``obs`` ("state", "rgb", "depth"):
+    every kind for the classic tasks, camera kinds for the ego-centric tasks it has
+    proprioception for (their privileged state is no robot's sensor reading)."""
+    return task_name in OBSERVERS or (task_name in PROPRIO and obs != "state")

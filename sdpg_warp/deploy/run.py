@@ -9,13 +9,9 @@ import numpy as np
 
 from sdpg_warp.deploy.camera import CameraStack
 from sdpg_warp.deploy.mujoco_robot import MuJoCoRobot
-from sdpg_warp.deploy.observations import state_observation
+from sdpg_warp.deploy.observations import proprioception, state_observation
 from sdpg_warp.deploy.policy import OnnxPolicy, PolicySpec
 from sdpg_warp.deploy.robot import ControlLoop
-
-MAX_ABS_STATE = 1.0e4
-"""A |qpos| or |qvel| entry beyond this ends the episode with no reward (the physics blew up), as in training."""
-
 
 def _render_hw(config: dict) -> tuple[int, int]:
     return tuple(config.get("render_hw") or ()) or (config["image_size"], config["image_size"])
@@ -59,7 +55,7 @@ class Observer:
         images = robot.images(refill=first)
         if not self.task.proprio_dim:
             return {"obs": images}
-        current = state_observation(self.task, robot.model, d, robot.action)[: self.task.proprio_dim]
+        current = proprioception(self.task, robot.model, d, robot.action)
         if first or self._proprio is None:
             self._proprio = np.zeros((self.history, current.size), dtype=np.float32)
         self._proprio = np.concatenate([self._proprio[1:], current[None]])
@@ -68,24 +64,12 @@ class Observer:
         return {"images": images, "proprio": self._proprio[0]}
 
 
-def step_outcome(task, d, action: np.ndarray) -> tuple[float, bool]:
-    """(reward, terminated) of the state ``d`` after ``action``: the task's NumPy reward terms summed
-    (``Task.reference``); a blown-up state ends the episode with reward 0."""
-    qpos, qvel = np.array(d.qpos), np.array(d.qvel)
-    if not (np.all(np.abs(qpos) <= MAX_ABS_STATE) and np.all(np.abs(qvel) <= MAX_ABS_STATE)):
-        return 0.0, True
-    _, terms, terminated = task.reference(qpos, qvel, action)
-    reward = float(np.sum(terms))
-    if not np.isfinite(reward):
-        return 0.0, True
-    return reward, terminated
-
-
 @dataclasses.dataclass
 class Episode:
     ret: float
     steps: int
     terminated: bool
+    metrics: dict
 
 
 def run_episode(robot, policy: OnnxPolicy, observer: Observer, loop: ControlLoop, seed, episode_length: int,
@@ -95,17 +79,17 @@ def run_episode(robot, policy: OnnxPolicy, observer: Observer, loop: ControlLoop
     tick (a video)."""
     robot.reset(seed)
     observer.reset()
-    total, step, terminated = 0.0, 0, False
+    total, step, terminated, metrics = 0.0, 0, False, {}
     while step < episode_length and not terminated:
         first = step == 0
         loop.tick(lambda: robot.write(policy.act(observer(robot, first))))
         robot.advance()
-        reward, terminated = step_outcome(robot.task, robot.data, robot.action)
+        reward, terminated, metrics = robot.rules.step(robot.model, robot.data, robot.action)
         total += reward
         step += 1
         if frame is not None:
             frame(robot)
-    return Episode(total, step, terminated)
+    return Episode(total, step, terminated, metrics)
 
 
 def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Optional[str] = None,
@@ -128,7 +112,8 @@ def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Op
             episode = run_episode(robot, policy, observer, loop, (seed, k), task.episode_length, frame)
             returns.append(episode.ret)
             end = "terminated" if episode.terminated else "truncated"
-            progress(f"episode {k}: return {episode.ret:.3f} ({episode.steps} steps, {end})")
+            metrics = "".join(f", {name} {value:.3f}" for name, value in episode.metrics.items())
+            progress(f"episode {k}: return {episode.ret:.3f} ({episode.steps} steps, {end}{metrics})")
     finally:
         robot.close()
         if writer is not None:
