@@ -229,6 +229,8 @@ def _bad_input_cases(tmp_path):
         ([go2], {"MENAGERIE_ROOT": str(tmp_path / "no_menagerie")}, "unitree_go2"),
         ([str(tmp_path)], {}, "no run folder or checkpoint with a config.json"),
         ([hopper, "--episodes", "0"], {}, "--episodes must be >= 1"),
+        ([hopper, "--seed", "-1"], {}, "--seed must be in"),
+        ([hopper, "--video", str(tmp_path / "out.txt")], {}, "unknown video extension"),
         ([_onnx_with_metadata(tmp_path / "hand.onnx", {CONFIG_KEY: json.dumps({"task": "allegro_hand", "obs": "rgb"})})],
          {}, "deploy does not cover task allegro_hand"),
     ]
