@@ -249,43 +249,90 @@ def test_bad_input_exits_2_with_one_line_before_torch_loads(tmp_path):
         assert err[0].startswith("error: ") and message in err[0], (argv, err)
 
 
-GO2_DEPTH = dict(obs="depth", frames=1, render_hw=(60, 106), image_crop=(0, 2, 4, 4), image_hw=(58, 87), depth_far=2.0,
-                 proprio_history=4)
-"""go2_terrain's depth format (docs/ego_tasks.md), with a shorter proprioception history."""
-GO2_DEPTH_ATOL, GO2_DEPTH_FRACTION = 0.01, 0.02
-"""Depth in [-0.5, 0.5] (2 m far): at most 2% of the pixels may differ by more than 0.01 (2 cm)."""
+EGO = {
+    "go2_terrain": dict(obs="depth", frames=1, render_hw=(60, 106), image_crop=(0, 2, 4, 4), image_hw=(58, 87),
+                        depth_far=2.0, proprio_history=4),
+    "walker_hurdle": dict(obs="rgb", frames=2, image_size=32, proprio_history=1),
+    "g1_hurdle": dict(obs="depth", frames=2, image_size=32, proprio_history=2),
+}
+"""Each covered ego-centric task's observation format in these tests: go2_terrain's own depth format
+(docs/ego_tasks.md) with a shorter history, the others small."""
+FAR_DEPTH_ATOL, FAR_DEPTH_FRACTION = 0.01, 0.02
+"""Depth mapped to [-0.5, 0.5] (go2_terrain, 2 m far): at most 2% of the pixels may differ by more
+than 0.01 (2 cm)."""
 
 
-@pytest.mark.task("go2_terrain")
-def test_go2_proprio_history_and_depth_match_training(device):
-    """Step by step, the proprioception history and the cropped, resampled, clipped depth frame that
-    deploy assembles from MjData equal the training simulator's packed observation of the same state."""
-    from sdpg_warp.render.ego import image_observation, unpack
+def _images_agree(config: dict, deployed: np.ndarray, training: np.ndarray) -> None:
+    assert deployed.shape == training.shape and deployed.dtype == training.dtype
+    if config["obs"] == "rgb":
+        assert np.abs(deployed.astype(int) - training.astype(int)).mean() <= RGB_MEAN_ABS
+    elif config.get("depth_far"):
+        bad = np.abs(deployed - training) > FAR_DEPTH_ATOL
+        assert bad.mean() <= FAR_DEPTH_FRACTION, f"{bad.sum()} depth pixels differ"
+    else:
+        bad = np.abs(deployed - training) > DEPTH_RTOL * training
+        assert bad.mean() <= DEPTH_FRACTION, f"{bad.sum()} depth pixels differ"
+
+
+@pytest.mark.parametrize("task", sorted(EGO))
+def test_ego_proprio_history_and_images_match_training(device, task):
+    """Step by step, the proprioception (and its history) and the camera stack that deploy assembles
+    from MjData equal the training simulator's packed observation of the same state (images within
+    the rendering tolerances above)."""
     from sdpg_warp.deploy.run import make_robot
+    from sdpg_warp.render.ego import image_observation, unpack
 
-    sim = BatchedSim("go2_terrain", 2, 1, device=device, seed=5)
+    cfg = EGO[task]
+    sim = BatchedSim(task, 2, 1, device=device, seed=5)
     sim.reset()
-    cfg = GO2_DEPTH
-    training = image_observation(sim, "depth", 0, cfg["frames"], False, cfg["render_hw"], cfg["image_crop"],
-                                 cfg["image_hw"], cfg["depth_far"], cfg["proprio_history"])
+    training = image_observation(sim, cfg["obs"], cfg.get("image_size", 0), cfg["frames"], False,
+                                 cfg.get("render_hw", ()), cfg.get("image_crop", ()), cfg.get("image_hw", ()),
+                                 cfg.get("depth_far"), cfg["proprio_history"])
     robot = make_robot(sim.task, cfg)
     observer = Observer(sim.task, cfg)
+    history = cfg["proprio_history"]
     gen = torch.Generator().manual_seed(1)
-    for step in range(4):
+    for step in range(3):
         if step:
             sim.step((torch.rand(sim.num_worlds, sim.num_actions, generator=gen) * 2 - 1).to(sim.action.device))
             assert not sim.fresh.any() and not (sim.terminated | sim.truncated).any()
-        packed = training.render_step()
-        images, proprio = unpack(packed, training.image_shape, sim.task.proprio_dim * cfg["proprio_history"])
+        images, proprio = unpack(training.render_step(), training.image_shape, sim.task.proprio_dim * history)
         robot.data.qpos[:] = sim.qpos[0].cpu().numpy()
         robot.data.qvel[:] = sim.qvel[0].cpu().numpy()
         robot.data.mocap_pos[:] = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy()
+        robot.data.mocap_quat[:] = wp.to_torch(sim.d.mocap_quat)[0].cpu().numpy()
         robot.action[:] = sim.action[0].cpu().numpy()
         mujoco.mj_forward(robot.model, robot.data)
         inputs = observer(robot, first=step == 0)
-        np.testing.assert_allclose(inputs["proprio_history"], proprio[0].reshape(cfg["proprio_history"], -1).cpu(),
-                                   atol=STATE_ATOL, rtol=0)
-        assert inputs["images"].shape == tuple(images.shape[1:]) == (1, 58, 87)
-        bad = np.abs(inputs["images"] - images[0].cpu().numpy()) > GO2_DEPTH_ATOL
-        assert bad.mean() <= GO2_DEPTH_FRACTION, f"step {step}: {bad.sum()} depth pixels differ"
+        deployed = inputs["proprio_history"] if history > 1 else inputs["proprio"][None]
+        np.testing.assert_allclose(deployed, proprio[0].reshape(history, -1).cpu(), atol=STATE_ATOL, rtol=0)
+        _images_agree(cfg, inputs["images"], images[0].cpu().numpy())
+    robot.close()
+
+
+class _ZeroPolicy:
+    def __init__(self, nu: int):
+        self.nu = nu
+
+    def act(self, inputs):
+        return np.zeros(self.nu)
+
+
+@pytest.mark.parametrize("task", sorted(EGO))
+def test_ego_rules_draw_the_scene_and_score_steps(task):
+    """A short C MuJoCo episode of each covered ego-centric task: the reset draws the scene (hurdles
+    placed, go2 on a sub-terrain with a command), every step gives a finite reward and the task's
+    metrics."""
+    from sdpg_warp.deploy.run import make_robot
+
+    cfg = EGO[task]
+    t = make_task(task, episode_length=3)
+    robot = make_robot(t, cfg)
+    episode = run_episode(robot, _ZeroPolicy(robot.model.nu), Observer(t, cfg), ControlLoop(robot.control_period),
+                          (2, 0), t.episode_length)
+    assert episode.steps == 3 and np.isfinite(episode.ret)
+    assert tuple(episode.metrics) == t.metric_names
+    start = robot.data.mocap_pos.copy()
+    robot.reset((2, 1))
+    assert not np.allclose(robot.data.mocap_pos, start), "a new episode draws a new scene"
     robot.close()

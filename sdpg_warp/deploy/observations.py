@@ -86,7 +86,15 @@ def _go2_proprio(task, mjm, d, action):
     ])
 
 
-PROPRIO: dict[str, Callable] = {"go2_terrain": _go2_proprio}
+def _g1_proprio(task, mjm, d, action):
+    """G1 (56): [base height, gravity in the base frame, base velocity (linear in the world frame,
+    angular in the base frame: the free joint's), motor joint angles, motor joint rates]."""
+    rot = d.xmat[mjm.jnt_bodyid[0]].reshape(3, 3)
+    qadr, dadr = _motor_joints(mjm)
+    return np.concatenate([d.qpos[2:3], rot.T @ np.array([0.0, 0.0, -1.0]), d.qvel[0:6], d.qpos[qadr], d.qvel[dadr]])
+
+
+PROPRIO: dict[str, Callable] = {"go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
 """Ego-centric task name -> its proprioception function (what the actor sees beside its cameras)."""
 
 

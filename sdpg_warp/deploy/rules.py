@@ -74,7 +74,34 @@ class Go2Rules(Rules):
         return max(float(np.sum(terms)), 0.0), bool(terminated), dict(zip(task.metric_names, self.metrics))
 
 
-RULES = {"go2_terrain": Go2Rules}
+class HurdleRules(Rules):
+    """The hurdle tasks (walker_hurdle, g1_hurdle): a reset draws the task's hurdle track into the
+    scene's hurdle mocap bodies (``HurdleTrack.sample``); the step's reference reads it."""
+
+    def __init__(self, task):
+        super().__init__(task)
+        import importlib
+
+        self.track = importlib.import_module(type(task).__module__).TRACK
+        self.steps = 0
+        self.metrics = np.zeros(len(task.metric_names))
+
+    def reset(self, mjm, d, rng):
+        self.steps = 0
+        d.mocap_pos[:self.track.num_hurdles] = self.track.sample(rng)
+
+    def step(self, mjm, d, action):
+        if not _healthy(d):
+            return 0.0, True, {}
+        task = self.task
+        qpos, qvel, mocap = np.array(d.qpos), np.array(d.qvel), np.array(d.mocap_pos)
+        _, terms, terminated = task.reference(qpos, qvel, action, mocap)
+        self.metrics = task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
+        self.steps += 1
+        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+
+
+RULES = {"go2_terrain": Go2Rules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
 """Tasks whose rules are not :class:`Rules`'."""
 
 
