@@ -254,6 +254,7 @@ EGO = {
                         depth_far=2.0, proprio_history=4),
     "walker_hurdle": dict(obs="rgb", frames=2, image_size=32, proprio_history=1),
     "g1_hurdle": dict(obs="depth", frames=2, image_size=32, proprio_history=2),
+    "franka_pick_cube": dict(obs="rgb", frames=1, image_size=32, proprio_history=1),
 }
 """Each covered ego-centric task's observation format in these tests: go2_terrain's own depth format
 (docs/ego_tasks.md) with a shorter history, the others small."""

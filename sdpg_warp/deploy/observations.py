@@ -94,7 +94,22 @@ def _g1_proprio(task, mjm, d, action):
     return np.concatenate([d.qpos[2:3], rot.T @ np.array([0.0, 0.0, -1.0]), d.qvel[0:6], d.qpos[qadr], d.qvel[dadr]])
 
 
-PROPRIO: dict[str, Callable] = {"go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
+def _franka_proprio(task, mjm, d, action):
+    """Franka (38): [arm joint angles (7), finger positions (2), their rates (9), gripper point (3),
+    the hand's rotation matrix rows 2-3 (6), joint targets of the last action - joint positions (8:
+    arm, then the gripper's target - finger 1), the target point (3, the ``target`` mocap body)]."""
+    franka = importlib.import_module(type(task).__module__)
+    arm = franka.NUM_ARM
+    hand_rot = d.xmat[mjm.body("hand").id].reshape(3, 3)
+    fingers = [d.xpos[mjm.body(name).id] for name in franka.FINGERS]
+    gripper = 0.5 * (fingers[0] + fingers[1]) + hand_rot @ np.array(franka.GRIPPER_OFFSET)
+    targets = np.concatenate([np.array(franka.DEFAULT_POSE) + franka.ARM_ACTION_SCALE * action[:arm],
+                              [0.5 * franka.FINGER_OPEN * (action[arm] + 1.0)]])
+    return np.concatenate([d.qpos[:arm + 2], d.qvel[:arm + 2], gripper, hand_rot[1:].reshape(-1),
+                           targets - d.qpos[:arm + 1], d.mocap_pos[mjm.body("target").mocapid[0]]])
+
+
+PROPRIO: dict[str, Callable] = {"franka_pick_cube": _franka_proprio, "go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
 """Ego-centric task name -> its proprioception function (what the actor sees beside its cameras)."""
 
 

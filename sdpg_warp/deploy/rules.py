@@ -101,7 +101,41 @@ class HurdleRules(Rules):
         return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
 
 
-RULES = {"go2_terrain": Go2Rules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
+class FrankaRules(Rules):
+    """franka_pick_cube: a reset puts the arm at its default pose with the fingers open, the cube
+    and the target point where ``np_sample_scene`` draws them; the "reached" flag lives in the
+    scene's ``memory`` mocap body, as in training."""
+
+    def __init__(self, task):
+        super().__init__(task)
+        import importlib
+
+        self.franka = importlib.import_module(type(task).__module__)
+        self.steps = 0
+        self.metrics = np.zeros(len(task.metric_names))
+
+    def reset(self, mjm, d, rng):
+        franka = self.franka
+        self.steps = 0
+        d.qpos[:] = franka.start_qpos(mjm)
+        cube, target = franka.np_sample_scene(rng)
+        d.qpos[franka.CUBE_QPOS:franka.CUBE_QPOS + 3] = cube
+        d.mocap_pos[:] = 0.0
+        d.mocap_pos[franka.TARGET_BODY] = target
+
+    def step(self, mjm, d, action):
+        if not _healthy(d):
+            return 0.0, True, {}
+        task = self.task
+        qpos, qvel, mocap = np.array(d.qpos), np.array(d.qvel), np.array(d.mocap_pos)
+        _, terms, terminated = task.reference(qpos, qvel, action, mocap)
+        self.metrics = task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
+        d.mocap_pos[:] = task.reference_after_step(qpos, mocap)
+        self.steps += 1
+        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+
+
+RULES = {"go2_terrain": Go2Rules, "franka_pick_cube": FrankaRules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
 """Tasks whose rules are not :class:`Rules`'."""
 
 
