@@ -20,6 +20,7 @@ from sdpg_warp.deploy.mujoco_robot import MuJoCoRobot
 from sdpg_warp.deploy.observations import state_observation
 from sdpg_warp.deploy.policy import OnnxPolicy
 from sdpg_warp.deploy.robot import ControlLoop
+from sdpg_warp.deploy.rules import InHandRules
 from sdpg_warp.deploy.run import Observer, run_episode
 from sdpg_warp.export import CONFIG_KEY
 from sdpg_warp.render import NominalRenderer
@@ -231,8 +232,8 @@ def _bad_input_cases(tmp_path):
         ([hopper, "--episodes", "0"], {}, "--episodes must be >= 1"),
         ([hopper, "--seed", "-1"], {}, "--seed must be in"),
         ([hopper, "--video", str(tmp_path / "out.txt")], {}, "unknown video extension"),
-        ([_onnx_with_metadata(tmp_path / "hand.onnx", {CONFIG_KEY: json.dumps({"task": "allegro_hand", "obs": "rgb"})})],
-         {}, "deploy does not cover task allegro_hand"),
+        ([_onnx_with_metadata(tmp_path / "go2s.onnx", {CONFIG_KEY: json.dumps({"task": "go2_terrain", "obs": "state"})})],
+         {}, "deploy does not cover task go2_terrain with obs state"),
     ]
 
 
@@ -255,6 +256,8 @@ EGO = {
     "walker_hurdle": dict(obs="rgb", frames=2, image_size=32, proprio_history=1),
     "g1_hurdle": dict(obs="depth", frames=2, image_size=32, proprio_history=2),
     "franka_pick_cube": dict(obs="rgb", frames=1, image_size=32, proprio_history=1),
+    "allegro_hand": dict(obs="rgb", frames=1, image_size=32, proprio_history=1),
+    "shadow_hand": dict(obs="depth", frames=1, image_size=32, proprio_history=1),
 }
 """Each covered ego-centric task's observation format in these tests: go2_terrain's own depth format
 (docs/ego_tasks.md) with a shorter history, the others small."""
@@ -293,14 +296,19 @@ def test_ego_proprio_history_and_images_match_training(device, task):
     observer = Observer(sim.task, cfg)
     history = cfg["proprio_history"]
     gen = torch.Generator().manual_seed(1)
+    mocap = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy().copy()
     for step in range(3):
+        scored = mocap  # the task memory as the last step was scored (before its after_step)
         if step:
             sim.step((torch.rand(sim.num_worlds, sim.num_actions, generator=gen) * 2 - 1).to(sim.action.device))
             assert not sim.fresh.any() and not (sim.terminated | sim.truncated).any()
         images, proprio = unpack(training.render_step(), training.image_shape, sim.task.proprio_dim * history)
+        mocap = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy().copy()
+        if isinstance(robot.rules, InHandRules):  # the rules keep what the memory showed when scored
+            robot.rules.seen = scored[1:].reshape(-1)[robot.rules.hand.MEM_ACTION:][:robot.model.nu]
         robot.data.qpos[:] = sim.qpos[0].cpu().numpy()
         robot.data.qvel[:] = sim.qvel[0].cpu().numpy()
-        robot.data.mocap_pos[:] = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy()
+        robot.data.mocap_pos[:] = mocap
         robot.data.mocap_quat[:] = wp.to_torch(sim.d.mocap_quat)[0].cpu().numpy()
         robot.action[:] = sim.action[0].cpu().numpy()
         mujoco.mj_forward(robot.model, robot.data)

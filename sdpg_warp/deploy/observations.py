@@ -109,7 +109,21 @@ def _franka_proprio(task, mjm, d, action):
                            targets - d.qpos[:arm + 1], d.mocap_pos[mjm.body("target").mocapid[0]]])
 
 
-PROPRIO: dict[str, Callable] = {"franka_pick_cube": _franka_proprio, "go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
+def _in_hand_proprio(task, mjm, d, action):
+    """In-hand hands (3J + 7 + 3T): [joint angles scaled to [-1, 1] over each actuator's control
+    range, 0.2 x joint rates, the in-hand point, the goal orientation (the ``goal`` mocap body's
+    quaternion), fingertip positions, ``action``: the previous action as the task's memory showed
+    it to the actor in training (``InHandRules.observed_action``)]."""
+    hand_module = importlib.import_module(type(task).__module__)
+    qadr, dadr = _motor_joints(mjm)
+    lo, hi = mjm.actuator_ctrlrange.T
+    goal = d.mocap_quat[mjm.body("goal").mocapid[0]]
+    tips = [d.xpos[mjm.body(name).id] for name in task.hand.fingertips]
+    return np.concatenate([(2.0 * d.qpos[qadr] - lo - hi) / (hi - lo), hand_module.VEL_SCALE * d.qvel[dadr],
+                           task.hand.in_hand, goal / np.linalg.norm(goal), np.concatenate(tips), action])
+
+
+PROPRIO: dict[str, Callable] = {"allegro_hand": _in_hand_proprio, "shadow_hand": _in_hand_proprio, "franka_pick_cube": _franka_proprio, "go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
 """Ego-centric task name -> its proprioception function (what the actor sees beside its cameras)."""
 
 

@@ -22,6 +22,10 @@ class Rules:
     def reset(self, mjm: mujoco.MjModel, d: mujoco.MjData, rng: np.random.Generator) -> None:
         """The task's scene after the start pose is drawn (default: none)."""
 
+    def observed_action(self, action: np.ndarray) -> np.ndarray:
+        """The action the actor's observation carries, given the last one sent (default: that one)."""
+        return action
+
     def step(self, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> tuple[float, bool, dict]:
         """(reward, terminated, metrics) of the state ``d`` reached under ``action``."""
         if not _healthy(d):
@@ -135,7 +139,70 @@ class FrankaRules(Rules):
         return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
 
 
-RULES = {"go2_terrain": Go2Rules, "franka_pick_cube": FrankaRules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
+class InHandRules(Rules):
+    """allegro_hand, shadow_hand: a reset draws the joints around the default pose, the cube around
+    its start and the goal orientation (the task's distributions, module ``in_hand``); the memory
+    (successes, previous action) lives in the scene's mocap bodies, as in training. The actor sees
+    the previous action as the memory held it when the last step was scored, before that step's
+    action was written: the action two ticks back (the joint angles as an action over the first
+    two), as training shows it (``observed_action``)."""
+
+    def __init__(self, task):
+        super().__init__(task)
+        import importlib
+
+        self.hand = importlib.import_module(type(task).__module__)
+        self.steps = 0
+        self.metrics = np.zeros(len(task.metric_names))
+
+    def _turn(self) -> np.ndarray:
+        """A turn by U(60, 90) degrees about the world x or y axis (even odds), (w, x, y, z)."""
+        hand, rng = self.hand, self.rng
+        angle = rng.uniform(hand.GOAL_ANGLE_MIN, hand.GOAL_ANGLE_MAX)
+        axis = np.array([1.0, 0.0, 0.0]) if rng.uniform() < 0.5 else np.array([0.0, 1.0, 0.0])
+        return np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
+
+    def reset(self, mjm, d, rng):
+        hand, task = self.hand, self.task
+        self.rng, self.steps = rng, 0
+        lo, hi = mjm.actuator_ctrlrange.T
+        joints = mjm.jnt_qposadr[mjm.actuator_trnid[:, 0]]
+        default = np.clip(task.hand.default_pose, lo, hi)
+        q = np.clip(default + (rng.uniform(size=mjm.nu) - 0.5) * hand.JOINT_NOISE * (hi - lo), lo, hi)
+        d.qpos[joints] = q
+        nj = task.hand.num_joints
+        d.qpos[nj:nj + 3] = np.array(task.hand.cube_pos) + (rng.uniform(size=3) - 0.5) * hand.CUBE_NOISE
+        d.qpos[nj + 3:nj + 7] = (1.0, 0.0, 0.0, 0.0)
+        d.mocap_pos[1:] = 0.0
+        memory = d.mocap_pos[1:].reshape(-1)
+        memory[hand.MEM_ACTION:hand.MEM_ACTION + mjm.nu] = (q - lo) / (hi - lo) * 2.0 - 1.0
+        d.mocap_pos[1:] = memory.reshape(-1, 3)
+        self.seen = memory[hand.MEM_ACTION:hand.MEM_ACTION + mjm.nu].copy()
+        d.mocap_quat[hand.GOAL_BODY] = self._turn()
+
+    def observed_action(self, action):
+        return self.seen
+
+    def step(self, mjm, d, action):
+        if not _healthy(d):
+            return 0.0, True, {}
+        hand, task = self.hand, self.task
+        mujoco.mj_kinematics(mjm, d)
+        qpos, qvel = np.array(d.qpos), np.array(d.qvel)
+        mocap_pos, mocap_quat = np.array(d.mocap_pos), np.array(d.mocap_quat)
+        _, terms, terminated = task.reference(qpos, qvel, action, mocap_pos, mocap_quat, np.array(d.xpos))
+        self.metrics = task.reference_measure(qpos, qvel, mocap_pos, mocap_quat, self.metrics, self.steps)
+        self.seen = mocap_pos[1:].reshape(-1)[hand.MEM_ACTION:hand.MEM_ACTION + mjm.nu].copy()
+        d.mocap_pos[:], goal, success = task.reference_after_step(qpos, action, mocap_pos, mocap_quat)
+        if success and task.goal_redraw:
+            turned = np.zeros(4)
+            mujoco.mju_mulQuat(turned, self._turn(), goal)
+            d.mocap_quat[hand.GOAL_BODY] = turned / np.linalg.norm(turned)
+        self.steps += 1
+        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+
+
+RULES = {"go2_terrain": Go2Rules, "allegro_hand": InHandRules, "shadow_hand": InHandRules, "franka_pick_cube": FrankaRules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
 """Tasks whose rules are not :class:`Rules`'."""
 
 

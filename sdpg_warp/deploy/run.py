@@ -55,7 +55,7 @@ class Observer:
         images = robot.images(refill=first)
         if not self.task.proprio_dim:
             return {"obs": images}
-        current = proprioception(self.task, robot.model, d, robot.action)
+        current = proprioception(self.task, robot.model, d, robot.rules.observed_action(robot.action))
         if first or self._proprio is None:
             self._proprio = np.zeros((self.history, current.size), dtype=np.float32)
         self._proprio = np.concatenate([self._proprio[1:], current[None]])
