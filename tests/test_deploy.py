@@ -258,6 +258,7 @@ EGO = {
     "franka_pick_cube": dict(obs="rgb", frames=1, image_size=32, proprio_history=1),
     "allegro_hand": dict(obs="rgb", frames=1, image_size=32, proprio_history=1),
     "shadow_hand": dict(obs="depth", frames=1, image_size=32, proprio_history=1),
+    "aloha_insertion": dict(obs="rgb", frames=1, image_size=32, proprio_history=1),
 }
 """Each covered ego-centric task's observation format in these tests: go2_terrain's own depth format
 (docs/ego_tasks.md) with a shorter history, the others small."""
@@ -341,7 +342,9 @@ def test_ego_rules_draw_the_scene_and_score_steps(task):
                           (2, 0), t.episode_length)
     assert episode.steps == 3 and np.isfinite(episode.ret)
     assert tuple(episode.metrics) == t.metric_names
-    start = robot.data.mocap_pos.copy()
-    robot.reset((2, 1))
-    assert not np.allclose(robot.data.mocap_pos, start), "a new episode draws a new scene"
+    starts = []
+    for k in range(2):
+        robot.reset((2, k))
+        starts.append(np.concatenate([robot.data.qpos, robot.data.mocap_pos.ravel()]))
+    assert not np.allclose(*starts), "each episode draws its own scene"
     robot.close()

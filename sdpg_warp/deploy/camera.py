@@ -71,6 +71,8 @@ class CameraStack:
         mjm.vis.global_.offwidth = max(mjm.vis.global_.offwidth, width)
         mjm.vis.global_.offheight = max(mjm.vis.global_.offheight, height)
         self.renderer = mujoco.Renderer(mjm, height, width)
+        # The training renderer draws no skybox (a ray that hits nothing reads black); nor does this.
+        self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
         if modality == "depth":
             self.renderer.enable_depth_rendering()
         self.stack: Optional[np.ndarray] = None

@@ -123,7 +123,22 @@ def _in_hand_proprio(task, mjm, d, action):
                            task.hand.in_hand, goal / np.linalg.norm(goal), np.concatenate(tips), action])
 
 
-PROPRIO: dict[str, Callable] = {"allegro_hand": _in_hand_proprio, "shadow_hand": _in_hand_proprio, "franka_pick_cube": _franka_proprio, "go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
+def _aloha_proprio(task, mjm, d, action):
+    """ALOHA (52): [the 16 robot joint angles (left arm and fingers, right arm and fingers), their
+    rates, the position targets of ``action`` minus the joints they drive (12 arm joints and each
+    gripper's first finger), the left and right gripper sites]."""
+    from sdpg_warp.deploy.mujoco_robot import control_ranges
+
+    aloha = importlib.import_module(type(task).__module__)
+    n, arm = aloha.NUM_ROBOT_Q, aloha.NUM_ARM
+    ranges = control_ranges(mjm)
+    targets = ranges[:, 0] + 0.5 * (np.clip(action, -1.0, 1.0) + 1.0) * (ranges[:, 1] - ranges[:, 0])
+    driven = [side * (arm + 2) + i for side in range(2) for i in range(arm + 1)]
+    sites = [d.site_xpos[mjm.site(name).id] for name in ("left/gripper", "right/gripper")]
+    return np.concatenate([d.qpos[:n], d.qvel[:n], targets - d.qpos[driven], *sites])
+
+
+PROPRIO: dict[str, Callable] = {"aloha_insertion": _aloha_proprio, "allegro_hand": _in_hand_proprio, "shadow_hand": _in_hand_proprio, "franka_pick_cube": _franka_proprio, "go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
 """Ego-centric task name -> its proprioception function (what the actor sees beside its cameras)."""
 
 

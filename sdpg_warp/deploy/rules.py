@@ -202,7 +202,34 @@ class InHandRules(Rules):
         return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
 
 
-RULES = {"go2_terrain": Go2Rules, "allegro_hand": InHandRules, "shadow_hand": InHandRules, "franka_pick_cube": FrankaRules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
+class AlohaRules(Rules):
+    """aloha_insertion: a reset draws the peg's and socket's start (``np_sample_start``); a step's
+    reward reads the fingers' table contacts from C MuJoCo's contact list (``np_touch``)."""
+
+    def __init__(self, task):
+        super().__init__(task)
+        import importlib
+
+        self.aloha = importlib.import_module(type(task).__module__)
+        self.steps = 0
+        self.metrics = np.zeros(len(task.metric_names))
+
+    def reset(self, mjm, d, rng):
+        self.steps = 0
+        d.qpos[:] = self.aloha.np_sample_start(mjm, rng)
+
+    def step(self, mjm, d, action):
+        if not _healthy(d):
+            return 0.0, True, {}
+        task = self.task
+        qpos, qvel = np.array(d.qpos), np.array(d.qvel)
+        _, terms, terminated = task.reference(qpos, qvel, action, self.aloha.np_touch(mjm, d))
+        self.metrics = task.reference_measure(qpos, qvel, self.metrics, self.steps)
+        self.steps += 1
+        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+
+
+RULES = {"go2_terrain": Go2Rules, "aloha_insertion": AlohaRules, "allegro_hand": InHandRules, "shadow_hand": InHandRules, "franka_pick_cube": FrankaRules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
 """Tasks whose rules are not :class:`Rules`'."""
 
 
