@@ -52,7 +52,8 @@ def main() -> None:
         for task in args.tasks:
             row = measure(task, args.episodes, args.seed, folder, env)
             rows.append(row)
-            std = (sum((r - row["mujoco"]) ** 2 for r in row["mujoco_returns"]) / max(1, len(row["mujoco_returns"]) - 1)) ** 0.5
+            returns = row["mujoco_returns"]
+            std = (sum((r - row["mujoco"]) ** 2 for r in returns) / max(1, len(returns) - 1)) ** 0.5
             row["mujoco_std"] = std
             print(f"{task}_mujoco_return: {row['mujoco']:.3f}", flush=True)
             print(f"{task}_warp_return: {row['warp']:.3f}", flush=True)

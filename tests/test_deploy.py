@@ -221,6 +221,7 @@ def _bad_input_cases(tmp_path):
     garbage.write_bytes(b"not a protobuf at all \xff\xfe")
     foreign = _onnx_with_metadata(tmp_path / "foreign.onnx", {})
     go2 = _onnx_with_metadata(tmp_path / "go2.onnx", {CONFIG_KEY: json.dumps({"task": "go2_terrain", "obs": "depth"})})
+    go2_state = json.dumps({"task": "go2_terrain", "obs": "state"})
     hopper = _onnx_with_metadata(tmp_path / "hopper.onnx", {CONFIG_KEY: json.dumps({"task": "hopper", "obs": "state"})})
     return [
         ([str(tmp_path / "missing.onnx")], {}, "no run folder, checkpoint or ONNX file"),
@@ -232,8 +233,8 @@ def _bad_input_cases(tmp_path):
         ([hopper, "--episodes", "0"], {}, "--episodes must be >= 1"),
         ([hopper, "--seed", "-1"], {}, "--seed must be in"),
         ([hopper, "--video", str(tmp_path / "out.txt")], {}, "unknown video extension"),
-        ([_onnx_with_metadata(tmp_path / "go2s.onnx", {CONFIG_KEY: json.dumps({"task": "go2_terrain", "obs": "state"})})],
-         {}, "deploy does not cover task go2_terrain with obs state"),
+        ([_onnx_with_metadata(tmp_path / "go2_state.onnx", {CONFIG_KEY: go2_state})], {},
+         "deploy does not cover task go2_terrain with obs state"),
     ]
 
 
@@ -306,7 +307,7 @@ def test_ego_proprio_history_and_images_match_training(device, task):
         images, proprio = unpack(training.render_step(), training.image_shape, sim.task.proprio_dim * history)
         mocap = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy().copy()
         if isinstance(robot.rules, InHandRules):  # the rules keep what the memory showed when scored
-            robot.rules.seen = scored[1:].reshape(-1)[robot.rules.hand.MEM_ACTION:][:robot.model.nu]
+            robot.rules.seen = scored[1:].reshape(-1)[robot.rules.module.MEM_ACTION:][:robot.model.nu]
         robot.data.qpos[:] = sim.qpos[0].cpu().numpy()
         robot.data.qvel[:] = sim.qvel[0].cpu().numpy()
         robot.data.mocap_pos[:] = mocap

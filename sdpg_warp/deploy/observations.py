@@ -138,7 +138,15 @@ def _aloha_proprio(task, mjm, d, action):
     return np.concatenate([d.qpos[:n], d.qvel[:n], targets - d.qpos[driven], *sites])
 
 
-PROPRIO: dict[str, Callable] = {"aloha_insertion": _aloha_proprio, "allegro_hand": _in_hand_proprio, "shadow_hand": _in_hand_proprio, "franka_pick_cube": _franka_proprio, "go2_terrain": _go2_proprio, "walker_hurdle": _planar, "g1_hurdle": _g1_proprio}
+PROPRIO: dict[str, Callable] = {
+    "go2_terrain": _go2_proprio,
+    "walker_hurdle": _planar,
+    "g1_hurdle": _g1_proprio,
+    "franka_pick_cube": _franka_proprio,
+    "allegro_hand": _in_hand_proprio,
+    "shadow_hand": _in_hand_proprio,
+    "aloha_insertion": _aloha_proprio,
+}
 """Ego-centric task name -> its proprioception function (what the actor sees beside its cameras)."""
 
 

@@ -1,6 +1,10 @@
-"""Each task's rules in C MuJoCo, in NumPy: the scene a reset draws (start pose, command), and per
-control step the reward, termination and task metrics, from the task's NumPy references
-(``Task.reference``; the Warp kernels are the training simulator's and are not used here)."""
+"""Each task's rules in C MuJoCo, in NumPy: the scene a reset draws (start pose, command, track),
+and per control step the reward, termination and task metrics, from the task's NumPy references
+(``Task.reference``, ``reference_measure``, ``reference_after_step``; the Warp kernels are the
+training simulator's and are not used here). Task memory that training keeps in mocap bodies
+(previous actions, a reached flag) is kept in the same bodies of the C MuJoCo scene."""
+
+import importlib
 
 import mujoco
 import numpy as np
@@ -14,224 +18,192 @@ def _healthy(d: mujoco.MjData) -> bool:
 
 
 class Rules:
-    """A task whose reference needs (qpos, qvel, action) only: the classic tasks."""
+    """The rules of a task whose reference needs (qpos, qvel, action) only: the classic tasks.
+    Subclasses draw their scene in :meth:`reset` and score a step in :meth:`_score`."""
+
+    min_reward = -np.inf
+    """The reward is clipped below at this (go2_terrain: 0, only positive rewards)."""
 
     def __init__(self, task):
         self.task = task
+        self.module = importlib.import_module(type(task).__module__)
+        """The task's module: its constants and NumPy twins."""
+        self.steps = 0
+        """Steps of the episode scored so far."""
+        self.metrics = np.zeros(len(task.metric_names))
+        self.rng = None
 
     def reset(self, mjm: mujoco.MjModel, d: mujoco.MjData, rng: np.random.Generator) -> None:
-        """The task's scene after the start pose is drawn (default: none)."""
+        """Starts an episode: draws the task's scene (after the start pose) from ``rng``."""
+        self.rng, self.steps = rng, 0
+        self._draw(mjm, d)
+
+    def _draw(self, mjm, d) -> None:
+        """The task's scene draws (default: none)."""
 
     def observed_action(self, action: np.ndarray) -> np.ndarray:
         """The action the actor's observation carries, given the last one sent (default: that one)."""
         return action
 
     def step(self, mjm: mujoco.MjModel, d: mujoco.MjData, action: np.ndarray) -> tuple[float, bool, dict]:
-        """(reward, terminated, metrics) of the state ``d`` reached under ``action``."""
+        """(reward, terminated, metrics) of the state ``d`` (collisions and kinematics done) reached
+        under ``action``; advances the task's memory."""
         if not _healthy(d):
             return 0.0, True, {}
-        _, terms, terminated = self.task.reference(np.array(d.qpos), np.array(d.qvel), action)
-        reward = float(np.sum(terms))
-        return (reward, bool(terminated), {}) if np.isfinite(reward) else (0.0, True, {})
+        terms, terminated = self._score(mjm, d, action, np.array(d.qpos), np.array(d.qvel))
+        self.steps += 1
+        reward = max(float(np.sum(terms)), self.min_reward)
+        if not np.isfinite(reward):
+            return 0.0, True, {}
+        return reward, bool(terminated), dict(zip(self.task.metric_names, self.metrics))
+
+    def _score(self, mjm, d, action, qpos, qvel) -> tuple[np.ndarray, bool]:
+        """(reward terms, terminated) of the step; updates ``metrics`` and the task's memory."""
+        _, terms, terminated = self.task.reference(qpos, qvel, action)
+        return terms, terminated
 
 
 class Go2Rules(Rules):
-    """go2_terrain: a reset puts the base on a drawn sub-terrain and draws the operator's command
-    (redrawn every ``RESAMPLE_STEPS`` steps); the step reward keeps the task's memory (previous
-    actions, joint rates, feet air times) in the scene's mocap bodies, as training does."""
+    """go2_terrain: the base starts on a drawn sub-terrain; the operator's command is drawn at the
+    start and every ``RESAMPLE_STEPS`` steps into the ``command`` mocap body; the memory (previous
+    actions, joint rates, feet air times) advances as in training."""
 
-    def __init__(self, task):
-        super().__init__(task)
-        import importlib
-
-        self.go2 = importlib.import_module(type(task).__module__)
-        self.starts = task.start_points()
-        self.rng = None
-        self.steps = 0
-        self.metrics = np.zeros(len(task.metric_names))
+    min_reward = 0.0
 
     def _command(self) -> np.ndarray:
-        go2, rng = self.go2, self.rng
+        go2, rng = self.module, self.rng
         vx, vy = rng.uniform(-go2.LIN_VEL_RANGE, go2.LIN_VEL_RANGE, 2)
         if vx * vx + vy * vy < go2.MIN_COMMAND ** 2:
             vx = vy = 0.0
         return np.array([vx, vy, rng.uniform(-go2.HEADING_RANGE, go2.HEADING_RANGE)])
 
-    def reset(self, mjm, d, rng):
-        self.rng, self.steps = rng, 0
-        d.qpos[:3] += self.starts[rng.integers(len(self.starts))]
+    def _draw(self, mjm, d):
+        starts = self.task.start_points()
+        d.qpos[:3] += starts[self.rng.integers(len(starts))]
         d.mocap_pos[:] = 0.0
-        d.mocap_pos[self.go2.COMMAND_BODY] = self._command()
+        d.mocap_pos[self.module.COMMAND_BODY] = self._command()
 
-    def step(self, mjm, d, action):
-        go2, task = self.go2, self.task
-        if not _healthy(d):
-            return 0.0, True, {}
-        qpos, qvel, mocap = np.array(d.qpos), np.array(d.qvel), np.array(d.mocap_pos)
+    def _score(self, mjm, d, action, qpos, qvel):
+        go2, task, mocap = self.module, self.task, np.array(d.mocap_pos)
         touch = go2.np_touch(mjm, d)
         _, terms, terminated = task.reference(qpos, qvel, action, mocap, touch)
         self.metrics = task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
         d.mocap_pos[:] = task.reference_after_step(qvel, action, touch, mocap)
-        self.steps += 1
-        if self.steps % go2.RESAMPLE_STEPS == 0:
+        if (self.steps + 1) % go2.RESAMPLE_STEPS == 0:
             d.mocap_pos[go2.COMMAND_BODY] = self._command()
-        return max(float(np.sum(terms)), 0.0), bool(terminated), dict(zip(task.metric_names, self.metrics))
+        return terms, terminated
 
 
 class HurdleRules(Rules):
-    """The hurdle tasks (walker_hurdle, g1_hurdle): a reset draws the task's hurdle track into the
-    scene's hurdle mocap bodies (``HurdleTrack.sample``); the step's reference reads it."""
+    """walker_hurdle, g1_hurdle: each episode draws its hurdle track (``HurdleTrack.sample``) into
+    the scene's hurdle mocap bodies."""
 
-    def __init__(self, task):
-        super().__init__(task)
-        import importlib
+    def _draw(self, mjm, d):
+        track = self.module.TRACK
+        d.mocap_pos[:track.num_hurdles] = track.sample(self.rng)
 
-        self.track = importlib.import_module(type(task).__module__).TRACK
-        self.steps = 0
-        self.metrics = np.zeros(len(task.metric_names))
-
-    def reset(self, mjm, d, rng):
-        self.steps = 0
-        d.mocap_pos[:self.track.num_hurdles] = self.track.sample(rng)
-
-    def step(self, mjm, d, action):
-        if not _healthy(d):
-            return 0.0, True, {}
-        task = self.task
-        qpos, qvel, mocap = np.array(d.qpos), np.array(d.qvel), np.array(d.mocap_pos)
-        _, terms, terminated = task.reference(qpos, qvel, action, mocap)
-        self.metrics = task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
-        self.steps += 1
-        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+    def _score(self, mjm, d, action, qpos, qvel):
+        mocap = np.array(d.mocap_pos)
+        _, terms, terminated = self.task.reference(qpos, qvel, action, mocap)
+        self.metrics = self.task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
+        return terms, terminated
 
 
 class FrankaRules(Rules):
-    """franka_pick_cube: a reset puts the arm at its default pose with the fingers open, the cube
-    and the target point where ``np_sample_scene`` draws them; the "reached" flag lives in the
-    scene's ``memory`` mocap body, as in training."""
+    """franka_pick_cube: the arm at its default pose with the fingers open, the cube and the target
+    point drawn by ``np_sample_scene``; the "reached" flag lives in the ``memory`` mocap body."""
 
-    def __init__(self, task):
-        super().__init__(task)
-        import importlib
-
-        self.franka = importlib.import_module(type(task).__module__)
-        self.steps = 0
-        self.metrics = np.zeros(len(task.metric_names))
-
-    def reset(self, mjm, d, rng):
-        franka = self.franka
-        self.steps = 0
+    def _draw(self, mjm, d):
+        franka = self.module
         d.qpos[:] = franka.start_qpos(mjm)
-        cube, target = franka.np_sample_scene(rng)
+        cube, target = franka.np_sample_scene(self.rng)
         d.qpos[franka.CUBE_QPOS:franka.CUBE_QPOS + 3] = cube
         d.mocap_pos[:] = 0.0
         d.mocap_pos[franka.TARGET_BODY] = target
 
-    def step(self, mjm, d, action):
-        if not _healthy(d):
-            return 0.0, True, {}
-        task = self.task
-        qpos, qvel, mocap = np.array(d.qpos), np.array(d.qvel), np.array(d.mocap_pos)
-        _, terms, terminated = task.reference(qpos, qvel, action, mocap)
-        self.metrics = task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
-        d.mocap_pos[:] = task.reference_after_step(qpos, mocap)
-        self.steps += 1
-        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+    def _score(self, mjm, d, action, qpos, qvel):
+        mocap = np.array(d.mocap_pos)
+        _, terms, terminated = self.task.reference(qpos, qvel, action, mocap)
+        self.metrics = self.task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
+        d.mocap_pos[:] = self.task.reference_after_step(qpos, mocap)
+        return terms, terminated
 
 
 class InHandRules(Rules):
-    """allegro_hand, shadow_hand: a reset draws the joints around the default pose, the cube around
-    its start and the goal orientation (the task's distributions, module ``in_hand``); the memory
-    (successes, previous action) lives in the scene's mocap bodies, as in training. The actor sees
-    the previous action as the memory held it when the last step was scored, before that step's
-    action was written: the action two ticks back (the joint angles as an action over the first
-    two), as training shows it (``observed_action``)."""
-
-    def __init__(self, task):
-        super().__init__(task)
-        import importlib
-
-        self.hand = importlib.import_module(type(task).__module__)
-        self.steps = 0
-        self.metrics = np.zeros(len(task.metric_names))
+    """allegro_hand, shadow_hand: the joints drawn around the default pose, the cube around its start
+    and the goal orientation (the task's distributions); the memory (successes, previous action)
+    lives in the scene's mocap bodies. The actor sees the previous action as the memory held it
+    when the last step was scored, before that step's action was written: the action two ticks back
+    (the joint angles as an action over the first two), as training shows it (``observed_action``)."""
 
     def _turn(self) -> np.ndarray:
         """A turn by U(60, 90) degrees about the world x or y axis (even odds), (w, x, y, z)."""
-        hand, rng = self.hand, self.rng
+        hand, rng = self.module, self.rng
         angle = rng.uniform(hand.GOAL_ANGLE_MIN, hand.GOAL_ANGLE_MAX)
         axis = np.array([1.0, 0.0, 0.0]) if rng.uniform() < 0.5 else np.array([0.0, 1.0, 0.0])
         return np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
 
-    def reset(self, mjm, d, rng):
-        hand, task = self.hand, self.task
-        self.rng, self.steps = rng, 0
+    def _previous_action(self, mocap_pos: np.ndarray, nu: int) -> np.ndarray:
+        start = self.module.MEM_ACTION
+        return mocap_pos[1:].reshape(-1)[start:start + nu].copy()
+
+    def _draw(self, mjm, d):
+        hand, task, rng = self.module, self.task, self.rng
         lo, hi = mjm.actuator_ctrlrange.T
-        joints = mjm.jnt_qposadr[mjm.actuator_trnid[:, 0]]
         default = np.clip(task.hand.default_pose, lo, hi)
         q = np.clip(default + (rng.uniform(size=mjm.nu) - 0.5) * hand.JOINT_NOISE * (hi - lo), lo, hi)
-        d.qpos[joints] = q
+        d.qpos[mjm.jnt_qposadr[mjm.actuator_trnid[:, 0]]] = q
         nj = task.hand.num_joints
         d.qpos[nj:nj + 3] = np.array(task.hand.cube_pos) + (rng.uniform(size=3) - 0.5) * hand.CUBE_NOISE
         d.qpos[nj + 3:nj + 7] = (1.0, 0.0, 0.0, 0.0)
-        d.mocap_pos[1:] = 0.0
-        memory = d.mocap_pos[1:].reshape(-1)
+        memory = np.zeros(d.mocap_pos[1:].size)
         memory[hand.MEM_ACTION:hand.MEM_ACTION + mjm.nu] = (q - lo) / (hi - lo) * 2.0 - 1.0
         d.mocap_pos[1:] = memory.reshape(-1, 3)
-        self.seen = memory[hand.MEM_ACTION:hand.MEM_ACTION + mjm.nu].copy()
+        self.seen = self._previous_action(d.mocap_pos, mjm.nu)
         d.mocap_quat[hand.GOAL_BODY] = self._turn()
 
     def observed_action(self, action):
         return self.seen
 
-    def step(self, mjm, d, action):
-        if not _healthy(d):
-            return 0.0, True, {}
-        hand, task = self.hand, self.task
-        mujoco.mj_kinematics(mjm, d)
-        qpos, qvel = np.array(d.qpos), np.array(d.qvel)
+    def _score(self, mjm, d, action, qpos, qvel):
+        task = self.task
         mocap_pos, mocap_quat = np.array(d.mocap_pos), np.array(d.mocap_quat)
         _, terms, terminated = task.reference(qpos, qvel, action, mocap_pos, mocap_quat, np.array(d.xpos))
         self.metrics = task.reference_measure(qpos, qvel, mocap_pos, mocap_quat, self.metrics, self.steps)
-        self.seen = mocap_pos[1:].reshape(-1)[hand.MEM_ACTION:hand.MEM_ACTION + mjm.nu].copy()
+        self.seen = self._previous_action(mocap_pos, mjm.nu)
         d.mocap_pos[:], goal, success = task.reference_after_step(qpos, action, mocap_pos, mocap_quat)
         if success and task.goal_redraw:
             turned = np.zeros(4)
             mujoco.mju_mulQuat(turned, self._turn(), goal)
-            d.mocap_quat[hand.GOAL_BODY] = turned / np.linalg.norm(turned)
-        self.steps += 1
-        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+            d.mocap_quat[self.module.GOAL_BODY] = turned / np.linalg.norm(turned)
+        return terms, terminated
 
 
 class AlohaRules(Rules):
-    """aloha_insertion: a reset draws the peg's and socket's start (``np_sample_start``); a step's
-    reward reads the fingers' table contacts from C MuJoCo's contact list (``np_touch``)."""
+    """aloha_insertion: the peg's and socket's start drawn by ``np_sample_start``; a step's reward
+    reads the fingers' table contacts from C MuJoCo's contact list (``np_touch``)."""
 
-    def __init__(self, task):
-        super().__init__(task)
-        import importlib
+    def _draw(self, mjm, d):
+        d.qpos[:] = self.module.np_sample_start(mjm, self.rng)
 
-        self.aloha = importlib.import_module(type(task).__module__)
-        self.steps = 0
-        self.metrics = np.zeros(len(task.metric_names))
-
-    def reset(self, mjm, d, rng):
-        self.steps = 0
-        d.qpos[:] = self.aloha.np_sample_start(mjm, rng)
-
-    def step(self, mjm, d, action):
-        if not _healthy(d):
-            return 0.0, True, {}
-        task = self.task
-        qpos, qvel = np.array(d.qpos), np.array(d.qvel)
-        _, terms, terminated = task.reference(qpos, qvel, action, self.aloha.np_touch(mjm, d))
-        self.metrics = task.reference_measure(qpos, qvel, self.metrics, self.steps)
-        self.steps += 1
-        return float(np.sum(terms)), bool(terminated), dict(zip(task.metric_names, self.metrics))
+    def _score(self, mjm, d, action, qpos, qvel):
+        _, terms, terminated = self.task.reference(qpos, qvel, action, self.module.np_touch(mjm, d))
+        self.metrics = self.task.reference_measure(qpos, qvel, self.metrics, self.steps)
+        return terms, terminated
 
 
-RULES = {"go2_terrain": Go2Rules, "aloha_insertion": AlohaRules, "allegro_hand": InHandRules, "shadow_hand": InHandRules, "franka_pick_cube": FrankaRules, "walker_hurdle": HurdleRules, "g1_hurdle": HurdleRules}
+RULES = {
+    "go2_terrain": Go2Rules,
+    "walker_hurdle": HurdleRules,
+    "g1_hurdle": HurdleRules,
+    "franka_pick_cube": FrankaRules,
+    "allegro_hand": InHandRules,
+    "shadow_hand": InHandRules,
+    "aloha_insertion": AlohaRules,
+}
 """Tasks whose rules are not :class:`Rules`'."""
 
 
 def rules(task) -> Rules:
+    """The rules of ``task``."""
     return RULES.get(task.name, Rules)(task)
