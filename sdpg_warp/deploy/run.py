@@ -3,6 +3,7 @@ rewards and termination in NumPy, the control loop's deadline, and the training 
 evaluation of the same policy for comparison."""
 
 import dataclasses
+import os
 from typing import Optional
 
 import numpy as np
@@ -13,7 +14,9 @@ from sdpg_warp.deploy.observations import proprioception, state_observation
 from sdpg_warp.deploy.policy import OnnxPolicy, PolicySpec
 from sdpg_warp.deploy.robot import ControlLoop
 
+
 def _render_hw(config: dict) -> tuple[int, int]:
+    """(height, width) the run's camera rendered: ``render_hw``, or ``image_size`` square."""
     return tuple(config.get("render_hw") or ()) or (config["image_size"], config["image_size"])
 
 
@@ -46,6 +49,7 @@ class Observer:
         self._proprio = None
 
     def reset(self) -> None:
+        """Forgets the proprioception history (a new episode)."""
         self._proprio = None
 
     def __call__(self, robot: MuJoCoRobot, first: bool) -> dict:
@@ -66,6 +70,9 @@ class Observer:
 
 @dataclasses.dataclass
 class Episode:
+    """One finished episode: its return, length, whether it terminated (else truncated), and the
+    task metrics at its end."""
+
     ret: float
     steps: int
     terminated: bool
@@ -105,7 +112,7 @@ def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Op
     robot = make_robot(task, spec.config)
     observer = Observer(task, spec.config)
     loop = ControlLoop(robot.control_period)
-    writer, frame = _video(video, robot) if video else (None, None)
+    close_video, frame = _video(video, robot) if video else (None, None)
     returns = []
     try:
         for k in range(episodes):
@@ -114,10 +121,16 @@ def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Op
             end = "terminated" if episode.terminated else "truncated"
             metrics = "".join(f", {name} {value:.3f}" for name, value in episode.metrics.items())
             progress(f"episode {k}: return {episode.ret:.3f} ({episode.steps} steps, {end}{metrics})")
+    except BaseException:
+        if close_video is not None:
+            close_video()
+            os.remove(video)  # a partial video is no result
+            close_video = None
+        raise
     finally:
         robot.close()
-        if writer is not None:
-            writer.close()
+        if close_video is not None:
+            close_video()
     return {
         "returns": returns, "mean_return": float(np.mean(returns)),
         "latency_median_ms": policy.latency_ms(0.5), "latency_p99_ms": policy.latency_ms(0.99),
@@ -126,7 +139,8 @@ def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Op
 
 
 def _video(path: str, robot: MuJoCoRobot, size: int = 256):
-    """(imageio writer, per-tick callback) writing the task camera's view of the robot."""
+    """(close, per-tick callback) writing the ``track`` camera's third-person view of the robot
+    (the actor's first camera where a model has no ``track``) to ``path``."""
     import imageio
     import mujoco
 
@@ -134,15 +148,21 @@ def _video(path: str, robot: MuJoCoRobot, size: int = 256):
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, size)
     model.vis.global_.offheight = max(model.vis.global_.offheight, size)
     renderer = mujoco.Renderer(model, size, size)
+    renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
+    camera = "track" if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0 else robot.task.camera
     fps = int(round(1.0 / robot.control_period))
     writer = (imageio.get_writer(path, duration=1000.0 / fps, loop=0) if path.lower().endswith(".gif")
               else imageio.get_writer(path, fps=fps, macro_block_size=1))
 
     def frame(robot):
-        renderer.update_scene(robot.data, camera=robot.task.camera)
+        renderer.update_scene(robot.data, camera=camera)
         writer.append_data(renderer.render())
 
-    return writer, frame
+    def close():
+        writer.close()
+        renderer.close()
+
+    return close, frame
 
 
 def warp_mean_return(checkpoint: str, episodes: int, seed: int) -> float:
