@@ -58,11 +58,11 @@ def check(args):
         check_robot(task_info(config["task"]))
     except RobotNotFound as e:
         raise DeployError(str(e)) from None
-    from sdpg_warp.deploy.observations import OBSERVERS, PROPRIO, covers
+    from sdpg_warp.deploy.observations import covers
 
     if not covers(config["task"], config.get("obs")):
-        raise DeployError(f"deploy does not cover task {config['task']} with obs {config.get('obs')} yet (it covers "
-                          f"{', '.join(OBSERVERS)}; {', '.join(PROPRIO)} with rgb or depth)")
+        raise DeployError(f"deploy does not cover task {config['task']} with obs {config.get('obs')}: an ego-centric "
+                          f"task's privileged state is no robot's sensor reading; deploy a run with --obs rgb or depth")
     return onnx_path, config
 
 
@@ -76,7 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--video", default=None, help="write a video of the C MuJoCo episodes here")
     parser.add_argument("--no-warp", action="store_true", help="skip the training simulator's evaluation")
     args = parser.parse_args(argv)
-    from sdpg_warp.deploy.policy import DeployError
+    from sdpg_warp.export import MissingDependency
 
     try:
         onnx_path, config = check(args)
@@ -94,7 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         spec = read_spec(onnx_path)
         result = deploy(onnx_path, spec, args.episodes, seed, args.video)
-    except (OSError, KeyError, ValueError) as e:
+    except (OSError, KeyError, ValueError, MissingDependency) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
     print(f"latency: median {result['latency_median_ms']:.3f} ms, p99 {result['latency_p99_ms']:.3f} ms "
