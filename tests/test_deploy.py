@@ -201,6 +201,15 @@ def test_cli_runs_episodes_and_compares_with_training(hopper_run, capsys):
     assert np.isfinite(float(words[2])) and np.isfinite(float(words[4]))
 
 
+def test_cli_exports_a_run_folder_first(hopper_run, capsys):
+    os.remove(os.path.join(hopper_run, "policy.onnx"))
+    assert deploy_cli.main([hopper_run, "--episodes", "1", "--no-warp"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == f"exported {os.path.join(hopper_run, 'policy.onnx')}"
+    assert lines[-1].startswith("sim2sim: mujoco ") and lines[-1].endswith(" warp skipped")
+    assert os.path.isfile(os.path.join(hopper_run, "policy.onnx"))
+
+
 def _onnx_with_metadata(path, metadata: dict) -> str:
     """A one-node ONNX file (identity) carrying ``metadata``."""
     import onnx
