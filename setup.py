@@ -25,8 +25,10 @@ setup(
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",
         "onnx>=1.15",  # python -m sdpg_warp.export
+        "matplotlib>=3.7",  # python -m sdpg_warp.plot, the sweep's curves.png
         "mujoco-menagerie>=2026.10",  # robots of the ego-centric tasks (sdpg_warp/tasks/menagerie.py)
     ],
     # The README's install line installs these too, so that its test command runs as written.
-    extras_require={"test": ["pytest>=7", "onnxruntime>=1.17"]},
+    # wandb: --logger wandb (pip install -e ".[wandb]").
+    extras_require={"test": ["pytest>=7", "onnxruntime>=1.17"], "wandb": ["wandb>=0.17"]},
 )

@@ -6,6 +6,8 @@ its auxiliaries. ``group_size`` below is ``M + 1``.
 
 import warp as wp
 
+from sdpg_warp.tasks.common import streams
+
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
 
@@ -25,7 +27,7 @@ def _copy_nominal_state(
     mocap_quat_in: wp.array2d(dtype=wp.quat),
     action_in: wp.array2d(dtype=float),
     episode_step_in: wp.array(dtype=int),
-    state_in: wp.array2d(dtype=float),
+    states_in: wp.array2d(dtype=float),
     metrics_in: wp.array2d(dtype=float),
     # Out:
     time_out: wp.array(dtype=float),
@@ -38,10 +40,11 @@ def _copy_nominal_state(
     mocap_quat_out: wp.array2d(dtype=wp.quat),
     action_out: wp.array2d(dtype=float),
     episode_step_out: wp.array(dtype=int),
-    state_out: wp.array2d(dtype=float),
+    states_out: wp.array2d(dtype=float),
     metrics_out: wp.array2d(dtype=float),
 ):
-    """Auxiliary world w <- its nominal n*(M+1), for every field the next step depends on.
+    """Auxiliary world w <- its nominal n*(M+1), for every field the next step depends on: the
+    simulator's per-world state that follows the nominal (``BatchedSim._world_state``), in its order.
 
     The ``_in`` and ``_out`` arrays are the same buffers: a thread reads only nominal rows and
     writes only its own auxiliary row, so no thread reads what another writes.
@@ -65,8 +68,8 @@ def _copy_nominal_state(
         mocap_pos_out[worldid, i] = mocap_pos_in[src, i]
         mocap_quat_out[worldid, i] = mocap_quat_in[src, i]
     episode_step_out[worldid] = episode_step_in[src]
-    for i in range(state_in.shape[1]):
-        state_out[worldid, i] = state_in[src, i]
+    for i in range(states_in.shape[1]):
+        states_out[worldid, i] = states_in[src, i]
     for i in range(metrics_in.shape[1]):
         metrics_out[worldid, i] = metrics_in[src, i]
 
@@ -98,7 +101,7 @@ def _randomize_initial_state(
     if not mask_in[worldid]:
         return
     count = reset_count_in[worldid]
-    rng = wp.rand_init(seed_in + count * 1000003, worldid)
+    rng = streams.reset_rng(seed_in + streams.INITIAL_STATE, count, worldid)
     for i in range(qpos_out.shape[1]):
         qpos_out[worldid, i] = qpos_init_in[i] + noise_qpos_in * (2.0 * wp.randf(rng) - 1.0)
     for j in range(quat_adr_in.shape[0]):

@@ -21,6 +21,7 @@ import torch
 
 from sdpg_warp.config import TrainConfig
 from sdpg_warp.networks import Actor
+from sdpg_warp.run_files import checkpoint_file
 
 CHECKPOINT_VERSION = 2
 """2: MLP heads with LayerNorm, sdpg_warp.kernels, simulator states under 'states' (version 1 runs cannot resume)."""
@@ -49,11 +50,6 @@ def _numpy_globals() -> list:
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read (truncated, corrupt), that would run code if read, or
     that is not an sdpg_warp checkpoint."""
-
-
-def checkpoint_file(path: str) -> str:
-    """The checkpoint of ``path``, a run folder or a checkpoint file."""
-    return os.path.join(path, "checkpoint.pt") if os.path.isdir(path) else path
 
 
 def read_safely(path: str):

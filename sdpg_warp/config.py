@@ -73,7 +73,21 @@ class TrainConfig:
     """Print progress and write TensorBoard scalars every this many epochs."""
     logger: Tuple[str, ...] = ("tensorboard",)
     """Where the scalars go besides the console, one or more of: tensorboard (event files in the run
-    folder), none (nothing). Changeable on resume."""
+    folder), csv (metrics.csv in the run folder), wandb (Weights & Biases; pip install -e ".[wandb]";
+    WANDB_MODE=offline works without a network), none (nothing). Changeable on resume."""
+    # ---- Run monitoring: console line, checkpoints kept, videos (all changeable on resume) ----
+    console: Literal["full", "compact"] = "full"
+    """The per-epoch console line: full (every shown scalar and phase time) or compact (return, env
+    steps, speed, elapsed time and ETA in at most 100 columns)."""
+    keep_checkpoints: int = 0
+    """Besides the latest checkpoint.pt, keep the newest this many as checkpoint_epochXXXXXX.pt (the
+    oldest beyond them removed) and the one of the highest logged episode return as
+    checkpoint_best.pt (among the saved ones); 0: the latest only."""
+    video_every: int = 0
+    """Every this many epochs, record an episode of nominal world 0 into videos/epoch_XXXXXX.mp4 in
+    the run folder and hand it to the loggers (training is unchanged by it); 0: off."""
+    video_steps: int = 500
+    """Environment steps of each --video-every video (at most one episode length)."""
     graph: bool = True
     """Replay the simulator's step and episode resets as captured Warp graphs (same numbers as eager)."""
     sync_timing: Optional[bool] = None
@@ -85,6 +99,22 @@ class TrainConfig:
     deterministic algorithms (cuDNN autotuning off); costs speed. Bitwise-reproducible runs only for
     worlds with at most one contact and one active joint limit: mujoco_warp 4.0 does not sort a
     world's contacts and constraint rows (docs/gpu.md, "Determinism"). The CPU is deterministic already."""
+
+    # Domain randomization (docs/randomization.md)
+    randomize: bool = False
+    """Domain randomization per nominal group: the physics (friction, added mass, centre of mass,
+    PD gains, motor offsets, ...) drawn once per group and episode and shared by the nominal and its
+    auxiliaries, and random pushes. Default: on for the tasks with ranges (go2_terrain, the
+    authors' ranges), off for the others, which take ranges from ``randomize_set`` only."""
+    randomize_set: Tuple[str, ...] = ()
+    """Randomization ranges over the task's: ``name=min,max`` (friction, added_mass, com_offset,
+    kp_scale, kd_scale, motor_offset, damping_scale, armature_scale), ``name=none`` to turn one off,
+    ``push_interval_s=T``, ``push_velocity=V``, ``body=NAME``."""
+    curriculum: bool = True
+    """Terrain tasks (go2_terrain): the authors' terrain curriculum, one level per nominal group,
+    moved by the distance its nominal walked; off, every reset draws a uniform sub-terrain. No
+    effect on the other tasks."""
+
     tf32: bool = True
     """CUDA: TF32 matmuls and convolutions (Ampere and newer). No effect on the CPU."""
     cudnn_benchmark: bool = True
@@ -296,9 +326,11 @@ class TrainConfig:
         """The config of ``dataclasses.asdict`` output or its JSON (lists become tuples)."""
         fields = dict(fields)
         for name in ("actor_hidden", "critic_hidden", "proprio_hidden", "camera_encoder_dims", "render_hw",
-                     "image_crop", "image_hw", "logger"):
+                     "image_crop", "image_hw", "logger", "randomize_set"):
             if name in fields:
                 fields[name] = tuple(fields[name])
+        # Runs saved before the terrain curriculum had none: they resume without it.
+        fields.setdefault("curriculum", False)
         return TrainConfig(**fields)
 
     @staticmethod
@@ -356,6 +388,11 @@ class TrainConfig:
 
         if unknown_loggers(self.logger):
             raise ValueError(unknown_loggers(self.logger))
+        for name in ("keep_checkpoints", "video_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 0 (0: off), got {getattr(self, name)}")
+        if self.video_steps < 1:
+            raise ValueError(f"video-steps must be >= 1, got {self.video_steps}")
         for name in ("num_nominal", "num_aux", "num_envs", "horizon", "epochs", "image_size", "frames",
                      "critic_minibatch", "critic_minibatches", "critic_iterations", "checkpoint_every", "log_every", "actor_chunk",
                      "ppo_epochs", "ppo_minibatches", "distill_batch", "distill_updates", "distill_buffer",
@@ -386,6 +423,7 @@ class TrainConfig:
             raise ValueError(f"image-size must be >= {MIN_IMAGE_SIZE} for {self.obs} observations "
                              f"(the image encoder's input), got {self.image_size}")
         self._validate_image_format()
+        self._validate_randomization()
         for name in ("actor_lr", "critic_lr", "alpha_lr", "grad_clip", "target_std", "mean_bound"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0.0:
                 raise ValueError(f"{name.replace('_', '-')} must be finite and > 0, got {getattr(self, name)}")
@@ -416,6 +454,30 @@ class TrainConfig:
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")
         self._validate_baselines()
+
+    def randomization(self):
+        """The run's :class:`~sdpg_warp.randomization.Randomization` (the task's ranges with
+        ``randomize_set`` over them), or None when ``randomize`` is off."""
+        from sdpg_warp.randomization import with_overrides
+        from sdpg_warp.tasks import task_class
+
+        if not self.randomize:
+            return None
+        return with_overrides(task_class(self.task).randomization, self.randomize_set)
+
+    def _validate_randomization(self) -> None:
+        from sdpg_warp.randomization import with_overrides
+
+        if self.randomize_set and not self.randomize:
+            raise ValueError("--randomize-set needs --randomize")
+        if not self.randomize:
+            return
+        given = with_overrides(None, self.randomize_set)  # the task's own ranges are valid
+        if given.problems():
+            raise ValueError(given.problems()[0])
+        if given.empty and not task_info(self.task).randomized:
+            raise ValueError(f"--randomize: task {self.task} has no randomization ranges; give some with "
+                             f"--randomize-set name=min,max (docs/randomization.md)")
 
     def _validate_image_format(self) -> None:
         """The camera's format (render size, crop, resampling, depth range), the encoder and the
@@ -680,7 +742,7 @@ def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> T
     shared = TASK_DEFAULTS.get(task, {})
     if algo != "sdpg":
         shared = {k: v for k, v in shared.items() if k not in ALGO_FIELDS["sdpg"]}
-    cfg = dataclasses.replace(TrainConfig(task=task, algo=algo), **shared)
+    cfg = dataclasses.replace(TrainConfig(task=task, algo=algo, randomize=task_info(task).randomized), **shared)
     if obs is not None:
         cfg = dataclasses.replace(cfg, obs=obs)
     if algo == "sdpg" and cfg.obs == "state":

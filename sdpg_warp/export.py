@@ -27,6 +27,8 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
+from sdpg_warp.run_files import add_checkpoint_choice, checkpoint_file
+
 
 CONFIG_KEY = "sdpg_warp.config"
 """Metadata key of the run's configuration (``TrainConfig.to_json``) in an exported file."""
@@ -113,13 +115,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sdpg_warp.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder or checkpoint file")
+    add_checkpoint_choice(parser)
     parser.add_argument("--out", default="policy.onnx", help="ONNX file to write")
     args = parser.parse_args(argv)
     from sdpg_warp.tasks.menagerie import RobotNotFound
 
     try:
         check_out_path(args.out)
-        export_onnx(args.run, args.out)
+        export_onnx(checkpoint_file(args.run, args.epoch, args.best), args.out)
     except (OSError, KeyError, ValueError, MissingDependency, RobotNotFound) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2

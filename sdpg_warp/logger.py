@@ -79,17 +79,29 @@ class EpisodeStatistics:
 class Logger:
     """Turns an epoch's metrics into scalars: the ``writer`` (a ``sdpg_warp.log_writers.LogWriter``
     or None; CleanRL's ``losses/``, ``charts/``, ``rewards/``, ``perf/`` namespaces, and ``task/``
-    for the task metrics), one console line, and the in-memory ``history``."""
+    for the task metrics), one console line (``console``: "full" or "compact", at most
+    :data:`COMPACT_COLUMNS` wide), and the in-memory ``history``.
 
-    def __init__(self, writer=None):
+    The writers' step is the epoch; every step also carries the x axes ``charts/env_steps`` (all
+    ranks' environment steps so far) and ``perf/wall_minutes`` (training time so far, resumes
+    included), so any scalar can be drawn against either."""
+
+    def __init__(self, writer=None, console: str = "full"):
         self.writer = writer
+        self.console = console
         self.history: list[Dict[str, float]] = []
 
     def log(self, epoch: int, epochs: int, metrics: Dict[str, torch.Tensor], episodes: Dict[str, float],
-            last_return: Optional[float], phases: Dict[str, float], seconds: float, env_steps: int) -> Dict[str, float]:
-        """Writes one epoch's scalars and returns them (``epoch`` included)."""
+            last_return: Optional[float], phases: Dict[str, float], seconds: float, env_steps: int,
+            elapsed: Optional[float] = None, eta: Optional[float] = None) -> Dict[str, float]:
+        """Writes one epoch's scalars and returns them (``epoch`` included). ``env_steps``: the
+        environment steps of one epoch; ``elapsed``: training seconds so far (None: this epoch's);
+        ``eta``: seconds to the last epoch (None: unknown)."""
+        elapsed = seconds if elapsed is None else elapsed
         scalars = {name: float(value) for name, value in metrics.items()}
         scalars.update(episodes)
+        scalars["charts/env_steps"] = float(epoch * env_steps)
+        scalars["perf/wall_minutes"] = elapsed / 60.0
         scalars["perf/epoch_seconds"] = seconds
         scalars["perf/env_steps_per_s"] = env_steps / seconds
         for name, total in phases.items():
@@ -97,18 +109,57 @@ class Logger:
         if self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(name, value, epoch)
+            if hasattr(self.writer, "flush"):
+                self.writer.flush()
         scalars["epoch"] = epoch
         self.history.append(scalars)
-        ret_text = f"return {last_return:9.2f}" if last_return is not None else "return       n/a"
-        phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
-        shown = "".join(f" | {label} {scalars[name]:{spec}}" for name, label, spec in CONSOLE_SCALARS if name in scalars)
-        task = " ".join(f"{name[len('task/'):]} {value:.3g}" for name, value in scalars.items() if name.startswith("task/"))
-        shown += f" | {task}" if task else ""
-        print(
-            f"epoch {epoch:5d}/{epochs} | {ret_text}{shown} | {scalars['perf/env_steps_per_s']:8.0f} steps/s | {phase_text}",
-            flush=True,
-        )
+        line = (compact_line if self.console == "compact" else full_line)(epoch, epochs, scalars, last_return, phases,
+                                                                         elapsed, eta)
+        print(line, flush=True)
         return scalars
+
+
+def full_line(epoch, epochs, scalars, last_return, phases, elapsed, eta) -> str:
+    """The full console line of a logged epoch."""
+    ret_text = f"return {last_return:9.2f}" if last_return is not None else "return       n/a"
+    phase_text = " ".join(f"{k} {v:.2f}s" for k, v in phases.items())
+    shown = "".join(f" | {label} {scalars[name]:{spec}}" for name, label, spec in CONSOLE_SCALARS if name in scalars)
+    task = " ".join(f"{name[len('task/'):]} {value:.3g}" for name, value in scalars.items() if name.startswith("task/"))
+    shown += f" | {task}" if task else ""
+    return (f"epoch {epoch:5d}/{epochs} | {ret_text}{shown} | {_count(scalars['charts/env_steps'])} env steps | "
+            f"{scalars['perf/env_steps_per_s']:8.0f} steps/s | {_clock(elapsed)} elapsed, ETA {_clock(eta)} | {phase_text}")
+
+
+COMPACT_COLUMNS = 100
+"""Width limit of the compact console line."""
+
+
+def compact_line(epoch, epochs, scalars, last_return, phases, elapsed, eta) -> str:
+    """The compact console line: epoch, return, env steps, speed, elapsed time, ETA and, as room
+    allows, the first task metric; at most :data:`COMPACT_COLUMNS` characters."""
+    ret_text = f"{last_return:9.2f}" if last_return is not None else "      n/a"
+    line = (f"ep {epoch}/{epochs} | ret {ret_text} | {_count(scalars['charts/env_steps'])} st | "
+            f"{_count(scalars['perf/env_steps_per_s'])}/s | {_clock(elapsed)} eta {_clock(eta)}")
+    task = next(((name[len("task/"):], value) for name, value in scalars.items() if name.startswith("task/")), None)
+    if task:
+        line += f" | {task[0]} {task[1]:.3g}"
+    return line[:COMPACT_COLUMNS]
+
+
+def _count(n: float) -> str:
+    """1234567 -> '1.23M'."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return f"{n:.0f}"
+
+
+def _clock(seconds: Optional[float]) -> str:
+    """Seconds as h:mm:ss ('-:--:--' when unknown)."""
+    if seconds is None:
+        return "-:--:--"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 CONSOLE_SCALARS = (

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from sdpg_warp.run_files import add_checkpoint_choice, checkpoint_file
+
 import numpy as np
 
 VIDEO_FORMATS = (".mp4", ".mkv", ".mov", ".avi", ".gif")
@@ -181,6 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sdpg_warp.play", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder or checkpoint file")
+    add_checkpoint_choice(parser)
     parser.add_argument("--num-worlds", type=int, default=4, help="evaluation worlds (episodes in parallel)")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps to run (default: one episode length, or until --episodes have finished)")
@@ -197,7 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         _check_arguments(args)
-        result = evaluate(args.run, args.num_worlds, args.steps, args.video, args.video_size, args.device,
+        result = evaluate(checkpoint_file(args.run, args.epoch, args.best), args.num_worlds, args.steps, args.video, args.video_size, args.device,
                           episodes=args.episodes, seed=args.seed, stochastic=args.stochastic, progress=True)
     except (OSError, KeyError, ValueError, RobotNotFound) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)

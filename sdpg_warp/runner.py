@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import time
 from typing import Dict, Optional
 
@@ -22,6 +23,7 @@ from sdpg_warp.log_writers import LogWriter, make_writers
 from sdpg_warp.logger import EpisodeStatistics, Logger
 from sdpg_warp.profiling import PhaseTimer, nvtx_range
 from sdpg_warp.render.ego import config_image_observation
+from sdpg_warp.run_files import BEST_CHECKPOINT, NUMBERED_CHECKPOINT, numbered_checkpoint
 from sdpg_warp.sim import OVERFLOW_BITS, BatchedSim, overflow_warnings
 from sdpg_warp.tasks import make_task
 
@@ -45,7 +47,8 @@ def build_components(cfg: TrainConfig, device: str):
     torch.manual_seed(cfg.seed)
     nominal, aux = cfg.world_layout()
     sim = BatchedSim(make_task(cfg.task, **cfg.task_settings()), nominal, aux, device=device, seed=cfg.seed, graph=cfg.graph,
-                     deterministic=cfg.deterministic)
+                     deterministic=cfg.deterministic, randomize=cfg.randomization() or False,
+                     curriculum=cfg.curriculum)
     sim.reset()
     renderer = None
     if cfg.obs != "state":
@@ -75,7 +78,7 @@ class Runner:
         self.parallel = parallel
         self.device = resolve_device(parallel.rank_device(cfg.device))
         self.run_dir = run_dir
-        self.logger = Logger(writer)
+        self.logger = Logger(writer, cfg.console)
         configure_torch(self.device, cfg.deterministic, cfg.tf32, cfg.cudnn_benchmark)
         # Every launch and Torch op of the run, graph recordings included, goes through this scope.
         self.scope = ExecutionScope(self.device)
@@ -93,6 +96,10 @@ class Runner:
         self.episodes = EpisodeStatistics(self.sim.num_nominal, self.sim.task.reward_terms, self.device,
                                           self.sim.task.metric_names)
         self.epoch = 0
+        self.elapsed_before = 0.0
+        """Training seconds of the run before this process's :meth:`train` (from its checkpoint)."""
+        self.best_return: Optional[float] = None
+        """The highest logged episode return among the saved checkpoints (``keep_checkpoints``)."""
 
     @property
     def writer(self) -> Optional[LogWriter]:
@@ -187,7 +194,8 @@ class Runner:
         start_epoch = self.epoch
         if self.epoch < cfg.epochs:
             self._load_kernels()
-        t_start = self._saved_at = time.perf_counter()
+        t_start = self._saved_at = self._t_start = time.perf_counter()
+        self._start_epoch = start_epoch
         seconds = None
         with self.scope:
             while self.epoch < cfg.epochs:
@@ -197,6 +205,9 @@ class Runner:
                     self.rollout()
                     metrics = self.update()
                 self.epoch += 1
+                if self._video_due():  # counted in the epoch's time, as its "video" phase
+                    with self.timer.phase("video"):
+                        self._record_video()
                 seconds = time.perf_counter() - t0
                 # Read once (a later request stops after the next epoch), and on every rank alike.
                 stops, due = self.parallel.sum_host([self.stop_signal is not None, self._checkpoint_due()])
@@ -224,6 +235,18 @@ class Runner:
         if self.epoch > start_epoch:
             print(f"done: {self.epoch - start_epoch} epochs in {time.perf_counter() - t_start:.1f} s", flush=True)
         return self.history
+
+    def _video_due(self) -> bool:
+        """``video_every``: rank 0 of a run with a folder records at every video_every-th epoch."""
+        every = self.cfg.video_every
+        return every > 0 and self.epoch % every == 0 and self.run_dir is not None and self.parallel.is_main
+
+    def _record_video(self) -> None:
+        """The epoch's episode video (sdpg_warp/video.py), from a simulator of its own."""
+        from sdpg_warp.video import record_epoch_video
+
+        self._video = record_epoch_video(getattr(self, "_video", None), self.cfg, self.device,
+                                         self.algo.networks()["actor"], self.run_dir, self.epoch, self.writer)
 
     def _load_kernels(self) -> None:
         """The algorithm's kernels, compiled (or read from Warp's cache) and timed on their own, so
@@ -271,12 +294,20 @@ class Runner:
                 return name, float(value)
         return None
 
+    def elapsed(self) -> float:
+        """Training seconds of the run so far, resumes included."""
+        running = getattr(self, "_t_start", None)
+        return self.elapsed_before + (0.0 if running is None else time.perf_counter() - running)
+
     def _log(self, metrics: Dict[str, torch.Tensor], seconds: float, env_steps: int) -> None:
         metrics = dict(metrics)
         self._report_physics(metrics)
         episodes = self.episodes.pop(self.parallel.sum_)
+        # The ETA extrapolates this process's epochs (kernels compiled before the clock started).
+        done = self.epoch - self._start_epoch
+        eta = (time.perf_counter() - self._t_start) / done * (self.cfg.epochs - self.epoch)
         self.logger.log(self.epoch, self.cfg.epochs, metrics, episodes, self.episodes.last_return,
-                        self.timer.pop(), seconds, env_steps)
+                        self.timer.pop(), seconds, env_steps, elapsed=self.elapsed(), eta=eta)
 
     # --------------------------------------------------------------------------- checkpoints
 
@@ -289,6 +320,8 @@ class Runner:
             "epoch": self.epoch,
             "world_size": self.parallel.world_size,
             "algo": self.algo.state_dict(),
+            "elapsed_seconds": self.elapsed(),
+            "best_return": self.best_return,
             **self._own_state(),
         }
 
@@ -315,6 +348,11 @@ class Runner:
         """
         sharded = self.algo.rank_shard_state if self.parallel.distributed else ()
         failure = None
+        # Decided before the state is taken, so that the checkpoint holds its own best return.
+        best = self.cfg.keep_checkpoints > 0 and self.episodes.last_return is not None and (
+            self.best_return is None or self.episodes.last_return > self.best_return)
+        if best:
+            self.best_return = self.episodes.last_return
         if sharded:
             shard, failure = self._write_shard(path, sharded)
         if self.parallel.distributed:
@@ -337,6 +375,8 @@ class Runner:
                     state["algo"] = {key: value for key, value in state["algo"].items() if key not in sharded}
                     state["shards"] = [name for _, name, _ in ranks]
                 failure = _write_atomically(state, path)
+                if failure is None and self.cfg.keep_checkpoints and not sharded:
+                    failure = self._keep_copies(path, best)
         if self.parallel.distributed:  # also the barrier after which the checkpoint names the new shards
             failure = self.parallel.broadcast_object(failure)
         if failure is not None:
@@ -348,6 +388,23 @@ class Runner:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(os.path.dirname(path), name))
             self._shards = self._shards[-1:]
+
+    def _keep_copies(self, path: str, best: bool) -> Optional[str]:
+        """``keep_checkpoints``: the checkpoint just written at ``path`` also as
+        checkpoint_epochXXXXXX.pt (the oldest numbered ones beyond ``keep_checkpoints`` removed) and,
+        when its return is the ``best`` so far, as checkpoint_best.pt. Each copy is a hard link
+        (a copy where the filesystem has none) put in place by rename; None, or why it failed."""
+        folder = os.path.dirname(path)
+        targets = [numbered_checkpoint(folder, self.epoch)] + ([os.path.join(folder, BEST_CHECKPOINT)] if best else [])
+        try:
+            for target in targets:
+                _copy_atomically(path, target)
+            numbered = sorted(name for name in os.listdir(folder) if NUMBERED_CHECKPOINT.fullmatch(name))
+            for name in numbered[:-self.cfg.keep_checkpoints]:
+                os.remove(os.path.join(folder, name))
+        except OSError as e:
+            return f"cannot keep a copy of checkpoint {path} ({e.strerror or e})"
+        return None
 
     def _write_shard(self, path: str, keys) -> tuple:
         """This rank's ``keys`` of the algorithm's state, beside the checkpoint ``path`` (written
@@ -398,6 +455,20 @@ class Runner:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.epoch = int(state["epoch"])
         self.saved_epoch = self.epoch
+        self.elapsed_before = float(state.get("elapsed_seconds", 0.0))
+        self.best_return = state.get("best_return")
+
+
+def _copy_atomically(source: str, target: str) -> None:
+    """``source`` as ``target``: a hard link (or a copy) made under ``target.tmp``, then renamed."""
+    tmp = f"{target}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(tmp)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def _write_atomically(state: dict, path: str) -> Optional[str]:

@@ -18,10 +18,13 @@ import warp as wp
 
 from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.kernels import step as step_kernels
+from sdpg_warp.curriculum import CurriculumLevels
 from sdpg_warp.device import conditional_graphs, resolve_device
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.randomization import Randomization
+from sdpg_warp.randomizer import GroupRandomizer
 from sdpg_warp.tasks import make_task
-from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.base import Task, TaskInputs
 
 MAX_ABS_QPOS = 1.0e4
 """A world with any |qpos| above this is treated as exploded (terminated and reset)."""
@@ -93,6 +96,8 @@ class BatchedSim:
         a world's bits when it resets that world.
       overflow_seen: [W] int32, the OR of ``overflow`` after every physics step since the last
         :meth:`pop_physics_stats` (resets do not clear it).
+      task_inputs: the :class:`~sdpg_warp.tasks.base.TaskInputs` the task's kernels read (Warp
+        views of the Data, the applied action and this simulator's contact flags).
       done: [W] bool, the worlds whose trajectory ended at the last ``reset_done_episodes``: their
         own episode ended, or (auxiliaries) their nominal's did and they moved onto its new state.
     """
@@ -106,7 +111,12 @@ class BatchedSim:
         seed: int = 0,
         graph: bool = False,
         deterministic: bool = False,
+        randomize: bool | Randomization = False,
+        curriculum: bool = False,
     ):
+        """``randomize``: domain randomization per nominal group (docs/randomization.md): True takes
+        the task's ranges (``Task.randomization``), a :class:`Randomization` its own; False: none.
+        ``curriculum``: the task's terrain curriculum per nominal group where it has one (``Task.curriculum``)."""
         if isinstance(num_nominal, bool) or not isinstance(num_nominal, int) or num_nominal < 1:
             raise ValueError(f"num_nominal must be an integer >= 1, got {num_nominal!r}")
         if isinstance(num_aux, bool) or not isinstance(num_aux, int) or num_aux < 0:
@@ -126,8 +136,9 @@ class BatchedSim:
         # Every step solves until its slowest world converges or reaches these caps (docs/gpu.md, "Solver iterations").
         self.mjm.opt.iterations = self.task.solver_iterations
         self.mjm.opt.ls_iterations = self.task.ls_iterations
+        spec = self._randomization(randomize)
         with wp.ScopedDevice(self.device):
-            self.m = mjw.put_model(self.mjm)
+            self.m = mjw.put_model(self.mjm, GroupRandomizer.batch_sizes(spec, W) if spec else None)
             # All of mujoco_warp's determinism features; in 4.0 only the atomic reductions are
             # implemented (its contact and constraint-row sorts are empty): docs/gpu.md, "Determinism".
             self.m.opt.deterministic = int(mjw.DeterminismType.ALL) if deterministic else 0
@@ -159,6 +170,9 @@ class BatchedSim:
             self._fresh = wp.zeros(W, dtype=bool)
             self._from_nominal = wp.zeros(W, dtype=bool)
             self._done = wp.zeros(W, dtype=bool)
+            # The task's contact flags (Task.sense), this simulator's own.
+            self._contacts = wp.zeros((W, self.task.num_contact_flags), dtype=int)
+            self.task_inputs = TaskInputs.of(self.d, self._action, self._contacts)
             # Scratch outputs for re-evaluating the observation of freshly reset worlds.
             self._scratch_states = wp.zeros_like(self._states)
             self._scratch_terms = wp.zeros_like(self._terms)
@@ -168,6 +182,14 @@ class BatchedSim:
             self._overflow_seen = wp.zeros(W, dtype=int)
             self._solver_niter_max = wp.zeros(W, dtype=int)
             self._solver_niter_sum = wp.zeros(W, dtype=int)
+        self._randomizer = (GroupRandomizer(spec, self.mjm, self.m, W, self.group_size,
+                                            self.mjm.opt.timestep * self.task.frame_skip, self.device)
+                            if spec else None)
+        levels = self.task.curriculum if curriculum else None
+        self._curriculum = (CurriculumLevels(levels, self.task.start_points(), W, self.group_size,
+                                             self.task.episode_length * self.mjm.opt.timestep * self.task.frame_skip,
+                                             self.device)
+                            if levels else None)
         self._physics_steps = 0  # solves per world since the last pop_physics_stats (host count)
 
         self.qpos = wp.to_torch(self.d.qpos)
@@ -190,6 +212,19 @@ class BatchedSim:
             self.pop_physics_stats()  # the capture's eager run stepped
 
     # ----------------------------------------------------------------------------- construction
+
+    def _randomization(self, randomize: bool | Randomization) -> Optional[Randomization]:
+        if isinstance(randomize, Randomization):
+            spec = randomize
+        elif randomize is True:
+            spec = self.task.randomization
+            if spec is None:
+                raise ValueError(f"task {self.task.name!r} has no randomization ranges (Task.randomization)")
+        elif randomize is False:
+            return None
+        else:
+            raise ValueError(f"randomize must be a bool or a Randomization, got {type(randomize).__name__}")
+        return None if spec.empty else spec
 
     def _control_ranges(self) -> np.ndarray:
         lo_hi = np.array(self.mjm.actuator_ctrlrange, dtype=np.float32).reshape(-1, 2)
@@ -225,22 +260,33 @@ class BatchedSim:
             raise ValueError(f"{name} must be a torch.bool tensor of shape ({self.num_worlds},), got {got}")
         return wp.from_torch(mask.to(self.qpos.device).contiguous(), dtype=wp.bool)
 
-    def _state_arrays(self) -> dict[str, wp.array]:
+    def _world_state(self) -> list[tuple[str, wp.array, bool]]:
+        """The one list of per-world state: (name, array, follows_nominal). Every array is
+        checkpointed (:meth:`state_dict`); those that follow the nominal are what an auxiliary
+        takes from its nominal (:meth:`reset_aux_from_nominal`, in the order of
+        ``kernels/reset.py:_copy_nominal_state``'s arguments). Task memory lives in the Data's
+        mocap bodies, so it is here with them."""
         d = self.d
-        return {
-            "time": d.time, "qpos": d.qpos, "qvel": d.qvel, "act": d.act, "ctrl": d.ctrl,
-            "qacc_warmstart": d.qacc_warmstart, "mocap_pos": d.mocap_pos, "mocap_quat": d.mocap_quat,
-            "action": self._action, "episode_step": self._episode_step, "states": self._states,
-            "reset_count": self._reset_count, "fresh": self._fresh, "metrics": self._metrics,
-        }
+        extra = {**(self._randomizer.state_arrays() if self._randomizer else {}),
+                 **(self._curriculum.state_arrays() if self._curriculum else {})}
+        return [
+            ("time", d.time, True), ("qpos", d.qpos, True), ("qvel", d.qvel, True), ("act", d.act, True),
+            ("ctrl", d.ctrl, True), ("qacc_warmstart", d.qacc_warmstart, True), ("mocap_pos", d.mocap_pos, True),
+            ("mocap_quat", d.mocap_quat, True), ("action", self._action, True),
+            ("episode_step", self._episode_step, True), ("states", self._states, True),
+            ("metrics", self._metrics, True), ("reset_count", self._reset_count, False), ("fresh", self._fresh, False),
+            # Drawn physics and terrain levels: a group shares them by construction, so an auxiliary
+            # reset from its nominal already has them (docs/randomization.md).
+            *((name, array, False) for name, array in extra.items()),
+        ]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Host copies of every array that determines the simulator's future (for checkpoints)."""
-        return {name: array.numpy().copy() for name, array in self._state_arrays().items()}
+        return {name: array.numpy().copy() for name, array, _ in self._world_state()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restores :meth:`state_dict`; raises ValueError if it belongs to another task or size."""
-        for name, array in self._state_arrays().items():
+        for name, array, _ in self._world_state():
             if name == "metrics" and name not in state:
                 # Checkpoints from before the task metrics: running metrics restart at the next episode.
                 array.zero_()
@@ -285,6 +331,13 @@ class BatchedSim:
             yield
 
     @property
+    def randomization(self) -> str:
+        """Domain randomization, in words (printed when training starts)."""
+        if self._randomizer is None:
+            return "off"
+        return f"one draw per nominal group and episode: {self._randomizer.spec.describe()}"
+
+    @property
     def capture_mode(self) -> str:
         """How a step runs, in words (printed when training starts)."""
         if not self.graph:
@@ -325,6 +378,17 @@ class BatchedSim:
         self.pop_physics_stats()
         return count
 
+    def world_values(self, field: str) -> torch.Tensor:
+        """[W, ...] the per-world values of mujoco_warp model field ``field`` (e.g. "body_mass"): a
+        view of a field batched per world (domain randomization), else its one row broadcast."""
+        array = getattr(self.m, field, None)
+        if not isinstance(array, wp.array) or array.ndim < 2:
+            raise ValueError(f"{field!r} is not a per-world mujoco_warp model field")
+        values = wp.to_torch(array)
+        if values.shape[0] == self.num_worlds:
+            return values
+        return values[:1].expand(self.num_worlds, *values.shape[1:])
+
     def world_index(self, nominal: int, k: int) -> int:
         """Index of world ``k`` (0 nominal, 1..M auxiliary) of nominal ``nominal``."""
         return nominal * self.group_size + k
@@ -333,7 +397,8 @@ class BatchedSim:
 
     def reset(self, mask: Optional[torch.Tensor] = None) -> None:
         """Masked worlds (all by default) to randomized initial states, seeded, and the task's scene
-        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs.
+        randomization (``Task.reset_scene``: e.g. hurdle tracks); refreshes their obs. With domain
+        randomization, the group of every masked nominal draws new physics (docs/randomization.md).
 
         mask: torch.bool [W]. Episode step, action and warm start of those worlds are cleared.
         """
@@ -341,6 +406,8 @@ class BatchedSim:
             self._reset(self._world_mask(mask))
 
     def _reset(self, mask: wp.array) -> None:
+        if self._curriculum:
+            self._curriculum.before_reset(self.seed, mask, self._reset_count, self.d.qpos, self.d.mocap_pos)
         mjw.reset_data(self.m, self.d, reset=mask)
         wp.launch(
             reset_kernels._randomize_initial_state,
@@ -357,7 +424,11 @@ class BatchedSim:
             outputs=[self.d.qpos, self.d.qvel, self._action, self._episode_step, self._reset_count],
             device=self.device,
         )
+        if self._randomizer:
+            self._randomizer.draw(self.seed, mask, self._reset_count)
         self.task.reset_scene(self.d, self.seed, mask, self._reset_count)
+        if self._curriculum:
+            self._curriculum.after_reset(mask, self.d.qpos)
         self._refresh_obs(mask)
 
     def _body_poses(self) -> None:
@@ -370,14 +441,7 @@ class BatchedSim:
     def _refresh_obs(self, mask: wp.array) -> None:
         """Recomputes the privileged obs of the masked worlds from their current state."""
         self._body_poses()
-        self.task.evaluate_data(
-            self.d,
-            self._action,
-            self._scratch_states,
-            self._scratch_terms,
-            self._scratch_reward,
-            self._scratch_terminated,
-        )
+        self._evaluate(self._scratch_states, self._scratch_terms, self._scratch_reward, self._scratch_terminated)
         wp.launch(
             reset_kernels._copy_rows_masked,
             dim=(self.num_worlds, self.state_dim),
@@ -385,6 +449,12 @@ class BatchedSim:
             outputs=[self._states],
             device=self.device,
         )
+
+    def _evaluate(self, state_out: wp.array2d, terms_out: wp.array2d, reward_out: wp.array,
+                  terminated_out: wp.array) -> None:
+        """The task's contact flags, then its outputs for every world."""
+        self.task.sense(self.d, self._contacts)
+        self.task.evaluate(self.task_inputs, state_out, terms_out, reward_out, terminated_out)
 
     def reset_aux_from_nominal(self, mask: Optional[torch.Tensor] = None) -> None:
         """Each masked auxiliary world (all by default) takes its nominal's full state.
@@ -396,11 +466,7 @@ class BatchedSim:
             self._reset_aux_from_nominal(self._world_mask(mask))
 
     def _reset_aux_from_nominal(self, mask: wp.array) -> None:
-        d = self.d
-        fields = [
-            d.time, d.qpos, d.qvel, d.act, d.ctrl, d.qacc_warmstart, d.mocap_pos, d.mocap_quat,
-            self._action, self._episode_step, self._states, self._metrics,
-        ]
+        fields = [array for _, array, follows in self._world_state() if follows]
         wp.launch(
             reset_kernels._copy_nominal_state,
             dim=self.num_worlds,
@@ -454,6 +520,8 @@ class BatchedSim:
                   inputs=[self.d.overflow, self.d.solver_niter, *stats], outputs=stats, device=self.device)
 
     def _step(self) -> None:
+        if self._randomizer:
+            self._randomizer.push(self.seed, self._episode_step, self._reset_count, self.d.qvel)
         with nvtx_range("sim.apply_action"):
             wp.launch(
                 step_kernels._apply_action,
@@ -468,12 +536,10 @@ class BatchedSim:
                 self._accumulate_physics_stats()
         self._body_poses()
         with nvtx_range("sim.task"):
-            self.task.evaluate_data(
-                self.d, self._action, self._states, self._terms, self._reward, self._task_terminated
-            )
+            self._evaluate(self._states, self._terms, self._reward, self._task_terminated)
             # Before the episode step advances: 0 marks an episode's first step.
             self.task.measure(self.d, self._episode_step, self._metrics)
-            self.task.after_step(self.d, self._action)
+            self.task.after_step(self.d, self.task_inputs)
             wp.launch(
                 step_kernels._finish_step,
                 dim=self.num_worlds,

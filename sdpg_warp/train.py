@@ -23,7 +23,8 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger")
+                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger",
+                       "console", "keep_checkpoints", "video_every", "video_steps")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
@@ -231,7 +232,8 @@ def lock_run_dir(lock: RunLock, run_dir: str) -> None:
         return
     if took_over:
         print(took_over)
-    for name in ("checkpoint.pt.tmp", "config.json.tmp"):
+    kept = [name for name in os.listdir(run_dir) if name.startswith("checkpoint_") and name.endswith(".pt.tmp")]
+    for name in ("checkpoint.pt.tmp", "config.json.tmp", "metrics.csv.tmp", *sorted(kept)):
         try:
             os.remove(os.path.join(run_dir, name))
             print(f"removed {os.path.join(run_dir, name)}, left by an interrupted write")
@@ -307,7 +309,7 @@ def _print_next_steps(run_dir: str, log_dir: str, epoch: int, world_size: int) -
     print(f"checkpoint: {os.path.join(run_dir, 'checkpoint.pt')} (epoch {epoch})")
     print(f"evaluate:   python -m sdpg_warp.play {run_dir} --video {os.path.join(run_dir, 'play.mp4')}")
     print(f"export:     python -m sdpg_warp.export {run_dir} --out {os.path.join(run_dir, 'policy.onnx')}")
-    print(f"curves:     tensorboard --logdir {log_dir}")
+    print(f"curves:     tensorboard --logdir {log_dir}  (or python -m sdpg_warp.plot {run_dir})")
     print(f"train on:   {_launcher(world_size)} -m sdpg_warp.train --resume {run_dir} --epochs N", flush=True)
 
 
@@ -532,6 +534,7 @@ def _run(args: list, parallel, lock: RunLock) -> int:
         raise UsageError(f"cannot allocate the run's buffers on {device} ({str(e).splitlines()[0] or type(e).__name__}); "
                          f"lower {flags_to_lower(cfg, {'storage_obs': 1, 'storage_other': 0})}") from None
     print(f"simulator step: {runner.sim.capture_mode}", flush=True)
+    print(f"domain randomization: {runner.sim.randomization}", flush=True)
     if state is not None:
         try:
             with runner.scope:  # the restored arrays land on the run's device and stream

@@ -26,8 +26,9 @@ from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import aloha_insertion as al
 from sdpg_warp.tasks import make_task
-from test_ego_tasks import _check_ego_export, check_measure_reference, measure_rows
-from test_render import _reference_rays
+from helpers import (
+    check_ego_export, check_measure_reference, check_reference, evaluate, measure_rows, reference_rays, task_inputs,
+)
 
 TASK = "aloha_insertion"
 NUM_NOMINAL, NUM_AUX = 2, 3
@@ -55,31 +56,20 @@ def _sites(mjm, qpos) -> np.ndarray:
     return data.site_xpos.copy()
 
 
+def _inputs(task, mjm, qpos, qvel, action, touch):
+    """The task inputs of the rows with C MuJoCo's site positions and the table-contact flags ``touch``."""
+    sites = np.stack([_sites(mjm, np.nan_to_num(q)) for q in qpos])
+    return task_inputs(task, mjm, qpos, qvel, action, site_xpos=sites, contacts=np.reshape(touch, (-1, 1)))
+
+
 def _evaluate(task, mjm, qpos, qvel, action, touch, device):
-    """The task kernel on every row with C MuJoCo's site positions; outputs start as inf / -1 so an
-    unwritten entry fails."""
-    num = qpos.shape[0]
-    obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
-    terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
-    reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
-    terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
-    sites = np.stack([_sites(mjm, np.nan_to_num(q)) for q in qpos]).astype(np.float32)
-    arrays = [wp.array(x.astype(np.float32), dtype=float, device=device) for x in (qpos, qvel, action)]
-    task.evaluate(*arrays, obs, terms, reward, terminated, wp.array(sites, dtype=wp.vec3, device=device),
-                  wp.array(touch.astype(np.int32), dtype=int, device=device))
-    return obs.numpy(), terms.numpy(), reward.numpy(), terminated.numpy()
+    """The task kernel on every row (:func:`helpers.evaluate`)."""
+    return evaluate(task, _inputs(task, mjm, qpos, qvel, action, touch), device)
 
 
 def _check_reference(task, mjm, qpos, qvel, action, touch, device):
     """Kernel outputs = NumPy reference on the float32 inputs the kernel saw; returns the kernel's."""
-    obs, terms, reward, terminated = _evaluate(task, mjm, qpos, qvel, action, touch, device)
-    as32 = [x.astype(np.float32).astype(np.float64) for x in (qpos, qvel, action)]
-    for w in range(qpos.shape[0]):
-        ref_obs, ref_terms, ref_terminated = task.reference(*(x[w] for x in as32), bool(touch[w]))
-        np.testing.assert_allclose(obs[w], ref_obs, **TOL, err_msg=f"obs, world {w}")
-        np.testing.assert_allclose(terms[w], ref_terms, **TOL, err_msg=f"terms, world {w}")
-        assert reward[w] == pytest.approx(ref_terms.sum(), rel=1e-5, abs=1e-5)
-        assert terminated[w] == int(ref_terminated), f"world {w}"
+    obs, terms, _, terminated = check_reference(task, _inputs(task, mjm, qpos, qvel, action, touch), device, tol=TOL)
     return obs, terms, terminated
 
 
@@ -142,7 +132,9 @@ def test_stepped_states_match_the_reference(sim):
     qpos, qvel, action = (x.cpu().numpy().astype(np.float64) for x in (sim.qpos, sim.qvel, sim.action))
     touch = sim.reward_terms[:, TERM["no_table_collision"]].cpu().numpy() == 0.0
     for w in range(sim.num_worlds):
-        obs, terms, _ = sim.task.reference(qpos[w], qvel[w], action[w], bool(touch[w]))
+        world = task_inputs(sim.task, sim.mjm, qpos[w:w + 1], qvel[w:w + 1], action[w:w + 1],
+                            contacts=touch[w:w + 1, None])
+        obs, terms, _ = sim.task.reference(world.world(0))
         np.testing.assert_allclose(sim.states[w].cpu().numpy(), obs, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(sim.reward_terms[w].cpu().numpy(), terms, rtol=1e-4, atol=1e-4)
 
@@ -311,7 +303,8 @@ def test_table_contacts_match_c_mujoco(sim, device):
     sim.qvel.zero_()
     with wp.ScopedDevice(sim.device):
         mjw.forward(sim.m, sim.d)
-        touch = sim.task.touch(sim.d).numpy()
+        sim.task.sense(sim.d, sim.task_inputs.contacts)
+        touch = sim.task_inputs.contacts.numpy()[:, 0]
     np.testing.assert_array_equal(touch.astype(bool), expected)
     sim.reset()
 
@@ -395,7 +388,7 @@ def test_cameras_see_the_peg_and_socket_depth_matches_mj_ray(sim):
     mjm = sim.mjm
     seen = []
     for k, camera_id in enumerate(renderer.camera_ids):
-        expected, geom = _reference_rays(mjm, qpos, camera_id, size)
+        expected, geom = reference_rays(mjm, qpos, camera_id, size)
         expected = np.minimum(expected, renderer.zfar)
         bad = np.abs(depth[k] - expected) > 1e-3 + 1e-3 * expected
         assert bad.mean() <= 0.03, f"camera {k}: {bad.sum()} pixels differ"
@@ -440,4 +433,4 @@ def test_training_from_pixels_and_proprioception_runs(tmp_path, device, modality
             "--run-name", "r"]
     assert train.main(args) == 0
     assert (tmp_path / "r" / "checkpoint.pt").exists()
-    _check_ego_export(tmp_path / "r", modality)
+    check_ego_export(tmp_path / "r", modality)

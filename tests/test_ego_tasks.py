@@ -25,8 +25,10 @@ from sdpg_warp.render.ego import ProprioImageObservation, packed_size, unpack
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import go2_terrain, hurdles, make_task, terrain, walker_hurdle
 from sdpg_warp.tasks.menagerie import RobotNotFound
-from test_render import _reference_rays
-from test_sim import _contact_depths_agree
+from helpers import (
+    check_ego_export, check_measure_reference, check_reference, contact_depths_agree, measure_rows, reference_rays,
+    task_inputs,
+)
 
 TASKS = ("walker_hurdle", "g1_hurdle")
 """The hurdle tasks."""
@@ -41,7 +43,6 @@ HURDLE_IN_REACH = 0.02
 first step, shallow enough that the solver converges (a 0.1 m one cuts 8 cm into the G1's ankle)."""
 NUM_NOMINAL, NUM_AUX = 2, 3
 SIZE = 16
-TOL = dict(rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -93,23 +94,9 @@ def test_evaluate_matches_reference(sims, device, task):
     mocap = _mocap(sim)[rng.integers(0, sim.num_worlds, num)]
     qpos[2, HEIGHT_QPOS[task.name]] = -10.0  # terminates
     qpos[3] = np.nan
-    arrays = [wp.array(x.astype(np.float32), dtype=float, device=device) for x in (qpos, qvel, action)]
-    obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
-    terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
-    reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
-    terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
-    mocap_wp = wp.array(mocap.astype(np.float32), dtype=wp.vec3, device=device)
-    task.evaluate(*arrays, obs, terms, reward, terminated, mocap_wp)
-    # Reference on the float32 inputs the kernel saw.
-    qpos32, qvel32, action32, mocap32 = (x.astype(np.float32).astype(np.float64) for x in (qpos, qvel, action, mocap))
-    for w in range(num):
-        ref_obs, ref_terms, ref_terminated = task.reference(qpos32[w], qvel32[w], action32[w], mocap32[w])
-        np.testing.assert_allclose(obs.numpy()[w], ref_obs, **TOL)
-        np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL)
-        np.testing.assert_allclose(reward.numpy()[w], ref_terms.sum(), **TOL)
-        assert terminated.numpy()[w] == ref_terminated, w
-    assert (obs.numpy()[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
-    assert terminated.numpy()[2] == 1 and terminated.numpy()[3] == 1
+    obs, _, _, terminated = check_reference(task, task_inputs(task, mjm, qpos, qvel, action, mocap_pos=mocap), device)
+    assert (obs[:, task.proprio_dim:] > 0.05).any(), "no hurdle in any critic view: the heights go untested"
+    assert terminated[2] == 1 and terminated[3] == 1
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -165,27 +152,6 @@ def test_ground_height_reference_reads_hurdle_tops():
 
 
 # ------------------------------------------------------------------------------- task metrics
-
-
-def measure_rows(task, device, episode_step, previous, **data) -> np.ndarray:
-    """``task.measure`` on hand-built rows: ``data`` the Data fields its kernel reads (NumPy, as
-    float32: qpos, qvel, mocap_pos [W, nmocap, 3], ...), ``episode_step`` [W] the steps before
-    this one, ``previous`` [W, metrics] the metrics before it (inf where they must be ignored)."""
-    vector = {"mocap_pos": wp.vec3, "site_xpos": wp.vec3, "xpos": wp.vec3, "mocap_quat": wp.quat}
-    d = types.SimpleNamespace(**{name: wp.array(np.asarray(value, np.float32), dtype=vector.get(name, float),
-                                                device=device) for name, value in data.items()})
-    metrics = wp.array(np.asarray(previous, np.float32), dtype=float, device=device)
-    task.measure(d, wp.array(np.asarray(episode_step, np.int32), dtype=int, device=device), metrics)
-    return metrics.numpy()
-
-
-def check_measure_reference(task, measured, episode_step, previous, *rows) -> None:
-    """Each measured row equals ``task.reference_measure(*row, previous, episode_step)`` on the
-    float32 inputs the kernel saw (``rows``: per world, the reference's leading arguments)."""
-    for w, row in enumerate(rows):
-        as32 = [np.asarray(x, np.float32).astype(np.float64) for x in row]
-        expected = task.reference_measure(*as32, np.asarray(previous[w], np.float32), int(episode_step[w]))
-        np.testing.assert_allclose(measured[w], expected, rtol=1e-5, atol=1e-5, err_msg=f"world {w}")
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -323,7 +289,7 @@ def test_step_matches_c_mujoco_with_a_hurdle_in_reach(sims, task):
         hurdle0 = mjm.geom("hurdle0").id
         touched += any(hurdle0 in (c.geom1, c.geom2) for c in mjd.contact[: mjd.ncon])
         stepped += 1
-        if not _contact_depths_agree(sim, w, mjd):
+        if not contact_depths_agree(sim, w, mjd):
             continue
         compared += 1
         scale = max(1.0, np.abs(mjd.qvel).max())
@@ -387,7 +353,7 @@ def test_ego_depth_matches_mj_ray_and_shows_the_hurdle(sims, ego, task):
     mocap = _hurdle_ahead(sim, 0, 1.2, 0.5)
     r = ego(task, "depth")
     depth = r.render()[0, -1].cpu().numpy().copy()  # the stack is overwritten by the next render
-    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_ids[0], 32, mocap_pos=mocap)
+    expected, geom = reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_ids[0], 32, mocap_pos=mocap)
     expected = np.minimum(expected, r.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"
@@ -516,10 +482,8 @@ def test_go2_contacts_outputs_and_memory_match_c_mujoco_and_the_reference(sims, 
     rng = np.random.default_rng(3)
     qpos, qvel, mocap, action, time = _go2_random_states(sim, rng)
     _go2_load(sim, qpos, qvel, mocap, action, time)
-    obs, terms = wp.zeros((W, task.state_dim), dtype=float, device=device), wp.zeros((W, 12), dtype=float, device=device)
-    reward, terminated = wp.zeros(W, dtype=float, device=device), wp.zeros(W, dtype=int, device=device)
-    task.evaluate_data(sim.d, sim._action, obs, terms, reward, terminated)
-    touch = go2_terrain._touch_buffer(str(sim.d.qpos.device), W).numpy().copy()
+    task.sense(sim.d, sim.task_inputs.contacts)
+    touch = sim.task_inputs.contacts.numpy().copy()
     # Inputs as the kernels saw them (float32).
     qpos32, qvel32, mocap32, action32 = (x.astype(np.float32).astype(np.float64) for x in (qpos, qvel, mocap, action))
     mjd = mujoco.MjData(mjm)
@@ -527,18 +491,16 @@ def test_go2_contacts_outputs_and_memory_match_c_mujoco_and_the_reference(sims, 
         mjd.qpos[:], mjd.qvel[:], mjd.mocap_pos[:] = qpos32[w], qvel32[w], mocap32[w]
         mujoco.mj_forward(mjm, mjd)
         np.testing.assert_array_equal(touch[w], go2_terrain.np_touch(mjm, mjd), err_msg=f"world {w}")
-        ref_obs, ref_terms, ref_terminated = task.reference(qpos32[w], qvel32[w], action32[w], mocap32[w], touch[w])
-        np.testing.assert_allclose(obs.numpy()[w], ref_obs, **TOL)
-        np.testing.assert_allclose(terms.numpy()[w], ref_terms, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(reward.numpy()[w], max(ref_terms.sum(), 0.0), rtol=1e-5, atol=1e-6)
-        assert terminated.numpy()[w] == ref_terminated, w
-    assert touch[0, go2_terrain.TOUCH_BASE] == 1 and terminated.numpy()[0] == 1, "world 0 lies on its back"
+    inputs = task_inputs(task, mjm, qpos, qvel, action, mocap_pos=mocap, contacts=touch)
+    fine = dict(rtol=1e-5, atol=1e-6)
+    obs, terms, reward, terminated = check_reference(task, inputs, device, terms_tol=fine, reward_tol=fine)
+    assert touch[0, go2_terrain.TOUCH_BASE] == 1 and terminated[0] == 1, "world 0 lies on its back"
     assert touch[:, :go2_terrain.NUM_FEET].any() and touch[1:, go2_terrain.TOUCH_BASE + 1:].any()
-    assert (reward.numpy() == 0.0).any() and (reward.numpy() > 0.0).any(), "the clip at 0 goes untested"
-    column = {name: terms.numpy()[:, k] for k, name in enumerate(task.reward_terms)}
+    assert (reward == 0.0).any() and (reward > 0.0).any(), "the clip at 0 goes untested"
+    column = {name: terms[:, k] for k, name in enumerate(task.reward_terms)}
     assert (column["feet_air_time"] != 0.0).any() and (column["collision"] < 0.0).any()
 
-    task.after_step(sim.d, sim._action)
+    task.after_step(sim.d, sim.task_inputs)
     after = _mocap(sim)
     for w in range(W):
         expected = task.reference_after_step(qvel32[w], action32[w], touch[w], mocap32[w])
@@ -558,9 +520,8 @@ def test_go2_commands_are_redrawn_every_200_steps_alike_in_a_group(sims, device)
     time[:3] = go2_terrain.DT * go2_terrain.RESAMPLE_STEPS * np.array([2, 2, 2])
     time[3] = go2_terrain.DT * (go2_terrain.RESAMPLE_STEPS * 2 - 1)
     _go2_load(sim, qpos, qvel, mocap, action, time)
-    sim.task.evaluate_data(sim.d, sim._action, sim._scratch_states, sim._scratch_terms,
-                           sim._scratch_reward, sim._scratch_terminated)
-    sim.task.after_step(sim.d, sim._action)
+    sim._evaluate(sim._scratch_states, sim._scratch_terms, sim._scratch_reward, sim._scratch_terminated)
+    sim.task.after_step(sim.d, sim.task_inputs)
     command = _mocap(sim)[:, go2_terrain.COMMAND_BODY]
     before = mocap[:, go2_terrain.COMMAND_BODY].astype(np.float32)
     assert np.all(command[:3, 2] != before[:3, 2]), "worlds at step 400 draw a new heading"
@@ -589,7 +550,7 @@ def test_go2_stands_on_every_sub_terrain_with_action_zero(sims):
     qpos = sim.qpos.cpu().numpy()
     clearance = [q[2] - terrain.np_sample_height(q[0], q[1], ground) for q in qpos]
     assert np.all((0.25 < np.array(clearance)) & (np.array(clearance) < 0.35)), clearance
-    touch = go2_terrain._touch_buffer(str(sim.d.qpos.device), sim.num_worlds).numpy()
+    touch = sim.task_inputs.contacts.numpy()
     assert np.all(touch[:, :go2_terrain.NUM_FEET] == 1) and not touch[:, go2_terrain.NUM_FEET:].any()
 
 
@@ -610,7 +571,7 @@ def test_go2_ego_depth_matches_mj_ray_and_sees_the_terrain(sims, ego):
     sim.reset()
     r = ego("go2_terrain", "depth")
     depth = r.render()[0, -1].cpu().numpy().copy()
-    expected, geom = _reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_ids[0], 32)
+    expected, geom = reference_rays(sim.mjm, sim.qpos[0].cpu().numpy(), r.camera_ids[0], 32)
     expected = np.minimum(expected, r.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"
@@ -672,28 +633,7 @@ def test_training_from_pixels_and_proprioception_runs(tmp_path, device, task, mo
     assert train.main(args) == 0
     assert (tmp_path / "r" / "checkpoint.pt").exists()
     if task == "walker_hurdle":
-        _check_ego_export(tmp_path / "r", modality)
-
-
-def _check_ego_export(run, modality):
-    """The exported graph takes the camera's frame stack and the proprioception as two inputs and
-    gives the actions of the trained actor on the packed rows those make."""
-    onnxruntime = pytest.importorskip("onnxruntime", reason="the README's install (.[test]) brings onnxruntime")
-    assert export.main([str(run), "--out", str(run / "p.onnx")]) == 0
-    policy, (images, proprio), names = export.load_policy(str(run))
-    assert names == ("images", "proprio")
-    gen = torch.Generator().manual_seed(0)
-    if modality == "rgb":
-        images = torch.randint(0, 256, (5, *images.shape[1:]), generator=gen, dtype=torch.uint8)
-    else:
-        images = torch.rand(5, *images.shape[1:], generator=gen) * 5.0
-    proprio = torch.randn(5, proprio.shape[1], generator=gen)
-    session = onnxruntime.InferenceSession(str(run / "p.onnx"))
-    actions = session.run(None, {"images": images.numpy(), "proprio": proprio.numpy()})[0]
-    packed = torch.cat([images.flatten(1), proprio.view(torch.uint8) if modality == "rgb" else proprio], dim=1)
-    with torch.no_grad():
-        expected = torch.tanh(policy.actor(packed)[0]).numpy()
-    np.testing.assert_allclose(actions, expected, atol=1e-5)
+        check_ego_export(tmp_path / "r", modality)
 
 
 def test_a_missing_robot_is_one_line_naming_both_ways_and_train_exits_2(tmp_path, monkeypatch, capsys):

@@ -22,12 +22,10 @@ from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import franka_pick_cube as fpc
 from sdpg_warp.tasks import make_task
-from test_ego_tasks import check_measure_reference, measure_rows
-from test_render import _reference_rays
+from helpers import check_measure_reference, check_reference, measure_rows, reference_rays, task_inputs
 
 TASK = "franka_pick_cube"
 NUM_NOMINAL, NUM_AUX = 2, 3
-TOL = dict(rtol=1e-5, atol=1e-5)
 TERM = {name: k for k, name in enumerate(fpc.WEIGHTS)}
 """Index of each reward term."""
 
@@ -81,29 +79,10 @@ def _reach(mjm, point, iterations=60) -> np.ndarray:
     return qpos
 
 
-def _evaluate(task, qpos, qvel, action, mocap, device):
-    """The task kernel on every row; outputs start as inf / -1 so an unwritten entry fails."""
-    num = qpos.shape[0]
-    obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
-    terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
-    reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
-    terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
-    arrays = [wp.array(x.astype(np.float32), dtype=float, device=device) for x in (qpos, qvel, action)]
-    task.evaluate(*arrays, obs, terms, reward, terminated,
-                  wp.array(mocap.astype(np.float32), dtype=wp.vec3, device=device))
-    return obs.numpy(), terms.numpy(), reward.numpy(), terminated.numpy()
-
-
 def _check_reference(task, qpos, qvel, action, mocap, device):
     """Kernel outputs = NumPy reference on the float32 inputs the kernel saw; returns the kernel's."""
-    obs, terms, reward, terminated = _evaluate(task, qpos, qvel, action, mocap, device)
-    as32 = [x.astype(np.float32).astype(np.float64) for x in (qpos, qvel, action, mocap)]
-    for w in range(qpos.shape[0]):
-        ref_obs, ref_terms, ref_terminated = task.reference(*(x[w] for x in as32))
-        np.testing.assert_allclose(obs[w], ref_obs, **TOL, err_msg=f"obs, world {w}")
-        np.testing.assert_allclose(terms[w], ref_terms, **TOL, err_msg=f"terms, world {w}")
-        assert reward[w] == pytest.approx(ref_terms.sum(), rel=1e-5, abs=1e-5)
-        assert terminated[w] == int(ref_terminated), f"world {w}"
+    inputs = task_inputs(task, fpc._reference_model(), qpos, qvel, action, mocap_pos=mocap)
+    obs, terms, _, terminated = check_reference(task, inputs, device)
     return obs, terms, terminated
 
 
@@ -266,7 +245,7 @@ def test_reached_flag_is_remembered_once_per_step(sim):
     sim.d.mocap_pos.assign(wp.array(mocap.astype(np.float32), dtype=wp.vec3, device=sim.device))
     sim._refresh_obs(sim._all)  # re-evaluating observations leaves the memory alone
     np.testing.assert_array_equal(_mocap(sim), mocap.astype(np.float32))
-    sim.task.after_step(sim.d, sim._action)
+    sim.task.after_step(sim.d, sim.task_inputs)
     after = _mocap(sim)
     for w in range(sim.num_worlds):
         expected = sim.task.reference_after_step(qpos[w].astype(np.float32).astype(np.float64), mocap[w])
@@ -391,7 +370,7 @@ def test_wrist_camera_sees_the_cube_depth_matches_mj_ray(sim):
     qpos[0, fpc.CUBE_QPOS:fpc.CUBE_QPOS + 3] = [centre[0], centre[1], fpc.CUBE_HALF]
     sim.qpos.copy_(torch.tensor(qpos))
     image = depth.render()[0, -1].cpu().numpy().copy()
-    expected, geom = _reference_rays(mjm, qpos[0], depth.camera_ids[0], size, _mocap(sim)[0])
+    expected, geom = reference_rays(mjm, qpos[0], depth.camera_ids[0], size, _mocap(sim)[0])
     expected = np.minimum(expected, depth.zfar)
     bad = np.abs(image - expected) > 1e-3 + 1e-3 * expected
     assert bad.mean() <= 0.02, f"{bad.sum()} pixels differ"

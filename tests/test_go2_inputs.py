@@ -24,7 +24,7 @@ from sdpg_warp.render.ego import ProprioImageObservation, np_push_proprio, unpac
 from sdpg_warp.runner import Runner
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task
-from test_render import DEPTH_ATOL, DEPTH_RTOL, GEOM_GROUPS, MAX_EDGE_FRACTION, _random_qpos, _set_worlds, _stand_in
+from helpers import DEPTH_ATOL, DEPTH_RTOL, GEOM_GROUPS, MAX_EDGE_FRACTION, random_qpos, set_worlds, stand_in
 
 HEIGHT, WIDTH = 20, 30
 """A non-square render (the Go2's is 60 x 106)."""
@@ -36,7 +36,7 @@ RESAMPLED = (16, 19)
 @pytest.fixture(scope="module")
 def hopper(device):
     """A stand-in simulator of the hopper (2 nominal worlds; tests/test_render.py)."""
-    return _stand_in(make_task("hopper").mj_model(), device)
+    return stand_in(make_task("hopper").mj_model(), device)
 
 
 def _reference_depth(mjm, qpos, camera_id: int, height: int, width: int) -> np.ndarray:
@@ -65,9 +65,9 @@ def test_non_square_cropped_depth_matches_mj_ray(hopper):
     """Rendered at 20 x 30, cut to 17 x 23, clipped at `far` and mapped to [-0.5, 0.5]: each pixel is
     its mj_ray's depth so formatted."""
     mjm = hopper.mjm
-    qpos = _random_qpos(mjm, np.random.default_rng(1), 2)
+    qpos = random_qpos(mjm, np.random.default_rng(1), 2)
     raw = NominalRenderer(hopper, WIDTH, HEIGHT, 1, "depth")
-    _set_worlds(raw, qpos)
+    set_worlds(raw, qpos)
     metres = raw.render()[:, -1].cpu().numpy()
     assert metres.shape == (2, HEIGHT, WIDTH)
     far = float(np.median(metres))
@@ -87,10 +87,10 @@ def test_non_square_cropped_depth_matches_mj_ray(hopper):
 def test_resampled_depth_is_torch_bicubic_of_the_crop(hopper):
     """The crop resampled to 16 x 19 equals Torch's bicubic interpolate (align_corners False) of
     the crop, clipped and mapped first, as the authors' pipeline; a resample to the cropped size copies."""
-    qpos = _random_qpos(hopper.mjm, np.random.default_rng(2), 2)
+    qpos = random_qpos(hopper.mjm, np.random.default_rng(2), 2)
     far = 3.0
     crop = NominalRenderer(hopper, WIDTH, HEIGHT, 1, "depth", image_crop=CROP, depth_far=far)
-    _set_worlds(crop, qpos)
+    set_worlds(crop, qpos)
     cropped = crop.render().clone()
     resampled = NominalRenderer(hopper, WIDTH, HEIGHT, 1, "depth", image_crop=CROP, image_hw=RESAMPLED,
                                 depth_far=far).render()

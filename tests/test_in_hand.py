@@ -21,8 +21,9 @@ from sdpg_warp import train
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import in_hand, make_task
+from sdpg_warp.tasks.base import TaskInputs
 from sdpg_warp.tasks.menagerie import robot_file
-from test_render import _reference_rays
+from helpers import check_reference, reference_rays
 
 HANDS = ("allegro_hand", "shadow_hand")
 VARIANTS = ("authors", "ours")
@@ -116,30 +117,23 @@ def test_evaluate_matches_reference_on_constructed_states(sims, task, variant):
     rng = np.random.default_rng(0)
     qpos, qvel, mocap_pos, mocap_quat, action = _constructed_states(sim, rng)
     _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
-    W = sim.num_worlds
-    state = wp.zeros((W, sim.state_dim), dtype=float, device=sim.device)
-    terms = wp.zeros((W, len(sim.task.reward_terms)), dtype=float, device=sim.device)
-    reward = wp.zeros(W, dtype=float, device=sim.device)
-    terminated = wp.zeros(W, dtype=int, device=sim.device)
-    task_.evaluate_data(sim.d, wp.array(action.astype(np.float32), device=sim.device), state, terms, reward,
-                        terminated)
-    # Body positions from C MuJoCo's kinematics of the same state.
+    # Kernel on the simulator's Data (mujoco_warp's kinematics); reference on C MuJoCo's of the same state.
+    inputs = TaskInputs.of(sim.d, wp.array(action.astype(np.float32), device=sim.device), sim.task_inputs.contacts)
     mjd = mujoco.MjData(sim.mjm)
-    for w in range(W):
+    worlds = []
+    for w in range(sim.num_worlds):
         mjd.qpos[:] = qpos[w]
         if np.all(np.isfinite(qpos[w])):
             mujoco.mj_kinematics(sim.mjm, mjd)
-        obs, ref_terms, done = task_.reference(qpos[w], qvel[w], action[w], mocap_pos[w], mocap_quat[w],
-                                               mjd.xpos.copy())
-        np.testing.assert_allclose(state.numpy()[w], obs, **TOL, err_msg=f"world {w}")
-        np.testing.assert_allclose(terms.numpy()[w], ref_terms, **TOL, err_msg=f"world {w}")
-        assert reward.numpy()[w] == pytest.approx(ref_terms.sum(), rel=1e-4, abs=1e-4)
-        assert bool(terminated.numpy()[w]) == done, w
-    success = terms.numpy()[:, task_.reward_terms.index("success")]
+        worlds.append(TaskInputs(qpos[w], qvel[w], action[w], mocap_pos[w], mocap_quat[w], mjd.xpos.copy(),
+                                 mjd.site_xpos.copy(), np.zeros(0, np.int32)))
+    state, terms, reward, terminated = check_reference(task_, inputs, sim.device, worlds=worlds, tol=TOL,
+                                                       reward_tol=TOL)
+    success = terms[:, task_.reward_terms.index("success")]
     bonus = 250.0 if variant == "ours" else 0.0
     assert success[0] == success[1] == bonus and success[2] == 0.0
-    assert terminated.numpy()[3] == 1 and terminated.numpy()[4] == 1 and not terminated.numpy()[:3].any()
-    assert np.all(state.numpy()[4] == 0.0) and reward.numpy()[4] == 0.0
+    assert terminated[3] == 1 and terminated[4] == 1 and not terminated[:3].any()
+    assert np.all(state[4] == 0.0) and reward[4] == 0.0
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -199,7 +193,8 @@ def test_a_success_is_counted_and_ours_turns_the_goal_60_to_90_degrees_about_x_o
     mocap_pos[:, 1, in_hand.MEM_SUCCESSES] = 2.0
     mocap_pos[:, 1, in_hand.MEM_STREAM] = rng.integers(0, in_hand.STREAM_RANGE, sim.num_worlds)
     _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
-    task_.after_step(sim.d, wp.array(action.astype(np.float32), device=sim.device))
+    task_.after_step(sim.d, TaskInputs.of(sim.d, wp.array(action.astype(np.float32), device=sim.device),
+                                          sim.task_inputs.contacts))
     after_pos, after_quat = sim.d.mocap_pos.numpy(), sim.d.mocap_quat.numpy()
     for w in range(sim.num_worlds):
         expected, goal, success = task_.reference_after_step(qpos[w], action[w], mocap_pos[w], mocap_quat[w])
@@ -217,7 +212,8 @@ def test_a_success_is_counted_and_ours_turns_the_goal_60_to_90_degrees_about_x_o
         assert np.isclose(axis[0], 1.0, atol=1e-4) or np.isclose(axis[1], 1.0, atol=1e-4), axis
     # The draw depends on the stream and the count only: the same world state draws the same goal.
     _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
-    task_.after_step(sim.d, wp.array(action.astype(np.float32), device=sim.device))
+    task_.after_step(sim.d, TaskInputs.of(sim.d, wp.array(action.astype(np.float32), device=sim.device),
+                                          sim.task_inputs.contacts))
     np.testing.assert_array_equal(sim.d.mocap_quat.numpy(), after_quat)
 
 
@@ -250,8 +246,8 @@ def test_reset_follows_the_start_distribution_and_groups_share_it(sims, task):
     mjd = mujoco.MjData(mjm)
     mjd.qpos[:] = qpos[0]
     mujoco.mj_kinematics(mjm, mjd)
-    obs, _, _ = sim.task.reference(qpos[0], sim.d.qvel.numpy()[0], np.zeros(nj), mocap_pos[0], mocap_quat[0],
-                                   mjd.xpos.copy())
+    obs, _, _ = sim.task.reference(TaskInputs(qpos[0], sim.d.qvel.numpy()[0], np.zeros(nj), mocap_pos[0], mocap_quat[0],
+                                              mjd.xpos.copy(), mjd.site_xpos.copy(), np.zeros(0, np.int32)))
     np.testing.assert_allclose(sim.states[0].cpu().numpy(), obs, **TOL)
     # Auxiliaries take their nominal's cube, goal and memory, and stay with it under the same actions.
     g = sim.group_size
@@ -292,7 +288,7 @@ def test_the_camera_sees_the_cube_as_mj_ray_does(sims, task):
     renderer = NominalRenderer(sim, size, size, 1, "depth", camera=sim.task.camera)
     depth = renderer.render()[0, -1].cpu().numpy().copy()
     qpos = sim.qpos[0].cpu().numpy()
-    expected, geom = _reference_rays(sim.mjm, qpos, renderer.camera_ids[0], size,
+    expected, geom = reference_rays(sim.mjm, qpos, renderer.camera_ids[0], size,
                                      mocap_pos=sim.d.mocap_pos.numpy()[0])
     expected = np.minimum(expected, renderer.zfar)
     bad = np.abs(depth - expected) > 1e-3 + 1e-3 * expected

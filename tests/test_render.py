@@ -15,27 +15,11 @@ import warp as wp
 
 from sdpg_warp.render import NominalRenderer
 from sdpg_warp.tasks import make_task, task_names
+from helpers import DEPTH_ATOL, DEPTH_RTOL, MAX_EDGE_FRACTION, random_qpos, reference_rays, set_worlds, stand_in
 
 SIZE = 32
 NUM_NOMINAL = 2
 NUM_AUX = 2
-# Geom groups the renderer draws (mujoco_warp's default), as an mj_ray group mask.
-GEOM_GROUPS = np.array([1, 1, 1, 0, 0, 0], dtype=np.uint8)
-DEPTH_ATOL = 1e-3
-DEPTH_RTOL = 1e-3
-# Rays that graze a silhouette may hit in float32 and miss in float64 (or the reverse).
-MAX_EDGE_FRACTION = 0.02
-
-
-def _stand_in(mjm: mujoco.MjModel, device: str, num_nominal: int = NUM_NOMINAL, num_aux: int = NUM_AUX):
-    """An object with exactly the BatchedSim attributes the renderer reads."""
-    num_worlds = num_nominal * (num_aux + 1)
-    with wp.ScopedDevice(device):
-        m = mjw.put_model(mjm)
-        d = mjw.make_data(mjm, nworld=num_worlds)
-    return types.SimpleNamespace(
-        mjm=mjm, m=m, d=d, num_nominal=num_nominal, num_aux=num_aux, num_worlds=num_worlds, device=device
-    )
 
 
 def _recoloured(mjm: mujoco.MjModel, rgba) -> mujoco.MjModel:
@@ -57,62 +41,11 @@ def renderer(device):
             mjm = make_task(task).mj_model()
             if colour is not None:
                 mjm = _recoloured(mjm, colour)
-            sim = _stand_in(mjm, device)
+            sim = stand_in(mjm, device)
             cache[key] = NominalRenderer(sim, width=SIZE, height=SIZE, frames=3, modality=modality)
         return cache[key]
 
     return get
-
-
-def _random_qpos(mjm: mujoco.MjModel, rng: np.random.Generator, count: int, scale: float = 0.25) -> np.ndarray:
-    """[count, nq] poses near qpos0, quaternions renormalized."""
-    qpos = mjm.qpos0 + rng.uniform(-scale, scale, size=(count, mjm.nq))
-    for j in range(mjm.njnt):
-        adr = mjm.jnt_qposadr[j]
-        if mjm.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-            adr += 3
-        elif mjm.jnt_type[j] != mujoco.mjtJoint.mjJNT_BALL:
-            continue
-        qpos[:, adr : adr + 4] /= np.linalg.norm(qpos[:, adr : adr + 4], axis=1, keepdims=True)
-    return qpos
-
-
-def _set_worlds(r: NominalRenderer, nominal_qpos: np.ndarray, aux_qpos: np.ndarray | None = None) -> None:
-    """Writes nominal poses [N, nq] (and auxiliary poses [N*M, nq], else copies) into the stand-in."""
-    sim = r.sim
-    qpos = np.repeat(nominal_qpos, sim.num_aux + 1, axis=0)
-    if aux_qpos is not None:
-        aux = np.arange(sim.num_worlds) % (sim.num_aux + 1) != 0
-        qpos[aux] = aux_qpos
-    sim.d.qpos.assign(qpos.astype(np.float32))
-
-
-def _reference_rays(mjm: mujoco.MjModel, qpos: np.ndarray, camera_id: int, size: int, mocap_pos=None):
-    """C MuJoCo per-pixel (z-depth, geom id) of the camera's pixel-centre rays, via mj_ray (mocap
-    bodies at ``mocap_pos`` [nmocap, 3] when given)."""
-    mjd = mujoco.MjData(mjm)
-    mjd.qpos[:] = qpos
-    if mocap_pos is not None:
-        mjd.mocap_pos[:] = mocap_pos
-    mujoco.mj_forward(mjm, mjd)
-    origin = mjd.cam_xpos[camera_id].copy()
-    cam_xmat = mjd.cam_xmat[camera_id].reshape(3, 3)
-    # Pixel-centre rays through a vertical field of view fovy, row 0 at the top, camera looking -z.
-    half_height = np.tan(np.deg2rad(mjm.cam_fovy[camera_id]) / 2)
-    centres = (np.arange(size) + 0.5) / size
-    x = (2 * centres - 1) * half_height
-    y = (1 - 2 * centres) * half_height
-    depth = np.empty((size, size))
-    geom = np.empty((size, size), dtype=int)
-    geomid = np.zeros(1, dtype=np.int32)
-    for row in range(size):
-        for col in range(size):
-            local = np.array([x[col], y[row], -1.0])
-            local /= np.linalg.norm(local)
-            dist = mujoco.mj_ray(mjm, mjd, origin, cam_xmat @ local, GEOM_GROUPS, 1, -1, geomid)
-            geom[row, col] = geomid[0]
-            depth[row, col] = dist * -local[2] if dist >= 0 else np.inf
-    return depth, geom
 
 
 def _edge_ring(mask: np.ndarray) -> np.ndarray:
@@ -138,7 +71,7 @@ def _edge_ring(mask: np.ndarray) -> np.ndarray:
     ],
 )
 def test_invalid_arguments_raise(device, kwargs, message):
-    sim = _stand_in(make_task("pointmass").mj_model(), device)
+    sim = stand_in(make_task("pointmass").mj_model(), device)
     with pytest.raises(ValueError, match=message):
         NominalRenderer(sim, **kwargs)
 
@@ -152,11 +85,11 @@ def test_depth_matches_mj_ray(renderer, task):
     mjm = r.sim.mjm
     rng = np.random.default_rng(0)
     for _ in range(2):
-        qpos = _random_qpos(mjm, rng, NUM_NOMINAL)
-        _set_worlds(r, qpos, aux_qpos=_random_qpos(mjm, rng, NUM_NOMINAL * NUM_AUX, scale=1.0))
+        qpos = random_qpos(mjm, rng, NUM_NOMINAL)
+        set_worlds(r, qpos, aux_qpos=random_qpos(mjm, rng, NUM_NOMINAL * NUM_AUX, scale=1.0))
         depth = r.render()[:, -1].cpu().numpy()
         for n in range(NUM_NOMINAL):
-            expected, _ = _reference_rays(mjm, qpos[n], r.camera_ids[0], SIZE)
+            expected, _ = reference_rays(mjm, qpos[n], r.camera_ids[0], SIZE)
             expected = np.minimum(expected, r.zfar)  # misses and hits past the far plane read zfar
             bad = np.abs(depth[n] - expected) > DEPTH_ATOL + DEPTH_RTOL * expected
             assert bad.mean() <= MAX_EDGE_FRACTION, f"{task} nominal {n}: {bad.sum()} pixels differ"
@@ -169,14 +102,14 @@ def test_rgb_foreground_is_where_rays_hit_the_robot(renderer, task):
     red = renderer(task, "rgb", colour=(1.0, 0.0, 0.0, 1.0))
     green = renderer(task, "rgb", colour=(0.0, 1.0, 0.0, 1.0))
     mjm = red.sim.mjm
-    qpos = _random_qpos(mjm, np.random.default_rng(1), NUM_NOMINAL)
-    _set_worlds(red, qpos)
-    _set_worlds(green, qpos)
+    qpos = random_qpos(mjm, np.random.default_rng(1), NUM_NOMINAL)
+    set_worlds(red, qpos)
+    set_worlds(green, qpos)
     red_rgb = red.render()[:, -3:].cpu().numpy().astype(int)
     green_rgb = green.render()[:, -3:].cpu().numpy().astype(int)
     for n in range(NUM_NOMINAL):
         rendered = np.any(red_rgb[n] != green_rgb[n], axis=0)
-        _, geom = _reference_rays(mjm, qpos[n], red.camera_ids[0], SIZE)
+        _, geom = reference_rays(mjm, qpos[n], red.camera_ids[0], SIZE)
         expected = (geom >= 0) & (mjm.geom_bodyid[np.maximum(geom, 0)] > 0)
         assert expected.sum() >= 1, f"{task}: the track camera does not see the robot"
         wrong = rendered != expected
@@ -195,10 +128,10 @@ def test_rgb_foreground_is_where_rays_hit_the_robot(renderer, task):
 def test_only_nominal_worlds_are_rendered(renderer, modality):
     r = renderer("pointmass", modality)
     rng = np.random.default_rng(2)
-    qpos = _random_qpos(r.sim.mjm, rng, NUM_NOMINAL)
-    _set_worlds(r, qpos)
+    qpos = random_qpos(r.sim.mjm, rng, NUM_NOMINAL)
+    set_worlds(r, qpos)
     same = _frames(r.render(), modality)[:, -1].clone()
-    _set_worlds(r, qpos, aux_qpos=_random_qpos(r.sim.mjm, rng, NUM_NOMINAL * NUM_AUX))
+    set_worlds(r, qpos, aux_qpos=random_qpos(r.sim.mjm, rng, NUM_NOMINAL * NUM_AUX))
     assert torch.equal(_frames(r.render(), modality)[:, -1], same)
     # ... while each nominal sees its own world.
     assert not torch.equal(same[0], same[1])
@@ -216,12 +149,12 @@ def _frames(obs: torch.Tensor, modality: str) -> torch.Tensor:
 @pytest.mark.parametrize("modality", ["rgb", "depth"])
 def test_stack_order_and_reset(renderer, modality):
     r = renderer("pointmass", modality)
-    poses = _random_qpos(r.sim.mjm, np.random.default_rng(3), 5 * NUM_NOMINAL).reshape(5, NUM_NOMINAL, -1)
+    poses = random_qpos(r.sim.mjm, np.random.default_rng(3), 5 * NUM_NOMINAL).reshape(5, NUM_NOMINAL, -1)
     everyone = torch.ones(NUM_NOMINAL, dtype=torch.bool)
     # The frame of each pose on its own: a reset fills all F slots with it.
     single = []
     for pose in poses:
-        _set_worlds(r, pose)
+        set_worlds(r, pose)
         frames = _frames(r.reset(everyone), modality)
         assert torch.equal(frames, frames[:, -1:].expand_as(frames))
         single.append(frames[:, -1].clone())
@@ -229,17 +162,17 @@ def test_stack_order_and_reset(renderer, modality):
         for b in range(a):
             assert not torch.equal(single[a], single[b]), "different poses gave the same image"
 
-    _set_worlds(r, poses[0])
+    set_worlds(r, poses[0])
     r.reset(everyone)
     for pose in poses[1:4]:
-        _set_worlds(r, pose)
+        set_worlds(r, pose)
         obs = r.render()
     frames = _frames(obs, modality)
     for slot, pose_index in enumerate((1, 2, 3)):  # oldest first, newest last
         assert torch.equal(frames[:, slot], single[pose_index])
 
     # reset refills only the masked nominals; [W] masks use the nominal entries only.
-    _set_worlds(r, poses[4])
+    set_worlds(r, poses[4])
     before = frames.clone()
     world_mask = torch.zeros(r.sim.num_worlds, dtype=torch.bool)
     world_mask[1:] = True  # every auxiliary entry, and nominal 1's entry
@@ -248,7 +181,7 @@ def test_stack_order_and_reset(renderer, modality):
     assert torch.equal(frames[1], single[4][1].unsqueeze(0).expand_as(frames[1]))
 
     # render(reset_mask=...) refills the masked nominals and pushes the frame for the others.
-    _set_worlds(r, poses[1])
+    set_worlds(r, poses[1])
     frames = _frames(r.render(reset_mask=torch.tensor([True, False])), modality)
     assert torch.equal(frames[0], single[1][0].unsqueeze(0).expand_as(frames[0]))
     assert torch.equal(frames[1], torch.stack([single[4][1], single[4][1], single[1][1]]))

@@ -11,6 +11,7 @@ from sdpg_warp.kernels import reset as reset_kernels
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task, task_names
 from sdpg_warp.tasks.in_hand import InHandTask
+from helpers import contact_depths_agree
 
 N, M = 2, 3
 
@@ -35,14 +36,6 @@ def sims(device):
 def _random_actions(sim, rng, scale=1.0):
     a = rng.uniform(-scale, scale, size=(sim.num_worlds, sim.num_actions)).astype(np.float32)
     return torch.tensor(a, device=sim.qpos.device)
-
-
-def _contact_depths_agree(sim, w, mjd, atol=1e-4) -> bool:
-    """Whether world ``w``'s contacts (from the last substep) have the same depths as C MuJoCo's."""
-    n = int(sim.d.nacon.numpy()[0])
-    ours = np.sort(sim.d.contact.dist.numpy()[:n][sim.d.contact.worldid.numpy()[:n] == w])
-    theirs = np.sort(mjd.contact.dist[: mjd.ncon])
-    return ours.shape == theirs.shape and np.allclose(ours, theirs, atol=atol)
 
 
 @pytest.mark.parametrize("task", task_names())
@@ -85,7 +78,7 @@ def test_step_matches_c_mujoco(sims, task):
         for _ in range(sim.task.frame_skip):
             mujoco.mj_step(mjm, mjd)
         stepped += 1
-        if contact_rich and not _contact_depths_agree(sim, w, mjd):
+        if contact_rich and not contact_depths_agree(sim, w, mjd):
             continue
         compared += 1
         scale = max(1.0, np.abs(mjd.qvel).max())

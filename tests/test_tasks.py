@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import warp as wp
 
+from helpers import TOL, check_reference, evaluate, task_inputs
 from sdpg_warp.tasks import make_task
 
 TASKS = ("pointmass", "hopper", "walker", "ant", "humanoid")
@@ -16,8 +17,6 @@ LOCOMOTION = ("hopper", "walker", "ant", "humanoid")
 NUM_STATES = 16
 QPOS_SPREAD = 1.0
 """Half-width of the uniform qpos offsets from qpos0: wide enough to cross every height bound."""
-TOL = dict(rtol=1e-5, atol=1e-5)
-"""float32 kernel against float64 reference."""
 
 
 def _free_joint_quat_adrs(mjm: mujoco.MjModel) -> list[int]:
@@ -35,23 +34,14 @@ def _random_states(mjm: mujoco.MjModel, rng: np.random.Generator, num: int):
     return qpos, qvel, action
 
 
-def _evaluate(task, qpos, qvel, action, device):
-    """Runs the task kernel on every row; outputs start as inf / -1 so an unwritten entry fails."""
-    num = qpos.shape[0]
-    obs = wp.array(np.full((num, task.state_dim), np.inf, np.float32), dtype=float, device=device)
-    terms = wp.array(np.full((num, len(task.reward_terms)), np.inf, np.float32), dtype=float, device=device)
-    reward = wp.array(np.full(num, np.inf, np.float32), dtype=float, device=device)
-    terminated = wp.array(np.full(num, -1, np.int32), dtype=int, device=device)
-    task.evaluate(
-        wp.array(qpos.astype(np.float32), dtype=float, device=device),
-        wp.array(qvel.astype(np.float32), dtype=float, device=device),
-        wp.array(action.astype(np.float32), dtype=float, device=device),
-        obs,
-        terms,
-        reward,
-        terminated,
-    )
-    return obs.numpy(), terms.numpy(), reward.numpy(), terminated.numpy()
+def _inputs(task, mjm, qpos, qvel, action):
+    """The task inputs of the rows (float32, as the kernel sees them)."""
+    return task_inputs(task, mjm, qpos, qvel, action)
+
+
+def _reference(task, mjm, qpos, qvel, action):
+    """The NumPy reference on one world's (qpos, qvel, action)."""
+    return task.reference(task_inputs(task, mjm, qpos[None], qvel[None], action[None]).world(0))
 
 
 def _reset_state(task, mjm: mujoco.MjModel, rng: np.random.Generator):
@@ -115,15 +105,12 @@ def test_evaluate_matches_reference_and_mujoco(name, device):
     task = make_task(name)
     mjm = task.mj_model()
     qpos, qvel, action = _random_states(mjm, np.random.default_rng(0), NUM_STATES)
-    obs, terms, reward, terminated = _evaluate(task, qpos, qvel, action, device)
+    inputs = _inputs(task, mjm, qpos, qvel, action)
+    _, _, _, terminated = check_reference(task, inputs, device)
 
     data = mujoco.MjData(mjm)
     for w in range(NUM_STATES):
-        ref_obs, ref_terms, ref_terminated = task.reference(qpos[w], qvel[w], action[w])
-        np.testing.assert_allclose(obs[w], ref_obs, **TOL, err_msg=f"obs, world {w}")
-        np.testing.assert_allclose(terms[w], ref_terms, **TOL, err_msg=f"terms, world {w}")
-        assert reward[w] == pytest.approx(np.sum(ref_terms), rel=1e-5, abs=1e-5)
-        assert terminated[w] == int(ref_terminated), f"world {w}"
+        ref_obs, ref_terms, _ = task.reference(inputs.world(w))
         data.qpos[:] = qpos[w]
         data.qvel[:] = qvel[w]
         mujoco.mj_forward(mjm, data)
@@ -140,12 +127,13 @@ def test_blown_up_state_is_terminated_with_zeros(name, device):
     mjm = task.mj_model()
     qpos, qvel, action = _random_states(mjm, np.random.default_rng(1), 2)
     qvel[1, 0] = np.nan
-    obs, terms, reward, terminated = _evaluate(task, qpos, qvel, action, device)
+    inputs = _inputs(task, mjm, qpos, qvel, action)
+    obs, terms, reward, terminated = evaluate(task, inputs, device)
     assert np.all(np.isfinite(obs[0])) and np.all(np.isfinite(terms[0]))
     np.testing.assert_array_equal(obs[1], 0.0)
     np.testing.assert_array_equal(terms[1], 0.0)
     assert reward[1] == 0.0 and terminated[1] == 1
-    ref_obs, ref_terms, ref_terminated = task.reference(qpos[1], qvel[1], action[1])
+    ref_obs, ref_terms, ref_terminated = task.reference(inputs.world(1))
     assert ref_terminated and not np.any(ref_obs) and not np.any(ref_terms)
 
 
@@ -156,7 +144,7 @@ def test_hopper_pitch_reward_wraps(device):
     qpos, qvel, action = _random_states(mjm, np.random.default_rng(2), 2)
     qpos[1] = qpos[0]
     qpos[1, 2] += 2 * np.pi
-    _, terms, _, _ = _evaluate(task, qpos, qvel, action, device)
+    _, terms, _, _ = evaluate(task, _inputs(task, mjm, qpos, qvel, action), device)
     pitch = task.reward_terms.index("pitch")
     assert terms[1, pitch] == pytest.approx(terms[0, pitch], abs=1e-4)
 
@@ -169,7 +157,7 @@ def test_model_matches_task(name, state_dim):
     task = make_task(name)
     mjm = task.mj_model()
     assert task.state_dim == state_dim
-    obs, terms, _ = task.reference(mjm.qpos0.copy(), np.zeros(mjm.nv), np.zeros(mjm.nu))
+    obs, terms, _ = _reference(task, mjm, mjm.qpos0.copy(), np.zeros(mjm.nv), np.zeros(mjm.nu))
     assert obs.shape == (state_dim,) and terms.shape == (len(task.reward_terms),)
     np.testing.assert_array_equal(mjm.actuator_ctrlrange, np.tile([-1.0, 1.0], (mjm.nu, 1)))
     assert mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0
@@ -183,10 +171,10 @@ def test_episode_termination_is_sensible(name):
     data = mujoco.MjData(mjm)
     rng = np.random.default_rng(3)
     data.qpos[:], data.qvel[:] = _reset_state(task, mjm, rng)
-    assert not task.reference(data.qpos.copy(), data.qvel.copy(), np.zeros(mjm.nu))[2]
+    assert not _reference(task, mjm, data.qpos.copy(), data.qvel.copy(), np.zeros(mjm.nu))[2]
     for _ in range(20):
         mujoco.mj_step(mjm, data, nstep=task.frame_skip)
-        assert not task.reference(data.qpos.copy(), data.qvel.copy(), np.zeros(mjm.nu))[2]
+        assert not _reference(task, mjm, data.qpos.copy(), data.qvel.copy(), np.zeros(mjm.nu))[2]
     if name == "hopper":
         # Measured: a uniform random policy ends hopper episodes after ~50 steps (25 to 200).
         data.qpos[:], data.qvel[:] = _reset_state(task, mjm, rng)
@@ -194,7 +182,7 @@ def test_episode_termination_is_sensible(name):
             action = rng.uniform(-1.0, 1.0, mjm.nu)
             data.ctrl[:] = action
             mujoco.mj_step(mjm, data, nstep=task.frame_skip)
-            if task.reference(data.qpos.copy(), data.qvel.copy(), action)[2]:
+            if _reference(task, mjm, data.qpos.copy(), data.qvel.copy(), action)[2]:
                 break
         assert step < 299
 
@@ -333,7 +321,7 @@ def test_floating_obs_lists_joints_in_motor_order_by_name(name, device):
     n = mjm.nu
     assert tuple(mjm.joint(mjm.actuator_trnid[i, 0]).name for i in range(n)) == module.MOTOR_JOINTS
     qpos, qvel, action = _random_states(mjm, np.random.default_rng(5), 4)
-    obs, _, _, _ = _evaluate(task, qpos, qvel, action, device)
+    obs, _, _, _ = evaluate(task, _inputs(task, mjm, qpos, qvel, action), device)
     for i, joint_name in enumerate(module.MOTOR_JOINTS):
         joint = mjm.joint(joint_name)
         np.testing.assert_allclose(obs[:, 11 + i], qpos[:, joint.qposadr[0]], **TOL)

@@ -39,9 +39,14 @@ def _test_device(device, monkeypatch):
     monkeypatch.setenv("SDPG_TEST_DEVICE", device)
 
 
-def test_hopper_run_writes_events_checkpoint_and_config_and_resumes_exactly(tmp_path, device):
+RANDOMIZED = ["--randomize", "--randomize-set", "friction=0.5,1.25", "added_mass=-0.1,0.5", "kp_scale=0.8,1.2"]
+"""Domain randomization per group (redrawn at every nominal reset), which a resume must continue exactly."""
+
+
+@pytest.mark.parametrize("randomize", [[], RANDOMIZED], ids=["plain", "randomized"])
+def test_hopper_run_writes_events_checkpoint_and_config_and_resumes_exactly(tmp_path, device, randomize):
     # A resumed run equals the straight one bitwise: on CUDA, with a task whose physics is reproducible.
-    common = ["--task", bitwise_task(device), "--obs", "rgb", *TINY]
+    common = ["--task", bitwise_task(device), "--obs", "rgb", *TINY, *randomize]
     assert _run(tmp_path, *common, "--epochs", "4", "--run-name", "straight") == 0
     # Stopped at 2 of a 4-epoch schedule, as an interrupted run would be.
     assert _run(tmp_path, *common, "--epochs", "2", "--schedule-epochs", "4", "--run-name", "split") == 0
@@ -63,6 +68,7 @@ def test_hopper_run_writes_events_checkpoint_and_config_and_resumes_exactly(tmp_
             assert torch.equal(value, resumed["algo"][name][key]), f"{name}.{key}"
     for key, value in straight["sim"].items():
         np.testing.assert_array_equal(value, resumed["sim"][key], err_msg=key)
+    assert any(key.startswith("model.") for key in straight["sim"]) == bool(randomize)
     for tag in ("losses/actor", "losses/critic", "charts/step_reward"):
         a, b = _scalars(str(tmp_path / "straight"), tag), _scalars(str(split), tag)
         assert a[3] == b[3] and a[4] == b[4], tag
@@ -333,6 +339,7 @@ def test_console_shows_compiling_last_return_and_next_commands(tmp_path, capsys)
     lines = out.splitlines()
     assert "Warp compiles its kernels" in lines[0]
     assert "simulator step: captured graph; the solver stops when every world converged" in out
+    assert "domain randomization: off" in lines
     epochs = {int(line.split()[1].split("/")[0]): line for line in lines if line.startswith("epoch ")}
     assert all("return       n/a" in epochs[e] for e in (1, 2, 3, 4))
     returns = {e: float(epochs[e].split("|")[1].split()[1]) for e in (5, 6, 7)}

@@ -22,7 +22,8 @@ import math
 import mujoco
 import numpy as np
 
-from sdpg_warp.tasks import aloha_insertion, franka_pick_cube, go2_terrain, in_hand, make_task
+from sdpg_warp.tasks import aloha_insertion, franka_pick_cube, in_hand, make_task
+from sdpg_warp.tasks.base import TaskInputs
 from sdpg_warp.tasks.hopper import MAX_SPEED
 
 
@@ -108,20 +109,8 @@ def _hurdles_in_reach(task, mjm, data, rng):
 
 
 def _done(task, mjm, data, action) -> bool:
-    """The task's early termination in C MuJoCo (tasks with mocap bodies read their poses too:
-    hurdles, go2_terrain's command and memory; go2_terrain its terrain contacts; the in-hand tasks
-    their goal and body positions)."""
-    args = (data.qpos.copy(), data.qvel.copy(), action)
-    if len(data.mocap_pos):
-        args += (data.mocap_pos.copy(),)
-    if task.name == "go2_terrain":
-        args += (go2_terrain.np_touch(mjm, data),)
-    if task.name == "aloha_insertion":
-        args += (aloha_insertion.np_touch(mjm, data),)
-    if isinstance(task, in_hand.InHandTask):
-        mujoco.mj_kinematics(mjm, data)
-        args += (data.mocap_quat.copy(), data.xpos.copy())
-    return task.reference(*args)[2]
+    """The task's early termination in C MuJoCo (its NumPy reference on the world's inputs)."""
+    return task.reference(TaskInputs.from_mujoco(task, mjm, data, action))[2]
 
 
 def _lying_poses(task, mjm):

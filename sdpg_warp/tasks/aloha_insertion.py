@@ -72,8 +72,9 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.tasks import locomotion, register
+from sdpg_warp.tasks import register
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import contacts, guards, rewards, rotations, streams
 from sdpg_warp.tasks.ego import lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -171,8 +172,6 @@ WRIST_CAMERA_POS = (0.0254, 0.0, 0.08247)
 WRIST_CAMERA_LOOKAT = (0.93171, 0.0, -0.34014)
 """The point it looks at, in the same frame."""
 WRIST_CAMERA_FOVY = 60.0
-SCENE_STREAM = 4271
-"""Offset of the peg-and-socket generator's key from the initial-state generator's."""
 
 
 # ------------------------------------------------------------------------------- Warp functions
@@ -234,37 +233,12 @@ def _out_of_bounds(p: wp.vec3) -> bool:
 
 
 @wp.kernel
-def _aloha_table_touch(
-    # In:
-    nacon_in: wp.array(dtype=int),
-    contact_geom_in: wp.array(dtype=wp.vec2i),
-    contact_worldid_in: wp.array(dtype=int),
-    contact_type_in: wp.array(dtype=int),
-    finger_geom_in: wp.array(dtype=int),
-    table_geom_in: int,
-    # Out:
-    touch_out: wp.array(dtype=int),
-):
-    """touch_out[w] = 1 when a constraint contact of world w pairs the table with a finger geom
-    (``finger_geom_in[g]`` = 1); the array is zeroed before, and every writer writes 1."""
-    contactid = wp.tid()
-    if contactid >= nacon_in[0] or (contact_type_in[contactid] & 1) == 0:
-        return
-    geoms = contact_geom_in[contactid]
-    if geoms[0] < 0 or geoms[1] < 0:
-        return
-    if (geoms[0] == table_geom_in and finger_geom_in[geoms[1]] == 1) or (
-            geoms[1] == table_geom_in and finger_geom_in[geoms[0]] == 1):
-        touch_out[contact_worldid_in[contactid]] = 1
-
-
-@wp.kernel
 def _aloha_insertion_evaluate(
     # In:
     qpos_in: wp.array2d(dtype=float),
     qvel_in: wp.array2d(dtype=float),
     site_xpos_in: wp.array2d(dtype=wp.vec3),
-    touch_in: wp.array(dtype=int),
+    touch_in: wp.array2d(dtype=int),
     site_in: wp.array(dtype=int),
     target_low_in: wp.array(dtype=float),
     target_high_in: wp.array(dtype=float),
@@ -277,8 +251,8 @@ def _aloha_insertion_evaluate(
 ):
     """state = [proprioception (52), objects (38)]; terms as WEIGHTS (module docstring)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
     for i in range(NUM_ROBOT_Q):
         state_out[worldid, i] = qpos_in[worldid, i]
@@ -328,13 +302,13 @@ def _aloha_insertion_evaluate(
     terms_out[worldid, 1] = W_RIGHT * _tolerance_linear(wp.length(peg - right), 0.0, 0.001, 0.3)
     terms_out[worldid, 2] = W_LEFT_POSTURE * _tolerance_gaussian(wp.sqrt(left_posture), 0.0, 0.01, 2.0)
     terms_out[worldid, 3] = W_RIGHT_POSTURE * _tolerance_gaussian(wp.sqrt(right_posture), 0.0, 0.01, 2.0)
-    terms_out[worldid, 4] = W_TABLE * float(1 - touch_in[worldid])
+    terms_out[worldid, 4] = W_TABLE * float(1 - touch_in[worldid, 0])
     terms_out[worldid, 5] = W_SOCKET_LIFT * socket_lift
     terms_out[worldid, 6] = W_PEG_LIFT * peg_lift
     terms_out[worldid, 7] = W_SOCKET_UP * _tolerance_linear(socket_up[2], 0.99, 1.0, 0.03) * socket_lift
     terms_out[worldid, 8] = W_PEG_UP * _tolerance_linear(peg_up[2], 0.99, 1.0, 0.03) * peg_lift
     terms_out[worldid, 9] = W_INSERTION * _insertion(peg_end, rear, entrance)
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    rewards.write_reward(worldid, terms_out, reward_out)
     terminated_out[worldid] = wp.where(_out_of_bounds(peg) or _out_of_bounds(socket), 1, 0)
 
 
@@ -353,8 +327,8 @@ def _aloha_insertion_measure(
     """metrics = (peg lifted, socket lifted, inserted) flags of the episode so far (``METRICS``):
     once set, they stay until the episode ends; ``metrics_in`` is ``metrics_out`` as it was."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
     rear = site_xpos_in[worldid, site_in[SITE_REAR]]
     socket = _socket_coordinates(site_xpos_in[worldid, site_in[SITE_PEG_END]], rear,
@@ -364,7 +338,7 @@ def _aloha_insertion_measure(
         wp.where(qpos_in[worldid, SOCKET_QPOS + 2] >= SOCKET_GOAL_VEC[2] - LIFT_BOUND, 1.0, 0.0),
         wp.where(socket[1] < INSERTION_LINE and socket[0] >= 0.0 and socket[0] <= 1.0, 1.0, 0.0))
     for i in range(3):
-        metrics_out[worldid, i] = wp.max(locomotion.previous_metric(worldid, i, episode_step_in, metrics_in), now[i])
+        metrics_out[worldid, i] = wp.max(guards.previous_metric(worldid, i, episode_step_in, metrics_in), now[i])
 
 
 @wp.kernel
@@ -381,7 +355,7 @@ def _aloha_insertion_place(
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    rng = streams.reset_rng(seed_in, reset_count_in[worldid], worldid)
     for adr in range(PEG_QPOS, SOCKET_QPOS + 1, 7):
         for i in range(2):
             qpos_out[worldid, adr + i] = qpos_out[worldid, adr + i] + START_RANGE * (2.0 * wp.randf(rng) - 1.0)
@@ -470,23 +444,19 @@ def _check_layout(mjm: mujoco.MjModel) -> None:
 
 @functools.cache
 def _constants(device: str) -> tuple:
-    """(site ids, target lows, target highs, finger-geom flags, table geom id) on ``device``:
-    allocated once, so a recorded graph keeps valid addresses."""
+    """(site ids, target lows, target highs, contact flag of each geom (0: a finger's, -1: none),
+    contact partners (1: the table)) on ``device``: allocated once, so a recorded graph keeps valid
+    addresses."""
     mjm = _task_model()
     low, high = mjm.actuator_ctrlrange.T
     fingers = {mjm.body(name).id for name in FINGER_BODIES}
-    finger_geom = np.array([int(mjm.geom_bodyid[g] in fingers) for g in range(mjm.ngeom)], dtype=np.int32)
+    finger_flag = np.array([0 if mjm.geom_bodyid[g] in fingers else -1 for g in range(mjm.ngeom)], dtype=np.int32)
+    table = np.zeros(mjm.ngeom, dtype=np.int32)
+    table[mjm.geom(TABLE_GEOM).id] = 1
     return (wp.array(np.array([mjm.site(name).id for name in SITES], dtype=np.int32), dtype=int, device=device),
             wp.array(low.astype(np.float32), dtype=float, device=device),
             wp.array(high.astype(np.float32), dtype=float, device=device),
-            wp.array(finger_geom, dtype=int, device=device), int(mjm.geom(TABLE_GEOM).id))
-
-
-@functools.cache
-def _touch_buffer(device: str, num_worlds: int) -> wp.array:
-    """The [W] table-contact flags written by :meth:`AlohaInsertion.touch` (one buffer per size, so a
-    recorded graph keeps its address)."""
-    return wp.zeros(num_worlds, dtype=int, device=device)
+            wp.array(finger_flag, dtype=int, device=device), wp.array(table, dtype=int, device=device))
 
 
 @register
@@ -509,6 +479,7 @@ class AlohaInsertion(Task):
     # grippers driven closing onto the table): at most 17 contacts and 108 constraint rows, no
     # blow-up (48 episodes). Budget: well over 2x both (a gripper closing on the peg or the socket
     # adds box-box contacts of up to 8 points each, condim 4: 6 rows each).
+    num_contact_flags = 1
     max_contacts = 48
     max_constraints = 256
     solver_iterations = 20  # measured max 8 (bench/solver_iterations.py)
@@ -528,32 +499,20 @@ class AlohaInsertion(Task):
         the peg and the socket upright at their start."""
         return start_qpos(mjm)
 
-    def touch(self, d) -> wp.array:
-        """[W] int32 table-contact flags of the fingers from the Data's contact list (a buffer of the
-        task's, overwritten by the next call)."""
-        device = str(d.qpos.device)
-        touch = _touch_buffer(device, d.qpos.shape[0])
-        touch.zero_()
-        _, _, _, finger_geom, table = _constants(device)
-        wp.launch(_aloha_table_touch, dim=d.naconmax,
-                  inputs=[d.nacon, d.contact.geom, d.contact.worldid, d.contact.type, finger_geom, table],
-                  outputs=[touch], device=d.qpos.device)
-        return touch
+    def sense(self, d, contacts_out) -> None:
+        """``contacts_out`` [W, 1]: whether a finger of world w touches the table, from the Data's
+        contact list."""
+        _, _, _, finger_flag, table = _constants(str(d.qpos.device))
+        contacts.contact_flags(d, finger_flag, table, contacts_out)
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        """The fingers' table contacts (:meth:`touch`), then the task's outputs."""
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.site_xpos,
-                      self.touch(d))
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, site_xpos,
-                 touch) -> None:
-        """The task's outputs; ``site_xpos`` [W, nsite] vec3 site positions, ``touch`` [W] int32
-        table-contact flags."""
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The task's outputs from ``inputs.site_xpos`` and the table-contact flag ``contacts``."""
+        qpos = inputs.qpos
         sites, low, high, _, _ = _constants(str(qpos.device))
         wp.launch(
             self._kernel,
             dim=qpos.shape[0],
-            inputs=[qpos, qvel, site_xpos, touch, sites, low, high, action],
+            inputs=[qpos, inputs.qvel, inputs.site_xpos, inputs.contacts, sites, low, high, inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
@@ -566,13 +525,18 @@ class AlohaInsertion(Task):
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_peg_socket"):
-            wp.launch(_aloha_insertion_place, dim=d.qpos.shape[0], inputs=[seed + SCENE_STREAM, mask, reset_count],
+            wp.launch(_aloha_insertion_place, dim=d.qpos.shape[0],
+                      inputs=[seed + streams.ALOHA_SCENE, mask, reset_count],
                       outputs=[d.qpos], device=mask.device)
 
-    def reference(self, qpos, qvel, action, touch: bool):
-        """NumPy reference for one world from C MuJoCo's kinematics of ``qpos`` (the task's model):
-        (obs, terms, terminated); ``touch`` whether a finger touches the table. The reward is
-        sum(terms)."""
+    def reference_sense(self, mjm, mjd) -> np.ndarray:
+        return np.array([np_touch(mjm, mjd)], dtype=np.int32)
+
+    def reference(self, world):
+        """NumPy reference for one world from C MuJoCo's kinematics of ``world.qpos`` (the task's
+        model): (obs, terms, terminated); ``world.contacts[0]`` whether a finger touches the table.
+        The reward is sum(terms)."""
+        qpos, qvel, action, touch = world.qpos, world.qvel, world.action, bool(world.contacts[0])
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         mjm = _task_model()
@@ -584,8 +548,8 @@ class AlohaInsertion(Task):
         targets = ranges[:, 0] + 0.5 * (np.clip(action, -1.0, 1.0) + 1.0) * (ranges[:, 1] - ranges[:, 0])
         driven = [a * (NUM_ARM + 2) + i for a in range(2) for i in range(NUM_ARM + 1)]
         peg, socket = qpos[PEG_QPOS:PEG_QPOS + 3], qpos[SOCKET_QPOS:SOCKET_QPOS + 3]
-        peg_up = locomotion.np_quat_to_mat(qpos[PEG_QPOS + 3:PEG_QPOS + 7])[2]
-        socket_up = locomotion.np_quat_to_mat(qpos[SOCKET_QPOS + 3:SOCKET_QPOS + 7])[2]
+        peg_up = rotations.np_quat_to_mat(qpos[PEG_QPOS + 3:PEG_QPOS + 7])[2]
+        socket_up = rotations.np_quat_to_mat(qpos[SOCKET_QPOS + 3:SOCKET_QPOS + 7])[2]
         obs = np.concatenate([
             qpos[:NUM_ROBOT_Q], qvel[:NUM_ROBOT_Q], targets - qpos[driven], site["left/gripper"], site["right/gripper"],
             qpos[PEG_QPOS:SOCKET_QPOS + 7], qvel[PEG_QVEL:SOCKET_QVEL + 6], site["socket/socket_entrance"],
@@ -646,7 +610,7 @@ def np_tolerance(x: float, lower: float, upper: float, margin: float, sigmoid: s
 
 
 def np_touch(mjm: mujoco.MjModel, data: mujoco.MjData) -> bool:
-    """NumPy twin of :meth:`AlohaInsertion.touch` for one world: whether a constraint contact in C
+    """NumPy twin of :meth:`AlohaInsertion.sense` for one world: whether a constraint contact in C
     MuJoCo's contact list (collision done) pairs the table with a finger geom."""
     fingers = {mjm.body(name).id for name in FINGER_BODIES}
     table = mjm.geom(TABLE_GEOM).id

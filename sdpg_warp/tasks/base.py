@@ -1,13 +1,14 @@
 """The task interface: an MJCF body plus Warp kernels for reward, termination and privileged obs.
 
-Every quantity a task computes is a function of one world's (qpos, qvel, action), so the same
-kernel serves right after a step and right after a reset, and a NumPy reference can check it from a
-C MuJoCo ``MjData`` alone.
+Every quantity a task computes is a function of one world's :class:`TaskInputs` (qpos, qvel,
+action, and where a task needs them mocap poses, body and site positions, contact flags), so the
+same kernel serves right after a step and right after a reset, and a NumPy reference checks it from
+the same inputs of one world (``Task.reference``; ``tests/test_task_contract.py`` runs every task).
 """
 
 import dataclasses
 import os
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 import mujoco
 import mujoco_warp as mjw
@@ -15,6 +16,49 @@ import numpy as np
 import warp as wp
 
 ASSET_DIR = os.path.join(os.path.dirname(__file__), "assets")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInputs:
+    """Everything a task's kernel reads of the worlds: one signature for every task. In the
+    simulator these are Warp arrays [W, ...] (views of its Data and buffers); a NumPy reference
+    reads one world's rows (:meth:`world`). Tasks read what they need and ignore the rest."""
+
+    qpos: Any
+    """[W, nq] joint positions."""
+    qvel: Any
+    """[W, nv] joint velocities."""
+    action: Any
+    """[W, nu] the applied action in [-1, 1]."""
+    mocap_pos: Any
+    """[W, nmocap] vec3 mocap positions (hurdles, targets, task memory)."""
+    mocap_quat: Any
+    """[W, nmocap] quat mocap orientations (MuJoCo's w, x, y, z)."""
+    xpos: Any
+    """[W, nbody] vec3 body positions of the current qpos (tasks with ``reads_body_poses``)."""
+    site_xpos: Any
+    """[W, nsite] vec3 site positions of the current qpos (tasks with ``reads_body_poses``)."""
+    contacts: Any
+    """[W, num_contact_flags] int32 contact flags (:meth:`Task.sense`)."""
+
+    @classmethod
+    def of(cls, d: mjw.Data, action: wp.array2d, contacts: wp.array2d) -> "TaskInputs":
+        """The inputs of every world of ``d``."""
+        return cls(d.qpos, d.qvel, action, d.mocap_pos, d.mocap_quat, d.xpos, d.site_xpos, contacts)
+
+    @classmethod
+    def from_mujoco(cls, task: "Task", mjm: mujoco.MjModel, mjd: mujoco.MjData,
+                    action: np.ndarray) -> "TaskInputs":
+        """One world's NumPy inputs from a C MuJoCo ``MjData`` (runs ``mj_kinematics`` on it for the
+        body and site positions; the contact flags come from its contact list as it is)."""
+        mujoco.mj_kinematics(mjm, mjd)
+        return cls(mjd.qpos.copy(), mjd.qvel.copy(), np.asarray(action, dtype=np.float64), mjd.mocap_pos.copy(),
+                   mjd.mocap_quat.copy(), mjd.xpos.copy(), mjd.site_xpos.copy(), task.reference_sense(mjm, mjd))
+
+    def world(self, w: int) -> "TaskInputs":
+        """World ``w``'s rows of NumPy inputs (float64 copies; contact flags as they are)."""
+        return TaskInputs(**{f.name: np.asarray(getattr(self, f.name)[w], dtype=np.int32 if f.name == "contacts"
+                                                else np.float64) for f in dataclasses.fields(self)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +103,15 @@ class Task:
     metric_names: ClassVar[tuple[str, ...]] = ()
     """Names of the task metrics (whether the policy does the task: hurdles cleared, cube lifted),
     logged as ``task/<name>`` averaged over the finished nominal episodes; see :meth:`measure`."""
+    randomization: ClassVar[Optional[Any]] = None
+    """Domain randomization ranges per nominal group (``sdpg_warp.randomization.Randomization``), or
+    None: the task is not randomized (``BatchedSim(..., randomize=True)`` refuses it)."""
+    curriculum: ClassVar[Optional[Any]] = None
+    """Terrain tasks: their levels (``sdpg_warp.curriculum.TerrainLevels``; ``start_points()`` gives
+    the sub-terrains' start points), or None: no curriculum."""
+    num_contact_flags: ClassVar[int] = 0
+    """Per-world contact flags the task's kernels read (``TaskInputs.contacts``): the simulator
+    owns them, and :meth:`sense` writes them before every :meth:`evaluate`."""
 
     frame_skip: int = 1
     """Physics steps per environment step (the MJCF's timestep is the physics dt)."""
@@ -69,7 +122,7 @@ class Task:
     reset_noise_qvel: float = 0.1
     """Half-width of the uniform noise given to every qvel entry at reset."""
 
-    # Kernel with the fixed signature below, launched over dim=num_worlds:
+    # Kernel of the classic tasks (those with no further inputs), launched over dim=num_worlds:
     #   # In:  qpos_in [W, nq], qvel_in [W, nv], action_in [W, nu] (float32, action in [-1, 1])
     #   # Out: state_out [W, state_dim], terms_out [W, len(reward_terms)], reward_out [W],
     #          terminated_out [W] (int32, 1 = early termination)
@@ -94,57 +147,58 @@ class Task:
         """
         return mjm.qpos0.copy()
 
+    def sense(self, d: mjw.Data, contacts_out: wp.array2d) -> None:
+        """Writes every world's contact flags, ``contacts_out`` [W, num_contact_flags] int32, from the
+        Data's contact list; the simulator calls it right before each :meth:`evaluate`. Default:
+        none (no flags)."""
+
     def evaluate(
         self,
-        qpos: wp.array2d,
-        qvel: wp.array2d,
-        action: wp.array2d,
+        inputs: TaskInputs,
         state_out: wp.array2d,
         terms_out: wp.array2d,
         reward_out: wp.array,
         terminated_out: wp.array,
     ) -> None:
-        """Writes privileged obs, reward terms, reward and early termination for every world."""
+        """Writes privileged obs, reward terms, reward and early termination for every world from
+        ``inputs`` (Warp arrays, [W, ...]). Tasks with more inputs than (qpos, qvel, action) or
+        with constant arrays override it."""
         wp.launch(
             self._kernel,
-            dim=qpos.shape[0],
-            inputs=[qpos, qvel, action],
+            dim=inputs.qpos.shape[0],
+            inputs=[inputs.qpos, inputs.qvel, inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
-            device=qpos.device,
+            device=inputs.qpos.device,
         )
 
-    def evaluate_data(
-        self,
-        d: mjw.Data,
-        action: wp.array2d,
-        state_out: wp.array2d,
-        terms_out: wp.array2d,
-        reward_out: wp.array,
-        terminated_out: wp.array,
-    ) -> None:
-        """The simulator's entry point: :meth:`evaluate` on the Data's qpos and qvel. Tasks whose
-        kernels read more of the Data (obstacle poses) override it."""
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out)
-
     def measure(self, d: mjw.Data, episode_step: wp.array, metrics: wp.array2d) -> None:
-        """Once per environment step, right after the step's :meth:`evaluate_data` (before
+        """Once per environment step, right after the step's :meth:`evaluate` (before
         :meth:`after_step`, so it sees the state and memory the reward saw): writes each world's
         task metrics, ``metrics`` [W, len(metric_names)], each the value it takes if the episode
         ended at this step. ``metrics`` holds the previous step's values (running means, flags set
         once in an episode); a world whose ``episode_step`` [W] (steps before this one) is 0 starts
         its episode and ignores them. Default: no metrics."""
 
-    def after_step(self, d: mjw.Data, action: wp.array2d) -> None:
-        """Once per environment step, right after the step's :meth:`evaluate_data` (never when an
-        observation is re-evaluated after a reset): advances per-world task memory kept in the
-        Data (e.g. previous actions, feet air times). Default: none."""
+    def after_step(self, d: mjw.Data, inputs: TaskInputs) -> None:
+        """Once per environment step, right after the step's :meth:`evaluate` (never when an
+        observation is re-evaluated after a reset), with that evaluation's ``inputs``: advances
+        per-world task memory kept in the Data (e.g. previous actions, feet air times). Default:
+        none."""
 
     def reset_scene(self, d: mjw.Data, seed: int, mask: wp.array, reset_count: wp.array) -> None:
         """Per-world scene randomization of the masked worlds at reset (e.g. obstacle poses), keyed by
         (seed, world, reset_count); runs after their initial state is drawn. Default: none."""
 
-    def reference(
-        self, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """NumPy reference for one world: (obs [state_dim], reward terms [T], terminated)."""
+    def reference_sense(self, mjm: mujoco.MjModel, mjd: mujoco.MjData) -> np.ndarray:
+        """NumPy reference of :meth:`sense` for one C MuJoCo world: [num_contact_flags] int32."""
+        return np.zeros(self.num_contact_flags, dtype=np.int32)
+
+    def reference_reward(self, terms: np.ndarray) -> float:
+        """NumPy reference of the reward from the reference's terms: their sum (tasks that clip it
+        say so here)."""
+        return float(np.sum(terms))
+
+    def reference(self, world: TaskInputs) -> tuple[np.ndarray, np.ndarray, bool]:
+        """NumPy reference of :meth:`evaluate` for one world (``world``: NumPy arrays of that world,
+        :meth:`TaskInputs.world`): (obs [state_dim], reward terms [T], terminated)."""
         raise NotImplementedError

@@ -78,8 +78,10 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.tasks import locomotion, register
-from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks import register
+from sdpg_warp.tasks.base import Task, TaskInputs
+from sdpg_warp.tasks.common import guards, rotations, streams
+from sdpg_warp.tasks.common.actuators import target_range
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -179,8 +181,6 @@ CAMERA_UP = (1.0, 0.0, 0.0)
 """The camera's up direction, hand frame."""
 CAMERA_FOVY = 60.0
 """Vertical field of view in degrees."""
-SCENE_STREAM = 7919
-"""Offset of the cube-and-target generator's key from the initial-state generator's."""
 TABLE_SIZE = 1.5
 """Half-size (m) of the table plane."""
 
@@ -303,15 +303,15 @@ def _franka_pick_cube_evaluate(
 ):
     """state = [proprioception (38), cube state (19)]; terms as WEIGHTS (module docstring)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
     hand = _hand_pose(worldid, qpos_in, chain_pos_in, chain_quat_in)
     left = _finger_pose(hand, qpos_in[worldid, NUM_ARM], finger_pos_in[0], finger_quat_in[0])
     right = _finger_pose(hand, qpos_in[worldid, NUM_ARM + 1], finger_pos_in[1], finger_quat_in[1])
     gripper = _gripper_point(hand, left, right)
     cube = wp.vec3(qpos_in[worldid, CUBE_QPOS], qpos_in[worldid, CUBE_QPOS + 1], qpos_in[worldid, CUBE_QPOS + 2])
-    cube_quat = locomotion.torso_quat(worldid, CUBE_QPOS + 3, qpos_in)
+    cube_quat = rotations.qpos_quat(worldid, CUBE_QPOS + 3, qpos_in)
     target = mocap_pos_in[worldid, TARGET_BODY]
     hand_rot = wp.quat_to_matrix(wp.transform_get_rotation(hand))
 
@@ -406,14 +406,14 @@ def _franka_pick_cube_measure(
     """metrics = (lifted, placed) flags of the episode so far (``METRICS``): once set, they stay
     until the episode ends; ``metrics_in`` is ``metrics_out`` as it was (each world its own row)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
     cube = wp.vec3(qpos_in[worldid, CUBE_QPOS], qpos_in[worldid, CUBE_QPOS + 1], qpos_in[worldid, CUBE_QPOS + 2])
     lifted = wp.where(cube[2] > CUBE_START_VEC[2] + LIFT_HEIGHT, 1.0, 0.0)
     placed = wp.where(wp.length(mocap_pos_in[worldid, TARGET_BODY] - cube) < PLACE_DISTANCE, 1.0, 0.0)
-    metrics_out[worldid, 0] = wp.max(locomotion.previous_metric(worldid, 0, episode_step_in, metrics_in), lifted)
-    metrics_out[worldid, 1] = wp.max(locomotion.previous_metric(worldid, 1, episode_step_in, metrics_in), placed)
+    metrics_out[worldid, 0] = wp.max(guards.previous_metric(worldid, 0, episode_step_in, metrics_in), lifted)
+    metrics_out[worldid, 1] = wp.max(guards.previous_metric(worldid, 1, episode_step_in, metrics_in), placed)
 
 
 @wp.kernel
@@ -436,7 +436,7 @@ def _franka_pick_cube_place(
         qpos_out[worldid, i] = DEFAULT_POSE_VEC[i]
     for k in range(2):
         qpos_out[worldid, NUM_ARM + k] = FINGER_OPEN
-    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    rng = streams.reset_rng(seed_in, reset_count_in[worldid], worldid)
     qpos_out[worldid, CUBE_QPOS] = CUBE_START_VEC[0] + CUBE_RANGE * (2.0 * wp.randf(rng) - 1.0)
     qpos_out[worldid, CUBE_QPOS + 1] = CUBE_START_VEC[1] + CUBE_RANGE * (2.0 * wp.randf(rng) - 1.0)
     qpos_out[worldid, CUBE_QPOS + 2] = CUBE_START_VEC[2]
@@ -536,8 +536,7 @@ def _servos(spec: mujoco.MjSpec) -> None:
     if targets[:NUM_ARM] != list(ARM_JOINTS) or len(actuators) != NUM_ACTIONS:
         raise ValueError(f"{ROBOT_FILE}: actuators {targets} are not the arm's {list(ARM_JOINTS)} plus the gripper")
     for actuator, default in zip(actuators, DEFAULT_POSE):
-        actuator.ctrlrange = [default - ARM_ACTION_SCALE, default + ARM_ACTION_SCALE]
-        actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        target_range(actuator, default, ARM_ACTION_SCALE)
     gripper = actuators[NUM_ARM]
     scale = GRIPPER_KP / -gripper.biasprm[1]
     gripper.gainprm[0] *= scale
@@ -626,17 +625,15 @@ class FrankaPickCube(Task):
             raise ValueError(f"{ROBOT_FILE}: the arm's reference pose (qpos0) is not zero, as the task's kinematics take it")
         return mjm
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos)
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos) -> None:
-        """The task's outputs; ``mocap_pos`` [W, nmocap] vec3 (target and memory)."""
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The task's outputs; ``inputs.mocap_pos`` holds the target and the memory."""
+        qpos = inputs.qpos
         c = _constants(str(qpos.device))
         wp.launch(
             self._kernel,
             dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, c.chain_pos, c.chain_quat, c.finger_pos, c.finger_quat, c.points,
-                    c.point_frame, action],
+            inputs=[qpos, inputs.qvel, inputs.mocap_pos, c.chain_pos, c.chain_quat, c.finger_pos, c.finger_quat, c.points,
+                    c.point_frame, inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
@@ -647,7 +644,7 @@ class FrankaPickCube(Task):
                       inputs=[d.qpos, d.qvel, d.mocap_pos, episode_step, metrics], outputs=[metrics],
                       device=d.qpos.device)
 
-    def after_step(self, d, action) -> None:
+    def after_step(self, d, inputs) -> None:
         """Advances every world's reached flag by the step just evaluated (module docstring)."""
         with nvtx_range("task.franka_memory"):
             c = _constants(str(d.qpos.device))
@@ -657,13 +654,15 @@ class FrankaPickCube(Task):
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_cube"):
-            wp.launch(_franka_pick_cube_place, dim=d.qpos.shape[0], inputs=[seed + SCENE_STREAM, mask, reset_count],
+            wp.launch(_franka_pick_cube_place, dim=d.qpos.shape[0],
+                      inputs=[seed + streams.FRANKA_SCENE, mask, reset_count],
                       outputs=[d.qpos, d.mocap_pos], device=mask.device)
 
-    def reference(self, qpos, qvel, action, mocap_pos):
+    def reference(self, world):
         """NumPy reference for one world from C MuJoCo's kinematics (``mj_kinematics`` on the task's
         model; every collision vertex of the hand and fingers): (obs, terms, terminated);
-        ``mocap_pos`` [nmocap, 3] (target and memory). The reward is sum(terms)."""
+        ``world.mocap_pos`` [nmocap, 3] holds the target and the memory. The reward is sum(terms)."""
+        qpos, qvel, action, mocap_pos = world.qpos, world.qvel, world.action, world.mocap_pos
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         mjm = _reference_model()
@@ -675,7 +674,7 @@ class FrankaPickCube(Task):
         fingers = [data.xpos[mjm.body(name).id] for name in FINGERS]
         gripper = 0.5 * (fingers[0] + fingers[1]) + hand_rot @ np.array(GRIPPER_OFFSET)
         cube = qpos[CUBE_QPOS:CUBE_QPOS + 3]
-        cube_rot = locomotion.np_quat_to_mat(qpos[CUBE_QPOS + 3:CUBE_QPOS + 7])
+        cube_rot = rotations.np_quat_to_mat(qpos[CUBE_QPOS + 3:CUBE_QPOS + 7])
         target = mocap_pos[TARGET_BODY]
         arm, fingers_q = qpos[:NUM_ARM], qpos[NUM_ARM:NUM_ARM + 2]
         targets = np.concatenate([np.array(DEFAULT_POSE) + ARM_ACTION_SCALE * action[:NUM_ARM],
@@ -718,7 +717,9 @@ class FrankaPickCube(Task):
 
     def reference_after_step(self, qpos, mocap_pos) -> np.ndarray:
         """NumPy reference of :meth:`after_step` for one world: its [nmocap, 3] mocap positions after."""
-        obs, _, _ = self.reference(qpos, np.zeros(_reference_model().nv), np.zeros(NUM_ACTIONS), mocap_pos)
+        mjm = _reference_model()
+        obs, _, _ = self.reference(TaskInputs(qpos, np.zeros(mjm.nv), np.zeros(NUM_ACTIONS), mocap_pos, None, None,
+                                              None, None))
         distance = np.linalg.norm(obs[PROPRIO_DIM + 13:PROPRIO_DIM + 16])
         out = mocap_pos.copy()
         out[MEMORY_BODY, 0] = float(mocap_pos[MEMORY_BODY, 0] > 0.5 or distance < REACH_DISTANCE)

@@ -42,6 +42,8 @@ import warp as wp
 
 from sdpg_warp.tasks import hurdles, locomotion, register
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import guards, rewards, rotations
+from sdpg_warp.tasks.common.actuators import actuators_by_joint, position_servo, set_armature
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -153,10 +155,10 @@ def _g1_hurdle_evaluate(
 ):
     """state = [proprioception (56), track heights (135)]; terms = (height, progress, up, heading, action)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
-    quat = locomotion.torso_quat(worldid, 3, qpos_in)
+    quat = rotations.qpos_quat(worldid, 3, qpos_in)
     x = qpos_in[worldid, 0]
     y = qpos_in[worldid, 1]
     z = qpos_in[worldid, 2]
@@ -184,8 +186,8 @@ def _g1_hurdle_evaluate(
     terms_out[worldid, 1] = locomotion.progress(worldid, qvel_in)
     terms_out[worldid, 2] = UP_WEIGHT * locomotion.up_projection(quat)
     terms_out[worldid, 3] = heading[0] * to_target[0] + heading[1] * to_target[1]
-    terms_out[worldid, 4] = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    terms_out[worldid, 4] = rewards.action_cost(worldid, ACTION_PENALTY, action_in)
+    rewards.write_reward(worldid, terms_out, reward_out)
     terminated = z < MIN_HEIGHT or z > MAX_HEIGHT or wp.abs(y) > MAX_ABS_Y
     terminated_out[worldid] = wp.where(terminated, 1, 0)
 
@@ -214,17 +216,10 @@ def _position_servos(spec: mujoco.MjSpec) -> None:
     """Each motor becomes a PD servo: force = kp (target - q) - kd qdot, target in
     default +- scale (the control range, which an action in [-1, 1] spans linearly); its joint
     gets the rotor inertia ``ARMATURE``."""
-    actuators = {actuator.target: actuator for actuator in spec.actuators}
-    if sorted(actuators) != sorted(MOTORS):
-        raise ValueError(f"{ROBOT_FILE}: actuated joints {sorted(actuators)} are not the task's {sorted(MOTORS)}")
-    for joint in spec.joints:
-        if joint.name in actuators:
-            joint.armature = ARMATURE
+    actuators = actuators_by_joint(spec, MOTORS, ROBOT_FILE)
+    set_armature(spec, ARMATURE)
     for name, default, scale, kp, kd in zip(MOTORS, DEFAULT_POSE, SCALE, KP, KD):
-        actuator = actuators[name]
-        actuator.set_to_position(kp=kp, kv=kd)
-        actuator.ctrlrange = [default - scale, default + scale]
-        actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        position_servo(actuators[name], kp, kd, default, scale)
 
 
 @register
@@ -290,18 +285,15 @@ class G1Hurdle(Task):
         qpos[7:7 + NUM_JOINTS] = DEFAULT_POSE
         return qpos
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos)
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos) -> None:
-        """The task's outputs; ``mocap_pos`` [W, nmocap] vec3 (the hurdles)."""
-        half_lengths, samples = _track_constants(str(qpos.device))
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The task's outputs; ``inputs.mocap_pos`` holds the hurdles."""
+        half_lengths, samples = _track_constants(str(inputs.qpos.device))
         wp.launch(
             self._kernel,
-            dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, half_lengths, samples, action],
+            dim=inputs.qpos.shape[0],
+            inputs=[inputs.qpos, inputs.qvel, inputs.mocap_pos, half_lengths, samples, inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
-            device=qpos.device,
+            device=inputs.qpos.device,
         )
 
     def measure(self, d, episode_step, metrics) -> None:
@@ -310,11 +302,12 @@ class G1Hurdle(Task):
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         TRACK.place(d, seed, mask, reset_count)
 
-    def reference(self, qpos, qvel, action, mocap_pos):
-        """NumPy reference for one world; ``mocap_pos`` [nmocap, 3] (the hurdles)."""
+    def reference(self, world):
+        """NumPy reference for one world; ``world.mocap_pos`` [nmocap, 3] holds the hurdles."""
+        qpos, qvel, action, mocap_pos = world.qpos, world.qvel, world.action, world.mocap_pos
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
-        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        rot = rotations.np_quat_to_mat(qpos[3:7])
         x, y, z = qpos[0:3]
         w, qz = qpos[3] / np.linalg.norm(qpos[3:7]), qpos[6] / np.linalg.norm(qpos[3:7])
         yaw = 2.0 * math.atan2(qz, w)
@@ -330,7 +323,7 @@ class G1Hurdle(Task):
             qvel[0],
             UP_WEIGHT * rot[2, 2],
             rot[0:2, 0] @ to_target,
-            locomotion.np_action_cost(action, ACTION_PENALTY),
+            rewards.np_action_cost(action, ACTION_PENALTY),
         ])
         terminated = bool(z < MIN_HEIGHT or z > MAX_HEIGHT or abs(y) > MAX_ABS_Y)
         return obs, terms, terminated

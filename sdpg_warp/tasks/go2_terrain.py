@@ -36,7 +36,7 @@ Definitions from the authors' Go2 terrain task (SDPG ``envs/genesis_env/go2_terr
     frame, and 5 clip(z - 0.5 - h, -1, 1) for the terrain height h read on a 9 x 9 grid (x and y
     from -0.4 to 0.4 m every 0.1 m, turned with the base's yaw) (129).
 
-Contacts: after each step :func:`_go2_terrain_touch` marks, per world, which feet and which
+Contacts: after each step :meth:`Go2Terrain.sense` marks, per world, which feet and which
 penalized links (base, thighs, calves; a calf's foot sphere counts as the foot) have a contact with
 the terrain in mujoco_warp's contact list: a contact there is a penetrating constraint contact.
 
@@ -49,15 +49,18 @@ recorded graph needs nothing more. The memory advances once per environment step
 (:meth:`Go2Terrain.after_step`), never when an observation is re-evaluated after a reset; a reset
 zeroes it and draws a new command and stream.
 
-Deliberate differences: every world starts on a uniformly drawn sub-terrain (no curriculum: the
-authors start on the two easiest rows and move worlds by their walked distance); reset noise is
+Deliberate differences: with the curriculum off (``--no-curriculum``) every world starts on a
+uniformly drawn sub-terrain; on (the default, ``CURRICULUM``), as the authors', a nominal group starts
+on one of the two easiest rows and moves by the distance its nominal walked, keeping the drawn
+column; reset noise is
 U(-0.025, 0.025) on every qpos entry (the authors: that on the position, a tilt of up to 7.5 degrees
 and U(-0.5, 0.5) on the joints); a contact is its presence in the contact list (the authors
 threshold contact forces: 1 N for feet and termination, 0.1 N for collisions); the feet-clearance
 term (0.2, which needs foot velocities) is left out; a foot's air time advances once per step (the
 authors' code evaluates every reward function twice per step, once for its logs, so their feet air
 time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; the authors' FR, FL,
-RR, RL); no domain randomization, pushes, observation noise or clipping; no self-collisions. The
+RR, RL); the authors' domain randomization and pushes (``RANDOMIZATION``, on by default in training:
+docs/randomization.md), drawn once per nominal group; no observation noise or clipping; no self-collisions. The
 actor's depth format (58 x 87 of a 60 x 106 render, 2 m, [-0.5, 0.5]) and 20-step proprioception
 history are the authors', set by the config (``sdpg_warp.config.TASK_OBS_DEFAULTS``).
 """
@@ -70,9 +73,13 @@ import mujoco
 import numpy as np
 import warp as wp
 
+from sdpg_warp.curriculum import TerrainLevels
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.tasks import locomotion, register, terrain
+from sdpg_warp.randomization import Randomization
+from sdpg_warp.tasks import register, terrain
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import contacts, guards, rotations, streams, task_memory
+from sdpg_warp.tasks.common.actuators import actuators_by_joint, position_servo
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -114,12 +121,18 @@ TERRAIN_BORDER = TERRAIN.border
 TERRAIN_SCALE = TERRAIN.horizontal_scale
 TERRAIN_SIZE = TERRAIN.size
 TERRAIN_ROWS = TERRAIN.num_rows
+RANDOMIZATION = Randomization(
+    body="base", friction=(0.2, 1.5), added_mass=(-1.0, 3.0), com_offset=(-0.01, 0.01), kp_scale=(0.8, 1.2),
+    kd_scale=(0.8, 1.2), motor_offset=(-0.02, 0.02), push_interval_s=10.0, push_velocity=1.0)
+"""The authors' domain randomization (``go2_terrain.yaml``, ``domain_rand_options``), one draw per nominal
+group and episode (docs/randomization.md); motor strength is off there and here."""
 METRICS = ("tracking_error", "terrain_level")
 """The task metrics: the episode's mean planar velocity-command error |c_xy - v_xy| (m/s; the
 command and the base velocity in the yaw frame, as the tracking reward reads them), and the
 terrain level under the base at the end, the row i of its sub-terrain (difficulty i / 10; clamped
-to 0..9 on the flat border). Without a curriculum a world starts on a uniformly drawn row, so the
-level shows how far a policy walks up or down the rows, not a curriculum's progress."""
+to 0..9 on the flat border). With the curriculum (``CURRICULUM``) it follows the groups' levels, the
+curriculum's progress; without, a world starts on a uniformly drawn row and the level shows how far
+a policy walks up or down the rows."""
 LIN_VEL_RANGE = 1.0
 """Commanded forward and sideways velocities are U(-1, 1) m/s."""
 HEADING_RANGE = 3.14
@@ -177,9 +190,13 @@ TOUCH_PENALIZED = NUM_FEET
 NUM_TOUCH = NUM_FEET + 1 + 2 * NUM_FEET
 """Touch flags per world (13)."""
 
-# Memory layout (flat index k lives in mocap body 1 + k // 3, component k % 3).
+# Memory layout (``common/task_memory.py``: flat index k lives in mocap body 1 + k // 3, component k % 3).
 COMMAND_BODY = 0
 """Mocap id of the command (v_x, v_y, heading)."""
+CURRICULUM = TerrainLevels(rows=TERRAIN.num_rows, cols=TERRAIN.num_cols, size=TERRAIN.size, command_body=COMMAND_BODY,
+                           max_init_level=1)
+"""The authors' terrain curriculum (``terrain_args``: ``curriculum``, ``max_init_terrain_level`` 1), per
+nominal group: docs/randomization.md."""
 MEM_ACTION = 0
 """The previous applied action (12)."""
 MEM_ACTION2 = MEM_ACTION + NUM_JOINTS
@@ -193,7 +210,7 @@ MEM_CONTACT = MEM_AIR + NUM_FEET
 MEM_STREAM = MEM_CONTACT + NUM_FEET
 """Key of the world's command draws, an integer below 2^24 (1)."""
 MEMORY_SIZE = MEM_STREAM + 1
-MEMORY_BODIES = (MEMORY_SIZE + 2) // 3
+MEMORY_BODIES = task_memory.num_bodies(MEMORY_SIZE)
 """Mocap bodies 1..MEMORY_BODIES hold the memory."""
 STREAM_RANGE = 1 << 24
 """Command streams are drawn below this (exact in float32)."""
@@ -206,8 +223,6 @@ CAMERA_LOOKAT = (0.5, 0.0, 0.0)
 """Point the camera looks at, relative to the base."""
 CAMERA_FOVY = 80.0
 """Vertical field of view in degrees."""
-SCENE_STREAM = 6101
-"""Offset of the start-and-command generator's key from the initial-state generator's."""
 
 
 @wp.func
@@ -221,17 +236,6 @@ def _yaw(quat: wp.quat) -> float:
 def _wrap(angle: float) -> float:
     """angle wrapped to (-pi, pi]."""
     return angle - 2.0 * wp.pi * wp.ceil((angle - wp.pi) / (2.0 * wp.pi))
-
-
-@wp.func
-def _memory(
-    worldid: int,
-    k: int,
-    # In:
-    mocap_pos_in: wp.array2d(dtype=wp.vec3),
-) -> float:
-    """Entry k of the world's memory."""
-    return mocap_pos_in[worldid, 1 + k // 3][k % 3]
 
 
 @wp.func
@@ -258,30 +262,6 @@ def _touchdown(air: float, last: float, touch: int) -> wp.vec2:
 
 
 @wp.kernel
-def _go2_terrain_touch(
-    # In:
-    nacon_in: wp.array(dtype=int),
-    contact_geom_in: wp.array(dtype=wp.vec2i),
-    contact_worldid_in: wp.array(dtype=int),
-    contact_type_in: wp.array(dtype=int),
-    geom_class_in: wp.array(dtype=int),
-    # Out:
-    touch_out: wp.array2d(dtype=int),
-):
-    """touch_out[w, k] = 1 when a constraint contact of world w involves a geom of class k (the
-    array is zeroed before); every writer writes 1."""
-    contactid = wp.tid()
-    if contactid >= nacon_in[0] or (contact_type_in[contactid] & 1) == 0:
-        return
-    geoms = contact_geom_in[contactid]
-    for side in range(2):
-        if geoms[side] >= 0:
-            k = geom_class_in[geoms[side]]
-            if k >= 0:
-                touch_out[contact_worldid_in[contactid], k] = 1
-
-
-@wp.kernel
 def _go2_terrain_evaluate(
     # In:
     qpos_in: wp.array2d(dtype=float),
@@ -300,10 +280,10 @@ def _go2_terrain_evaluate(
 ):
     """state = [proprioception (45), yaw-frame velocity (3), terrain grid (81)]; terms as WEIGHTS."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
-    quat = locomotion.torso_quat(worldid, 3, qpos_in)
+    quat = rotations.qpos_quat(worldid, 3, qpos_in)
     x = qpos_in[worldid, 0]
     y = qpos_in[worldid, 1]
     z = qpos_in[worldid, 2]
@@ -338,9 +318,9 @@ def _go2_terrain_evaluate(
         state_out[worldid, 9 + i] = offset
         state_out[worldid, 9 + NUM_JOINTS + i] = DOF_VEL_SCALE * qdot
         state_out[worldid, 9 + 2 * NUM_JOINTS + i] = a
-        previous = _memory(worldid, MEM_ACTION + i, mocap_pos_in)
-        change = (qdot - _memory(worldid, MEM_QVEL + i, mocap_pos_in)) / DT
-        second = a - 2.0 * previous + _memory(worldid, MEM_ACTION2 + i, mocap_pos_in)
+        previous = task_memory.read(worldid, MEM_ACTION + i, mocap_pos_in)
+        change = (qdot - task_memory.read(worldid, MEM_QVEL + i, mocap_pos_in)) / DT
+        second = a - 2.0 * previous + task_memory.read(worldid, MEM_ACTION2 + i, mocap_pos_in)
         acc += change * change
         rate += (a - previous) * (a - previous)
         smooth += second * second
@@ -358,8 +338,8 @@ def _go2_terrain_evaluate(
     feet_down = int(0)
     for f in range(NUM_FEET):
         touch = touch_in[worldid, TOUCH_FEET + f]
-        air_time = _memory(worldid, MEM_AIR + f, mocap_pos_in)
-        step = _touchdown(air_time, _memory(worldid, MEM_CONTACT + f, mocap_pos_in), touch)
+        air_time = task_memory.read(worldid, MEM_AIR + f, mocap_pos_in)
+        step = _touchdown(air_time, task_memory.read(worldid, MEM_CONTACT + f, mocap_pos_in), touch)
         air += step[0] * (air_time + DT - AIR_TIME_TARGET)
         feet_down += wp.where(touch != 0, 1, 0)
     collisions = float(0.0)
@@ -413,10 +393,10 @@ def _go2_terrain_measure(
     base) (``METRICS``); ``metrics_in`` is ``metrics_out`` as it was (each world its own row): the
     mean after n earlier steps is m + (e - m) / (n + 1)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
-    yaw = _yaw(locomotion.torso_quat(worldid, 3, qpos_in))
+    yaw = _yaw(rotations.qpos_quat(worldid, 3, qpos_in))
     c = wp.cos(yaw)
     s = wp.sin(yaw)
     vx = qvel_in[worldid, 0]
@@ -424,7 +404,7 @@ def _go2_terrain_measure(
     command = mocap_pos_in[worldid, COMMAND_BODY]
     ex = command[0] - (c * vx + s * vy)
     ey = command[1] - (-s * vx + c * vy)
-    mean = locomotion.previous_metric(worldid, 0, episode_step_in, metrics_in)
+    mean = guards.previous_metric(worldid, 0, episode_step_in, metrics_in)
     metrics_out[worldid, 0] = mean + (wp.sqrt(ex * ex + ey * ey) - mean) / float(episode_step_in[worldid] + 1)
     row = wp.clamp(int(wp.floor(qpos_in[worldid, 0] / TERRAIN_SIZE)), 0, TERRAIN_ROWS - 1)
     metrics_out[worldid, 1] = float(row)
@@ -448,7 +428,7 @@ def _go2_terrain_advance(
     worldid = wp.tid()
     memory = _MemoryVector()
     for k in range(MEMORY_SIZE):
-        memory[k] = _memory(worldid, k, memory_in)
+        memory[k] = task_memory.read(worldid, k, memory_in)
     for i in range(NUM_JOINTS):
         memory[MEM_ACTION2 + i] = memory[MEM_ACTION + i]
         memory[MEM_ACTION + i] = action_in[worldid, i]
@@ -482,7 +462,7 @@ def _go2_terrain_place(
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    rng = streams.reset_rng(seed_in, reset_count_in[worldid], worldid)
     origin = origins_in[wp.randi(rng, 0, origins_in.shape[0])]
     for i in range(3):
         qpos_out[worldid, i] = qpos_out[worldid, i] + origin[i]
@@ -491,10 +471,7 @@ def _go2_terrain_place(
     mocap_pos_out[worldid, COMMAND_BODY] = _draw_command(rng)
     for b in range(MEMORY_BODIES):
         mocap_pos_out[worldid, 1 + b] = wp.vec3(0.0, 0.0, 0.0)
-    k = MEM_STREAM
-    body = mocap_pos_out[worldid, 1 + k // 3]
-    body[k % 3] = stream
-    mocap_pos_out[worldid, 1 + k // 3] = body
+    task_memory.write(worldid, MEM_STREAM, stream, mocap_pos_out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -512,22 +489,21 @@ class _Constants:
     """[100] vec3 start points of the sub-terrains."""
     geom_class: wp.array
     """[ngeom] int32 touch flag of each geom (``geom_classes``), -1: none."""
+    geom_partner: wp.array
+    """[ngeom] int32 all 1: a flagged geom's contact with any geom counts (the robot collides with
+    the terrain only)."""
 
 
 @functools.cache
 def _constants(device: str) -> _Constants:
     ground = terrain.generate(TERRAIN)
+    classes = geom_classes(Go2Terrain().mj_model())
     return _Constants(heights=wp.array(ground.heights, dtype=float, device=device),
                       samples=wp.array(SAMPLE_XY, dtype=wp.vec2, device=device),
                       limits=wp.array(_soft_limits(), dtype=wp.vec2, device=device),
                       origins=wp.array(ground.origins, dtype=wp.vec3, device=device),
-                      geom_class=wp.array(geom_classes(Go2Terrain().mj_model()), dtype=int, device=device))
-
-
-@functools.cache
-def _touch_buffer(device: str, num_worlds: int) -> wp.array2d:
-    """[W, NUM_TOUCH] int32 touch flags of the last evaluation (allocated once per size)."""
-    return wp.zeros((num_worlds, NUM_TOUCH), dtype=int, device=device)
+                      geom_class=wp.array(classes, dtype=int, device=device),
+                      geom_partner=wp.ones(len(classes), dtype=int, device=device))
 
 
 @functools.cache
@@ -562,22 +538,13 @@ def geom_classes(mjm: mujoco.MjModel) -> np.ndarray:
 def _position_servos(spec: mujoco.MjSpec) -> None:
     """Each motor becomes a PD servo around its default angle: force = kp (target - q) - kd qdot,
     target in default +- ACTION_SCALE, force limited to the motor's torque range."""
-    actuators = {actuator.target: actuator for actuator in spec.actuators}
-    if sorted(actuators) != sorted(MOTORS):
-        raise ValueError(f"{ROBOT_FILE}: actuated joints {sorted(actuators)} are not the task's {sorted(MOTORS)}")
+    actuators = actuators_by_joint(spec, MOTORS, ROBOT_FILE)
     for name, default in zip(MOTORS, DEFAULT_POSE):
         actuator = actuators[name]
         torque = list(actuator.ctrlrange)
-        actuator.set_to_position(kp=KP, kv=KD)
+        position_servo(actuator, KP, KD, default, ACTION_SCALE)
         actuator.forcerange = torque
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        actuator.ctrlrange = [default - ACTION_SCALE, default + ACTION_SCALE]
-        actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
-
-
-def _np_memory(mocap_pos: np.ndarray) -> np.ndarray:
-    """[MEMORY_SIZE] a world's memory from its [nmocap, 3] mocap positions."""
-    return mocap_pos[1:1 + MEMORY_BODIES].reshape(-1)[:MEMORY_SIZE]
 
 
 def _np_touchdown(air: np.ndarray, last: np.ndarray, touch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -603,9 +570,12 @@ class Go2Terrain(Task):
     # with and without termination, plus settling from lying poses, each episode on a drawn
     # sub-terrain): at most 45 contacts and 183 constraint rows, no blow-up. Budget: 2x both, plus
     # one row per joint limit.
+    num_contact_flags = NUM_TOUCH
     max_contacts = 90
     max_constraints = 2 * 183 + NUM_JOINTS
     solver_iterations = 70  # measured max 35 (bench/solver_iterations.py)
+    randomization = RANDOMIZATION
+    curriculum = CURRICULUM
 
     frame_skip: int = 4
     episode_length: int = 1000
@@ -629,8 +599,7 @@ class Go2Terrain(Task):
         spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
         spec.visual.headlight.diffuse = [0.45, 0.45, 0.45]
         spec.worldbody.add_body(name="command", mocap=True)
-        for k in range(MEMORY_BODIES):
-            spec.worldbody.add_body(name=f"memory{k}", mocap=True)
+        task_memory.add_bodies(spec, MEMORY_BODIES)
         _position_servos(spec)
         add_ego_camera(spec.body("base"), CAMERA_POS, CAMERA_LOOKAT, CAMERA_FOVY, mujoco.mjtCamLight.mjCAMLIGHT_TRACK)
         spec.body("base").add_camera(name="track", mode=mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM, pos=[-1.5, -1.0, 0.8],
@@ -658,31 +627,22 @@ class Go2Terrain(Task):
         """[100, 3] the sub-terrains' start points that a reset adds to qpos0's position."""
         return terrain.generate(TERRAIN).origins
 
-    def touch(self, d) -> wp.array2d:
-        """[W, NUM_TOUCH] int32 terrain-contact flags of every world from the Data's contact list
-        (a buffer of the task's, overwritten by the next call)."""
-        device = d.qpos.device
-        touch = _touch_buffer(str(device), d.qpos.shape[0])
-        touch.zero_()
-        wp.launch(_go2_terrain_touch, dim=d.naconmax,
-                  inputs=[d.nacon, d.contact.geom, d.contact.worldid, d.contact.type, _constants(str(device)).geom_class],
-                  outputs=[touch], device=device)
-        return touch
+    def sense(self, d, contacts_out) -> None:
+        """``contacts_out`` [W, NUM_TOUCH]: each world's terrain-contact flags (``TOUCH_*``) from the
+        Data's contact list."""
+        consts = _constants(str(d.qpos.device))
+        contacts.contact_flags(d, consts.geom_class, consts.geom_partner, contacts_out)
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        """The worlds' terrain contacts (:meth:`touch`), then the task's outputs."""
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos,
-                      self.touch(d))
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos,
-                 touch) -> None:
-        """The task's outputs; ``mocap_pos`` [W, nmocap] vec3 (command and memory), ``touch``
-        [W, NUM_TOUCH] int32 contact flags."""
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The task's outputs; ``inputs.mocap_pos`` holds the command and the memory, ``contacts``
+        the touch flags."""
+        qpos = inputs.qpos
         consts = _constants(str(qpos.device))
         wp.launch(
             self._kernel,
             dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, touch, consts.heights, consts.samples, consts.limits, action],
+            inputs=[qpos, inputs.qvel, inputs.mocap_pos, inputs.contacts, consts.heights, consts.samples, consts.limits,
+                    inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
@@ -693,28 +653,36 @@ class Go2Terrain(Task):
                       inputs=[d.qpos, d.qvel, d.mocap_pos, episode_step, metrics], outputs=[metrics],
                       device=d.qpos.device)
 
-    def after_step(self, d, action) -> None:
+    def after_step(self, d, inputs) -> None:
         """Advances every world's memory by the step just evaluated (module docstring)."""
         with nvtx_range("task.go2_memory"):
-            touch = _touch_buffer(str(d.qpos.device), d.qpos.shape[0])
-            wp.launch(_go2_terrain_advance, dim=d.qpos.shape[0], inputs=[d.time, d.qvel, touch, action, d.mocap_pos],
+            wp.launch(_go2_terrain_advance, dim=d.qpos.shape[0],
+                      inputs=[d.time, d.qvel, inputs.contacts, inputs.action, d.mocap_pos],
                       outputs=[d.mocap_pos], device=d.qpos.device)
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_go2"):
             wp.launch(_go2_terrain_place, dim=d.qpos.shape[0],
-                      inputs=[seed + SCENE_STREAM, _constants(str(mask.device)).origins, mask, reset_count],
+                      inputs=[seed + streams.GO2_SCENE, _constants(str(mask.device)).origins, mask, reset_count],
                       outputs=[d.qpos, d.mocap_pos], device=mask.device)
 
-    def reference(self, qpos, qvel, action, mocap_pos, touch):
-        """NumPy reference for one world: (obs, terms, terminated); ``mocap_pos`` [nmocap, 3]
-        (command and memory), ``touch`` [NUM_TOUCH] contact flags. The reward is
+    def reference_reward(self, terms: np.ndarray) -> float:
+        """The sum of the terms clipped at 0 (only positive rewards)."""
+        return max(float(np.sum(terms)), 0.0)
+
+    def reference_sense(self, mjm, mjd) -> np.ndarray:
+        return np_touch(mjm, mjd)
+
+    def reference(self, world):
+        """NumPy reference for one world: (obs, terms, terminated); ``world.mocap_pos`` [nmocap, 3]
+        holds the command and the memory, ``contacts`` [NUM_TOUCH] the touch flags. The reward is
         max(sum(terms), 0)."""
+        qpos, qvel, action, mocap_pos, touch = world.qpos, world.qvel, world.action, world.mocap_pos, world.contacts
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         ground = terrain.generate(TERRAIN)
-        memory = _np_memory(mocap_pos)
-        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        memory = task_memory.np_read(mocap_pos, MEMORY_SIZE)
+        rot = rotations.np_quat_to_mat(qpos[3:7])
         x, y, z = qpos[0:3]
         yaw = math.atan2(rot[1, 0], rot[0, 0])
         c, s = math.cos(yaw), math.sin(yaw)
@@ -765,7 +733,7 @@ class Go2Terrain(Task):
         ``previous`` the metrics before the step, ``episode_step`` the steps before it."""
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(2) if episode_step == 0 else np.array(previous, dtype=np.float64)
-        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        rot = rotations.np_quat_to_mat(qpos[3:7])
         yaw = math.atan2(rot[1, 0], rot[0, 0])
         c, s = math.cos(yaw), math.sin(yaw)
         velocity = np.array([c * qvel[0] + s * qvel[1], -s * qvel[0] + c * qvel[1]])
@@ -777,7 +745,7 @@ class Go2Terrain(Task):
     def reference_after_step(self, qvel, action, touch, mocap_pos) -> np.ndarray:
         """NumPy reference of :meth:`after_step` for one world short of a command draw: its
         [nmocap, 3] mocap positions afterwards."""
-        memory = _np_memory(mocap_pos).copy()
+        memory = task_memory.np_read(mocap_pos, MEMORY_SIZE).copy()
         memory[MEM_ACTION2:MEM_ACTION2 + NUM_JOINTS] = memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS]
         memory[MEM_ACTION:MEM_ACTION + NUM_JOINTS] = action
         memory[MEM_QVEL:MEM_QVEL + NUM_JOINTS] = qvel[6:6 + NUM_JOINTS]
@@ -793,11 +761,5 @@ class Go2Terrain(Task):
 
 
 def np_touch(mjm: mujoco.MjModel, mjd: mujoco.MjData) -> np.ndarray:
-    """NumPy reference of :meth:`Go2Terrain.touch` for one C MuJoCo world: [NUM_TOUCH] int32."""
-    classes = geom_classes(mjm)
-    touch = np.zeros(NUM_TOUCH, dtype=np.int32)
-    for pair in mjd.contact.geom[:mjd.ncon]:
-        for g in pair:
-            if g >= 0 and classes[g] >= 0:
-                touch[classes[g]] = 1
-    return touch
+    """NumPy reference of :meth:`Go2Terrain.sense` for one C MuJoCo world: [NUM_TOUCH] int32."""
+    return contacts.np_contact_flags(mjd, geom_classes(mjm), np.ones(mjm.ngeom, dtype=np.int32), NUM_TOUCH)

@@ -22,6 +22,7 @@ import warp as wp
 
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import guards, rewards
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -86,19 +87,19 @@ def _hopper_evaluate(
     terminated_out: wp.array(dtype=int),
 ):
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
     locomotion.planar_observation(worldid, qpos_in, qvel_in, state_out)
     progress = locomotion.progress(worldid, qvel_in)
     height = _hopper_height_reward(qpos_in[worldid, 1])
     pitch = _hopper_pitch_reward(qpos_in[worldid, 2])
-    action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
+    action = rewards.action_cost(worldid, ACTION_PENALTY, action_in)
     terms_out[worldid, 0] = progress
     terms_out[worldid, 1] = height
     terms_out[worldid, 2] = pitch
     terms_out[worldid, 3] = action
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    rewards.write_reward(worldid, terms_out, reward_out)
     terminated_out[worldid] = wp.where(_hopper_terminated(worldid, qpos_in, qvel_in), 1, 0)
 
 
@@ -122,7 +123,8 @@ class Hopper(Task):
     reset_noise_qpos: float = 0.05
     reset_noise_qvel: float = 0.0
 
-    def reference(self, qpos, qvel, action):
+    def reference(self, world):
+        qpos, qvel, action = world.qpos, world.qvel, world.action
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         height, pitch = qpos[1], qpos[2]
@@ -134,7 +136,7 @@ class Hopper(Task):
                     height, TERMINATION_HEIGHT + HEIGHT_TOLERANCE, HEIGHT_CLIP, HEIGHT_SCALE
                 ),
                 1.0 - wrapped**2 / TERMINATION_ANGLE**2,
-                locomotion.np_action_cost(action, ACTION_PENALTY),
+                rewards.np_action_cost(action, ACTION_PENALTY),
             ]
         )
         obs = np.concatenate([qpos[1:], qvel])

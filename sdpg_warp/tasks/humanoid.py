@@ -30,6 +30,7 @@ import warp as wp
 
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import rewards, rotations
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -121,10 +122,11 @@ class Humanoid(Task):
     reset_noise_qpos: float = 0.05
     reset_noise_qvel: float = 0.0
 
-    def reference(self, qpos, qvel, action):
+    def reference(self, world):
+        qpos, qvel, action = world.qpos, world.qvel, world.action
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
-        rot = locomotion.np_quat_to_mat(qpos[3:7])
+        rot = rotations.np_quat_to_mat(qpos[3:7])
         height = qpos[2]
         terms = np.array(
             [
@@ -134,7 +136,7 @@ class Humanoid(Task):
                 locomotion.np_shaped_height(
                     height, MIN_HEIGHT + HEIGHT_TOLERANCE, HEIGHT_TOLERANCE, HEIGHT_SCALE
                 ),
-                locomotion.np_action_cost(action, ACTION_PENALTY),
+                rewards.np_action_cost(action, ACTION_PENALTY),
             ]
         )
         order = locomotion.hinge_offsets(self.xml_file, MOTOR_JOINTS)

@@ -19,15 +19,13 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.tasks import locomotion
+from sdpg_warp.tasks.common import guards, streams
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
 
 HURDLE_CONAFFINITY = 2
 """Collision bit of the hurdles (their contype) that the robot's geoms add to their conaffinity."""
-SCENE_STREAM = 7919
-"""Offset of the hurdle generator's key from the initial-state generator's (same seed and count)."""
 HURDLE_RGBA = (0.86, 0.2, 0.2, 1.0)
 """The authors colour raised terrain red on a white floor."""
 
@@ -123,7 +121,7 @@ class HurdleTrack:
             wp.launch(
                 _place_hurdles,
                 dim=d.mocap_pos.shape[0],
-                inputs=[seed + SCENE_STREAM, self.num_levels, self.hurdles_per_level, self.level_length,
+                inputs=[seed + streams.HURDLES, self.num_levels, self.hurdles_per_level, self.level_length,
                         wp.vec2(*self.spacing), wp.vec2(*self.height_low), wp.vec2(*self.height_high),
                         self.max_height, mask, reset_count],
                 outputs=[d.mocap_pos],
@@ -150,7 +148,7 @@ def _place_hurdles(
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    rng = streams.reset_rng(seed_in, reset_count_in[worldid], worldid)
     for level in range(num_levels_in):
         difficulty = float(level) / float(num_levels_in)
         low = height_low_in[0] + height_low_in[1] * difficulty
@@ -199,8 +197,8 @@ def _hurdle_measure(
     """metrics = (hurdles cleared behind x = qpos[0], x - start_x); a non-finite state keeps the
     last ones (``metrics_in`` is ``metrics_out`` as it was: each world its own row)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
     x = qpos_in[worldid, 0]
     metrics_out[worldid, 0] = hurdles_cleared(worldid, x, half_length_in, mocap_pos_in)

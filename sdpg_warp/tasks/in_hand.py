@@ -62,8 +62,10 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.tasks import locomotion, register
+from sdpg_warp.tasks import register
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import guards, rewards, streams, task_memory
+from sdpg_warp.tasks.common.actuators import set_armature
 from sdpg_warp.tasks.ego import EGO_CAMERA, lookat_quat
 from sdpg_warp.tasks.menagerie import robot_spec
 
@@ -102,8 +104,6 @@ MEM_ACTION = 2
 """Memory entries: the previous action (J)."""
 STREAM_RANGE = 1 << 24
 """Goal streams are drawn below this (exact in float32)."""
-SCENE_STREAM = 7211
-"""Offset of the start-and-goal generator's key from the initial-state generator's."""
 TERMS = ("distance", "rotation", "action", "healthy", "success")
 METRICS = ("goals_reached", "orientation_error")
 """The task metrics: the goals reached in the episode (a success: rotation distance below
@@ -172,7 +172,7 @@ class Hand:
 
     @property
     def memory_bodies(self) -> int:
-        return (MEM_ACTION + self.num_joints + 2) // 3
+        return task_memory.num_bodies(MEM_ACTION + self.num_joints)
 
 
 ALLEGRO = Hand(
@@ -200,12 +200,6 @@ control every 1/60 s, physics every 1/120 s."""
 
 
 # ------------------------------------------------------------------------------- Warp functions
-
-
-@wp.func
-def _memory(worldid: int, k: int, mocap_pos_in: wp.array2d(dtype=wp.vec3)) -> float:
-    """Entry k of the world's memory."""
-    return mocap_pos_in[worldid, 1 + k // 3][k % 3]
 
 
 @wp.func
@@ -280,8 +274,8 @@ def _in_hand_evaluate(
     terms = (distance, rotation, action, healthy, success). qpos and qvel: the J hand joints first
     (``joint_in``: actuator i's joint address), then the cube's free joint."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
     nj = ctrlrange_in.shape[0]
     nt = tip_body_in.shape[0]
@@ -305,7 +299,7 @@ def _in_hand_evaluate(
             state_out[worldid, k + 3 * t + i] = p[i]
     k += 3 * nt
     for i in range(nj):
-        state_out[worldid, k + i] = _memory(worldid, MEM_ACTION + i, mocap_pos_in)
+        state_out[worldid, k + i] = task_memory.read(worldid, MEM_ACTION + i, mocap_pos_in)
     k += nj
     # privileged: the cube
     cube_pos = wp.vec3(qpos_in[worldid, nj], qpos_in[worldid, nj + 1], qpos_in[worldid, nj + 2])
@@ -324,10 +318,10 @@ def _in_hand_evaluate(
     rot = _rotation_distance(goal, cube)
     terms_out[worldid, 0] = DIST_WEIGHT * distance
     terms_out[worldid, 1] = ROT_WEIGHT * rot * rot
-    terms_out[worldid, 2] = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
+    terms_out[worldid, 2] = rewards.action_cost(worldid, ACTION_PENALTY, action_in)
     terms_out[worldid, 3] = HEALTHY
     terms_out[worldid, 4] = wp.where(rot < SUCCESS_TOLERANCE, success_bonus_in, 0.0)
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    rewards.write_reward(worldid, terms_out, reward_out)
     terminated_out[worldid] = wp.where(distance > fall_distance_in, 1, 0)
 
 
@@ -384,11 +378,11 @@ def _in_hand_measure(
     draws a new goal (``goal_redraw_in``); with one goal per episode, 1 once it was reached (the
     success count there counts steps spent at the goal)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.hold_metrics(worldid, episode_step_in, metrics_in, metrics_out)
         return
     rot = _rotation_distance(_from_mujoco(goal_in[worldid, GOAL_BODY]), _wxyz(worldid, cube_qpos_in + 3, qpos_in))
-    successes = _memory(worldid, MEM_SUCCESSES, mocap_pos_in) + wp.where(rot < SUCCESS_TOLERANCE, 1.0, 0.0)
+    successes = task_memory.read(worldid, MEM_SUCCESSES, mocap_pos_in) + wp.where(rot < SUCCESS_TOLERANCE, 1.0, 0.0)
     metrics_out[worldid, 0] = wp.where(goal_redraw_in != 0, successes, wp.min(successes, 1.0))
     metrics_out[worldid, 1] = rot
 
@@ -413,7 +407,7 @@ def _in_hand_place(
     worldid = wp.tid()
     if not mask_in[worldid]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[worldid] * 1000003, worldid)
+    rng = streams.reset_rng(seed_in, reset_count_in[worldid], worldid)
     nj = default_in.shape[0]
     for b in range(1, mocap_pos_out.shape[1]):
         mocap_pos_out[worldid, b] = wp.vec3(0.0, 0.0, 0.0)
@@ -421,10 +415,7 @@ def _in_hand_place(
         r = ctrlrange_in[i]
         q = wp.clamp(default_in[i] + (wp.randf(rng) - 0.5) * JOINT_NOISE * (r[1] - r[0]), r[0], r[1])
         qpos_out[worldid, joint_in[i]] = q
-        k = MEM_ACTION + i
-        body = mocap_pos_out[worldid, 1 + k // 3]
-        body[k % 3] = (q - r[0]) / (r[1] - r[0]) * 2.0 - 1.0
-        mocap_pos_out[worldid, 1 + k // 3] = body
+        task_memory.write(worldid, MEM_ACTION + i, (q - r[0]) / (r[1] - r[0]) * 2.0 - 1.0, mocap_pos_out)
     for i in range(3):
         qpos_out[worldid, nj + i] = cube_pos_in[i] + (wp.randf(rng) - 0.5) * CUBE_NOISE
     qpos_out[worldid, nj + 3] = 1.0
@@ -500,8 +491,7 @@ def hand_model(hand: Hand, memory_bodies: int) -> mujoco.MjModel:
     spec.option.timestep = hand.timestep
     spec.option.iterations = 100
     spec.option.ls_iterations = 50
-    for actuator in spec.actuators:
-        spec.joint(actuator.target).armature = ARMATURE
+    set_armature(spec, ARMATURE)
     if hand.base_body:
         base = spec.body(hand.base_body)
         base.pos = list(hand.base_pos)
@@ -515,8 +505,7 @@ def hand_model(hand: Hand, memory_bodies: int) -> mujoco.MjModel:
     goal.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.8 * CUBE_HALF] * 3, rgba=[0.92, 0.92, 0.92, 1.0],
                   contype=0, conaffinity=0, group=1)
     _add_faces(goal, 0.8 * CUBE_HALF)
-    for k in range(memory_bodies):
-        spec.worldbody.add_body(name=f"memory{k}", mocap=True)
+    task_memory.add_bodies(spec, memory_bodies)
     spec.worldbody.add_camera(name=EGO_CAMERA, pos=list(hand.camera_pos),
                               quat=list(lookat_quat(hand.camera_pos, hand.camera_lookat)), fovy=hand.camera_fovy)
     track_pos = np.array(hand.in_hand) + np.array([0.45, 0.45, 0.35])
@@ -572,20 +561,17 @@ class InHandTask(Task):
     def _device_constants(self, device) -> tuple[wp.array, wp.array, wp.array, wp.array]:
         return _constants(self.hand, str(device), self._facts)
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos,
-                      d.mocap_quat, d.xpos)
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos, mocap_quat,
-                 xpos) -> None:
-        """The task's outputs; ``mocap_pos`` / ``mocap_quat`` [W, nmocap] (goal and memory), ``xpos``
-        [W, nbody] body positions."""
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The task's outputs; ``inputs.mocap_pos`` / ``mocap_quat`` hold the goal and the memory,
+        ``inputs.xpos`` the fingertips."""
+        qpos = inputs.qpos
         ctrlrange, joints, tips, _ = self._device_constants(qpos.device)
         wp.launch(
             self._kernel,
             dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, mocap_quat, xpos, ctrlrange, joints, tips, wp.vec3(*self.hand.in_hand),
-                    self.hand.fall_distance, self.success_bonus, action],
+            inputs=[qpos, inputs.qvel, inputs.mocap_pos, inputs.mocap_quat, inputs.xpos, ctrlrange, joints, tips,
+                    wp.vec3(*self.hand.in_hand),
+                    self.hand.fall_distance, self.success_bonus, inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
             device=qpos.device,
         )
@@ -597,24 +583,26 @@ class InHandTask(Task):
                               episode_step, metrics],
                       outputs=[metrics], device=d.qpos.device)
 
-    def after_step(self, d, action) -> None:
+    def after_step(self, d, inputs) -> None:
         """Advances every world's memory and goal by the step just evaluated (module docstring)."""
         with nvtx_range("task.in_hand_memory"):
             wp.launch(_in_hand_advance, dim=d.qpos.shape[0],
-                      inputs=[d.qpos, action, d.mocap_pos, d.mocap_quat, int(self.goal_redraw)],
+                      inputs=[d.qpos, inputs.action, d.mocap_pos, d.mocap_quat, int(self.goal_redraw)],
                       outputs=[d.mocap_pos, d.mocap_quat], device=d.qpos.device)
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         with nvtx_range("task.place_in_hand"):
             ctrlrange, joints, _, default = self._device_constants(mask.device)
             wp.launch(_in_hand_place, dim=d.qpos.shape[0],
-                      inputs=[seed + SCENE_STREAM, default, ctrlrange, joints, wp.vec3(*self.hand.cube_pos), mask,
-                              reset_count],
+                      inputs=[seed + streams.IN_HAND_SCENE, default, ctrlrange, joints, wp.vec3(*self.hand.cube_pos),
+                              mask, reset_count],
                       outputs=[d.qpos, d.mocap_pos, d.mocap_quat], device=mask.device)
 
-    def reference(self, qpos, qvel, action, mocap_pos, mocap_quat, xpos):
-        """NumPy reference for one world: (obs, terms, terminated); ``mocap_pos`` [nmocap, 3] and
-        ``mocap_quat`` [nmocap, 4] (w, x, y, z) (goal and memory), ``xpos`` [nbody, 3]."""
+    def reference(self, world):
+        """NumPy reference for one world: (obs, terms, terminated); ``world.mocap_pos`` [nmocap, 3]
+        and ``mocap_quat`` [nmocap, 4] (w, x, y, z) hold the goal and the memory, ``xpos`` [nbody, 3]."""
+        qpos, qvel, action, mocap_pos, mocap_quat, xpos = (world.qpos, world.qvel, world.action, world.mocap_pos,
+                                                           world.mocap_quat, world.xpos)
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         ctrlrange, joints, tips = self._facts

@@ -1,4 +1,5 @@
-"""Pieces shared by the SHAC-style locomotion tasks: torso frame, reward terms, blow-up guard.
+"""Pieces shared by the SHAC-style locomotion tasks: torso frame and reward terms (the guards that every
+task kernel runs live in :mod:`sdpg_warp.tasks.common`).
 
 Each equation is a ``@wp.func`` for the task kernels, with a NumPy twin (``np_*``) for the task
 references the tests compare against. MuJoCo conventions: a free joint's qpos is
@@ -15,6 +16,7 @@ import numpy as np
 import warp as wp
 
 from sdpg_warp.tasks.base import ASSET_DIR
+from sdpg_warp.tasks.common import guards, rewards, rotations
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -23,16 +25,6 @@ HEIGHT_PENALTY = 200.0
 """Below its target the shaped height reward is -HEIGHT_PENALTY * d^2 (SHAC)."""
 HEIGHT_CLIP_LOW = -1.0
 """Lower clip of the height difference d in the shaped height reward (SHAC)."""
-
-
-@wp.func
-def torso_quat(worldid: int, qadr: int, qpos_in: wp.array2d(dtype=float)) -> wp.quat:
-    """Unit Warp quaternion (x, y, z, w) from the MuJoCo quaternion (w, x, y, z) at qpos[qadr:qadr+4]."""
-    w = qpos_in[worldid, qadr]
-    x = qpos_in[worldid, qadr + 1]
-    y = qpos_in[worldid, qadr + 2]
-    z = qpos_in[worldid, qadr + 3]
-    return wp.normalize(wp.quat(x, y, z, w))
 
 
 @wp.func
@@ -60,96 +52,6 @@ def shaped_height(height: float, target: float, clip_high: float, scale: float) 
     if d < 0.0:
         return -HEIGHT_PENALTY * d * d
     return scale * d
-
-
-@wp.func
-def action_cost(worldid: int, weight: float, action_in: wp.array2d(dtype=float)) -> float:
-    """action = weight * sum_i a_i^2 over the applied action a in [-1, 1] (weight < 0: a penalty)."""
-    total = float(0.0)
-    for i in range(action_in.shape[1]):
-        a = action_in[worldid, i]
-        total += a * a
-    return weight * total
-
-
-@wp.func
-def state_is_finite(
-    worldid: int,
-    # In:
-    qpos_in: wp.array2d(dtype=float),
-    qvel_in: wp.array2d(dtype=float),
-) -> bool:
-    """True when every qpos and qvel entry is finite (false after a solver blow-up)."""
-    bad = int(0)
-    for i in range(qpos_in.shape[1]):
-        if not wp.isfinite(qpos_in[worldid, i]):
-            bad += 1
-    for i in range(qvel_in.shape[1]):
-        if not wp.isfinite(qvel_in[worldid, i]):
-            bad += 1
-    return bad == 0
-
-
-@wp.func
-def clear_world(
-    worldid: int,
-    # Out:
-    state_out: wp.array2d(dtype=float),
-    terms_out: wp.array2d(dtype=float),
-    reward_out: wp.array(dtype=float),
-    terminated_out: wp.array(dtype=int),
-):
-    """A non-finite state is terminated with zero obs, terms and reward, so no NaN reaches returns or critic.
-
-    The authors terminate such worlds and zero their reward (SDPG envs/genesis_env/genesis_env.py).
-    """
-    for i in range(state_out.shape[1]):
-        state_out[worldid, i] = 0.0
-    for i in range(terms_out.shape[1]):
-        terms_out[worldid, i] = 0.0
-    reward_out[worldid] = 0.0
-    terminated_out[worldid] = 1
-
-
-@wp.func
-def previous_metric(
-    worldid: int,
-    i: int,
-    # In:
-    episode_step_in: wp.array(dtype=int),
-    metrics_in: wp.array2d(dtype=float),
-) -> float:
-    """Task metric i of the world before this step: 0 on the first step of an episode (``Task.measure``)."""
-    return wp.where(episode_step_in[worldid] == 0, 0.0, metrics_in[worldid, i])
-
-
-@wp.func
-def hold_metrics(
-    worldid: int,
-    # In:
-    episode_step_in: wp.array(dtype=int),
-    metrics_in: wp.array2d(dtype=float),
-    # Out:
-    metrics_out: wp.array2d(dtype=float),
-):
-    """A non-finite state keeps the metrics of the last finite one (0 on an episode's first step),
-    so a blown-up episode reports what it reached before."""
-    for i in range(metrics_out.shape[1]):
-        metrics_out[worldid, i] = previous_metric(worldid, i, episode_step_in, metrics_in)
-
-
-@wp.func
-def write_reward(
-    worldid: int,
-    # Out:
-    terms_out: wp.array2d(dtype=float),
-    reward_out: wp.array(dtype=float),
-):
-    """reward = the sum of the world's reward terms (each task writes its terms first)."""
-    total = float(0.0)
-    for i in range(terms_out.shape[1]):
-        total += terms_out[worldid, i]
-    reward_out[worldid] = total
 
 
 @wp.func
@@ -194,19 +96,19 @@ def floating_base_evaluate(joint_order: Any, joint_vel_scale: float, up_weight: 
         terminated_out: wp.array(dtype=int),
     ):
         worldid = wp.tid()
-        if not state_is_finite(worldid, qpos_in, qvel_in):
-            clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+        if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+            guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
             return
         floating_base_observation(worldid, joint_vel_scale, joint_order, qpos_in, qvel_in, action_in, state_out)
-        quat = torso_quat(worldid, 3, qpos_in)
+        quat = rotations.qpos_quat(worldid, 3, qpos_in)
         height = qpos_in[worldid, 2]
         terms_out[worldid, 0] = progress(worldid, qvel_in)
         terms_out[worldid, 1] = up_weight * up_projection(quat)
         terms_out[worldid, 2] = heading_projection(quat)
         terms_out[worldid, 3] = height_reward(height)
         if wp.static(with_action):
-            terms_out[worldid, 4] = action_cost(worldid, action_penalty, action_in)
-        write_reward(worldid, terms_out, reward_out)
+            terms_out[worldid, 4] = rewards.action_cost(worldid, action_penalty, action_in)
+        rewards.write_reward(worldid, terms_out, reward_out)
         terminated_out[worldid] = wp.where(terminated(height), 1, 0)
 
     return _floating_base_evaluate
@@ -247,7 +149,7 @@ def floating_base_observation(
     vector of length n, from :func:`hinge_offsets`), i.e. qpos[7 + joint_order[i]].
     """
     n = action_in.shape[1]
-    quat = torso_quat(worldid, 3, qpos_in)
+    quat = rotations.qpos_quat(worldid, 3, qpos_in)
     omega = wp.quat_rotate(quat, wp.vec3(qvel_in[worldid, 3], qvel_in[worldid, 4], qvel_in[worldid, 5]))
     state_out[worldid, 0] = qpos_in[worldid, 2]
     for i in range(4):
@@ -264,34 +166,17 @@ def floating_base_observation(
     state_out[worldid, 12 + 2 * n] = heading_projection(quat)
 
 
-def np_quat_to_mat(quat_wxyz: np.ndarray) -> np.ndarray:
-    """Rotation matrix (body to world) of a MuJoCo quaternion (w, x, y, z), normalized first."""
-    w, x, y, z = np.asarray(quat_wxyz, dtype=np.float64) / np.linalg.norm(quat_wxyz)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
 def np_shaped_height(height: float, target: float, clip_high: float, scale: float) -> float:
     """NumPy twin of :func:`shaped_height`."""
     d = np.clip(height - target, HEIGHT_CLIP_LOW, clip_high)
     return -HEIGHT_PENALTY * d * d if d < 0.0 else scale * d
 
 
-def np_action_cost(action: np.ndarray, weight: float) -> float:
-    """NumPy twin of :func:`action_cost`."""
-    return weight * float(np.sum(np.square(action)))
-
-
 def np_floating_base_observation(
     qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray, joint_vel_scale: float, joint_order: tuple[int, ...]
 ) -> np.ndarray:
     """NumPy twin of :func:`floating_base_observation`."""
-    rot = np_quat_to_mat(qpos[3:7])
+    rot = rotations.np_quat_to_mat(qpos[3:7])
     order = np.asarray(joint_order)
     return np.concatenate(
         [

@@ -62,7 +62,8 @@ class PointMass(Task):
     reset_noise_qpos: float = 0.35
     reset_noise_qvel: float = 0.0
 
-    def reference(self, qpos, qvel, action):
+    def reference(self, world):
+        qpos, qvel, action = world.qpos, world.qvel, world.action
         distance = -np.hypot(qpos[0], qpos[1])
         terms = np.array([distance, -ACTION_COST * np.sum(np.square(action[:2]))])
         obs = np.array([qpos[0], qpos[1], qvel[0], qvel[1]])

@@ -67,7 +67,8 @@ class Reacher(Task):
     reset_noise_qpos: float = float(np.pi)
     reset_noise_qvel: float = 0.0
 
-    def reference(self, qpos, qvel, action):
+    def reference(self, world):
+        qpos, qvel, action = world.qpos, world.qvel, world.action
         obs = np.array([np.cos(qpos[0]), np.sin(qpos[0]), qvel[0]])
         terms = np.array([np.cos(qpos[0]), -ACTION_COST * action[0] ** 2])
         return obs, terms, False

@@ -29,6 +29,8 @@ class TaskInfo:
     """``Task.menagerie_robot``."""
     menagerie_files: tuple[str, ...] = ()
     """``Task.menagerie_files``."""
+    randomized: bool = False
+    """``Task.randomization`` is set (domain randomization on by default in training)."""
 
 
 _T = "sdpg_warp.tasks."
@@ -42,7 +44,8 @@ TASKS: dict[str, TaskInfo] = {
                                  "franka_emika_panda", ("panda.xml",)),
     "g1_hurdle": TaskInfo(_T + "g1_hurdle", "G1Hurdle", 191, 56, ("ego",), 1000, 4, "unitree_g1",
                           ("g1_23dof_rev_1_0.xml",)),
-    "go2_terrain": TaskInfo(_T + "go2_terrain", "Go2Terrain", 129, 45, ("ego",), 1000, 4, "unitree_go2", ("go2.xml",)),
+    "go2_terrain": TaskInfo(_T + "go2_terrain", "Go2Terrain", 129, 45, ("ego",), 1000, 4, "unitree_go2", ("go2.xml",),
+                            randomized=True),
     "hopper": TaskInfo(_T + "hopper", "Hopper", 11, 0, ("track",), 1000, 2),
     "humanoid": TaskInfo(_T + "humanoid", "Humanoid", 76, 0, ("track",), 1000, 2),
     "pointmass": TaskInfo(_T + "pointmass", "PointMass", 4, 0, ("track",), 100, 1),

@@ -22,6 +22,7 @@ import warp as wp
 
 from sdpg_warp.tasks import locomotion, register
 from sdpg_warp.tasks.base import Task
+from sdpg_warp.tasks.common import guards, rewards
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -63,17 +64,17 @@ def _walker_evaluate(
     terminated_out: wp.array(dtype=int),
 ):
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
     locomotion.planar_observation(worldid, qpos_in, qvel_in, state_out)
     progress = locomotion.progress(worldid, qvel_in)
     alive = _walker_alive_reward()
-    action = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
+    action = rewards.action_cost(worldid, ACTION_PENALTY, action_in)
     terms_out[worldid, 0] = progress
     terms_out[worldid, 1] = alive
     terms_out[worldid, 2] = action
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    rewards.write_reward(worldid, terms_out, reward_out)
     terminated = _walker_terminated(qpos_in[worldid, 1], qpos_in[worldid, 2])
     terminated_out[worldid] = wp.where(terminated, 1, 0)
 
@@ -98,11 +99,12 @@ class Walker(Task):
     reset_noise_qpos: float = 0.05
     reset_noise_qvel: float = 0.0
 
-    def reference(self, qpos, qvel, action):
+    def reference(self, world):
+        qpos, qvel, action = world.qpos, world.qvel, world.action
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         height, pitch = qpos[1], qpos[2]
-        terms = np.array([qvel[0], ALIVE_BONUS, locomotion.np_action_cost(action, ACTION_PENALTY)])
+        terms = np.array([qvel[0], ALIVE_BONUS, rewards.np_action_cost(action, ACTION_PENALTY)])
         obs = np.concatenate([qpos[1:], qvel])
         terminated = bool(height < MIN_HEIGHT or height > MAX_HEIGHT or abs(pitch) > MAX_PITCH)
         return obs, terms, terminated

@@ -33,6 +33,7 @@ import warp as wp
 
 from sdpg_warp.tasks import hurdles, locomotion, register, walker
 from sdpg_warp.tasks.base import ASSET_DIR, Task
+from sdpg_warp.tasks.common import guards, rewards
 from sdpg_warp.tasks.ego import EGO_CAMERA, add_ego_camera
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
@@ -83,8 +84,8 @@ def _walker_hurdle_evaluate(
 ):
     """state = [qpos[1:], qvel, track height at rootx + offset_j]; terms = (10 v_x, 1, -0.1 sum a^2)."""
     worldid = wp.tid()
-    if not locomotion.state_is_finite(worldid, qpos_in, qvel_in):
-        locomotion.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
+    if not guards.state_is_finite(worldid, qpos_in, qvel_in):
+        guards.clear_world(worldid, state_out, terms_out, reward_out, terminated_out)
         return
     locomotion.planar_observation(worldid, qpos_in, qvel_in, state_out)
     x = qpos_in[worldid, 0]
@@ -93,8 +94,8 @@ def _walker_hurdle_evaluate(
             worldid, x + sample_offset_in[j], 0.0, HURDLE_HALF_WIDTH, HURDLE_HALF_HEIGHT, half_length_in, mocap_pos_in)
     terms_out[worldid, 0] = FORWARD_WEIGHT * locomotion.progress(worldid, qvel_in)
     terms_out[worldid, 1] = ALIVE_BONUS
-    terms_out[worldid, 2] = locomotion.action_cost(worldid, ACTION_PENALTY, action_in)
-    locomotion.write_reward(worldid, terms_out, reward_out)
+    terms_out[worldid, 2] = rewards.action_cost(worldid, ACTION_PENALTY, action_in)
+    rewards.write_reward(worldid, terms_out, reward_out)
     height = qpos_in[worldid, 1]
     pitch = qpos_in[worldid, 2]
     terminated = height < MIN_HEIGHT or height > MAX_HEIGHT or wp.abs(pitch) > MAX_PITCH
@@ -148,18 +149,15 @@ class WalkerHurdle(Task):
         TRACK.check(mjm)
         return mjm
 
-    def evaluate_data(self, d, action, state_out, terms_out, reward_out, terminated_out) -> None:
-        self.evaluate(d.qpos, d.qvel, action, state_out, terms_out, reward_out, terminated_out, d.mocap_pos)
-
-    def evaluate(self, qpos, qvel, action, state_out, terms_out, reward_out, terminated_out, mocap_pos) -> None:
-        """The walker's outputs plus the track heights; ``mocap_pos`` [W, nmocap] vec3 (the hurdles)."""
-        half_lengths, offsets = _track_constants(str(qpos.device))
+    def evaluate(self, inputs, state_out, terms_out, reward_out, terminated_out) -> None:
+        """The walker's outputs plus the track heights under the hurdles of ``inputs.mocap_pos``."""
+        half_lengths, offsets = _track_constants(str(inputs.qpos.device))
         wp.launch(
             self._kernel,
-            dim=qpos.shape[0],
-            inputs=[qpos, qvel, mocap_pos, half_lengths, offsets, action],
+            dim=inputs.qpos.shape[0],
+            inputs=[inputs.qpos, inputs.qvel, inputs.mocap_pos, half_lengths, offsets, inputs.action],
             outputs=[state_out, terms_out, reward_out, terminated_out],
-            device=qpos.device,
+            device=inputs.qpos.device,
         )
 
     def measure(self, d, episode_step, metrics) -> None:
@@ -168,15 +166,16 @@ class WalkerHurdle(Task):
     def reset_scene(self, d, seed, mask, reset_count) -> None:
         TRACK.place(d, seed, mask, reset_count)
 
-    def reference(self, qpos, qvel, action, mocap_pos):
-        """NumPy reference for one world; ``mocap_pos`` [nmocap, 3] (the hurdles)."""
+    def reference(self, world):
+        """NumPy reference for one world; ``world.mocap_pos`` [nmocap, 3] holds the hurdles."""
+        qpos, qvel, action, mocap_pos = world.qpos, world.qvel, world.action, world.mocap_pos
         if not (np.all(np.isfinite(qpos)) and np.all(np.isfinite(qvel))):
             return np.zeros(self.state_dim), np.zeros(len(self.reward_terms)), True
         half_lengths = TRACK.half_lengths()
         heights = [hurdles.np_ground_height(qpos[0] + dx, 0.0, mocap_pos, half_lengths, HURDLE_HALF_WIDTH,
                                             HURDLE_HALF_HEIGHT) for dx in SAMPLE_OFFSETS]
         obs = np.concatenate([qpos[1:], qvel, heights])
-        terms = np.array([FORWARD_WEIGHT * qvel[0], ALIVE_BONUS, locomotion.np_action_cost(action, ACTION_PENALTY)])
+        terms = np.array([FORWARD_WEIGHT * qvel[0], ALIVE_BONUS, rewards.np_action_cost(action, ACTION_PENALTY)])
         height, pitch = qpos[1], qpos[2]
         terminated = bool(height < MIN_HEIGHT or height > MAX_HEIGHT or abs(pitch) > MAX_PITCH)
         return obs, terms, terminated
