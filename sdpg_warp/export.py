@@ -77,13 +77,10 @@ class MissingDependency(Exception):
 def export_onnx(path: str, out: str) -> None:
     """Writes the ONNX graph of the checkpoint at ``path`` (run folder or file) to ``out``."""
     try:
-        import onnx  # noqa: F401  (torch.onnx.export needs it; importing first gives a clear message)
+        import onnx  # torch.onnx.export needs it too; importing first gives a clear message
     except ImportError:
         raise MissingDependency("ONNX export needs the onnx package: pip install onnx") from None
-    import onnx
     import torch
-
-    from sdpg_warp.checkpoint import checkpoint_file
 
     policy, example, names, cfg = load_policy_config(path)
     # The TorchScript-based exporter needs only the onnx package (the newer one also onnxscript).

@@ -241,6 +241,7 @@ def _bad_input_cases(tmp_path):
         ([str(tmp_path)], {}, "no run folder or checkpoint with a config.json"),
         ([hopper, "--episodes", "0"], {}, "--episodes must be >= 1"),
         ([hopper, "--seed", "-1"], {}, "--seed must be in"),
+        ([hopper, "--best"], {}, "--epoch and --best pick a checkpoint of a run folder"),
         ([hopper, "--video", str(tmp_path / "out.txt")], {}, "unknown video extension"),
         ([_onnx_with_metadata(tmp_path / "go2_state.onnx", {CONFIG_KEY: go2_state})], {},
          "deploy does not cover task go2_terrain with obs state"),

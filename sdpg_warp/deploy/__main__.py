@@ -3,8 +3,9 @@
   python -m sdpg_warp.deploy runs/hopper__state__0__20261206-120000 --episodes 5
   python -m sdpg_warp.deploy go2.onnx --task go2_terrain --episodes 2 --video go2.mp4
 
-Given a run folder or checkpoint it exports RUN/policy.onnx first. Prints each episode's return,
-the policy's inference latency (median, p99), missed control deadlines, and last
+Given a run folder or checkpoint it exports RUN/policy.onnx first (``--epoch E`` / ``--best``: a
+kept checkpoint of the run, exported to RUN/policy_epochE.onnx / RUN/policy_best.onnx). Prints each
+episode's return, the policy's inference latency (median, p99), missed control deadlines, and last
 ``sim2sim: mujoco <mean return> warp <mean return>``, the second the same policy in the training
 simulator (``play``) over as many episodes from the same seed.
 """
@@ -43,8 +44,13 @@ def check(args):
     if not os.path.exists(args.policy):
         raise DeployError(f"no run folder, checkpoint or ONNX file {args.policy}")
     if args.policy.endswith(".onnx"):
+        if args.epoch is not None or args.best:
+            raise DeployError("--epoch and --best pick a checkpoint of a run folder, not of an ONNX file")
         onnx_path, config = args.policy, read_spec(args.policy).config
     else:
+        from sdpg_warp.run_files import checkpoint_file
+
+        checkpoint_file(args.policy, args.epoch, args.best)  # ValueError for a choice the run lacks
         onnx_path, config = None, _checkpoint_config(args.policy)
     if config.get("task") not in task_names():
         raise DeployError(f"{args.policy}: unknown task {config.get('task')!r}")
@@ -75,6 +81,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="seed of the start poses (default: the run's + 1)")
     parser.add_argument("--video", default=None, help="write a video of the C MuJoCo episodes here")
     parser.add_argument("--no-warp", action="store_true", help="skip the training simulator's evaluation")
+    from sdpg_warp.run_files import add_checkpoint_choice
+
+    add_checkpoint_choice(parser)
     args = parser.parse_args(argv)
     from sdpg_warp.export import MissingDependency
 
@@ -82,12 +91,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         onnx_path, config = check(args)
         seed = config["seed"] + 1 if args.seed is None else args.seed
         if onnx_path is None:
-            from sdpg_warp.checkpoint import checkpoint_file
             from sdpg_warp.export import export_onnx
+            from sdpg_warp.run_files import checkpoint_file
 
-            checkpoint = checkpoint_file(args.policy)
-            onnx_path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), "policy.onnx")
-            export_onnx(args.policy, onnx_path)
+            checkpoint = checkpoint_file(args.policy, args.epoch, args.best)
+            name = ("policy_best.onnx" if args.best else
+                    f"policy_epoch{args.epoch}.onnx" if args.epoch is not None else "policy.onnx")
+            onnx_path = os.path.join(os.path.dirname(os.path.abspath(checkpoint)), name)
+            export_onnx(checkpoint, onnx_path)
             print(f"exported {onnx_path}")
         from sdpg_warp.deploy.policy import read_spec
         from sdpg_warp.deploy.run import deploy, warp_mean_return

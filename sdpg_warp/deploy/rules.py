@@ -1,13 +1,16 @@
 """Each task's rules in C MuJoCo, in NumPy: the scene a reset draws (start pose, command, track),
 and per control step the reward, termination and task metrics, from the task's NumPy references
-(``Task.reference``, ``reference_measure``, ``reference_after_step``; the Warp kernels are the
-training simulator's and are not used here). Task memory that training keeps in mocap bodies
+on the inputs C MuJoCo gives (``TaskInputs.from_mujoco``, ``Task.reference``, ``reference_reward``,
+``reference_measure``, ``reference_after_step``; the Warp kernels are the training simulator's and
+are not used here). Task memory that training keeps in mocap bodies
 (previous actions, a reached flag) is kept in the same bodies of the C MuJoCo scene."""
 
 import importlib
 
 import mujoco
 import numpy as np
+
+from sdpg_warp.tasks.base import TaskInputs
 
 MAX_ABS_STATE = 1.0e4
 """A |qpos| or |qvel| entry beyond this ends the episode with no reward (the physics blew up), as in training."""
@@ -19,10 +22,7 @@ def _healthy(d: mujoco.MjData) -> bool:
 
 class Rules:
     """The rules of a task whose reference needs (qpos, qvel, action) only: the classic tasks.
-    Subclasses draw their scene in :meth:`reset` and score a step in :meth:`_score`."""
-
-    min_reward = -np.inf
-    """The reward is clipped below at this (go2_terrain: 0, only positive rewards)."""
+    Subclasses draw their scene in :meth:`_draw` and keep metrics and memory in :meth:`_remember`."""
 
     def __init__(self, task):
         self.task = task
@@ -50,25 +50,24 @@ class Rules:
         under ``action``; advances the task's memory."""
         if not _healthy(d):
             return 0.0, True, {}
-        terms, terminated = self._score(mjm, d, action, np.array(d.qpos), np.array(d.qvel))
+        world = TaskInputs.from_mujoco(self.task, mjm, d, action)
+        _, terms, terminated = self.task.reference(world)
+        self._remember(mjm, d, world)
         self.steps += 1
-        reward = max(float(np.sum(terms)), self.min_reward)
+        reward = self.task.reference_reward(terms)
         if not np.isfinite(reward):
             return 0.0, True, {}
         return reward, bool(terminated), dict(zip(self.task.metric_names, self.metrics))
 
-    def _score(self, mjm, d, action, qpos, qvel) -> tuple[np.ndarray, bool]:
-        """(reward terms, terminated) of the step; updates ``metrics`` and the task's memory."""
-        _, terms, terminated = self.task.reference(qpos, qvel, action)
-        return terms, terminated
+    def _remember(self, mjm, d, world: TaskInputs) -> None:
+        """After the step is scored from ``world``: updates ``metrics`` and the task's memory in
+        ``d`` (default: none)."""
 
 
 class Go2Rules(Rules):
     """go2_terrain: the base starts on a drawn sub-terrain; the operator's command is drawn at the
     start and every ``RESAMPLE_STEPS`` steps into the ``command`` mocap body; the memory (previous
     actions, joint rates, feet air times) advances as in training."""
-
-    min_reward = 0.0
 
     def _command(self) -> np.ndarray:
         go2, rng = self.module, self.rng
@@ -83,15 +82,12 @@ class Go2Rules(Rules):
         d.mocap_pos[:] = 0.0
         d.mocap_pos[self.module.COMMAND_BODY] = self._command()
 
-    def _score(self, mjm, d, action, qpos, qvel):
-        go2, task, mocap = self.module, self.task, np.array(d.mocap_pos)
-        touch = go2.np_touch(mjm, d)
-        _, terms, terminated = task.reference(qpos, qvel, action, mocap, touch)
-        self.metrics = task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
-        d.mocap_pos[:] = task.reference_after_step(qvel, action, touch, mocap)
+    def _remember(self, mjm, d, w):
+        go2, task = self.module, self.task
+        self.metrics = task.reference_measure(w.qpos, w.qvel, w.mocap_pos, self.metrics, self.steps)
+        d.mocap_pos[:] = task.reference_after_step(w.qvel, w.action, w.contacts, w.mocap_pos)
         if (self.steps + 1) % go2.RESAMPLE_STEPS == 0:
             d.mocap_pos[go2.COMMAND_BODY] = self._command()
-        return terms, terminated
 
 
 class HurdleRules(Rules):
@@ -102,11 +98,8 @@ class HurdleRules(Rules):
         track = self.module.TRACK
         d.mocap_pos[:track.num_hurdles] = track.sample(self.rng)
 
-    def _score(self, mjm, d, action, qpos, qvel):
-        mocap = np.array(d.mocap_pos)
-        _, terms, terminated = self.task.reference(qpos, qvel, action, mocap)
-        self.metrics = self.task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
-        return terms, terminated
+    def _remember(self, mjm, d, w):
+        self.metrics = self.task.reference_measure(w.qpos, w.qvel, w.mocap_pos, self.metrics, self.steps)
 
 
 class FrankaRules(Rules):
@@ -121,12 +114,9 @@ class FrankaRules(Rules):
         d.mocap_pos[:] = 0.0
         d.mocap_pos[franka.TARGET_BODY] = target
 
-    def _score(self, mjm, d, action, qpos, qvel):
-        mocap = np.array(d.mocap_pos)
-        _, terms, terminated = self.task.reference(qpos, qvel, action, mocap)
-        self.metrics = self.task.reference_measure(qpos, qvel, mocap, self.metrics, self.steps)
-        d.mocap_pos[:] = self.task.reference_after_step(qpos, mocap)
-        return terms, terminated
+    def _remember(self, mjm, d, w):
+        self.metrics = self.task.reference_measure(w.qpos, w.qvel, w.mocap_pos, self.metrics, self.steps)
+        d.mocap_pos[:] = self.task.reference_after_step(w.qpos, w.mocap_pos)
 
 
 class InHandRules(Rules):
@@ -165,31 +155,26 @@ class InHandRules(Rules):
     def observed_action(self, action):
         return self.seen
 
-    def _score(self, mjm, d, action, qpos, qvel):
+    def _remember(self, mjm, d, w):
         task = self.task
-        mocap_pos, mocap_quat = np.array(d.mocap_pos), np.array(d.mocap_quat)
-        _, terms, terminated = task.reference(qpos, qvel, action, mocap_pos, mocap_quat, np.array(d.xpos))
-        self.metrics = task.reference_measure(qpos, qvel, mocap_pos, mocap_quat, self.metrics, self.steps)
-        self.seen = self._previous_action(mocap_pos, mjm.nu)
-        d.mocap_pos[:], goal, success = task.reference_after_step(qpos, action, mocap_pos, mocap_quat)
+        self.metrics = task.reference_measure(w.qpos, w.qvel, w.mocap_pos, w.mocap_quat, self.metrics, self.steps)
+        self.seen = self._previous_action(w.mocap_pos, mjm.nu)
+        d.mocap_pos[:], goal, success = task.reference_after_step(w.qpos, w.action, w.mocap_pos, w.mocap_quat)
         if success and task.goal_redraw:
             turned = np.zeros(4)
             mujoco.mju_mulQuat(turned, self._turn(), goal)
             d.mocap_quat[self.module.GOAL_BODY] = turned / np.linalg.norm(turned)
-        return terms, terminated
 
 
 class AlohaRules(Rules):
-    """aloha_insertion: the peg's and socket's start drawn by ``np_sample_start``; a step's reward
-    reads the fingers' table contacts from C MuJoCo's contact list (``np_touch``)."""
+    """aloha_insertion: the peg's and socket's start drawn by ``np_sample_start`` (its reward reads
+    the fingers' table contacts from C MuJoCo's contact list, ``Task.reference_sense``)."""
 
     def _draw(self, mjm, d):
         d.qpos[:] = self.module.np_sample_start(mjm, self.rng)
 
-    def _score(self, mjm, d, action, qpos, qvel):
-        _, terms, terminated = self.task.reference(qpos, qvel, action, self.module.np_touch(mjm, d))
-        self.metrics = self.task.reference_measure(qpos, qvel, self.metrics, self.steps)
-        return terms, terminated
+    def _remember(self, mjm, d, w):
+        self.metrics = self.task.reference_measure(w.qpos, w.qvel, self.metrics, self.steps)
 
 
 RULES = {
