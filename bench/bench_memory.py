@@ -121,29 +121,42 @@ def footprint(cfg, device: str, probes=(1, 2)) -> dict:
     critic = Critic.from_config(cfg, state_dim)
     obs = torch.zeros((1, *obs_shape), dtype=obs_dtype)
     state = torch.zeros(1, state_dim)
-    H = cfg.horizon
     sizes.update(storage_bytes(cfg, state_dim, d))  # what the CLI checks against free memory
-    if cfg.algo == "sdpg":
-        sizes["storage_other"] += 2 * nominal * H * d * 4 + nominal * (aux + 1) * H * 4  # estimate's outputs, returns
-        sizes["update_activations"] = (_update_bytes(actor, obs, min(cfg.actor_chunk_on("cuda"), nominal * H))
-                                       + _update_bytes(critic, state, cfg.critic_minibatch))
-        sizes["networks_and_optimizers"] = _optimized_bytes(actor) + 5 * tensor_bytes(critic.parameters())
-    elif cfg.algo == "ppo":
-        minibatch = nominal * H // cfg.ppo_minibatches
-        sizes["storage_other"] += 4 * nominal * H * 4  # advantages, returns
-        # Each chunk of a minibatch is gathered (a copy of its observations), then goes through actor
-        # and critic; ``ppo_chunk=None``: the CUDA default. Unchunked (a chunk of the whole minibatch),
-        # the figure is that of the update before chunking.
-        chunk = min(minibatch, cfg.ppo_chunk_on("cuda"))
-        sizes["update_activations"] = (chunk * tensor_bytes([obs]) + _update_bytes(actor, obs, chunk)
-                                       + _update_bytes(critic, state, chunk))
-        sizes["networks_and_optimizers"] = _optimized_bytes(actor) + _optimized_bytes(critic)
-    else:
-        sizes["update_activations"] = cfg.distill_batch * tensor_bytes([obs]) + _update_bytes(actor, obs,
-                                                                                               cfg.distill_batch)
-        teacher = Actor.from_config(dataclasses.replace(cfg, obs="state"), (state_dim,), d)
-        sizes["networks_and_optimizers"] = _optimized_bytes(actor) + tensor_bytes(teacher.parameters())
+    UPDATE_BYTES[cfg.algo](sizes, cfg, actor, critic, obs, state, d)
     return sizes
+
+
+def _sdpg_update(sizes: dict, cfg, actor, critic, obs, state, num_actions: int) -> None:
+    (nominal, aux), H = cfg.world_layout(), cfg.horizon
+    # The estimate's outputs, the returns.
+    sizes["storage_other"] += 2 * nominal * H * num_actions * 4 + nominal * (aux + 1) * H * 4
+    sizes["update_activations"] = (_update_bytes(actor, obs, min(cfg.actor_chunk_on("cuda"), nominal * H))
+                                   + _update_bytes(critic, state, cfg.critic_minibatch))
+    sizes["networks_and_optimizers"] = _optimized_bytes(actor) + 5 * tensor_bytes(critic.parameters())
+
+
+def _ppo_update(sizes: dict, cfg, actor, critic, obs, state, num_actions: int) -> None:
+    (nominal, _), H = cfg.world_layout(), cfg.horizon
+    minibatch = nominal * H // cfg.ppo_minibatches
+    sizes["storage_other"] += 4 * nominal * H * 4  # advantages, returns
+    # Each chunk of a minibatch is gathered (a copy of its observations), then goes through actor
+    # and critic; ``ppo_chunk=None``: the CUDA default. Unchunked (a chunk of the whole minibatch),
+    # the figure is that of the update before chunking.
+    chunk = min(minibatch, cfg.ppo_chunk_on("cuda"))
+    sizes["update_activations"] = (chunk * tensor_bytes([obs]) + _update_bytes(actor, obs, chunk)
+                                   + _update_bytes(critic, state, chunk))
+    sizes["networks_and_optimizers"] = _optimized_bytes(actor) + _optimized_bytes(critic)
+
+
+def _distill_update(sizes: dict, cfg, actor, critic, obs, state, num_actions: int) -> None:
+    sizes["update_activations"] = cfg.distill_batch * tensor_bytes([obs]) + _update_bytes(actor, obs, cfg.distill_batch)
+    teacher = Actor.from_config(dataclasses.replace(cfg, obs="state"), (state.shape[1],), num_actions)
+    sizes["networks_and_optimizers"] = _optimized_bytes(actor) + tensor_bytes(teacher.parameters())
+
+
+UPDATE_BYTES = {"sdpg": _sdpg_update, "ppo": _ppo_update, "distill": _distill_update}
+"""``--algo`` name -> what its update adds to ``footprint``'s sizes: the buffers beside its storage,
+the activations of one backward pass and its networks and optimizers."""
 
 
 PAPER_PPO_ENVS = 4096
@@ -152,14 +165,22 @@ PPO_MINIBATCH = 8192
 """Samples per PPO minibatch in the authors' configs."""
 
 
+def _paper_ppo(cfg):
+    """PPO as the paper's Table 1 estimates it: 4096 worlds, minibatches of 8192 samples."""
+    return dataclasses.replace(cfg, num_envs=PAPER_PPO_ENVS,
+                               ppo_minibatches=max(1, PAPER_PPO_ENVS * cfg.horizon // PPO_MINIBATCH))
+
+
+PAPER_SETTINGS = {"ppo": _paper_ppo}
+"""``--algo`` name -> its settings at the paper's scale, where they differ from the task's defaults."""
+
+
+
 def compare(task: str, obs: str, device: str, quick: bool) -> dict:
     """SDPG, PPO and distillation side by side (see the module docstring); prints and returns them."""
     results = {}
     for algo in ("sdpg", "ppo", "distill"):
-        cfg = dataclasses.replace(task_defaults(task, obs, algo), device=device)
-        if algo == "ppo":
-            cfg = dataclasses.replace(cfg, num_envs=PAPER_PPO_ENVS,
-                                      ppo_minibatches=max(1, PAPER_PPO_ENVS * cfg.horizon // PPO_MINIBATCH))
+        cfg = PAPER_SETTINGS.get(algo, lambda c: c)(dataclasses.replace(task_defaults(task, obs, algo), device=device))
         if quick:
             cfg = dataclasses.replace(cfg, num_nominal=2, num_aux=3, num_envs=4, horizon=4, image_size=16,
                                       ppo_minibatches=2, distill_buffer=64, distill_batch=8, critic_minibatch=16)
@@ -179,12 +200,12 @@ def compare(task: str, obs: str, device: str, quick: bool) -> dict:
 
 
 def ppo_defaults(obs: str, device: str, quick: bool) -> dict:
-    """PPO at each task's registry defaults (``PPO_TASK_DEFAULTS``: its ``num_envs`` worlds, all
+    """PPO at each task's defaults (``sdpg_warp/tasks/defaults.py``: its ``num_envs`` worlds, all
     rendered), chunked as on CUDA and, for comparison, with each minibatch in one pass."""
-    from sdpg_warp.config import PPO_TASK_DEFAULTS
+    from sdpg_warp.tasks.defaults import TASK_DEFAULTS
 
     results = {}
-    for task in PPO_TASK_DEFAULTS:
+    for task in (name for name, defaults in TASK_DEFAULTS.items() if "ppo" in defaults.algo):
         cfg = dataclasses.replace(task_defaults(task, obs, "ppo"), device=device)
         if quick:
             cfg = dataclasses.replace(cfg, num_envs=4, horizon=4, image_size=16, ppo_minibatches=2)

@@ -77,6 +77,12 @@ class Algorithm(abc.ABC):
         ``storage_obs`` and ``storage_other``)."""
         return "--num-envs or --horizon" + (" (or --image-size)" if cfg.obs != "state" else "")
 
+    @classmethod
+    def resume_lines(cls, saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> list:
+        """What resuming ``saved`` at ``checkpoint_epoch`` as ``cfg`` changes in the algorithm's own
+        schedules, as console lines (default: none)."""
+        return []
+
     def init_storage(self, obs_shape: Sequence[int], obs_dtype: torch.dtype, state_dim: int, num_actions: int) -> None:
         """Allocates :meth:`allocate_storage`'s buffers on the algorithm's device (once; CUDA graphs
         replay into their fixed addresses)."""

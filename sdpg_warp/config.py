@@ -1,5 +1,10 @@
-"""Training configuration: one frozen dataclass (its field docstrings are the CLI's --help) and
-per-task defaults from the authors' public configs (docs/DESIGN.md section 4.5)."""
+"""Training configuration: frozen dataclasses, one per section of settings (their field docstrings
+are the CLI's --help), joined flat in :class:`TrainConfig`; ``task_defaults`` resolves a task's
+defaults (``sdpg_warp/tasks/defaults.py``; docs/DESIGN.md section 4.5).
+
+A section holds the settings of every algorithm (run, env, network) or of one algorithm (sdpg,
+ppo, distill; the baselines share envs); ``sdpg_warp/algorithms.py`` says which sections belong to
+which algorithm."""
 
 import dataclasses
 import json
@@ -17,39 +22,21 @@ MAX_SEED = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training run of SDPG or of one of the baselines (PPO, teacher-student distillation)."""
+class RunConfig:
+    """Run settings of every algorithm: which one learns, for how long, on which device, where the
+    run folder, its checkpoints and logs go."""
 
     algo: Literal["sdpg", "ppo", "distill"] = "sdpg"
     """Learning algorithm: SDPG; or the baselines PPO (every world rendered) and distill (a pixel
     student imitating a state teacher with DAgger; needs ``teacher``). Flags of another algorithm
     are refused."""
-    task: str = "hopper"
-    """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
-    ego-centric walker_hurdle, g1_hurdle, go2_terrain and franka_pick_cube (camera on the robot,
-    proprioception + images), allegro_hand and shadow_hand (in-hand cube reorientation seen by a
-    fixed camera) and aloha_insertion (two arms insert a peg into a socket; three cameras)."""
-    obs: Literal["state", "rgb", "depth"] = "rgb"
-    """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
-    num_nominal: int = 64
-    """N: nominal worlds, rendered and seen by the actor; per rank under torchrun (K ranks learn
-    from K*N nominal worlds)."""
-    num_aux: int = 63
-    """M: auxiliary (perturbed, state-only) worlds per nominal world."""
-    num_envs: int = 1024
-    """PPO and distill: independent worlds (no auxiliaries), every one rendered for rgb/depth; per
-    rank under torchrun."""
-    horizon: int = 32
-    """H: environment steps per epoch (short-horizon rollout)."""
-    episode_length: Optional[int] = None
-    """Environment steps after which an episode is truncated; None: the task's own
-    (``sdpg_warp/tasks/registry.py``: 1000 for the locomotion tasks, 100 for reacher and pointmass)."""
-    frame_skip: Optional[int] = None
-    """Physics steps per environment step (the model's timestep is the physics dt); None: the
-    task's own."""
     epochs: int = 2000
     """Number of epochs (rollout + update) to train for; the task's default depends on ``obs``
-    (``TASK_EPOCHS``). The learning-rate schedules span this many epochs."""
+    (``sdpg_warp/tasks/defaults.py``). The learning-rate schedules span this many epochs."""
+    schedule_epochs: Optional[int] = None
+    """Length in epochs of the learning-rate schedules (actor cosine, critic linear); None: ``epochs``
+    when the run starts. Saved resolved in config.json and kept on ``--resume``, so a resumed run
+    with a larger ``--epochs`` continues at the final rates instead of restarting the curve."""
     device: str = "auto"
     """Device for simulation and networks: "auto" (cuda:0 if present, else cpu), "cpu" or "cuda:N"."""
     seed: int = 0
@@ -125,8 +112,35 @@ class TrainConfig:
     channels_last: bool = True
     """CUDA: channels-last memory layout for the image encoder (faster cuDNN convolutions). No
     effect on the CPU."""
+    threads: int = 1
+    """Torch CPU threads (``torch.set_num_threads``); 0 keeps Torch's default (one per core). One
+    thread is fastest for the small CPU tasks, and it does not slow to a crawl when another process
+    holds a core."""
+    collective_timeout: float = 600.0
+    """Under torchrun: seconds a rank waits in a collective (gradient average, checkpoint gather, the
+    first one also for every rank's build and Warp compile) before the job fails with an error
+    naming the rank, instead of hanging. May change on resume."""
 
-    # Observation
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """The task and what the actor sees of it (every algorithm)."""
+
+    task: str = "hopper"
+    """Registered task: hopper, walker, ant, humanoid, the small reacher and pointmass, or the
+    ego-centric walker_hurdle, g1_hurdle, go2_terrain and franka_pick_cube (camera on the robot,
+    proprioception + images), allegro_hand and shadow_hand (in-hand cube reorientation seen by a
+    fixed camera) and aloha_insertion (two arms insert a peg into a socket; three cameras)."""
+    obs: Literal["state", "rgb", "depth"] = "rgb"
+    """What the actor sees: the privileged state, or rendered RGB / depth images of the nominal worlds."""
+    horizon: int = 32
+    """H: environment steps per epoch (short-horizon rollout)."""
+    episode_length: Optional[int] = None
+    """Environment steps after which an episode is truncated; None: the task's own
+    (``sdpg_warp/tasks/registry.py``: 1000 for the locomotion tasks, 100 for reacher and pointmass)."""
+    frame_skip: Optional[int] = None
+    """Physics steps per environment step (the model's timestep is the physics dt); None: the
+    task's own."""
     image_size: int = 84
     """Rendered image width and height in pixels."""
     frames: int = 3
@@ -148,19 +162,15 @@ class TrainConfig:
     """Ego-centric tasks (rgb / depth): steps of proprioception the actor sees, oldest first and the
     current one last; the steps before a new episode's first read as zeros."""
 
-    # Returns
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Returns, networks and the policy's distribution (every algorithm)."""
+
     gamma: float = 0.99
     """Discount factor."""
     lam: float = 0.95
     """TD(lambda) trace parameter of the return-to-go and critic targets."""
-
-    # Actor
-    actor_lr: float = 2e-3
-    """Actor peak learning rate (Adam)."""
-    actor_lr_min: float = 1e-5
-    """Actor learning rate at the end of the cosine schedule."""
-    actor_warmup_epochs: int = 100
-    """Epochs of linear warm-up from 0 to ``actor_lr`` before the cosine decay."""
     actor_hidden: Tuple[int, ...] = (128, 64, 32)
     """Hidden layer widths of the actor's MLP head (Linear -> ELU -> LayerNorm per hidden layer)."""
     encoder_dim: int = 128
@@ -174,27 +184,46 @@ class TrainConfig:
     proprio_hidden: Tuple[int, ...] = (256,)
     """Ego-centric tasks (rgb / depth): hidden widths of the MLP on the normalized proprioception,
     whose output joins the image features (Linear -> ELU -> LayerNorm per width)."""
-    encoder_lr_scale: float = 1.0
-    """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     init_logstd: float = 0.0
     """Initial value of the state-independent log standard deviation."""
-    fixed_std: bool = False
-    """SDPG: the log-std stays at ``init_logstd`` (not a parameter of the optimizer, so the
-    estimator's log-std targets never move it; the auxiliaries perturb with that std throughout)."""
     mean_bound: float = 2.0
     """Pre-tanh action means and perturbed actions are clamped to [-mean_bound, mean_bound]."""
     logstd_min: float = -5.0
     """Lower bound of the log standard deviation."""
     logstd_max: float = 2.0
     """Upper bound of the log standard deviation."""
+    critic_hidden: Tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the critic's MLP (Linear -> ELU -> LayerNorm per hidden layer)."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip for actor and critic."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SDPGConfig:
+    """SDPG (--algo sdpg): its worlds, actor and critic updates and entropy term (docs/DESIGN.md)."""
+
+    num_nominal: int = 64
+    """N: nominal worlds, rendered and seen by the actor; per rank under torchrun (K ranks learn
+    from K*N nominal worlds)."""
+    num_aux: int = 63
+    """M: auxiliary (perturbed, state-only) worlds per nominal world."""
+    actor_lr: float = 2e-3
+    """Actor peak learning rate (Adam)."""
+    actor_lr_min: float = 1e-5
+    """Actor learning rate at the end of the cosine schedule."""
+    actor_warmup_epochs: int = 100
+    """Epochs of linear warm-up from 0 to ``actor_lr`` before the cosine decay."""
+    encoder_lr_scale: float = 1.0
+    """The image encoder's learning rate as a fraction of the actor's (see ``sdpg._actor_param_groups``)."""
     actor_chunk: Optional[int] = None
     """Observations per forward/backward pass of the actor update; gradients accumulate to the
     whole batch's, so the step is the same and activation memory is bounded by one chunk.
     None: 256 on the CPU, 1024 on CUDA."""
     top_k: Optional[int] = None
     """Average the estimate over only the k best perturbations of each group (None: all M+1)."""
-
-    # Entropy
+    fixed_std: bool = False
+    """SDPG: the log-std stays at ``init_logstd`` (not a parameter of the optimizer, so the
+    estimator's log-std targets never move it; the auxiliaries perturb with that std throughout)."""
     alpha: float = 1e-2
     """Initial entropy temperature (weight of the log-std bonus in the actor loss); 0 disables it."""
     auto_alpha: bool = True
@@ -205,14 +234,10 @@ class TrainConfig:
     """Learning rate of the log-temperature."""
     soft_critic: bool = False
     """Add the entropy bonus alpha*mean(logstd - log target_std) to the critic's rewards."""
-
-    # Critic
     critic_lr: float = 2e-4
     """Critic learning rate (Adam)."""
     critic_lr_schedule: Literal["constant", "linear"] = "constant"
     """Critic learning-rate schedule over the run: constant, or linear decay to 0.1x ``critic_lr``."""
-    critic_hidden: Tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the critic's MLP (Linear -> ELU -> LayerNorm per hidden layer)."""
     critic_minibatch: int = 4096
     """Largest critic minibatch (samples drawn from all N*(M+1)*H states): the authors' 4096, 1/32
     of their 131,072 states per epoch. Smaller epochs use ``critic_minibatches`` instead."""
@@ -226,10 +251,20 @@ class TrainConfig:
     tau: float = 0.01
     """Target network update: p_target = tau * p_target + (1 - tau) * p."""
 
-    grad_clip: float = 1.0
-    """Gradient-norm clip for actor and critic."""
 
-    # PPO (docs/DESIGN.md section 8; defaults from the authors' rl_games configs)
+@dataclasses.dataclass(frozen=True)
+class EnvsConfig:
+    """Worlds of the baselines (--algo ppo and distill): independent worlds, no auxiliaries."""
+
+    num_envs: int = 1024
+    """PPO and distill: independent worlds (no auxiliaries), every one rendered for rgb/depth; per
+    rank under torchrun."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """PPO (--algo ppo; docs/DESIGN.md section 8; defaults from the authors' rl_games configs)."""
+
     ppo_lr: float = 3e-4
     """PPO: initial learning rate (Adam, actor and critic together); adapted from the KL."""
     ppo_lr_schedule: Literal["adaptive", "fixed"] = "adaptive"
@@ -261,7 +296,11 @@ class TrainConfig:
     """PPO: an episode ended by its time limit is bootstrapped by the value of its final state; off,
     a time-out is terminal (next value 0), as rl_games without ``value_bootstrap``."""
 
-    # Distillation (DAgger)
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """Teacher-student distillation (--algo distill, DAgger)."""
+
     teacher: Optional[str] = None
     """distill: run folder or checkpoint of a state-observation run of the same task (SDPG or PPO)."""
     distill_lr: float = 2e-3
@@ -283,24 +322,25 @@ class TrainConfig:
     distill_beta_epochs: int = 0
     """distill: epochs over which ``distill_beta`` decays to 0 (0: beta is 0 throughout)."""
 
-    # Run length and CPU use
-    schedule_epochs: Optional[int] = None
-    """Length in epochs of the learning-rate schedules (actor cosine, critic linear); None: ``epochs``
-    when the run starts. Saved resolved in config.json and kept on ``--resume``, so a resumed run
-    with a larger ``--epochs`` continues at the final rates instead of restarting the curve."""
-    threads: int = 1
-    """Torch CPU threads (``torch.set_num_threads``); 0 keeps Torch's default (one per core). One
-    thread is fastest for the small CPU tasks, and it does not slow to a crawl when another process
-    holds a core."""
-    collective_timeout: float = 600.0
-    """Under torchrun: seconds a rank waits in a collective (gradient average, checkpoint gather, the
-    first one also for every rank's build and Warp compile) before the job fails with an error
-    naming the rank, instead of hanging. May change on resume."""
+
+SECTIONS: dict[str, type] = {"run": RunConfig, "env": EnvConfig, "network": NetworkConfig, "sdpg": SDPGConfig,
+                             "envs": EnvsConfig, "ppo": PPOConfig, "distill": DistillConfig}
+"""Every section by name, in --help's order (a new one is also a base of :class:`TrainConfig`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(DistillConfig, PPOConfig, EnvsConfig, SDPGConfig, NetworkConfig, EnvConfig, RunConfig):
+    """Training run of SDPG or of one of the baselines (PPO, teacher-student distillation): every
+    section's settings as flat fields (``cfg.critic_minibatch``; the bases are listed last section
+    first, so the fields keep ``SECTIONS``' order)."""
 
     def world_layout(self) -> tuple[int, int]:
-        """(nominal worlds, auxiliary worlds per nominal) of the simulator: (N, M) for SDPG,
-        (num_envs, 0) for the baselines."""
-        return (self.num_nominal, self.num_aux) if self.algo == "sdpg" else (self.num_envs, 0)
+        """(nominal worlds, auxiliary worlds per nominal) of the simulator, from the fields the
+        algorithm's registry entry names: (N, M) for SDPG, (num_envs, 0) for the baselines."""
+        from sdpg_warp.algorithms import algorithm_entry
+
+        counts = [getattr(self, name) for _, name in algorithm_entry(self.algo).worlds]
+        return counts[0], (counts[1] if len(counts) > 1 else 0)
 
     def actor_chunk_on(self, device: str) -> int:
         """``actor_chunk``, or its device default when None."""
@@ -317,6 +357,16 @@ class TrainConfig:
     def sync_timing_on(self, device: str) -> bool:
         """``sync_timing``, or its device default when None."""
         return self.sync_timing if self.sync_timing is not None else not device.startswith("cuda")
+
+    def sections(self) -> dict:
+        """This config's settings as one instance per section, by name (``SECTIONS``)."""
+        return {name: section(**{field.name: getattr(self, field.name) for field in dataclasses.fields(section)})
+                for name, section in SECTIONS.items()}
+
+    @staticmethod
+    def from_sections(sections) -> "TrainConfig":
+        """The config of one instance of each section (:meth:`sections`' values)."""
+        return TrainConfig(**{name: value for section in sections for name, value in vars(section).items()})
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -382,8 +432,9 @@ class TrainConfig:
         """Raises ValueError with a one-line message on an invalid setting."""
         if self.task not in task_names():
             raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(task_names())}")
-        if self.algo not in ALGO_FIELDS:
-            raise ValueError(f"unknown algo {self.algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+        from sdpg_warp.algorithms import algorithm_entry
+
+        entry = algorithm_entry(self.algo)  # ValueError naming the registered ones
         from sdpg_warp.log_writers import unknown_loggers
 
         if unknown_loggers(self.logger):
@@ -454,6 +505,8 @@ class TrainConfig:
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name.replace('_', '-')} must be finite, got {getattr(self, name)}")
         self._validate_baselines()
+        if entry.check is not None:
+            entry.check(self)
 
     def randomization(self):
         """The run's :class:`~sdpg_warp.randomization.Randomization` (the task's ranges with
@@ -523,232 +576,20 @@ class TrainConfig:
         for name in ("distill_beta_epochs", "distill_learning_starts"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.algo == "ppo" and self.num_envs * self.horizon < self.ppo_minibatches:
-            raise ValueError(f"ppo-minibatches ({self.ppo_minibatches}) exceeds the rollout's "
-                             f"num-envs * horizon = {self.num_envs * self.horizon} samples")
-        if self.algo == "distill":
-            if self.teacher is None:
-                raise ValueError("--algo distill needs --teacher RUN_DIR (a state-observation run of the same task)")
-            if self.obs == "state":
-                raise ValueError("--algo distill trains a pixel student: use --obs rgb or depth")
-            if self.distill_buffer < self.num_envs * self.horizon:
-                raise ValueError(f"distill-buffer ({self.distill_buffer}) must hold one epoch's "
-                                 f"num-envs * horizon = {self.num_envs * self.horizon} samples")
-
-
-# The settings that belong to one algorithm; every other field applies to all of them. Giving one
-# of these to another algorithm is a usage error (train.py).
-ALGO_FIELDS: dict[str, tuple[str, ...]] = {
-    "sdpg": ("num_nominal", "num_aux", "actor_lr", "actor_lr_min", "actor_warmup_epochs", "encoder_lr_scale",
-             "actor_chunk", "top_k", "fixed_std", "alpha", "auto_alpha", "target_std", "alpha_lr", "soft_critic", "critic_lr",
-             "critic_lr_schedule", "critic_minibatch", "critic_minibatches", "critic_iterations", "tau"),
-    "ppo": tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("ppo_")),
-    "distill": ("teacher",) + tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name.startswith("distill_")),
-}
-ALGO_SHARED_FIELDS: dict[str, tuple[str, ...]] = {"ppo": ("num_envs",), "distill": ("num_envs",)}
-"""Fields that two baselines share but SDPG refuses."""
-
-
-def foreign_fields(algo: str, names) -> list:
-    """The field names among ``names`` that belong to an algorithm other than ``algo`` (sorted)."""
-    own = set(ALGO_FIELDS[algo]) | set(ALGO_SHARED_FIELDS.get(algo, ()))
-    other = set().union(*ALGO_FIELDS.values(), *ALGO_SHARED_FIELDS.values()) - own
-    return sorted(set(names) & other)
-
-
-# Per-task defaults (docs/DESIGN.md section 4.5; authors' public configs). The point mass is ours: small and fast.
-TASK_DEFAULTS: dict[str, dict] = {
-    "hopper": dict(horizon=32, critic_lr=2e-4, tau=0.01, actor_hidden=(128, 64, 32),
-                   critic_hidden=(64, 64), encoder_dim=128, auto_alpha=True, target_std=0.15),
-    "walker": dict(horizon=32, critic_lr=2e-4, tau=0.01, actor_hidden=(128, 64, 32),
-                   critic_hidden=(64, 64), encoder_dim=128, auto_alpha=True, target_std=0.15),
-    "ant": dict(horizon=32, critic_lr=2e-3, critic_lr_schedule="linear", tau=0.2,
-                actor_hidden=(256, 64, 32), critic_hidden=(64, 64), encoder_dim=256, alpha=0.0,
-                auto_alpha=False),
-    "humanoid": dict(horizon=16, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
-                     actor_hidden=(256, 128), critic_hidden=(128, 128), encoder_dim=256,
-                     alpha=1e-2, auto_alpha=False, logstd_min=-2.2, logstd_max=0.0),
-    "reacher": dict(num_nominal=8, num_aux=15, horizon=16, epochs=300, image_size=32,
-                    actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
-                    critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,
-                    alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=100),
-    "pointmass": dict(num_nominal=8, num_aux=15, horizon=16, epochs=300, image_size=32,
-                      actor_hidden=(64, 64), critic_hidden=(64, 64), encoder_dim=64,
-                      critic_lr=1e-3, critic_minibatch=1024, actor_warmup_epochs=5, tau=0.2,
-                      alpha=0.0, auto_alpha=False, init_logstd=-0.5, checkpoint_every=100),
-    # Ego-centric tasks (the authors' genesis_*_vis.yaml): the critic MLP stands in for their
-    # critic of a proprioception MLP and a height-sample MLP under one value head.
-    "walker_hurdle": dict(horizon=32, actor_lr=1e-3, critic_lr=2e-4, tau=0.01, actor_hidden=(256, 128),
-                          proprio_hidden=(256,), encoder_dim=256, critic_hidden=(256, 128), alpha=0.0,
-                          auto_alpha=False),
-    "g1_hurdle": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
-                      actor_hidden=(256, 128), proprio_hidden=(256,), encoder_dim=256, critic_hidden=(256, 128),
-                      alpha=1e-2, auto_alpha=True, target_std=0.15),
-    # genesis_go2_terrain.yaml / genesis_go2_vis.yaml: fixed std (log-std 0, no entropy term), no
-    # target critic (target_critic_alpha 0), 5 critic passes; their constant actor rate and reward
-    # scale 10 have no counterpart here.
-    "go2_terrain": dict(horizon=24, actor_lr=5e-4, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.0,
-                        critic_iterations=5, actor_hidden=(512, 256, 128), proprio_hidden=(256, 128),
-                        encoder_dim=256, critic_hidden=(512, 256, 128), init_logstd=0.0, fixed_std=True,
-                        alpha=0.0, auto_alpha=False),
-    # genesis_allegro_hand_vis.yaml / genesis_shadow_hand_vis.yaml (both alike): their proprioception
-    # MLP [1024, 256] and actor head [256, 128]; their critic [1024, 512, 256, 128]; no entropy term
-    # (their entropy block is commented out; the paper's Table 6: "Ent.: no").
-    "allegro_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
-                         grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
-                         critic_hidden=(1024, 512, 256, 128), alpha=0.0, auto_alpha=False),
-    "shadow_hand": dict(horizon=16, actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
-                        grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
-                        critic_hidden=(1024, 512, 256, 128), alpha=0.0, auto_alpha=False),
-    # genesis_franka_vis.yaml: horizon 64, no entropy term (log-std from 0), target critic 0.2,
-    # proprioception MLP 1024-128, heads 1024-512-256-128, one RGB frame (franka.py stacks 1).
-    "franka_pick_cube": dict(horizon=64, actor_lr=2e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2,
-                             actor_hidden=(1024, 512, 256, 128), proprio_hidden=(1024, 128), encoder_dim=256,
-                             critic_hidden=(1024, 512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False,
-                             frames=1),
-    # genesis_aloha_insertion_vis.yaml: 48 nominal worlds, horizon 64, no entropy term, target critic
-    # 0.2; one encoder per camera (table 256, each wrist 32), 64 x 64 images without frame stacking,
-    # proprioception MLP 256, heads 512-256-128.
-    "aloha_insertion": dict(num_nominal=48, horizon=64, actor_lr=2e-3, critic_lr=2e-3, critic_lr_schedule="linear",
-                            tau=0.2, actor_hidden=(512, 256, 128), proprio_hidden=(256,), encoder_dim=256,
-                            camera_encoder_dims=(256, 32, 32), image_size=64, frames=1,
-                            critic_hidden=(512, 256, 128), init_logstd=0.0, alpha=0.0, auto_alpha=False),
-}
-
-
-# The authors' state configs (genesis_<task>.yaml beside genesis_<task>_vis.yaml) where they differ
-# from the pixel ones; applied over TASK_DEFAULTS for SDPG with ``obs="state"``.
-STATE_TASK_DEFAULTS: dict[str, dict] = {
-    "walker_hurdle": dict(actor_lr=2e-3),
-    "g1_hurdle": dict(actor_lr=2e-3),
-    "franka_pick_cube": dict(horizon=32, actor_hidden=(512, 256, 128), critic_hidden=(512, 256, 128)),
-    "aloha_insertion": dict(num_nominal=64, horizon=32),
-}
-
-
-# Per-task defaults of one observation kind, over TASK_DEFAULTS. go2_terrain (genesis_go2_vis.yaml,
-# go2_terrain.yaml): the actor sees 20 steps of proprioception, and its depth is the RealSense format
-# of the real robot: one frame rendered at 60 x 106, the last 2 rows and 4 columns each side cut off,
-# resampled to 58 x 87, clipped to 2 m and mapped to [-0.5, 0.5], through the small depth encoder
-# with 32 outputs.
-TASK_OBS_DEFAULTS: dict[tuple[str, str], dict] = {
-    ("go2_terrain", "depth"): dict(frames=1, render_hw=(60, 106), image_crop=(0, 2, 4, 4), image_hw=(58, 87),
-                                   depth_far=2.0, encoder="depth_small", encoder_dim=32, proprio_history=20),
-    ("go2_terrain", "rgb"): dict(proprio_history=20),
-}
-
-
-# Run lengths of the authors' configs (max_epochs): (privileged state, pixels).
-TASK_EPOCHS: dict[str, tuple[int, int]] = {
-    "hopper": (10000, 20000),
-    "walker": (20000, 20000),
-    "ant": (10000, 20000),
-    "humanoid": (100000, 200000),
-    "walker_hurdle": (5000, 10000),
-    "g1_hurdle": (100000, 100000),
-    "go2_terrain": (50000, 50000),
-    "allegro_hand": (5000, 5000),
-    "shadow_hand": (5000, 5000),
-    "franka_pick_cube": (5000, 10000),
-    "aloha_insertion": (20000, 40000),
-}
-
-
-# Per-task PPO defaults: the authors' rl_games configs (1024 worlds, or 4096 for the humanoid; 8192
-# samples per minibatch). The small tasks are ours.
-PPO_TASK_DEFAULTS: dict[str, dict] = {
-    "hopper": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=5,
-                   actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
-    "walker": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=5,
-                   actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
-    "ant": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=1,
-                actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
-    "humanoid": dict(num_envs=4096, horizon=32, ppo_minibatches=16, ppo_epochs=5,
-                     actor_hidden=(512, 256, 128), critic_hidden=(512, 256, 128), epochs=2000),
-    "reacher": dict(num_envs=64, horizon=16, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
-                    actor_hidden=(64, 64), critic_hidden=(64, 64), epochs=300),
-    "pointmass": dict(num_envs=64, horizon=16, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
-                      actor_hidden=(64, 64), critic_hidden=(64, 64), epochs=300),
-    # Ego-centric tasks: cfgs/agent/ppo/genesis_<task>.yaml (walker_hurdle has none: the walker's).
-    # Minibatches = worlds * horizon / their minibatch_size; value coefficient = their critic_coef / 2
-    # (rl_games halves it); time-out bootstrapping as their value_bootstrap (unset: off).
-    "walker_hurdle": dict(num_envs=1024, horizon=32, ppo_minibatches=4, ppo_epochs=5, ppo_lr=3e-4,
-                          ppo_desired_kl=0.008, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=False,
-                          actor_hidden=(128, 64, 32), critic_hidden=(128, 64, 32), epochs=2000),
-    "g1_hurdle": dict(num_envs=4096, horizon=32, ppo_minibatches=16, ppo_epochs=5, ppo_lr=3e-4,
-                      ppo_desired_kl=0.008, ppo_reward_scale=1.0, ppo_bootstrap_timeouts=False,
-                      actor_hidden=(256, 128, 128), critic_hidden=(256, 128, 128), epochs=10000),
-    "go2_terrain": dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=5, ppo_lr=1e-3,
-                        ppo_desired_kl=0.01, ppo_entropy_coef=0.01, ppo_value_coef=0.5, ppo_reward_scale=1.0,
-                        ppo_bootstrap_timeouts=True, actor_hidden=(512, 256, 128),
-                        critic_hidden=(512, 256, 128), epochs=2000),
-    "allegro_hand": dict(num_envs=4096, horizon=16, ppo_minibatches=2, ppo_epochs=5, ppo_lr=5e-4,
-                         ppo_desired_kl=0.016, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=False,
-                         actor_hidden=(1024, 512, 256, 128), critic_hidden=(1024, 512, 256, 128), epochs=5000),
-    "shadow_hand": dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=8, ppo_lr=1e-4,
-                        ppo_desired_kl=0.016, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=True,
-                        actor_hidden=(1024, 512, 256, 128), critic_hidden=(1024, 512, 256, 128), epochs=10000),
-    "franka_pick_cube": dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=8, ppo_lr=1e-4,
-                             ppo_desired_kl=0.01, ppo_entropy_coef=0.001, ppo_reward_scale=0.01,
-                             ppo_bootstrap_timeouts=False, actor_hidden=(256, 128, 64),
-                             critic_hidden=(256, 128, 64), epochs=2000),
-    "aloha_insertion": dict(num_envs=4096, horizon=40, ppo_minibatches=8, ppo_epochs=8, ppo_lr=1e-4,
-                            ppo_desired_kl=0.016, ppo_entropy_coef=0.001, ppo_reward_scale=1.0,
-                            ppo_bootstrap_timeouts=True, actor_hidden=(256, 256, 256, 256),
-                            critic_hidden=(256, 256, 256, 256), epochs=4000),
-}
-
-# Per-task distillation defaults: the authors' teacher-student configs (32 student worlds). The
-# small tasks are ours.
-DISTILL_TASK_DEFAULTS: dict[str, dict] = {
-    "hopper": dict(num_envs=32, horizon=32, init_logstd=-1.0, actor_hidden=(128, 64, 32), encoder_dim=128,
-                   epochs=20000),
-    "walker": dict(num_envs=32, horizon=48, init_logstd=-1.0, actor_hidden=(128, 64, 32), encoder_dim=128,
-                   epochs=20000),
-    "ant": dict(num_envs=32, horizon=64, init_logstd=0.0, actor_hidden=(256, 64, 32), encoder_dim=256,
-                epochs=20000),
-    "humanoid": dict(num_envs=32, horizon=256, init_logstd=-1.0, actor_hidden=(128, 64, 32), encoder_dim=128,
-                     epochs=120000),
-    "reacher": dict(num_envs=8, horizon=16, distill_learning_starts=512, distill_updates=50,
-                    distill_buffer=8192, epochs=100),
-    "pointmass": dict(num_envs=8, horizon=16, distill_learning_starts=512, distill_updates=50,
-                      distill_buffer=8192, epochs=100),
-    # Ego-centric tasks: cfgs/agent/teacher_student/genesis_g1_hurtle.yaml (proprioception MLP 256,
-    # head 256-64-32, 32 worlds, 32 steps); the other ego tasks have no teacher-student config and
-    # take g1's student settings with their own encoders.
-    "walker_hurdle": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,),
-                          epochs=50000),
-    "g1_hurdle": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
-    "go2_terrain": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
-    "allegro_hand": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
-    "shadow_hand": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000),
-    "franka_pick_cube": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,),
-                             epochs=50000),
-    "aloha_insertion": dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,),
-                            epochs=50000),
-}
 
 
 def task_defaults(task: str, obs: Optional[str] = None, algo: str = "sdpg") -> TrainConfig:
     """The default config of ``task`` for ``obs`` (default: the config's default observation) and
-    ``algo``: base defaults, then the task's SDPG entry (only its shared settings for a baseline),
-    then its entry for the observation kind (``TASK_OBS_DEFAULTS``), then the baseline's entry. For
-    SDPG the observation kind sets the run length, and a state run takes the task's
-    ``STATE_TASK_DEFAULTS``."""
+    ``algo``: the sections' defaults, then the layers of the task's entry in
+    ``sdpg_warp/tasks/defaults.py`` (shared, per observation kind, per algorithm, per both)."""
+    from sdpg_warp.algorithms import algorithm_entry
+    from sdpg_warp.tasks.defaults import TASK_DEFAULTS, TaskDefaults
+
     if task not in task_names():
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
-    if algo not in ALGO_FIELDS:
-        raise ValueError(f"unknown algo {algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
-    shared = TASK_DEFAULTS.get(task, {})
-    if algo != "sdpg":
-        shared = {k: v for k, v in shared.items() if k not in ALGO_FIELDS["sdpg"]}
-    cfg = dataclasses.replace(TrainConfig(task=task, algo=algo, randomize=task_info(task).randomized), **shared)
-    if obs is not None:
-        cfg = dataclasses.replace(cfg, obs=obs)
-    if algo == "sdpg" and cfg.obs == "state":
-        cfg = dataclasses.replace(cfg, **STATE_TASK_DEFAULTS.get(task, {}))
-    cfg = dataclasses.replace(cfg, **TASK_OBS_DEFAULTS.get((task, cfg.obs), {}))
-    if algo == "sdpg" and task in TASK_EPOCHS:
-        cfg = dataclasses.replace(cfg, epochs=TASK_EPOCHS[task][cfg.obs != "state"])
-    baseline = {"ppo": PPO_TASK_DEFAULTS, "distill": DISTILL_TASK_DEFAULTS}.get(algo, {})
-    return dataclasses.replace(cfg, **baseline.get(task, {}))
+    algorithm_entry(algo)  # ValueError naming the registered ones
+    obs = TrainConfig.obs if obs is None else obs
+    settings = {}
+    for layer in TASK_DEFAULTS.get(task, TaskDefaults()).layers(algo, obs):
+        settings.update(layer)
+    return TrainConfig(**{"randomize": task_info(task).randomized, **settings, "task": task, "obs": obs, "algo": algo})

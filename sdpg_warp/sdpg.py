@@ -230,6 +230,21 @@ class SDPG(Algorithm):
         ops.load_kernels(self.device)
 
     @classmethod
+    def resume_lines(cls, saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> list:
+        """The actor's and critic's learning-rate schedules after the resume."""
+        length, old_length = schedule_length(cfg), schedule_length(saved)
+        if length != old_length:
+            return [f"learning-rate schedules now span {length} epochs (were {old_length}): the actor lr of epoch "
+                    f"{checkpoint_epoch + 1} goes from {actor_lr_at(checkpoint_epoch, saved):.3g} to "
+                    f"{actor_lr_at(checkpoint_epoch, cfg):.3g}, the critic's from "
+                    f"{critic_lr_at(checkpoint_epoch, saved):.3g} to {critic_lr_at(checkpoint_epoch, cfg):.3g}"]
+        if cfg.epochs > length:
+            return [f"learning-rate schedules keep their length of {length} epochs (--schedule-epochs changes it): "
+                    f"past epoch {length} the actor lr stays at {actor_lr_at(length, cfg):.3g} and the critic lr "
+                    f"at {critic_lr_at(length, cfg):.3g}"]
+        return []
+
+    @classmethod
     def build(cls, cfg: TrainConfig, sim, obs_shape, obs_dtype: torch.dtype, device: str) -> "SDPG":
         return build_actor_critic(cls, cfg, sim, obs_shape, obs_dtype, device)
 

@@ -1,6 +1,6 @@
 """Train SDPG: ``python -m sdpg_warp.train --task humanoid`` (``--help`` lists every setting).
 
-The task's defaults (``sdpg_warp.config.TASK_DEFAULTS``) apply first; flags override them. Each run
+The task's defaults (``sdpg_warp/tasks/defaults.py``) apply first; flags override them. Each run
 gets a folder under ``--log-dir`` with config.json, TensorBoard events and checkpoint.pt; an
 existing run is never overwritten: continue it with ``--resume RUN_DIR``.
 """
@@ -13,11 +13,12 @@ import os
 import signal
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Annotated, Optional, Sequence
 
 import tyro
 
-from sdpg_warp.config import ALGO_FIELDS, MAX_SEED, TrainConfig, foreign_fields, task_defaults
+from sdpg_warp.algorithms import algorithm_class, algorithm_entry, foreign_fields
+from sdpg_warp.config import MAX_SEED, SECTIONS, TrainConfig, task_defaults
 from sdpg_warp.run_lock import RunLock, RunLocked
 from sdpg_warp.tasks import task_names
 
@@ -94,16 +95,27 @@ def parse_config(args: Sequence[str]) -> TrainConfig:
         if task not in task_names():
             raise UsageError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
         algo = _flag_value(args, "--algo") or TrainConfig.algo
-        if algo not in ALGO_FIELDS:
-            raise UsageError(f"unknown algo {algo!r}; choose one of {', '.join(ALGO_FIELDS)}")
+        try:
+            algorithm_entry(algo)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         defaults = task_defaults(task, _flag_value(args, "--obs"), algo)
     foreign = foreign_fields(algo, _given_flags(args))
     if foreign:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in foreign)
         raise UsageError(f"{flags}: not a setting of --algo {algo} (see --help for each algorithm's settings)")
-    cfg = tyro.cli(TrainConfig, default=defaults, args=list(args), description=__doc__, prog=PROG)
+    parsed = tyro.cli(_CLI_ARGS, default=_CLI_ARGS(**defaults.sections()), args=list(args), description=__doc__,
+                      prog=PROG)
+    cfg = TrainConfig.from_sections(vars(parsed).values())
     _validate(cfg)
     return cfg
+
+
+_CLI_ARGS = dataclasses.make_dataclass(
+    "TrainArgs", [(name, Annotated[section, tyro.conf.OmitArgPrefixes]) for name, section in SECTIONS.items()],
+    frozen=True)
+"""The command line: one group of flags per config section (--help shows them apart), each flag
+named as its field (``--critic-lr``, not ``--sdpg.critic-lr``)."""
 
 
 def _check_teacher(cfg: TrainConfig) -> None:
@@ -164,35 +176,17 @@ def resumed_config(cfg: TrainConfig, run_dir: str, given: set) -> TrainConfig:
 def resume_plan(saved: TrainConfig, cfg: TrainConfig, checkpoint_epoch: int) -> list:
     """What resuming ``saved`` at ``checkpoint_epoch`` as ``cfg`` does, as console lines; raises
     UsageError when ``--epochs`` lies below the checkpoint's epoch."""
-    from sdpg_warp.sdpg import actor_lr_at, critic_lr_at, schedule_length
-
     if cfg.epochs < checkpoint_epoch:
         raise UsageError(f"--epochs {cfg.epochs} is below the checkpoint's epoch {checkpoint_epoch}; "
                          f"pass --epochs > {checkpoint_epoch} to train on (nothing was changed)")
     lines = []
     if cfg.epochs != saved.epochs:
         lines.append(f"the run now ends at epoch {cfg.epochs} (was {saved.epochs})")
-    length, old_length = schedule_length(cfg), schedule_length(saved)
-    if cfg.algo != "sdpg":
-        return lines  # the lines below describe SDPG's schedules
-    if length != old_length:
-        lines.append(
-            f"learning-rate schedules now span {length} epochs (were {old_length}): the actor lr of epoch "
-            f"{checkpoint_epoch + 1} goes from {actor_lr_at(checkpoint_epoch, saved):.3g} to "
-            f"{actor_lr_at(checkpoint_epoch, cfg):.3g}, the critic's from {critic_lr_at(checkpoint_epoch, saved):.3g} "
-            f"to {critic_lr_at(checkpoint_epoch, cfg):.3g}"
-        )
-    elif cfg.epochs > length:
-        lines.append(
-            f"learning-rate schedules keep their length of {length} epochs (--schedule-epochs changes it): "
-            f"past epoch {length} the actor lr stays at {actor_lr_at(length, cfg):.3g} and the critic lr "
-            f"at {critic_lr_at(length, cfg):.3g}"
-        )
-    return lines
+    return lines + algorithm_class(cfg.algo).resume_lines(saved, cfg, checkpoint_epoch)
 
 
 def _run_name(cfg: TrainConfig) -> str:
-    algo = "" if cfg.algo == "sdpg" else f"{cfg.algo}__"
+    algo = f"{cfg.algo}__" if algorithm_entry(cfg.algo).in_run_name else ""
     return cfg.run_name or f"{cfg.task}__{cfg.obs}__{algo}{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -344,7 +338,7 @@ def _plan(args: list, lock: RunLock, world_size: int = 1):
     _check_robot(cfg.task)
     if not cfg.resume:
         cfg = dataclasses.replace(cfg, schedule_epochs=cfg.schedule_epochs or cfg.epochs)
-        if cfg.algo == "distill":
+        if algorithm_entry(cfg.algo).teacher:
             _check_teacher(cfg)
         name = _run_name(cfg)
         run_dir = os.path.join(cfg.log_dir, name)
@@ -368,7 +362,7 @@ def _plan(args: list, lock: RunLock, world_size: int = 1):
     mismatch = resume_mismatch(state, cfg, world_size, checkpoint)
     if mismatch:
         raise UsageError(f"cannot resume: {mismatch}")
-    if cfg.algo == "distill":
+    if algorithm_entry(cfg.algo).teacher:
         _check_resumed_teacher(cfg, state)
     epoch = int(state["epoch"])
     plan = resume_plan(saved, cfg, epoch)
@@ -567,7 +561,7 @@ def _run(args: list, parallel, lock: RunLock) -> int:
         writer = runner.open_writer(run_dir, resumed=state is not None)
 
     _from_rank_zero(parallel, open_run)
-    worlds = f"N={nominal} M={aux}" if cfg.algo == "sdpg" else f"envs={nominal}"
+    worlds = " ".join(f"{label}={getattr(cfg, name)}" for label, name in algorithm_entry(cfg.algo).worlds)
     print(f"run: {run_dir} | {cfg.algo} | task {cfg.task} | obs {cfg.obs} | {worlds} "
           f"H={cfg.horizon} | world size {parallel.world_size} | device {device} | "
           f"torch threads {torch.get_num_threads()}", flush=True)

@@ -1,15 +1,24 @@
-"""Per-task defaults of the config registry."""
+"""The config: its sections, and the per-task defaults of the task registry."""
+
+import dataclasses
+import json
+import pathlib
+import re
 
 import pytest
 
-from sdpg_warp.config import TASK_EPOCHS, task_defaults
+from sdpg_warp.algorithms import ALGORITHMS
+from sdpg_warp.config import SECTIONS, TrainConfig, task_defaults
+from sdpg_warp.tasks import task_names
+from sdpg_warp.tasks.defaults import TASK_DEFAULTS
 from sdpg_warp.train import UsageError, parse_config
 
 
 @pytest.mark.parametrize("task,state,pixels", [("hopper", 10000, 20000), ("walker", 20000, 20000),
                                                ("ant", 10000, 20000), ("humanoid", 100000, 200000)])
 def test_run_length_follows_the_authors_configs(task, state, pixels):
-    assert TASK_EPOCHS[task] == (state, pixels)
+    layers = TASK_DEFAULTS[task].algo_obs
+    assert (layers[("sdpg", "state")]["epochs"], layers[("sdpg", "pixels")]["epochs"]) == (state, pixels)
     assert task_defaults(task, "state").epochs == state
     assert task_defaults(task, "rgb").epochs == pixels
     assert task_defaults(task).epochs == pixels  # pixels are the default observation
@@ -75,3 +84,67 @@ def test_distill_defaults_of_the_ego_tasks_are_the_authors():
 def test_episode_length_and_frame_skip_must_be_positive(flag):
     with pytest.raises(UsageError, match=f"^{flag[2:]} must be >= 1, got 0$"):
         parse_config(["--task", "reacher", flag, "0"])
+
+
+# Sections and the per-task defaults table (sdpg_warp/config.py, sdpg_warp/tasks/defaults.py).
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+def _resolved_before_sections() -> dict:
+    """Every task x obs x algorithm's defaults as the config resolved them before it had sections and
+    ``sdpg_warp/tasks/defaults.py`` (the parallel per-task tables): fields that differ from the base."""
+    return json.loads((DATA / "task_defaults_2026-12-06.json").read_text())
+
+
+def test_every_task_obs_and_algorithm_resolves_as_before():
+    table = _resolved_before_sections()
+    assert len(table["resolved"]) == len(task_names()) * 3 * len(ALGORITHMS)
+    for key, changed in table["resolved"].items():
+        task, obs, algo = key.split("/")
+        resolved = json.loads(task_defaults(task, obs, algo).to_json())
+        expected = {**table["base"], **changed}
+        assert {name: resolved[name] for name in expected} == expected, key
+
+
+def test_every_field_is_declared_in_one_section():
+    declared = [field.name for section in SECTIONS.values() for field in dataclasses.fields(section)]
+    assert len(declared) == len(set(declared))
+    assert declared == [field.name for field in dataclasses.fields(TrainConfig)]  # --help's order
+    for entry in ALGORITHMS.values():
+        assert set(entry.sections) <= set(SECTIONS.values())
+        assert all(hasattr(TrainConfig, name) for _, name in entry.worlds)
+
+
+def test_a_config_splits_into_sections_and_joins_back():
+    cfg = dataclasses.replace(task_defaults("go2_terrain", "depth", "ppo"), ppo_lr=1e-2, seed=7)
+    sections = cfg.sections()
+    assert list(sections) == list(SECTIONS)
+    assert sections["ppo"].ppo_lr == 1e-2 and sections["run"].seed == 7 and sections["env"].depth_far == 2.0
+    assert TrainConfig.from_sections(sections.values()) == cfg
+    assert TrainConfig(**dataclasses.asdict(cfg)) == cfg  # flat keyword arguments, as before
+
+
+def test_a_flat_config_json_of_before_the_sections_loads():
+    text = (DATA / "flat_config_2026-12-06.json").read_text()
+    cfg = TrainConfig.from_json(text)
+    assert json.loads(cfg.to_json()) == json.loads(text)
+    assert (cfg.task, cfg.num_nominal, cfg.num_aux, cfg.horizon, cfg.critic_minibatch) == ("pointmass", 2, 3, 4, 1024)
+    assert cfg.world_layout() == (2, 3)
+
+
+def test_help_shows_one_group_per_section(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(["--help"])
+    out = capsys.readouterr().out
+    groups = [m.group(1) for m in re.finditer(r"^\W*((?:[a-z]+ )?options)\W*$", out, re.MULTILINE)]  # boxed or plain
+    assert groups == ["options"] + [f"{name} options" for name in SECTIONS]
+    assert "--critic-minibatch" in out and "--ppo-lr" in out and "--distill-lr" in out and "--num-envs" in out
+
+
+def test_a_flag_of_another_algorithms_section_is_refused():
+    with pytest.raises(UsageError, match=r"^--num-aux, --ppo-lr: not a setting of --algo distill "):
+        parse_config(["--task", "reacher", "--algo", "distill", "--ppo-lr", "1e-3", "--num-aux", "3"])
+    with pytest.raises(UsageError, match=r"^--num-envs: not a setting of --algo sdpg "):
+        parse_config(["--task", "reacher", "--num-envs", "8"])
+    assert parse_config(["--task", "reacher", "--algo", "ppo", "--num-envs", "8"]).world_layout() == (8, 0)

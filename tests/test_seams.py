@@ -10,9 +10,9 @@ import pathlib
 import pytest
 import torch
 
-from sdpg_warp import config, log_writers, train
+from sdpg_warp import log_writers, train
 from sdpg_warp.algorithm import Algorithm, make_actor
-from sdpg_warp.algorithms import ALGORITHMS
+from sdpg_warp.algorithms import ALGORITHMS, AlgorithmEntry
 from sdpg_warp.config import task_defaults
 from sdpg_warp.runner import Runner
 
@@ -96,8 +96,7 @@ class _Imitate(Algorithm):
 
 
 def test_a_registered_algorithm_trains_through_the_runner(device, monkeypatch):
-    monkeypatch.setitem(ALGORITHMS, "imitate", _Imitate)
-    monkeypatch.setitem(config.ALGO_FIELDS, "imitate", ())
+    monkeypatch.setitem(ALGORITHMS, "imitate", AlgorithmEntry(_Imitate))
     cfg = dataclasses.replace(task_defaults("pointmass", "state", "ppo"), algo="imitate", device=device, num_envs=3,
                               horizon=4, epochs=2, threads=1)
     runner = Runner(cfg)

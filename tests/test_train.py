@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -422,3 +423,25 @@ def test_episode_length_and_frame_skip_reach_the_simulator_and_the_saved_run(tmp
     capsys.readouterr()
     assert _run(tmp_path, "--resume", str(tmp_path / "r"), "--epochs", "2", "--episode-length", "8") == 2
     assert "--episode-length 8 conflicts with the resumed run's 7" in capsys.readouterr().err
+
+
+def test_a_run_saved_with_a_flat_config_resumes_plays_and_exports(tmp_path, device):
+    """config.json and the checkpoint's config as written before the config had sections (one flat
+    object, tests/data) still serve --resume and the loader of play and export."""
+    from sdpg_warp.checkpoint import load_policy
+
+    old = json.loads((pathlib.Path(__file__).parent / "data" / "flat_config_2026-12-06.json").read_text())
+    assert train.main(["--device", device, "--log-dir", str(tmp_path), "--task", "pointmass", "--obs", "state",
+                       "--num-nominal", "2", "--num-aux", "3", "--horizon", "4", "--epochs", "1",
+                       "--schedule-epochs", "2", "--run-name", "r"]) == 0
+    run = tmp_path / "r"
+    (run / "config.json").write_text(json.dumps(old))
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state["config"] = old
+    torch.save(state, run / "checkpoint.pt")
+    cfg, actor = load_policy(str(run))
+    assert cfg == train.TrainConfig.from_dict(old) and cfg.world_layout() == (2, 3)
+    assert train.main(["--device", device, "--resume", str(run), "--epochs", "2"]) == 0
+    resumed = json.loads((run / "config.json").read_text())
+    assert {name: resumed[name] for name in old} == {**old, "device": device, "resume": str(run)}
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 2

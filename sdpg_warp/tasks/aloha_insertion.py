@@ -44,7 +44,7 @@ Definitions from the authors' ALOHA task (SDPG ``envs/genesis_env/aloha_insertio
   - cameras: ``table`` at the table's low front mount (Menagerie's worms-eye pose), looking across
     the table, 80 degree field of view (the authors' table camera); ``wrist_left`` / ``wrist_right``
     on each gripper link at (0.0254, 0, 0.0825) looking at (0.9317, 0, -0.3401) (the link frame),
-    60 degrees; 64 x 64 pixels, no frame stacking (the authors': ``TASK_DEFAULTS``).
+    60 degrees; 64 x 64 pixels, no frame stacking (the authors': ``sdpg_warp/tasks/defaults.py``).
 
 Body poses: the sites and the contacts come from the Data (``reads_body_poses``: the simulator runs
 the kinematics of the final state; the table contact is the last physics step's, as the authors'

@@ -62,7 +62,7 @@ time advances by 2 dt); the action order is Menagerie's (FL, FR, RL, RR legs; th
 RR, RL); the authors' domain randomization and pushes (``RANDOMIZATION``, on by default in training:
 docs/randomization.md), drawn once per nominal group; no observation noise or clipping; no self-collisions. The
 actor's depth format (58 x 87 of a 60 x 106 render, 2 m, [-0.5, 0.5]) and 20-step proprioception
-history are the authors', set by the config (``sdpg_warp.config.TASK_OBS_DEFAULTS``).
+history are the authors', set by the config (``sdpg_warp/tasks/defaults.py``).
 """
 
 import dataclasses
