@@ -56,6 +56,10 @@ class RunConfig:
     """Also write a checkpoint once this many minutes have passed since the last one (checked between
     epochs), so that a job killed without warning loses at most this much training plus an epoch;
     0: off. May change on resume."""
+    max_minutes: float = 0.0
+    """Wall-clock budget of the run: once it has trained this many minutes (resumes included; checked
+    between epochs) it stops after the epoch in progress, with a checkpoint, and exits 0 (resuming it
+    then trains no further epoch); 0: no budget. May change on resume."""
     log_every: int = 1
     """Print progress and write TensorBoard scalars every this many epochs."""
     logger: Tuple[str, ...] = ("tensorboard",)
@@ -499,6 +503,8 @@ class TrainConfig(DistillConfig, PPOConfig, EnvsConfig, SDPGConfig, NetworkConfi
             raise ValueError(f"threads must be >= 0 (0: Torch's default), got {self.threads}")
         if not math.isfinite(self.checkpoint_minutes) or self.checkpoint_minutes < 0.0:
             raise ValueError(f"checkpoint-minutes must be finite and >= 0 (0: off), got {self.checkpoint_minutes}")
+        if not math.isfinite(self.max_minutes) or self.max_minutes < 0.0:
+            raise ValueError(f"max-minutes must be finite and >= 0 (0: no budget), got {self.max_minutes}")
         if not math.isfinite(self.collective_timeout) or self.collective_timeout <= 0.0:
             raise ValueError(f"collective-timeout must be finite and > 0, got {self.collective_timeout}")
         for name in ("gamma", "lam", "tau", "init_logstd", "logstd_min", "logstd_max"):

@@ -21,8 +21,8 @@ X_AXES = {"epoch": ("epoch", "epoch"), "steps": ("charts/env_steps", "environmen
 """--x choice -> (column, axis label)."""
 
 NOT_LEARNING = {"seed", "run_name", "log_dir", "resume", "device", "threads", "logger", "console", "keep_checkpoints",
-                "video_every", "video_steps", "checkpoint_every", "checkpoint_minutes", "log_every", "sync_timing",
-                "collective_timeout", "epochs"}
+                "video_every", "video_steps", "checkpoint_every", "checkpoint_minutes", "max_minutes", "log_every",
+                "sync_timing", "collective_timeout", "epochs"}
 """Config fields that runs of one curve may differ in."""
 
 

@@ -168,6 +168,9 @@ class Runner:
     """When the epoch in progress should end (``time.perf_counter``), from the previous epoch's
     duration; None in a run's first epoch. A plain number, for the signal handler's message."""
 
+    out_of_time: bool = False
+    """Whether the run has trained its ``max_minutes`` (training stopped there, not by a signal)."""
+
     def request_stop(self, signum: int) -> None:
         """Ends training after the epoch in progress (or the next one, when the request comes
         while an epoch is being logged or saved), with a checkpoint. Only sets a flag, so it is
@@ -182,8 +185,9 @@ class Runner:
         """Runs epochs until ``cfg.epochs`` or :meth:`request_stop`; logs and checkpoints (after the
         first epoch when no checkpoint exists yet, every ``checkpoint_every`` epochs, once
         ``checkpoint_minutes`` have passed since the last one, and at the last epoch); returns the
-        per-epoch history. The clock is read between epochs only, and under torchrun the ranks
-        agree on it in the collective that already shares stop requests.
+        per-epoch history; stops as well once the run has trained ``max_minutes`` (a run resumed
+        past them trains no epoch). The clock is read between epochs only, and under torchrun the
+        ranks agree on it in the collective that already shares stop requests.
 
         Wherever it logs or saves, one host read checks that the losses and network weights are finite;
         if not, it logs that epoch and raises :class:`TrainingDiverged` without saving, so the
@@ -192,13 +196,14 @@ class Runner:
         cfg = self.cfg
         env_steps = cfg.horizon * self.sim.num_worlds * self.parallel.world_size
         start_epoch = self.epoch
-        if self.epoch < cfg.epochs:
+        self.out_of_time = self._out_of_time(self.elapsed_before)  # the checkpoint's: the same on every rank
+        if self.epoch < cfg.epochs and not self.out_of_time:
             self._load_kernels()
         t_start = self._saved_at = self._t_start = time.perf_counter()
         self._start_epoch = start_epoch
         seconds = None
         with self.scope:
-            while self.epoch < cfg.epochs:
+            while self.epoch < cfg.epochs and not self.out_of_time:
                 t0 = time.perf_counter()
                 self.epoch_ends_at = None if seconds is None else t0 + seconds
                 with nvtx_range("epoch"):
@@ -210,8 +215,10 @@ class Runner:
                         self._record_video()
                 seconds = time.perf_counter() - t0
                 # Read once (a later request stops after the next epoch), and on every rank alike.
-                stops, due = self.parallel.sum_host([self.stop_signal is not None, self._checkpoint_due()])
-                stop = stops > 0
+                stops, due, late = self.parallel.sum_host([self.stop_signal is not None, self._checkpoint_due(),
+                                                           self._out_of_time(self.elapsed())])
+                self.out_of_time = late > 0
+                stop = stops > 0 or self.out_of_time
                 last = self.epoch == cfg.epochs or stop
                 log = self.epoch % cfg.log_every == 0 or last
                 # The first checkpoint comes after epoch 1, so that no crash leaves a run that cannot resume.
@@ -275,6 +282,11 @@ class Runner:
         start of :meth:`train`."""
         minutes = self.cfg.checkpoint_minutes
         return self.run_dir is not None and minutes > 0 and time.perf_counter() - self._saved_at >= 60.0 * minutes
+
+    def _out_of_time(self, seconds: float) -> bool:
+        """Whether ``seconds`` of training reach ``max_minutes`` (0: no budget)."""
+        minutes = self.cfg.max_minutes
+        return minutes > 0 and seconds >= 60.0 * minutes
 
     def _first_non_finite(self, metrics: Dict[str, torch.Tensor]) -> Optional[tuple]:
         """(name, value) of the first of the epoch's losses and networks that is NaN or infinite, else None.

@@ -122,7 +122,8 @@ def sweep_folder(opts, rest: List[str], argv: Sequence[str]) -> str:
 
 def plan(job: Job, sweep_dir: str) -> tuple:
     """(the train arguments that carry ``job`` on, or None; the status when None): a new run,
-    ``--resume`` of its checkpoint, None when it is complete or another process trains it. A run
+    ``--resume`` of its checkpoint, None when it is complete (its epochs or its ``--max-minutes``
+    trained) or another process trains it. A run
     folder without a checkpoint (stopped before its first one) and without a live holder of its
     lock is removed, so that the run starts again."""
     run_dir = os.path.join(sweep_dir, job.name)
@@ -139,13 +140,14 @@ def plan(job: Job, sweep_dir: str) -> tuple:
         return job.args, None
     from sdpg_warp.checkpoint import read_checkpoint
 
-    epochs = train.parse_config(job.args).epochs
+    cfg = train.parse_config(job.args)
     try:
-        if int(read_checkpoint(checkpoint)["epoch"]) >= epochs:
+        state = read_checkpoint(checkpoint)
+        if int(state["epoch"]) >= cfg.epochs or 0 < 60.0 * cfg.max_minutes <= state.get("elapsed_seconds", 0.0):
             return None, "done (skipped)"
     except (OSError, ValueError):
         pass  # train --resume reports it
-    return ["--resume", run_dir, "--epochs", str(epochs)], None
+    return ["--resume", run_dir, "--epochs", str(cfg.epochs), "--max-minutes", str(cfg.max_minutes)], None
 
 
 def devices(rest: List[str], jobs: int) -> List[Optional[str]]:

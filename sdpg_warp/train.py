@@ -24,8 +24,8 @@ from sdpg_warp.tasks import task_names
 
 # Settings a resumed run may change; every other flag must agree with the saved run.
 RESUMABLE_OVERRIDES = ("epochs", "schedule_epochs", "device", "resume", "log_every", "checkpoint_every",
-                       "checkpoint_minutes", "threads", "sync_timing", "collective_timeout", "teacher", "logger",
-                       "console", "keep_checkpoints", "video_every", "video_steps")
+                       "checkpoint_minutes", "max_minutes", "threads", "sync_timing", "collective_timeout", "teacher",
+                       "logger", "console", "keep_checkpoints", "video_every", "video_steps")
 PROG = "python -m sdpg_warp.train"
 """How --help's usage line names the command (tyro would show the file's path)."""
 
@@ -592,6 +592,10 @@ def _train(runner, cfg, run_dir: str, writer) -> int:
             writer.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if runner.out_of_time:
+        print(f"stopped after epoch {runner.epoch}: the run has trained its --max-minutes {cfg.max_minutes:g}; "
+              f"checkpoint saved", flush=True)
+        return 0
     if runner.epoch < cfg.epochs:  # stopped by a signal; under torchrun a rank without one stops with the rest
         signum = runner.stop_signal or signal.SIGTERM
         print(f"stopped by {signal.Signals(signum).name} after epoch {runner.epoch}; checkpoint saved")

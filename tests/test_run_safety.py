@@ -275,3 +275,35 @@ def test_checkpoint_minutes_may_change_on_resume(tmp_path):
     assert json.loads(config.read_text())["checkpoint_minutes"] == 30.0
     assert train.main(["--resume", str(tmp_path / "r"), "--epochs", "2", "--checkpoint-minutes", "5"]) == 0
     assert json.loads(config.read_text())["checkpoint_minutes"] == 5.0
+
+
+def test_max_minutes_stops_with_a_checkpoint_and_exit_0_and_a_resume_past_it_trains_no_epoch(
+        tmp_path, monkeypatch, capsys):
+    # 40 s epochs (a fake clock): a 2-minute budget is reached after epoch 3 (120 s).
+    clock = [1000.0]
+    monkeypatch.setattr(runner_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    update = Runner.update
+
+    def timed_update(self):
+        clock[0] += 40.0
+        return update(self)
+
+    monkeypatch.setattr(Runner, "update", timed_update)
+    run = tmp_path / "r"
+    assert train.main([*STATE, "--epochs", "10", "--max-minutes", "2", "--log-dir", str(tmp_path),
+                       "--run-name", "r"]) == 0
+    assert "stopped after epoch 3: the run has trained its --max-minutes 2" in capsys.readouterr().out
+    assert read_checkpoint(str(run / "checkpoint.pt"))["epoch"] == 3
+    assert train.main(["--resume", str(run)]) == 0  # the budget is spent: no epoch
+    assert read_checkpoint(str(run / "checkpoint.pt"))["epoch"] == 3
+    # A larger budget on resume: 160 s after epoch 4, 200 s >= 180 s after epoch 5.
+    assert train.main(["--resume", str(run), "--max-minutes", "3"]) == 0
+    assert read_checkpoint(str(run / "checkpoint.pt"))["epoch"] == 5
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_max_minutes_is_validated(tmp_path, capsys, value):
+    assert train.main([*STATE, "--max-minutes", value, "--log-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "max-minutes must be finite and >= 0 (0: no budget)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

@@ -87,3 +87,19 @@ def test_the_default_sweep_folder_follows_the_command_but_not_its_jobs():
     assert folder([*base, "--jobs", "1"]) == folder([*base, "--jobs", "4"]) == folder(base)
     assert folder(base).startswith(os.path.join("runs", "sweep__pointmass__state__"))
     assert folder([*base, "--seeds", "1"]) != folder(base)
+
+
+def test_a_run_that_has_trained_its_max_minutes_is_done_and_others_resume_with_the_budget(tmp_path, monkeypatch):
+    from sdpg_warp import checkpoint
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    saved = {"epoch": 1, "elapsed_seconds": 130.0}
+    monkeypatch.setattr(checkpoint, "read_checkpoint", lambda path: saved)
+    budget = sweep.Job("r", {}, 0, [*TINY, "--max-minutes", "2"])
+    assert sweep.plan(budget, str(tmp_path)) == (None, "done (skipped)")
+    saved["elapsed_seconds"] = 100.0
+    assert sweep.plan(budget, str(tmp_path)) == (["--resume", str(run), "--epochs", "2", "--max-minutes", "2.0"], None)
+    saved["elapsed_seconds"] = 1e6  # no budget: only the epochs count
+    assert sweep.plan(sweep.Job("r", {}, 0, TINY), str(tmp_path))[0][:2] == ["--resume", str(run)]

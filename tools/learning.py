@@ -1,7 +1,10 @@
 """Learning curves: train tasks at a CPU-sized recipe and record per-epoch returns.
 
-Each (task, obs, seed) run trains from scratch with the task's defaults and the recipe's overrides
-(one Torch thread, no checkpoints) and appends its curve to a JSON file, so several invocations
+Each task's seeds train as one sweep (``python -m sdpg_warp.sweep``: one ``python -m
+sdpg_warp.train`` process per run, ``--jobs`` at a time, one Torch thread each) in the sweep folder
+``--log-dir/{label}__{task}__{obs}__{algo}``; the runs are normal run folders with checkpoints, so
+the same command again skips the finished runs and resumes the stopped ones. Each run's curve then
+goes into a JSON file (replacing the entry of the same run folder), so several invocations
 (background jobs, other recipes) accumulate in one place; ``--plot`` draws every curve of a JSON
 into one PNG (one panel per task and obs, mean over seeds with the min-max band).
 
@@ -10,20 +13,22 @@ into one PNG (one panel per task and obs, mean over seeds with the min-max band)
       --out bench/results/learning.json
   python tools/learning.py --plot bench/results/learning.json --figure bench/results/learning.png
 
-Baselines on the same wall-clock budget (``--minutes`` stops a run after the epoch in progress; the
-plot's ``--x minutes`` puts the curves on one time axis):
+Baselines on the same wall-clock budget (``--minutes``, train's ``--max-minutes``: a run stops
+after the epoch in progress once it has trained that long; the plot's ``--x minutes`` puts the
+curves on one time axis):
 
-  python tools/learning.py --algo sdpg --tasks hopper --obs state --minutes 20 --save-dir /tmp/teacher
+  python tools/learning.py --algo sdpg --tasks hopper --obs state --minutes 20 --label teacher
   python tools/learning.py --algo ppo --tasks hopper --obs state --num-envs 256 --minutes 20
-  python tools/learning.py --algo distill --tasks hopper --obs rgb --teacher /tmp/teacher/hopper_0 --minutes 30
+  python tools/learning.py --algo distill --tasks hopper --obs rgb --minutes 30 \\
+      --teacher runs/learning/teacher__hopper__state__sdpg/seed0
 
 The episode return of an epoch is the mean return of the nominal episodes that ended in it,
 carried forward through epochs in which none ended (a hopper episode spans tens of epochs).
-The final return of a run is the mean over its last 5% of epochs.
+The final return of a run is the mean over its last 5% of epochs; its wall time is the training
+time it logged (resumes included, start-up and compilation left out).
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -50,59 +55,35 @@ def final_return(curve: list) -> float:
     return sum(tail) / len(tail) if tail else float("nan")
 
 
-def train_one(task: str, obs: str, seed: int, overrides: dict, algo: str = "sdpg", minutes: float = None,
-              save_dir: str = None) -> dict:
-    """One run from scratch; stops after ``minutes`` of wall-clock time (if given) and saves its
-    checkpoint under ``save_dir/{task}_{seed}`` (if given, e.g. to serve as a distillation teacher)."""
-    import threading
+def record(run_dir: str) -> dict:
+    """The JSON entry of a run folder (read with :func:`sdpg_warp.plot.read_run`; logged every epoch)."""
+    from sdpg_warp.config import TrainConfig
+    from sdpg_warp.plot import read_run
 
-    import torch
-
-    from sdpg_warp.config import task_defaults
-    from sdpg_warp.runner import Runner
-
-    cfg = dataclasses.replace(task_defaults(task, obs, algo), seed=seed, device="cpu", **overrides)
-    start = time.perf_counter()
-    run_dir = None
-    if save_dir is not None:
-        run_dir = os.path.join(save_dir, f"{task}_{seed}")
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            f.write(cfg.to_json())
-    runner = Runner(cfg, run_dir=run_dir)
-    timer = threading.Timer(60.0 * minutes, runner.request_stop, args=(0,)) if minutes else None
-    if timer is not None:
-        timer.start()
-    try:
-        history = runner.train()
-    finally:
-        if timer is not None:
-            timer.cancel()
-    seconds = time.perf_counter() - start
-    curve = _curve(history)
+    run = read_run(run_dir)
+    cfg = TrainConfig.from_dict(run.config)
+    curve = _curve(run.rows)
+    minutes = [row.get("perf/wall_minutes") for row in run.rows]
     nominal, aux = cfg.world_layout()
-    elapsed = 0.0
-    minutes_at = []
-    for row in history:
-        elapsed += row["perf/epoch_seconds"]
-        minutes_at.append(elapsed / 60.0)
     return {
-        "task": task, "obs": obs, "seed": seed, "algo": algo, "epochs": len(history),
+        "task": cfg.task, "obs": cfg.obs, "seed": cfg.seed, "algo": cfg.algo, "epochs": len(run.rows),
         "num_nominal": nominal, "num_aux": aux, "horizon": cfg.horizon,
-        "wall_seconds": seconds, "final_return": final_return(curve),
-        "episode_return": curve, "minutes": minutes_at,
-        "step_reward": [row.get("charts/step_reward") for row in history],
-        "device": "cpu", "torch_threads": torch.get_num_threads(),
-        "config": json.loads(cfg.to_json()),
+        "wall_seconds": 60.0 * (minutes[-1] or 0.0) if minutes else 0.0, "final_return": final_return(curve),
+        "episode_return": curve, "minutes": minutes,
+        "step_reward": [row.get("charts/step_reward") for row in run.rows],
+        "device": cfg.device, "torch_threads": cfg.threads, "run": os.path.abspath(run_dir),
+        "config": run.config,
     }
 
 
 def _append(path: str, label: str, run: dict) -> None:
-    """Adds one run under ``label`` to the JSON at ``path`` (created if absent), atomically."""
+    """Adds one run under ``label`` to the JSON at ``path`` (created if absent), atomically, in
+    place of an entry of the same run folder."""
     data = {"runs": []}
     if os.path.exists(path):
         with open(path) as f:
             data = json.load(f)
+    data["runs"] = [r for r in data["runs"] if r.get("run") != run["run"]]
     data["runs"].append({"label": label, "machine": platform.processor() or platform.machine(),
                          "date": time.strftime("%Y-%m-%d"), **run})
     tmp = f"{path}.tmp"
@@ -194,6 +175,37 @@ def plot(path: str, figure: str, x: str = "epoch") -> None:
     fig.savefig(figure, dpi=110)
 
 
+def train_flags(args, task: str) -> list:
+    """The train flags of ``task``'s runs: the recipe's options, then the ``--set`` overrides (values
+    read as JSON, else text; true/false: the flag or its ``--no-`` form; a list: its items)."""
+    settings = {"task": task, "obs": args.obs, "algo": args.algo, "epochs": args.epochs, "device": args.device,
+                "threads": args.torch_threads, "log_every": 1, "logger": ["tensorboard", "csv"]}
+    if args.algo == "sdpg":
+        settings.update(num_nominal=args.num_nominal, num_aux=args.num_aux)
+    elif args.num_envs is not None:
+        settings["num_envs"] = args.num_envs
+    if args.teacher is not None:
+        settings["teacher"] = args.teacher
+    if args.obs != "state":
+        settings["image_size"] = args.image_size
+    if args.minutes is not None:
+        settings["max_minutes"] = args.minutes
+    for item in args.set:
+        name, _, text = item.partition("=")
+        try:
+            settings[name] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[name] = text
+    flags = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + name.replace("_", "-"))
+        else:
+            flags += [flag, *(str(v) for v in (value if isinstance(value, list) else [value]))]
+    return flags
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", default="sdpg", choices=["sdpg", "ppo", "distill"])
@@ -205,15 +217,18 @@ def main(argv=None) -> int:
     parser.add_argument("--num-envs", type=int, default=None, help="ppo and distill: worlds (default: the task's)")
     parser.add_argument("--teacher", default=None, help="distill: the teacher's run folder")
     parser.add_argument("--epochs", type=int, default=2000)
-    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per run")
-    parser.add_argument("--save-dir", default=None, help="keep each run's checkpoint under this folder")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget per run (train --max-minutes)")
+    parser.add_argument("--device", default="cpu", help="train --device (default: cpu)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (the sweep's --jobs)")
+    parser.add_argument("--log-dir", default=os.path.join("runs", "learning"),
+                        help="the sweep folders (one per task) go here (default: runs/learning)")
     parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                         help="further config overrides, e.g. distill_updates=100 (values read as JSON, else text)")
     parser.add_argument("--x", default="epoch", choices=["epoch", "minutes"], help="--plot's horizontal axis")
     parser.add_argument("--image-size", type=int, default=84)
     parser.add_argument("--label", default="sdpg", help="name of this recipe or code version in the JSON")
     parser.add_argument("--out", default=os.path.join("bench", "results", f"learning_{time.strftime('%Y-%m-%d')}.json"))
-    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--torch-threads", type=int, default=1, help="Torch threads of each run (train --threads)")
     parser.add_argument("--plot", metavar="JSON", help="draw the curves of JSON into --figure and print the table")
     parser.add_argument("--figure", default=None, help="PNG path (default: the JSON's path with .png)")
     args = parser.parse_args(argv)
@@ -225,33 +240,27 @@ def main(argv=None) -> int:
                 print(json.dumps(row))
         return 0
 
-    import torch
-    import warp as wp
+    from sdpg_warp import sweep
 
-    torch.set_num_threads(args.torch_threads)
-    wp.config.log_level = wp.LOG_WARNING
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    overrides = dict(epochs=args.epochs, log_every=1, checkpoint_every=args.epochs)
-    if args.algo == "sdpg":
-        overrides.update(num_nominal=args.num_nominal, num_aux=args.num_aux)
-    elif args.num_envs is not None:
-        overrides.update(num_envs=args.num_envs)
-    if args.algo == "distill":
-        overrides.update(teacher=args.teacher)
-    if args.obs != "state":
-        overrides["image_size"] = args.image_size
-    for item in args.set:
-        name, _, text = item.partition("=")
-        try:
-            overrides[name] = json.loads(text)
-        except json.JSONDecodeError:
-            overrides[name] = text
     for task in args.tasks:
-        for seed in args.seeds:
-            run = train_one(task, args.obs, seed, overrides, args.algo, args.minutes, args.save_dir)
+        name = f"{args.label}__{task}__{args.obs}__{args.algo}"
+        code = sweep.main(["--seeds", *map(str, args.seeds), "--jobs", str(args.jobs), "--name", name,
+                           "--log-dir", args.log_dir, *train_flags(args, task)])
+        if code != 0:
+            return code
+        sweep_dir = os.path.join(args.log_dir, name)
+        with open(os.path.join(sweep_dir, "summary.json")) as f:
+            rows = json.load(f)["runs"]
+        for row in rows:
+            where = f"learning.{task}.{args.obs}.seed{row['seed']}"
+            if not row["status"].startswith("done"):
+                print(f"{where}: {row['status']} (not recorded; see {sweep_dir}/logs/{row['run']}.log)")
+                continue
+            run = record(os.path.join(sweep_dir, row["run"]))
             _append(args.out, args.label, run)
-            print(f"learning.{task}.{args.obs}.seed{seed}.final_return: {run['final_return']:.1f} return")
-            print(f"learning.{task}.{args.obs}.seed{seed}.wall: {run['wall_seconds']:.0f} s")
+            print(f"{where}.final_return: {run['final_return']:.1f} return")
+            print(f"{where}.wall: {run['wall_seconds']:.0f} s")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Curves of run folders as one JSON file: per logged epoch the episode return, the task metrics
-(``task/...``) and the wall time, with each run's config, read from its TensorBoard events and
-config.json. Runs that are still training can be read (what is on disk so far).
+(``task/...``) and the training time, with each run's config, read as ``python -m sdpg_warp.plot``
+reads runs (config.json; metrics.csv, else the TensorBoard events). Runs that are still training
+can be read (what is on disk so far).
 
   python tools/run_curves.py runs/walker_hurdle__state__0 runs/franka_pick_cube__state__0 \\
       --out bench/results/learning_ego_2026-12-06.json
@@ -16,31 +17,24 @@ FINAL_FRACTION = 0.05
 """The final value of a curve averages this fraction of its last logged epochs."""
 
 
-def read_run(run_dir: str) -> dict:
-    """{"run", "config", "epochs", "wall_s", "curves": {tag: [values per epoch, None where unlogged]}}."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+CURVES = ("charts/episode_return", "charts/episode_length", "charts/step_reward")
+"""The scalars written as curves, besides the task metrics (``task/...``)."""
 
-    with open(os.path.join(run_dir, "config.json")) as f:
-        config = json.load(f)
-    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
-    events.Reload()
-    tags = [tag for tag in events.Tags()["scalars"]
-            if tag in ("charts/episode_return", "charts/episode_length", "charts/step_reward") or tag.startswith("task/")]
-    curves, epochs, wall = {}, 0, []
-    for tag in tags:
-        scalars = events.Scalars(tag)
-        epochs = max(epochs, max((s.step for s in scalars), default=0))
-        curves[tag] = {s.step: s.value for s in scalars}
-        if tag == "charts/step_reward":  # logged every epoch: its wall times are the run's
-            wall = [s.wall_time for s in scalars]
-    dense = {tag: [values.get(epoch) for epoch in range(1, epochs + 1)] for tag, values in curves.items()}
-    # Wall time spent training: the sum of the gaps between epochs, leaving out pauses between a
-    # stop and its resume (gaps over ten times the median).
-    gaps = sorted(b - a for a, b in zip(wall, wall[1:]))
-    median = gaps[len(gaps) // 2] if gaps else 0.0
-    wall_s = sum(g for g in gaps if g <= 10 * median) if gaps else 0.0
-    return {"run": os.path.basename(os.path.normpath(run_dir)), "config": config, "epochs": epochs,
-            "wall_s": round(wall_s, 1), "curves": dense}
+
+def read_run(run_dir: str) -> dict:
+    """{"run", "config", "epochs", "wall_s", "curves": {tag: [values per epoch, None where unlogged]}},
+    read with :func:`sdpg_warp.plot.read_run` (metrics.csv, else the TensorBoard events). ``wall_s``:
+    the training time the run logged, resumes included (None where it logged none)."""
+    from sdpg_warp.plot import read_run as read_folder
+
+    run = read_folder(run_dir)
+    tags = sorted({tag for row in run.rows for tag in row if tag in CURVES or tag.startswith("task/")})
+    by_epoch = {int(row["epoch"]): row for row in run.rows}
+    epochs = max(by_epoch, default=0)
+    dense = {tag: [by_epoch.get(epoch, {}).get(tag) for epoch in range(1, epochs + 1)] for tag in tags}
+    minutes = [row["perf/wall_minutes"] for row in run.rows if "perf/wall_minutes" in row]
+    return {"run": os.path.basename(os.path.normpath(run_dir)), "config": run.config, "epochs": epochs,
+            "wall_s": round(60.0 * minutes[-1], 1) if minutes else None, "curves": dense}
 
 
 def final(values: list) -> float:
@@ -58,7 +52,8 @@ def main() -> None:
     runs = [read_run(run) for run in args.runs]
     for run in runs:
         print(f"{run['run']}.epochs: {run['epochs']} epochs")
-        print(f"{run['run']}.wall: {run['wall_s']} s")
+        if run["wall_s"] is not None:
+            print(f"{run['run']}.wall: {run['wall_s']} s")
         for tag, values in run["curves"].items():
             print(f"{run['run']}.{tag}.final: {final(values):.4g}")
     with open(args.out, "w") as f:
