@@ -242,7 +242,7 @@ def _push_depth_frame(
 
 def _float_rows(array: wp.array) -> wp.array:
     """A [rows, floats per row] float32 view of a float-based Warp array (no copy)."""
-    floats = array.size * wp.types.type_length(array.dtype)
+    floats = array.size * wp.types.type_size_in_bytes(array.dtype) // 4
     return wp.array(ptr=array.ptr, dtype=wp.float32, shape=(array.shape[0], floats // array.shape[0]),
                     device=array.device, copy=False)
 
