@@ -378,6 +378,11 @@ class BatchedSim:
         self.pop_physics_stats()
         return count
 
+    def curriculum_metrics(self) -> dict:
+        """The terrain curriculum's level distribution, ``curriculum/level_k`` (the fraction of groups
+        on level k, 0-dim device tensors); {} without a curriculum."""
+        return self._curriculum.level_fractions() if self._curriculum else {}
+
     @property
     def randomization_spec(self) -> Optional[Randomization]:
         """The domain randomization in use (None: none); its visual ranges are the renderer's."""
