@@ -13,6 +13,11 @@ step per control step, with zeros before an episode's first step as in training.
 in the format the run rendered them in: metres, or with ``depth_far`` clipped and mapped to
 [-0.5, 0.5] at ``image_hw`` (go2_terrain: 58 x 87, the authors' RealSense format).
 
+The file's metadata (``metadata_props``) names what a deployment needs to feed it: ``sdpg_warp.config``,
+the run's configuration as JSON (task, observation, image format, frames, proprioception history),
+and ``sdpg_warp.checkpoint``, the absolute path of the checkpoint it came from
+(``python -m sdpg_warp.deploy`` reads both).
+
   python -m sdpg_warp.export runs/reacher__rgb__0__20261122-043858 --out reacher.onnx
 """
 
@@ -25,16 +30,33 @@ from typing import Optional, Sequence
 from sdpg_warp.run_files import add_checkpoint_choice, checkpoint_file
 
 
+CONFIG_KEY = "sdpg_warp.config"
+"""Metadata key of the run's configuration (``TrainConfig.to_json``) in an exported file."""
+CHECKPOINT_KEY = "sdpg_warp.checkpoint"
+"""Metadata key of the absolute path of the checkpoint an exported file came from."""
+
+
+def load_policy_config(path: str):
+    """(policy module on the CPU in eval mode, example inputs, input_names, the run's TrainConfig)
+    of a checkpoint (see :func:`load_policy`)."""
+    from sdpg_warp.checkpoint import load_policy
+
+    cfg, actor = load_policy(path)
+    return (*_policy_module(cfg, actor), cfg)
+
+
 def load_policy(path: str):
     """(policy module on the CPU in eval mode, example inputs: a tuple of batches of one, named as
     ``input_names``, input_names) of a checkpoint."""
+    return load_policy_config(path)[:3]
+
+
+def _policy_module(cfg, actor):
     import torch
 
-    from sdpg_warp.checkpoint import load_policy
-    from sdpg_warp.deploy import DeterministicPolicy, EgoPolicy
+    from sdpg_warp.onnx_policy import DeterministicPolicy, EgoPolicy
     from sdpg_warp.tasks import task_info
 
-    cfg, actor = load_policy(path)
     task = task_info(cfg.task)
     proprio_dim = task.proprio_dim if cfg.obs != "state" else 0
     image_dtype = torch.uint8 if cfg.obs == "rgb" else torch.float32
@@ -55,12 +77,12 @@ class MissingDependency(Exception):
 def export_onnx(path: str, out: str) -> None:
     """Writes the ONNX graph of the checkpoint at ``path`` (run folder or file) to ``out``."""
     try:
-        import onnx  # noqa: F401  (torch.onnx.export needs it; importing first gives a clear message)
+        import onnx  # torch.onnx.export needs it too; importing first gives a clear message
     except ImportError:
         raise MissingDependency("ONNX export needs the onnx package: pip install onnx") from None
     import torch
 
-    policy, example, names = load_policy(path)
+    policy, example, names, cfg = load_policy_config(path)
     # The TorchScript-based exporter needs only the onnx package (the newer one also onnxscript).
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -68,6 +90,10 @@ def export_onnx(path: str, out: str) -> None:
             policy, example, out, input_names=list(names), output_names=["action"],
             dynamic_axes={name: {0: "batch"} for name in (*names, "action")}, dynamo=False,
         )
+    model = onnx.load(out)
+    for key, value in ((CONFIG_KEY, cfg.to_json()), (CHECKPOINT_KEY, os.path.abspath(checkpoint_file(path)))):
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, out)
 
 
 def check_out_path(out: str, flag: str = "--out", example: str = "policy.onnx") -> None:

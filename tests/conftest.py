@@ -4,6 +4,8 @@ import os
 import pathlib
 
 import pytest
+
+import sdpg_warp.deploy  # noqa: F401  (before MuJoCo is imported: headless OpenGL for mujoco.Renderer)
 import warp as wp
 
 from sdpg_warp.device import ExecutionScope, resolve_device
