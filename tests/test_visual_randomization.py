@@ -241,3 +241,21 @@ def test_visual_spec_checks():
     with pytest.raises(ValueError, match="field of view"):
         VisualRandomizer(Randomization(camera_fovy=(-500.0, 0.0)), make_task(TASK).mj_model(), None, 1, 1, [0], 0,
                          "cpu")
+
+
+def test_camera_and_light_moves_match_numpy_reference(sim):
+    """After the kinematics, camera c of render world n sits at p + R o and turns to R Q (p, R its
+    undrawn pose, o and Q its draw), and light l at its position plus its drawn offset."""
+    plain = NominalRenderer(sim, SIZE, SIZE, 1)
+    drawn = NominalRenderer(sim, SIZE, SIZE, 1, visual=VISUAL)
+    plain.render()
+    drawn.render()
+    draws = _draws(drawn)
+    pos, mat = plain._data.cam_xpos.numpy(), plain._data.cam_xmat.numpy()
+    expected_pos = pos + np.einsum("ncij,ncj->nci", mat, draws["cam_offset"])
+    expected_mat = np.einsum("ncij,ncjk->ncik", mat, draws["cam_rot"])
+    np.testing.assert_allclose(drawn._data.cam_xpos.numpy(), expected_pos, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(drawn._data.cam_xmat.numpy(), expected_mat, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(drawn._data.light_xpos.numpy(), plain._data.light_xpos.numpy() + draws["light_offset"],
+                               rtol=1e-6, atol=1e-6)
+    assert not np.allclose(drawn._data.cam_xpos.numpy(), pos)
