@@ -252,7 +252,8 @@ class NominalRenderer:
 
     Reads from ``sim``: ``mjm`` (mujoco.MjModel), ``m`` (mjw.Model), ``d`` (mjw.Data with
     ``num_worlds`` = N*(M+1) worlds, world n*(M+1) nominal n), ``num_nominal`` (N), ``num_aux`` (M),
-    ``num_worlds``, ``device``. Every launch runs on ``sim.device``, on Warp's current stream there
+    ``num_worlds``, ``device``; with ``visual`` also ``seed``, ``reset_counts`` and ``episode_steps``
+    ([W] Warp arrays). Every launch runs on ``sim.device``, on Warp's current stream there
     (make it Torch's stream, ``wp.stream_from_torch``, so the actor's reads follow the writes).
     The stack starts filled with the frame of the simulator's state at construction.
     The render Model is the simulator's with, where they matter to the image, N-row fields: the
