@@ -6,7 +6,9 @@ nominal world's image of one camera (a multi-camera task's renderer draws all it
 pass and counts each; mujoco.Renderer draws the first camera); NominalRenderer's time
 includes gathering the nominal state, kinematics, BVH refit, ray casting and the frame-stack push;
 mujoco.Renderer's includes kinematics, ``update_scene`` and ``render`` (pixels read back to the
-host), one world after another. On CUDA the renderer is also timed as a captured graph.
+host), one world after another. On CUDA the renderer is also timed as a captured graph. The renderer
+is timed again with every visual randomization drawn (``PIXELS``: colours, lights, camera pose and
+field of view, depth noise; docs/randomization.md, "Pixels"), the ratio to the plain one printed.
 Prints ``name: value unit`` lines, then one JSON object.
 
   python bench/bench_render.py --task humanoid --nominal 16 64 256
@@ -53,10 +55,17 @@ import warp as wp  # noqa: E402
 # Warp 1.19 logs the init banner and module loads to stdout (wp.config.quiet no longer exists).
 wp.config.log_level = wp.LOG_WARNING
 
+from sdpg_warp.randomization import Randomization  # noqa: E402
 from sdpg_warp.render import NominalRenderer  # noqa: E402
 from sdpg_warp.sim import BatchedSim, resolve_device  # noqa: E402
 from sdpg_warp.tasks import make_task  # noqa: E402
 from timing import time_eager, time_graph  # noqa: E402
+
+
+PIXELS = Randomization(rgba_scale=(0.8, 1.2), light_pos=(-0.1, 0.1), light_diffuse_scale=(0.8, 1.2),
+                       camera_pos=(-0.01, 0.01), camera_rot=(-0.035, 0.035), camera_fovy=(-1.0, 1.0),
+                       depth_noise=(0.0, 0.02))
+"""Every visual quantity drawn (go2_terrain's camera ranges; the depth noise a real sensor's order)."""
 
 
 def time_opengl(mjm: mujoco.MjModel, qpos: np.ndarray, width: int, height: int, camera: str, iterations: int) -> float:
@@ -120,6 +129,10 @@ def main(argv=None) -> dict:
             frames = num_nominal * renderer.num_cameras * args.iterations
             seconds = time_eager(renderer.render, args.iterations, renderer.device)
             row[f"{modality}_frames_per_s"] = frames / seconds
+            drawn = NominalRenderer(sim, width=args.size, height=args.size, frames=3, modality=modality,
+                                    camera=sim.task.cameras, visual=PIXELS)
+            row[f"{modality}_visual_frames_per_s"] = frames / time_eager(drawn.render, args.iterations, drawn.device)
+            row[f"{modality}_visual_over_plain"] = row[f"{modality}_visual_frames_per_s"] / row[f"{modality}_frames_per_s"]
             if is_cuda:
                 try:
                     seconds = time_graph(renderer.render, args.iterations, renderer.device)

@@ -95,11 +95,13 @@ class RunConfig:
     randomize: bool = False
     """Domain randomization per nominal group: the physics (friction, added mass, centre of mass,
     PD gains, motor offsets, ...) drawn once per group and episode and shared by the nominal and its
-    auxiliaries, and random pushes. Default: on for the tasks with ranges (go2_terrain, the
-    authors' ranges), off for the others, which take ranges from ``randomize_set`` only."""
+    auxiliaries, random pushes, and what the actor's images see (colours, lights, camera pose and
+    field of view, depth noise; one draw per nominal episode). Default: on for the tasks with ranges
+    (go2_terrain, the authors' ranges), off for the others, which take ranges from ``randomize_set`` only."""
     randomize_set: Tuple[str, ...] = ()
     """Randomization ranges over the task's: ``name=min,max`` (friction, added_mass, com_offset,
-    kp_scale, kd_scale, motor_offset, damping_scale, armature_scale), ``name=none`` to turn one off,
+    kp_scale, kd_scale, motor_offset, damping_scale, armature_scale; rgba_scale, light_pos,
+    light_diffuse_scale, camera_pos, camera_rot, camera_fovy, depth_noise), ``name=none`` to turn one off,
     ``push_interval_s=T``, ``push_velocity=V``, ``body=NAME``."""
     curriculum: bool = True
     """Terrain tasks (go2_terrain): the authors' terrain curriculum, one level per nominal group,

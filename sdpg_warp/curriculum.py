@@ -11,6 +11,7 @@ captured graphs.
 import dataclasses
 
 import numpy as np
+import torch
 import warp as wp
 
 from sdpg_warp.kernels import curriculum as kernels
@@ -55,6 +56,13 @@ class CurriculumLevels:
         """Simulator state that a checkpoint keeps."""
         return {"curriculum.level": self.level, "curriculum.started": self._started,
                 "curriculum.start": self._start}
+
+    def level_fractions(self) -> dict:
+        """{``curriculum/level_k``: 0-dim tensor on the device}: the fraction of groups on level k, for
+        every level (the distribution of the curriculum's progress; no host read)."""
+        levels = wp.to_torch(self.level).long()
+        fractions = torch.bincount(levels, minlength=self.spec.rows).double() / levels.numel()
+        return {f"curriculum/level_{k}": fractions[k] for k in range(self.spec.rows)}
 
     def before_reset(self, seed: int, mask: wp.array, reset_count: wp.array, qpos: wp.array2d,
                      mocap_pos: wp.array2d) -> None:

@@ -15,7 +15,11 @@ Range = Optional[tuple[float, float]]
 
 FIELDS = ("friction", "added_mass", "com_offset", "kp_scale", "kd_scale", "motor_offset", "damping_scale",
           "armature_scale")
-"""The drawn quantities, in the order of the kernel's ``on`` and ``ranges`` arrays."""
+"""The drawn physics quantities, in the order of the kernel's ``on`` and ``ranges`` arrays."""
+VISUAL_FIELDS = ("rgba_scale", "light_pos", "light_diffuse_scale", "camera_pos", "camera_rot", "camera_fovy",
+                 "depth_noise")
+"""The drawn visual quantities (the nominal renderer's; the physics never sees them), in the order of
+``kernels/visual.py``'s ``on`` and ``ranges`` arrays."""
 MODEL_FIELDS = {
     "friction": ("geom_friction",),
     "added_mass": ("body_mass", "body_subtreemass", "body_inertia"),
@@ -27,7 +31,8 @@ MODEL_FIELDS = {
     "armature_scale": ("dof_armature",),
 }
 """The mujoco_warp model fields each quantity writes (batched per world when it is drawn)."""
-NON_NEGATIVE = ("friction", "kp_scale", "kd_scale", "damping_scale", "armature_scale")
+NON_NEGATIVE = ("friction", "kp_scale", "kd_scale", "damping_scale", "armature_scale", "rgba_scale",
+                "light_diffuse_scale", "depth_noise")
 """Quantities whose range must lie in [0, inf)."""
 
 
@@ -58,14 +63,38 @@ class Randomization:
     """Per dof (free joints excepted): factor on the joint damping."""
     armature_scale: Range = None
     """Per dof (free joints excepted): factor on the armature."""
+    rgba_scale: Range = None
+    """Visual, per geom and per material: a factor per colour channel (red, green, blue; clamped to
+    [0, 1] after scaling); a geom that shows its material's colour takes the material's draw."""
+    light_pos: Range = None
+    """Visual, per model light: m added to each coordinate of its position (world frame)."""
+    light_diffuse_scale: Range = None
+    """Visual, per model light: factor on its diffuse colour (its intensity)."""
+    camera_pos: Range = None
+    """Visual, per rendered camera: m added to each coordinate of its position (camera frame)."""
+    camera_rot: Range = None
+    """Visual, per rendered camera: rad of rotation about each of its axes (x, y, z of the camera frame)."""
+    camera_fovy: Range = None
+    """Visual, per rendered camera: degrees added to its vertical field of view."""
+    depth_noise: Range = None
+    """Visual, depth images: the standard deviation (m) of a Gaussian added to every pixel's depth
+    before clipping and normalization, drawn per episode; the noise itself is new at every frame."""
     push_interval_s: float = 0.0
     """Seconds between pushes (0: none); a push happens at the episode steps that are multiples of it."""
     push_velocity: float = 0.0
     """A push replaces ``body``'s planar velocity by U(-v, v) m/s per axis (world x and y)."""
 
     def ranges(self) -> dict:
-        """{quantity: (min, max)} of the drawn quantities."""
+        """{quantity: (min, max)} of the drawn quantities, physics and visual."""
+        return {**self.physics_ranges(), **self.visual_ranges()}
+
+    def physics_ranges(self) -> dict:
+        """{quantity: (min, max)} of the drawn physics quantities (``FIELDS``)."""
         return {name: getattr(self, name) for name in FIELDS if getattr(self, name) is not None}
+
+    def visual_ranges(self) -> dict:
+        """{quantity: (min, max)} of the drawn visual quantities (``VISUAL_FIELDS``)."""
+        return {name: getattr(self, name) for name in VISUAL_FIELDS if getattr(self, name) is not None}
 
     @property
     def pushes(self) -> bool:
@@ -112,7 +141,7 @@ def with_overrides(spec: Optional[Randomization], items: Sequence[str]) -> Rando
         try:
             if not sep:
                 raise ValueError
-            if name in FIELDS:
+            if name in FIELDS + VISUAL_FIELDS:
                 parts = [float(v) for v in value.split(",")] if value.strip().lower() != "none" else None
                 if parts is not None and len(parts) != 2:
                     raise ValueError
@@ -125,7 +154,7 @@ def with_overrides(spec: Optional[Randomization], items: Sequence[str]) -> Rando
                 raise KeyError
         except KeyError:
             raise ValueError(f"--randomize-set {item!r}: unknown name {name!r}; one of "
-                             f"{', '.join(FIELDS + ('push_interval_s', 'push_velocity', 'body'))}") from None
+                             f"{', '.join(FIELDS + VISUAL_FIELDS + ('push_interval_s', 'push_velocity', 'body'))}") from None
         except ValueError:
             raise ValueError(f"--randomize-set {item!r}: expected name=min,max (or name=none), "
                              f"push_interval_s=T, push_velocity=V or body=NAME") from None

@@ -31,7 +31,7 @@ class GroupRandomizer:
         self.group_size = group_size
         self.device = device
         self.body = self.body_id(spec, mjm)
-        ranges = spec.ranges()
+        ranges = spec.physics_ranges()
         mass = mjm.body_mass[self.body]
         if "added_mass" in ranges and (mass <= 0 or mass + ranges["added_mass"][0] <= 0):
             raise ValueError(f"randomization added_mass={ranges['added_mass']}: body {self.body} of mass "
@@ -91,7 +91,7 @@ class GroupRandomizer:
     @staticmethod
     def batch_sizes(spec: Randomization, num_worlds: int) -> dict:
         """``mjw.put_model``'s ``batch_sizes``: every model field the spec draws, over all worlds."""
-        return {f: num_worlds for name in spec.ranges() for f in MODEL_FIELDS[name]}
+        return {f: num_worlds for name in spec.physics_ranges() for f in MODEL_FIELDS[name]}
 
     def state_arrays(self) -> dict:
         """The batched model fields (simulator state: a checkpoint keeps them)."""

@@ -228,7 +228,7 @@ class Runner:
                 # reads it anyway: no checkpoint is ever written unchecked. It reads the metrics
                 # averaged over the ranks (and networks identical on all), so every rank agrees.
                 if log or save:
-                    metrics = self.parallel.average_metrics(metrics, self.device)
+                    metrics = self.parallel.average_metrics({**metrics, **self.sim.curriculum_metrics()}, self.device)
                 bad = self._first_non_finite(metrics) if log or save else None
                 if log or bad is not None:
                     self._log(metrics, seconds, env_steps)

@@ -378,6 +378,26 @@ class BatchedSim:
         self.pop_physics_stats()
         return count
 
+    def curriculum_metrics(self) -> dict:
+        """The terrain curriculum's level distribution, ``curriculum/level_k`` (the fraction of groups
+        on level k, 0-dim device tensors); {} without a curriculum."""
+        return self._curriculum.level_fractions() if self._curriculum else {}
+
+    @property
+    def randomization_spec(self) -> Optional[Randomization]:
+        """The domain randomization in use (None: none); its visual ranges are the renderer's."""
+        return self._randomizer.spec if self._randomizer else None
+
+    @property
+    def reset_counts(self) -> wp.array:
+        """[W] int: resets of each world so far (keys the draws of its episodes)."""
+        return self._reset_count
+
+    @property
+    def episode_steps(self) -> wp.array:
+        """[W] int: each world's step within its episode."""
+        return self._episode_step
+
     def world_values(self, field: str) -> torch.Tensor:
         """[W, ...] the per-world values of mujoco_warp model field ``field`` (e.g. "body_mass"): a
         view of a field batched per world (domain randomization), else its one row broadcast."""

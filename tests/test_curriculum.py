@@ -117,6 +117,38 @@ def test_go2_groups_start_on_their_level_and_resume_exactly(device):
     assert plain._curriculum is None and not any(k.startswith("curriculum.") for k in plain.state_dict())
 
 
+def test_level_fractions_are_the_groups_level_histogram(device):
+    levels = _levels(device, 5)
+    levels.level.assign(wp.array(np.array([0, 3, 3, 9, 3], dtype=np.int32), dtype=int, device=device))
+    fractions = {name: float(value) for name, value in levels.level_fractions().items()}
+    expected = np.bincount([0, 3, 3, 9, 3], minlength=ROWS) / 5
+    assert fractions == {f"curriculum/level_{k}": expected[k] for k in range(ROWS)}
+
+
+def test_runner_logs_the_level_distribution(device, monkeypatch):
+    """The logged scalars of a go2_terrain epoch hold ``curriculum/level_k`` summing to 1."""
+    import dataclasses
+
+    from sdpg_warp import logger as logger_module
+    from sdpg_warp.config import task_defaults
+    from sdpg_warp.runner import Runner
+
+    cfg = dataclasses.replace(task_defaults("go2_terrain"), obs="state", proprio_history=1, render_hw=(), image_crop=(),
+                              image_hw=(), depth_far=None, num_nominal=2, num_aux=1, horizon=2,
+                              epochs=1, critic_minibatch=4, graph=False, device=device)
+    seen = {}
+    original = logger_module.Logger.log
+
+    def log(self, epoch, epochs, metrics, *args, **kwargs):
+        seen.update({name: float(value) for name, value in metrics.items()})
+        return original(self, epoch, epochs, metrics, *args, **kwargs)
+
+    monkeypatch.setattr(logger_module.Logger, "log", log)
+    Runner(cfg).train()
+    levels = {name: value for name, value in seen.items() if name.startswith("curriculum/level_")}
+    assert len(levels) == make_task("go2_terrain").curriculum.rows and abs(sum(levels.values()) - 1.0) < 1e-12
+
+
 def test_runs_saved_before_the_curriculum_resume_without_it():
     import dataclasses
     import json

@@ -87,10 +87,15 @@ RANDOMIZED = ("friction=0.5,1.25", "added_mass=-0.1,0.3", "com_offset=-0.01,0.01
               "damping_scale=0.5,2", "body=torso", "push_interval_s=0.02", "push_velocity=1")
 """Domain randomization on (ant: a free root to push, a push every 2 steps): draws and pushes are in
 the captured graphs, so the invariants are the same."""
+PIXELS = ("added_mass=-0.1,0.3", "body=torso", "rgba_scale=0.5,1.5", "light_pos=-0.1,0.1",
+          "light_diffuse_scale=0.5,1.5", "camera_pos=-0.01,0.01", "camera_rot=-0.05,0.05", "camera_fovy=-2,2")
+"""Visual randomization on (hopper's camera follows the centre of mass, so the renderer also gathers the
+nominal masses): the draws are in the captured render graph."""
 
 
 @pytest.mark.parametrize("task,obs,randomize_set", [("hopper", "state", ()), ("hopper", "rgb", ()),
-                                                    ("ant", "state", RANDOMIZED)])
+                                                    ("ant", "state", RANDOMIZED), ("hopper", "rgb", PIXELS),
+                                                    ("hopper", "depth", ("depth_noise=0.01,0.05", "camera_fovy=-2,2"))])
 def test_epoch_has_no_allocations_host_reads_or_stray_launches(task, obs, randomize_set, device, monkeypatch):
     cfg = dataclasses.replace(task_defaults(task), device=device, obs=obs, num_nominal=2, num_aux=3, horizon=4,
                               image_size=16, critic_minibatch=16, graph=True, sync_timing=False, epochs=3,

@@ -40,8 +40,10 @@ def _test_device(device, monkeypatch):
     monkeypatch.setenv("SDPG_TEST_DEVICE", device)
 
 
-RANDOMIZED = ["--randomize", "--randomize-set", "friction=0.5,1.25", "added_mass=-0.1,0.5", "kp_scale=0.8,1.2"]
-"""Domain randomization per group (redrawn at every nominal reset), which a resume must continue exactly."""
+RANDOMIZED = ["--randomize", "--randomize-set", "friction=0.5,1.25", "added_mass=-0.1,0.5", "kp_scale=0.8,1.2",
+              "rgba_scale=0.5,1.5", "camera_pos=-0.02,0.02", "camera_rot=-0.05,0.05", "camera_fovy=-2,2"]
+"""Domain randomization per group, physics and pixels (redrawn at every nominal reset), which a resume must
+continue exactly."""
 
 
 @pytest.mark.parametrize("randomize", [[], RANDOMIZED], ids=["plain", "randomized"])

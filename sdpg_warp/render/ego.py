@@ -149,7 +149,8 @@ def image_observation(sim, modality: str, size: int, frames: int, graph: bool, r
     proprioception. Either way ``render_step()`` returns the actor's input."""
     height, width = tuple(render_hw) or (size, size)
     renderer = NominalRenderer(sim, width, height, frames, modality, camera=sim.task.cameras, graph=graph,
-                               image_crop=image_crop, image_hw=image_hw, depth_far=depth_far)
+                               image_crop=image_crop, image_hw=image_hw, depth_far=depth_far,
+                               visual=sim.randomization_spec)
     return ProprioImageObservation(sim, renderer, proprio_history) if sim.task.proprio_dim else renderer
 
 

@@ -13,6 +13,7 @@ depth), so storage, chunking and checkpoints see one image tensor and the actor'
 per camera (``sdpg_warp.networks.ImageEncoder``).
 """
 
+import dataclasses
 from typing import Optional, Sequence, Union
 
 import mujoco
@@ -21,7 +22,10 @@ import numpy as np
 import torch
 import warp as wp
 
+from sdpg_warp.kernels.visual import _depth_noise
 from sdpg_warp.profiling import nvtx_range
+from sdpg_warp.randomization import Randomization
+from sdpg_warp.render.visual import VisualRandomizer
 
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
@@ -33,15 +37,17 @@ _COM_MODES = (int(mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM), int(mujoco.mjtCamLigh
 
 
 @wp.kernel
-def _gather_nominal_qpos(
+def _gather_nominal_rows(
     # In:
     group_size_in: int,
-    qpos_in: wp.array2d(dtype=float),
+    rows_in: wp.array2d(dtype=float),
     # Out:
-    qpos_out: wp.array2d(dtype=float),
+    rows_out: wp.array2d(dtype=float),
 ):
-    nominalid, qposid = wp.tid()
-    qpos_out[nominalid, qposid] = qpos_in[nominalid * group_size_in, qposid]
+    """Row n of the output takes the nominal world's row n * group_size_in (qpos, or a model field
+    batched per world seen as floats)."""
+    nominalid, column = wp.tid()
+    rows_out[nominalid, column] = rows_in[nominalid * group_size_in, column]
 
 
 @wp.kernel
@@ -135,16 +141,17 @@ def _source_index(dst: int, scale: float, size: int) -> wp.vec2:
 
 
 @wp.func
-def _depth_value(depth: float, zfar: float, far: float) -> float:
-    """One ray's depth as the actor sees it: a miss (0) reads the far plane; with ``far`` > 0 the
-    depth is clipped to [0, far] and mapped to [-0.5, 0.5] (a miss then reads +0.5)."""
+def _depth_value(depth: float, zfar: float, far: float, noise: float) -> float:
+    """One ray's depth as the actor sees it: a miss (0) reads the far plane, ``noise`` (m) is added;
+    with ``far`` > 0 the depth is then clipped to [0, far] and mapped to [-0.5, 0.5] (a miss reads
+    +0.5 without noise)."""
     if far > 0.0:
         if depth <= 0.0:
             depth = far
-        return wp.clamp(depth, 0.0, far) / far - 0.5
+        return wp.clamp(depth + noise, 0.0, far) / far - 0.5
     if depth <= 0.0:
         depth = zfar
-    return depth
+    return depth + noise
 
 
 @wp.kernel
@@ -161,6 +168,12 @@ def _push_depth_frame(
     shift_in: bool,
     refill_in: wp.array(dtype=bool),
     refill_stride_in: int,
+    noise_in: bool,
+    seed_in: int,
+    group_size_in: int,
+    reset_count_in: wp.array(dtype=int),
+    episode_step_in: wp.array(dtype=int),
+    depth_sigma_in: wp.array(dtype=float),
     # Out:
     stack_out: wp.array4d(dtype=float),
 ):
@@ -173,6 +186,9 @@ def _push_depth_frame(
     mapped (``_depth_value``) before the weighting, as the authors clip before resizing.
     mujoco_warp writes 0 where a ray hits nothing (or only beyond the far plane); OpenGL, and so
     ``mujoco.Renderer``, reads the far plane there, which is also what a network should see.
+    With ``noise_in``, every rendered pixel's depth gets N(0, depth_sigma_in[n]^2) added before
+    the clipping (``_depth_noise``: keyed by the nominal's reset count and episode step, so a
+    frame's noise is the same for every output pixel that reads that rendered pixel).
     """
     nominalid, camid, y, x = wp.tid()
     height = stack_out.shape[2]
@@ -182,6 +198,11 @@ def _push_depth_frame(
     crop_height = render_height_in - top - crop_in[1]
     crop_width = render_width_in - left - crop_in[3]
     base = camid * render_height_in * render_width_in
+    first_pixel = nominalid * cameras_in * render_height_in * render_width_in
+    world = nominalid * group_size_in
+    sigma = float(0.0)
+    if noise_in:
+        sigma = depth_sigma_in[nominalid]
     depth = float(0.0)
     if resample_in:
         row = _source_index(y, float(crop_height) / float(height), crop_height)
@@ -193,12 +214,20 @@ def _push_depth_frame(
             line = float(0.0)
             for j in range(4):
                 source_x = left + wp.clamp(int(col[0]) - 1 + j, 0, crop_width - 1)
-                raw = depth_in[nominalid, base + source_y * render_width_in + source_x]
-                line += col_weights[j] * _depth_value(raw, zfar_in, far_in)
+                pixel = base + source_y * render_width_in + source_x
+                noise = float(0.0)
+                if noise_in:
+                    noise = sigma * _depth_noise(seed_in, reset_count_in[world], episode_step_in[world],
+                                                 first_pixel + pixel)
+                line += col_weights[j] * _depth_value(depth_in[nominalid, pixel], zfar_in, far_in, noise)
             depth += row_weights[i] * line
     else:
-        raw = depth_in[nominalid, base + (top + y) * render_width_in + left + x]
-        depth = _depth_value(raw, zfar_in, far_in)
+        pixel = base + (top + y) * render_width_in + left + x
+        noise = float(0.0)
+        if noise_in:
+            noise = sigma * _depth_noise(seed_in, reset_count_in[world], episode_step_in[world],
+                                         first_pixel + pixel)
+        depth = _depth_value(depth_in[nominalid, pixel], zfar_in, far_in, noise)
     per_camera = stack_out.shape[1] // cameras_in
     first = camid * per_camera
     last = first + per_camera - 1
@@ -211,16 +240,26 @@ def _push_depth_frame(
         stack_out[nominalid, last, y, x] = depth
 
 
+def _float_rows(array: wp.array) -> wp.array:
+    """A [rows, floats per row] float32 view of a float-based Warp array (no copy)."""
+    floats = array.size * wp.types.type_size_in_bytes(array.dtype) // 4
+    return wp.array(ptr=array.ptr, dtype=wp.float32, shape=(array.shape[0], floats // array.shape[0]),
+                    device=array.device, copy=False)
+
+
 class NominalRenderer:
     """Ray-cast frames of the nominal worlds of a batched simulator, stacked for the actor.
 
     Reads from ``sim``: ``mjm`` (mujoco.MjModel), ``m`` (mjw.Model), ``d`` (mjw.Data with
     ``num_worlds`` = N*(M+1) worlds, world n*(M+1) nominal n), ``num_nominal`` (N), ``num_aux`` (M),
-    ``num_worlds``, ``device``. Every launch runs on ``sim.device``, on Warp's current stream there
+    ``num_worlds``, ``device``; with ``visual`` also ``seed``, ``reset_counts`` and ``episode_steps``
+    ([W] Warp arrays). Every launch runs on ``sim.device``, on Warp's current stream there
     (make it Torch's stream, ``wp.stream_from_torch``, so the actor's reads follow the writes).
     The stack starts filled with the frame of the simulator's state at construction.
-    Model fields batched per world (domain randomization) are read by mujoco_warp at index
-    ``n % batch`` in the N-world render Data, not at the simulator's world n*(M+1).
+    The render Model is the simulator's with, where they matter to the image, N-row fields: the
+    visual draws (``visual``) and, for cameras or lights that follow a centre of mass, the rows of
+    nominal n = world n*(M+1) of the physics fields the simulator batches per world (domain
+    randomization), gathered at every render.
     """
 
     def __init__(
@@ -236,6 +275,7 @@ class NominalRenderer:
         image_crop: Sequence[int] = (),
         image_hw: Sequence[int] = (),
         depth_far: Optional[float] = None,
+        visual: Optional[Randomization] = None,
     ):
         """Builds the N-world render Data, the render context (BVHs, rays) and the frame stack.
 
@@ -254,6 +294,9 @@ class NominalRenderer:
             ``interpolate``); () the cropped size.
           depth_far: depth: None stacks z-depth in metres (misses read ``zfar``); a distance in
             metres: depth clipped to [0, depth_far] and mapped to [-0.5, 0.5] (misses read 0.5).
+          visual: domain randomization whose visual ranges (``Randomization.visual_ranges``) the
+            images take, one draw per nominal episode keyed by (``sim.seed``, nominal, its reset
+            count); None or no visual range: none (docs/randomization.md, "Pixels").
         """
         for name, value in (("width", width), ("height", height), ("frames", frames)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -307,6 +350,10 @@ class NominalRenderer:
 
         rgb = modality == "rgb"
         n = self.num_nominal
+        self._visual = (VisualRandomizer(visual, mjm, sim.m, n, self._group_size, camera_ids, sim.seed, self.device)
+                        if visual is not None and visual.visual_ranges() else None)
+        self._noise = self._visual is not None and self._visual.depth_noise and not rgb
+        self._model, self._gathered = self._render_model()
         with wp.ScopedDevice(self.device):
             # Rendering needs poses only: no contacts or constraint rows.
             self._data = mjw.make_data(mjm, nworld=n, nconmax=1, njmax=1)
@@ -319,14 +366,35 @@ class NominalRenderer:
                 render_seg=False,
                 use_shadows=shadows,
                 cam_active=list(camera_ids),
+                # A drawn field of view needs the rays computed from it at every render.
+                use_precomputed_rays=not (self._visual is not None and self._visual.fovy),
             )
             channels = self.num_cameras * (3 * self.frames if rgb else self.frames)
             dtype = wp.uint8 if rgb else wp.float32
             self._stack = wp.zeros((n, channels, self.image_height, self.image_width), dtype=dtype)
             self._no_refill = wp.zeros(n, dtype=bool)
+            self._no_counts = wp.zeros(1, dtype=int)
+            self._no_sigma = wp.zeros(1, dtype=float)
         self._stack_torch = wp.to_torch(self._stack, requires_grad=False)
         self.reset(torch.ones(n, dtype=torch.bool))
         self._graph = self._capture() if graph else None
+
+    def _render_model(self) -> tuple:
+        """The Model the render reads, and the (simulator field, render field) float views to
+        gather at each render: the simulator's Model, with the visual draws' [N, ...] fields and,
+        when a camera or light follows a centre of mass, [N, ...] copies of its per-world fields."""
+        m = self.sim.m
+        fields, gathered = {}, []
+        if self._needs_subtree_com and self.sim.num_worlds > 1:
+            for name in ("body_mass", "body_ipos", "body_subtreemass"):
+                array = getattr(m, name)
+                if array.shape[0] == self.sim.num_worlds:
+                    rows = wp.zeros((self.num_nominal, *array.shape[1:]), dtype=array.dtype, device=self.device)
+                    fields[name] = rows
+                    gathered.append((_float_rows(array), _float_rows(rows)))
+        if self._visual is not None:
+            fields.update(self._visual.fields)
+        return (dataclasses.replace(m, **fields) if fields else m), gathered
 
     @property
     def stack(self) -> wp.array:
@@ -411,11 +479,16 @@ class NominalRenderer:
 
     def _render_frame(self) -> None:
         """Gathers the nominal state into the render Data and ray-casts one frame per nominal and camera."""
-        sim, data, context = self.sim, self._data, self._context
+        sim, data, context, m = self.sim, self._data, self._context, self._model
         n = self.num_nominal
+        if self._visual is not None:
+            self._visual.draw(sim.reset_counts)
         with nvtx_range("render/gather"):
+            for rows_in, rows_out in self._gathered:
+                wp.launch(_gather_nominal_rows, dim=rows_out.shape, inputs=[self._group_size, rows_in],
+                          outputs=[rows_out], device=self.device)
             wp.launch(
-                _gather_nominal_qpos,
+                _gather_nominal_rows,
                 dim=(n, sim.mjm.nq),
                 inputs=[self._group_size, sim.d.qpos],
                 outputs=[data.qpos],
@@ -432,14 +505,16 @@ class NominalRenderer:
         # mujoco_warp launches on the current device, so scope it to the simulator's.
         with wp.ScopedDevice(self.device):
             with nvtx_range("render/kinematics"):
-                mjw.kinematics(sim.m, data)
+                mjw.kinematics(m, data)
                 if self._needs_subtree_com:
-                    mjw.com_pos(sim.m, data)
-                mjw.camlight(sim.m, data)
+                    mjw.com_pos(m, data)
+                mjw.camlight(m, data)
+                if self._visual is not None:
+                    self._visual.move(data)
             with nvtx_range("render/refit_bvh"):
-                mjw.refit_bvh(sim.m, data, context)
+                mjw.refit_bvh(m, data, context)
             with nvtx_range("render/raycast"):
-                mjw.render(sim.m, data, context)
+                mjw.render(m, data, context)
 
     def _write_stack(self, shift: bool, refill: wp.array, refill_stride: int) -> None:
         """Pushes (``shift``) or refills (``refill``) the stack with the frame just rendered."""
@@ -458,7 +533,11 @@ class NominalRenderer:
                     _push_depth_frame,
                     dim=dim,
                     inputs=[self._context.depth_data, self.num_cameras, self.zfar, self.depth_far or 0.0, self.height,
-                            self.width, wp.vec4i(*self.image_crop), self._resample, shift, refill, refill_stride],
+                            self.width, wp.vec4i(*self.image_crop), self._resample, shift, refill, refill_stride,
+                            self._noise, self.sim.seed if self._noise else 0, self._group_size,
+                            self.sim.reset_counts if self._noise else self._no_counts,
+                            self.sim.episode_steps if self._noise else self._no_counts,
+                            self._visual.depth_sigma if self._noise else self._no_sigma],
                     outputs=[self._stack],
                     device=self.device,
                 )

@@ -123,9 +123,12 @@ TERRAIN_SIZE = TERRAIN.size
 TERRAIN_ROWS = TERRAIN.num_rows
 RANDOMIZATION = Randomization(
     body="base", friction=(0.2, 1.5), added_mass=(-1.0, 3.0), com_offset=(-0.01, 0.01), kp_scale=(0.8, 1.2),
-    kd_scale=(0.8, 1.2), motor_offset=(-0.02, 0.02), push_interval_s=10.0, push_velocity=1.0)
+    kd_scale=(0.8, 1.2), motor_offset=(-0.02, 0.02), push_interval_s=10.0, push_velocity=1.0,
+    rgba_scale=(0.8, 1.2), camera_pos=(-0.01, 0.01), camera_rot=(-0.035, 0.035), camera_fovy=(-1.0, 1.0))
 """The authors' domain randomization (``go2_terrain.yaml``, ``domain_rand_options``), one draw per nominal
-group and episode (docs/randomization.md); motor strength is off there and here."""
+group and episode (docs/randomization.md); motor strength is off there and here. The visual draws are
+this project's: the ego camera's mounting (1 cm, 2 degrees per axis, 1 degree of field of view) and,
+for rgb, the colours (+-20 % per channel); the authors' depth noise is 0 and so is this one's."""
 METRICS = ("tracking_error", "terrain_level")
 """The task metrics: the episode's mean planar velocity-command error |c_xy - v_xy| (m/s; the
 command and the base velocity in the yaw frame, as the tracking reward reads them), and the
