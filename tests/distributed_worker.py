@@ -38,7 +38,7 @@ def _batch(rank: int, algo: SDPG) -> dict:
 
 def _learner(algo: SDPG, parallel: distributed.DataParallel) -> SDPG:
     """A copy of ``algo``'s networks that learns from one minibatch per critic update."""
-    cfg = dataclasses.replace(algo.cfg, critic_iterations=1, critic_minibatch=64)
+    cfg = dataclasses.replace(algo.cfg, critic_iterations=1, critic_minibatch=64, critic_minibatches=1)
     learner = SDPG(copy.deepcopy(algo.actor), copy.deepcopy(algo.critic), cfg, "cpu")
     learner.parallel = parallel
     return learner
