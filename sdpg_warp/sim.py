@@ -556,6 +556,7 @@ class BatchedSim:
                 self._accumulate_physics_stats()
         self._body_poses()
         with nvtx_range("sim.task"):
+            self.task.before_evaluate(self.d, self.task_inputs)
             self._evaluate(self._states, self._terms, self._reward, self._task_terminated)
             # Before the episode step advances: 0 marks an episode's first step.
             self.task.measure(self.d, self._episode_step, self._metrics)

@@ -308,16 +308,14 @@ def test_ego_proprio_history_and_images_match_training(device, task):
     observer = Observer(sim.task, cfg)
     history = cfg["proprio_history"]
     gen = torch.Generator().manual_seed(1)
-    mocap = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy().copy()
     for step in range(3):
-        scored = mocap  # the task memory as the last step was scored (before its after_step)
         if step:
             sim.step((torch.rand(sim.num_worlds, sim.num_actions, generator=gen) * 2 - 1).to(sim.action.device))
             assert not sim.fresh.any() and not (sim.terminated | sim.truncated).any()
         images, proprio = unpack(training.render_step(), training.image_shape, sim.task.proprio_dim * history)
         mocap = wp.to_torch(sim.d.mocap_pos)[0].cpu().numpy().copy()
-        if isinstance(robot.rules, InHandRules):  # the rules keep what the memory showed when scored
-            robot.rules.seen = scored[1:].reshape(-1)[robot.rules.module.MEM_ACTION:][:robot.model.nu]
+        if isinstance(robot.rules, InHandRules):  # the rules keep what the memory shows after the step
+            robot.rules.seen = mocap[1:].reshape(-1)[robot.rules.module.MEM_ACTION:][:robot.model.nu]
         robot.data.qpos[:] = sim.qpos[0].cpu().numpy()
         robot.data.qvel[:] = sim.qvel[0].cpu().numpy()
         robot.data.mocap_pos[:] = mocap
@@ -358,4 +356,24 @@ def test_ego_rules_draw_the_scene_and_score_steps(task):
         robot.reset((2, k))
         starts.append(np.concatenate([robot.data.qpos, robot.data.mocap_pos.ravel()]))
     assert not np.allclose(*starts), "each episode draws its own scene"
+    robot.close()
+
+
+@pytest.mark.parametrize("task", ("allegro_hand", "shadow_hand"))
+def test_in_hand_rules_show_the_last_action_sent(task):
+    """As training's observation: the joints as an action after a reset, then the action of the step
+    just scored (no lag of a step)."""
+    from sdpg_warp.deploy.run import make_robot
+
+    robot = make_robot(make_task(task), EGO[task])
+    robot.reset((2, 0))
+    mjm, nu = robot.model, robot.model.nu
+    lo, hi = mjm.actuator_ctrlrange.T
+    q = robot.data.qpos[mjm.jnt_qposadr[mjm.actuator_trnid[:, 0]]]
+    np.testing.assert_allclose(robot.rules.observed_action(np.zeros(nu)), (q - lo) / (hi - lo) * 2 - 1, atol=1e-12)
+    for value in (0.5, -0.25):
+        action = np.full(nu, value)
+        mujoco.mj_forward(mjm, robot.data)
+        robot.rules.step(mjm, robot.data, action)
+        np.testing.assert_array_equal(robot.rules.observed_action(action), action)
     robot.close()

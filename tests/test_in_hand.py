@@ -1,7 +1,8 @@
 """The in-hand reorientation tasks (allegro_hand, shadow_hand): task kernel against its NumPy
 reference on constructed states (goal reached or not, cube dropped), successes and goal redraws,
-the reset distribution, group identity, the cube resting in the hand, the camera against mj_ray,
-and short training runs from pixels and proprioception.
+the previous action in the observation (the one just applied), the reset distribution, group
+identity, the cube resting in the hand, the camera against mj_ray, and short training runs from
+pixels and proprioception.
 
 One simulator (N=2, M=3) per hand is built per module; the robots come from MENAGERIE_ROOT
 (tests/conftest.py).
@@ -197,7 +198,7 @@ def test_a_success_is_counted_and_ours_turns_the_goal_60_to_90_degrees_about_x_o
                                           sim.task_inputs.contacts))
     after_pos, after_quat = sim.d.mocap_pos.numpy(), sim.d.mocap_quat.numpy()
     for w in range(sim.num_worlds):
-        expected, goal, success = task_.reference_after_step(qpos[w], action[w], mocap_pos[w], mocap_quat[w])
+        expected, goal, success = task_.reference_after_step(qpos[w], mocap_pos[w], mocap_quat[w])
         assert success == (w in (0, 1)), w
         np.testing.assert_allclose(after_pos[w], expected, rtol=0, atol=1e-6)
         new_goal = after_quat[w, in_hand.GOAL_BODY]
@@ -215,6 +216,36 @@ def test_a_success_is_counted_and_ours_turns_the_goal_60_to_90_degrees_about_x_o
     task_.after_step(sim.d, TaskInputs.of(sim.d, wp.array(action.astype(np.float32), device=sim.device),
                                           sim.task_inputs.contacts))
     np.testing.assert_array_equal(sim.d.mocap_quat.numpy(), after_quat)
+
+
+@pytest.mark.parametrize("task", HANDS)
+def test_the_applied_action_becomes_the_previous_one_before_the_evaluation(sims, task):
+    sim = sims(task)
+    rng = np.random.default_rng(2)
+    qpos, qvel, mocap_pos, mocap_quat, action = _constructed_states(sim, rng)
+    _set_state(sim, qpos, qvel, mocap_pos, mocap_quat)
+    sim.task.before_evaluate(sim.d, TaskInputs.of(sim.d, wp.array(action.astype(np.float32), device=sim.device),
+                                                  sim.task_inputs.contacts))
+    after = sim.d.mocap_pos.numpy()
+    for w in range(sim.num_worlds):
+        expected = sim.task.reference_before_evaluate(action[w], mocap_pos[w])
+        np.testing.assert_allclose(after[w], expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(sim.d.mocap_quat.numpy(), mocap_quat.astype(np.float32))
+
+
+@pytest.mark.parametrize("task", HANDS)
+def test_the_observation_after_a_step_holds_that_steps_action(sims, task):
+    """IsaacLab's previous action: the one just applied (no lag of a step); after a reset, the
+    joints as an action."""
+    sim = sims(task)
+    nj, lo, hi = sim.task.hand.num_joints, *sim.mjm.actuator_ctrlrange.T
+    k = 2 * nj + 7 + 3 * len(sim.task.hand.fingertips)
+    joints = sim.qpos[:, [sim.mjm.jnt_qposadr[j] for j in sim.mjm.actuator_trnid[:, 0]]].cpu().numpy()
+    np.testing.assert_allclose(sim.states[:, k:k + nj].cpu().numpy(), (joints - lo) / (hi - lo) * 2 - 1, atol=1e-5)
+    for value in (0.5, -0.25):
+        action = torch.full((sim.num_worlds, sim.num_actions), value, device=sim.qpos.device)
+        sim.step(action)
+        np.testing.assert_array_equal(sim.states[:, k:k + nj].cpu().numpy(), value)
 
 
 @pytest.mark.parametrize("task", HANDS)

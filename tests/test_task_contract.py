@@ -14,8 +14,8 @@ from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import task_class, task_names
 from sdpg_warp.tasks.base import Task, TaskInputs
 
-HOOKS = ("evaluate", "sense", "measure", "after_step", "reset_scene", "reference", "reference_sense",
-         "reference_reward")
+HOOKS = ("evaluate", "sense", "measure", "before_evaluate", "after_step", "reset_scene", "reference",
+         "reference_sense", "reference_reward")
 """The methods every task shares with :class:`Task`, with its signature."""
 CONTRACT_TOL = {"allegro_hand": dict(rtol=1e-4, atol=1e-4), "shadow_hand": dict(rtol=1e-4, atol=1e-4),
                 "aloha_insertion": dict(rtol=1e-5, atol=2e-5)}

@@ -113,7 +113,7 @@ def _in_hand_proprio(task, mjm, d, action):
     """In-hand hands (3J + 7 + 3T): [joint angles scaled to [-1, 1] over each actuator's control
     range, 0.2 x joint rates, the in-hand point, the goal orientation (the ``goal`` mocap body's
     quaternion), fingertip positions, ``action``: the previous action as the task's memory showed
-    it to the actor in training (``InHandRules.observed_action``)]."""
+    it to the actor in training, the last action sent (``InHandRules.observed_action``)]."""
     hand_module = importlib.import_module(type(task).__module__)
     qadr, dadr = _motor_joints(mjm)
     lo, hi = mjm.actuator_ctrlrange.T

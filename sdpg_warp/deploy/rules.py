@@ -122,9 +122,10 @@ class FrankaRules(Rules):
 class InHandRules(Rules):
     """allegro_hand, shadow_hand: the joints drawn around the default pose, the cube around its start
     and the goal orientation (the task's distributions); the memory (successes, previous action)
-    lives in the scene's mocap bodies. The actor sees the previous action as the memory held it
-    when the last step was scored, before that step's action was written: the action two ticks back
-    (the joint angles as an action over the first two), as training shows it (``observed_action``)."""
+    lives in the scene's mocap bodies. The actor sees the previous action as the memory holds it
+    when a step is scored, that step's action written (training's ``before_evaluate``): the last
+    action sent (the joint angles as an action before the first), as training shows it
+    (``observed_action``)."""
 
     def _turn(self) -> np.ndarray:
         """A turn by U(60, 90) degrees about the world x or y axis (even odds), (w, x, y, z)."""
@@ -157,9 +158,10 @@ class InHandRules(Rules):
 
     def _remember(self, mjm, d, w):
         task = self.task
-        self.metrics = task.reference_measure(w.qpos, w.qvel, w.mocap_pos, w.mocap_quat, self.metrics, self.steps)
-        self.seen = self._previous_action(w.mocap_pos, mjm.nu)
-        d.mocap_pos[:], goal, success = task.reference_after_step(w.qpos, w.action, w.mocap_pos, w.mocap_quat)
+        memory = task.reference_before_evaluate(w.action, w.mocap_pos)
+        self.metrics = task.reference_measure(w.qpos, w.qvel, memory, w.mocap_quat, self.metrics, self.steps)
+        self.seen = self._previous_action(memory, mjm.nu)
+        d.mocap_pos[:], goal, success = task.reference_after_step(w.qpos, memory, w.mocap_quat)
         if success and task.goal_redraw:
             turned = np.zeros(4)
             mujoco.mju_mulQuat(turned, self._turn(), goal)

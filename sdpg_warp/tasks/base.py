@@ -179,6 +179,12 @@ class Task:
         once in an episode); a world whose ``episode_step`` [W] (steps before this one) is 0 starts
         its episode and ignores them. Default: no metrics."""
 
+    def before_evaluate(self, d: mjw.Data, inputs: TaskInputs) -> None:
+        """Once per environment step, after its physics and right before its :meth:`evaluate` (never
+        before an observation is re-evaluated after a reset), with that evaluation's ``inputs``:
+        writes per-world task memory the step's own observation shows (the in-hand tasks' previous
+        action: the action just applied). Default: none."""
+
     def after_step(self, d: mjw.Data, inputs: TaskInputs) -> None:
         """Once per environment step, right after the step's :meth:`evaluate` (never when an
         observation is re-evaluated after a reset), with that evaluation's ``inputs``: advances

@@ -40,7 +40,9 @@ nominal's state draw its goals. The new goal shows in the observation from the n
 go2_terrain's command redraws).
 
 Per-world memory in mocap positions (3 entries per body, bodies 1..): the success count, the goal
-stream, the previous action. It advances once per environment step (:meth:`InHandTask.after_step`).
+stream, the previous action. The action a step applied is written before that step's observation
+is built (:meth:`InHandTask.before_evaluate`), so the observation after the step with a_t holds a_t
+(IsaacLab's); the count and the goal advance after it (:meth:`InHandTask.after_step`).
 
 Deliberate differences (docs/ego_tasks.md): the authors have no success counter; the fingertips'
 orientations and velocities are left out of the observations (their positions stay: the links' origins, Allegro's
@@ -237,18 +239,6 @@ def _to_mujoco(q: wp.quat) -> wp.quat:
     return wp.quat(q[3], q[0], q[1], q[2])
 
 
-@wp.func
-def _memory_body(worldid: int, b: int, action_in: wp.array2d(dtype=float), memory_in: wp.array2d(dtype=wp.vec3)
-                 ) -> wp.vec3:
-    """Memory body b (1-based mocap id) with the previous-action entries replaced by ``action_in``."""
-    body = memory_in[worldid, b]
-    for c in range(3):
-        k = 3 * (b - 1) + c
-        if k >= MEM_ACTION and k < MEM_ACTION + action_in.shape[1]:
-            body[c] = action_in[worldid, k - MEM_ACTION]
-    return body
-
-
 @wp.kernel
 def _in_hand_evaluate(
     # In:
@@ -326,10 +316,30 @@ def _in_hand_evaluate(
 
 
 @wp.kernel
+def _in_hand_hold_action(
+    # In:
+    action_in: wp.array2d(dtype=float),
+    memory_in: wp.array2d(dtype=wp.vec3),
+    # Out:
+    mocap_pos_out: wp.array2d(dtype=wp.vec3),
+):
+    """The step's action becomes the previous one (``memory_in`` is ``mocap_pos_out`` as it was:
+    each world reads and writes its own row only)."""
+    worldid = wp.tid()
+    for b in range(1, mocap_pos_out.shape[1]):
+        body = memory_in[worldid, b]
+        for c in range(3):
+            k = 3 * (b - 1) + c
+            if k >= MEM_ACTION and k < MEM_ACTION + action_in.shape[1]:
+                body[c] = action_in[worldid, k - MEM_ACTION]
+        mocap_pos_out[worldid, b] = body
+
+
+@wp.kernel
 def _in_hand_advance(
     # In:
+    cube_qpos_in: int,
     qpos_in: wp.array2d(dtype=float),
-    action_in: wp.array2d(dtype=float),
     memory_in: wp.array2d(dtype=wp.vec3),
     goal_in: wp.array2d(dtype=wp.quat),
     goal_redraw_in: int,
@@ -337,17 +347,13 @@ def _in_hand_advance(
     mocap_pos_out: wp.array2d(dtype=wp.vec3),
     mocap_quat_out: wp.array2d(dtype=wp.quat),
 ):
-    """One step of a world's memory (``memory_in`` / ``goal_in`` are the outputs as they were:
-    each world reads and writes its own rows only): the action becomes the previous one; on a
-    success the count grows and, with ``goal_redraw_in``, the goal turns again."""
+    """One step of a world's success count and goal (``memory_in`` / ``goal_in`` are the outputs
+    as they were: each world reads and writes its own rows only): on a success the count grows and,
+    with ``goal_redraw_in``, the goal turns again; the cube's quaternion at qpos[cube_qpos_in + 3]."""
     worldid = wp.tid()
-    nj = action_in.shape[1]
-    for b in range(2, mocap_pos_out.shape[1]):
-        mocap_pos_out[worldid, b] = _memory_body(worldid, b, action_in, memory_in)
-    counts = _memory_body(worldid, 1, action_in, memory_in)
+    counts = memory_in[worldid, 1]
     goal = _from_mujoco(goal_in[worldid, GOAL_BODY])
-    if not (_rotation_distance(goal, _wxyz(worldid, nj + 3, qpos_in)) < SUCCESS_TOLERANCE):
-        mocap_pos_out[worldid, 1] = counts
+    if not (_rotation_distance(goal, _wxyz(worldid, cube_qpos_in + 3, qpos_in)) < SUCCESS_TOLERANCE):
         return
     successes = counts[MEM_SUCCESSES] + 1.0
     counts[MEM_SUCCESSES] = successes
@@ -583,11 +589,18 @@ class InHandTask(Task):
                               episode_step, metrics],
                       outputs=[metrics], device=d.qpos.device)
 
+    def before_evaluate(self, d, inputs) -> None:
+        """Writes every world's applied action into its memory as the previous action, so that the
+        step's observation shows it (module docstring)."""
+        with nvtx_range("task.in_hand_action"):
+            wp.launch(_in_hand_hold_action, dim=d.qpos.shape[0], inputs=[inputs.action, d.mocap_pos],
+                      outputs=[d.mocap_pos], device=d.qpos.device)
+
     def after_step(self, d, inputs) -> None:
-        """Advances every world's memory and goal by the step just evaluated (module docstring)."""
+        """Advances every world's success count and goal by the step just evaluated (module docstring)."""
         with nvtx_range("task.in_hand_memory"):
             wp.launch(_in_hand_advance, dim=d.qpos.shape[0],
-                      inputs=[d.qpos, inputs.action, d.mocap_pos, d.mocap_quat, int(self.goal_redraw)],
+                      inputs=[self.hand.num_joints, d.qpos, d.mocap_pos, d.mocap_quat, int(self.goal_redraw)],
                       outputs=[d.mocap_pos, d.mocap_quat], device=d.qpos.device)
 
     def reset_scene(self, d, seed, mask, reset_count) -> None:
@@ -624,13 +637,20 @@ class InHandTask(Task):
                           HEALTHY, self.success_bonus if rot < SUCCESS_TOLERANCE else 0.0])
         return obs, terms, distance > self.hand.fall_distance
 
-    def reference_after_step(self, qpos, action, mocap_pos, mocap_quat) -> tuple[np.ndarray, np.ndarray, bool]:
+    def reference_before_evaluate(self, action, mocap_pos) -> np.ndarray:
+        """NumPy reference of :meth:`before_evaluate` for one world: its mocap positions after."""
+        out = mocap_pos.copy()
+        flat = out[1:].reshape(-1)
+        flat[MEM_ACTION:MEM_ACTION + len(action)] = action
+        out[1:] = flat.reshape(-1, 3)
+        return out
+
+    def reference_after_step(self, qpos, mocap_pos, mocap_quat) -> tuple[np.ndarray, np.ndarray, bool]:
         """NumPy reference of :meth:`after_step` for one world short of the new goal's draw:
         (mocap_pos after, the goal before, whether a success was counted)."""
         nj = self.hand.num_joints
         out = mocap_pos.copy()
         flat = out[1:].reshape(-1)
-        flat[MEM_ACTION:MEM_ACTION + nj] = action
         success = np_rotation_distance(mocap_quat[GOAL_BODY], qpos[nj + 3:nj + 7]) < SUCCESS_TOLERANCE
         flat[MEM_SUCCESSES] += float(success)
         out[1:] = flat.reshape(-1, 3)

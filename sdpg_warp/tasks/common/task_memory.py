@@ -3,7 +3,8 @@ draws): its standard place is the positions of geometry-free mocap bodies. Mocap
 task's command, goal or target; flat memory entry k lives in mocap body 1 + k // 3, component
 k % 3. Mocap poses are simulator state, so an auxiliary world takes its nominal's memory with its
 state, checkpoints keep it and a recorded graph needs nothing more; a task's ``reset_scene`` writes
-a reset world's memory and its ``after_step`` advances it once per environment step.
+a reset world's memory and its ``after_step`` advances it once per environment step (its
+``before_evaluate`` writes what the step's own observation shows).
 """
 
 import mujoco
