@@ -82,7 +82,23 @@ class TensorBoardWriter:
         self._writer.close()
 
 
-class CsvWriter:
+class _StepRows:
+    """Collects one logged step's values into a row, handed on (:meth:`flush`) when the next step begins."""
+
+    _row: Dict[str, object]
+    _step: Optional[int]
+
+    def _put(self, tag: str, value: object, step: int) -> None:
+        if step != self._step:
+            self.flush()
+            self._step = step
+        self._row[tag] = value
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self._put(tag, float(value), step)
+
+
+class CsvWriter(_StepRows):
     """``metrics.csv`` in the run folder: one row per logged step (``epoch`` first, then every scalar
     tag seen so far, in order of first appearance; a step without a tag leaves its cell empty). A
     tag that appears later widens the header: the file is rewritten with the new column (to a
@@ -111,12 +127,6 @@ class CsvWriter:
             writer.writerows(rows)
         os.replace(tmp, self.path)
 
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        if step != self._step:
-            self.flush()
-            self._step = step
-        self._row[tag] = float(value)
-
     def add_text(self, tag: str, text: str, step: int) -> None:
         pass  # the run folder's config.json holds the config
 
@@ -142,7 +152,7 @@ class CsvWriter:
         self.flush()
 
 
-class WandbWriter:
+class WandbWriter(_StepRows):
     """A Weights & Biases run (``pip install -e ".[wandb]"``), named after the run folder, with the
     run's config.json as its config; its files go to the run folder's ``wandb/``. ``WANDB_MODE``
     chooses online (the default of wandb) or ``offline`` (no network; ``wandb sync`` uploads later),
@@ -175,12 +185,6 @@ class WandbWriter:
         self._row: Dict[str, object] = {}
         self._step: Optional[int] = None
 
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        if step != self._step:
-            self.flush()
-            self._step = step
-        self._row[tag] = float(value)
-
     def add_text(self, tag: str, text: str, step: int) -> None:
         pass  # the config went up with wandb.init
 
@@ -189,10 +193,7 @@ class WandbWriter:
 
         path = os.path.join(self.run.dir, f"{tag.replace('/', '_')}_{step:06d}.mp4")
         imageio.mimwrite(path, list(np.asarray(frames)), fps=fps, macro_block_size=1)
-        if step != self._step:
-            self.flush()
-            self._step = step
-        self._row[tag] = self._wandb.Video(path, format="mp4")
+        self._put(tag, self._wandb.Video(path, format="mp4"), step)
 
     def flush(self) -> None:
         if self._row:
