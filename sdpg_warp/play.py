@@ -49,10 +49,14 @@ def _upscale(image: np.ndarray, size: int) -> np.ndarray:
 
 def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video: Optional[str] = None,
              video_size: int = 256, device: str = "auto", episodes: Optional[int] = None, seed: Optional[int] = None,
-             stochastic: bool = False, progress: bool = False) -> dict:
+             stochastic: bool = False, progress: bool = False, randomize: bool = False,
+             randomize_set: Sequence[str] = ()) -> dict:
     """Runs ``num_worlds`` nominal worlds for ``steps`` (default: one episode length), or until
     ``episodes`` episodes have finished; ``seed`` (default: the run's seed + 1) keys the worlds'
-    resets and, with ``stochastic``, the policy's noise.
+    resets and, with ``stochastic``, the policy's noise. The physics is the nominal model's unless
+    ``randomize``: then every world draws its own physics (and images) per episode from the task's
+    ranges with the run's ``randomize_set`` and then ``randomize_set`` over them
+    (docs/randomization.md), so that a return under randomization can be set against the nominal one.
 
     Returns {"mean_return", "episodes", "steps"}: the mean over finished episodes (the first
     ``episodes`` of them when given), or over the partial returns of all worlds when none finished.
@@ -71,12 +75,14 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
     if video:
         check_video_path(video)
     cfg, actor = load_policy(path)
+    spec = evaluation_randomization(cfg.task, (*cfg.randomize_set, *randomize_set)) if randomize else False
     seed = cfg.seed + 1 if seed is None else seed
     device = resolve_device(device)
     actor.to(device)
     with ExecutionScope(device):
         # One auxiliary world per nominal (the simulator needs M >= 1); it follows its nominal.
-        sim = BatchedSim(make_task(cfg.task, **cfg.task_settings()), num_worlds, 1, device=device, seed=seed, graph=True)
+        sim = BatchedSim(make_task(cfg.task, **cfg.task_settings()), num_worlds, 1, device=device, seed=seed,
+                         graph=True, randomize=spec)
         sim.reset()
         renderer = None
         if cfg.obs != "state":
@@ -97,6 +103,22 @@ def evaluate(path: str, num_worlds: int = 4, steps: Optional[int] = None, video:
         if writer is not None:
             writer.close()
         return result
+
+
+def evaluation_randomization(task: str, items: Sequence[str]):
+    """The task's randomization ranges with ``items`` (``name=min,max``) over them; ValueError when
+    nothing is left to draw."""
+    from sdpg_warp.randomization import with_overrides
+    from sdpg_warp.tasks import task_class
+
+    spec = with_overrides(task_class(task).randomization, items)
+    problems = spec.problems()
+    if problems:
+        raise ValueError(f"--randomize-set: {problems[0]}")
+    if spec.empty:
+        raise ValueError(f"--randomize: task {task} has no randomization ranges; give some with "
+                         f"--randomize-set name=min,max (docs/randomization.md)")
+    return spec
 
 
 def _open_video(video: str, sim):
@@ -175,6 +197,8 @@ def _check_arguments(args) -> None:
         raise PlayError(f"--episodes must be >= 1, got {args.episodes}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise PlayError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    if args.randomize_set and not args.randomize:
+        raise PlayError("--randomize-set needs --randomize")
     if args.video:
         check_video_path(args.video)
 
@@ -194,6 +218,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="sample the policy's actions, tanh(mean + std * noise), instead of tanh(mean)")
     parser.add_argument("--video", default=None, help=f"write a video of world 0 here ({', '.join(VIDEO_FORMATS)})")
     parser.add_argument("--video-size", type=int, default=256, help="height of the third-person view in pixels")
+    parser.add_argument("--randomize", action="store_true",
+                        help="draw each world's physics per episode from the task's randomization ranges "
+                             "(with the run's --randomize-set): the return under randomization")
+    parser.add_argument("--randomize-set", nargs="+", default=(), metavar="NAME=MIN,MAX",
+                        help="with --randomize: ranges over the task's and the run's (docs/randomization.md)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     from sdpg_warp.tasks.menagerie import RobotNotFound
@@ -201,13 +230,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         _check_arguments(args)
         result = evaluate(checkpoint_file(args.run, args.epoch, args.best), args.num_worlds, args.steps, args.video, args.video_size, args.device,
-                          episodes=args.episodes, seed=args.seed, stochastic=args.stochastic, progress=True)
+                          episodes=args.episodes, seed=args.seed, stochastic=args.stochastic, progress=True,
+                          randomize=args.randomize, randomize_set=args.randomize_set)
     except (OSError, KeyError, ValueError, RobotNotFound) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
     policy = "stochastic" if args.stochastic else "deterministic"
+    physics = "randomized physics" if args.randomize else "nominal physics"
     print(f"mean_return: {result['mean_return']:.3f} ({result['episodes']} finished episodes, {result['steps']} "
-          f"steps, {policy} policy)")
+          f"steps, {policy} policy, {physics})")
     if args.video:
         print(f"video: {args.video}")
     return 0

@@ -90,3 +90,22 @@ def test_cli_prints_progress(runs, capsys):
     out = capsys.readouterr().out
     assert "step 10/20: 0 episodes finished" in out and "step 20/20" in out
     assert "deterministic policy" in out
+
+
+def test_randomize_evaluates_under_drawn_physics(runs, device, capsys):
+    """--randomize draws each world's physics per episode (here the reacher's joint damping, which
+    the nominal model has): the return changes, and drawing at the nominal value changes nothing."""
+    state = str(runs / "state")
+    nominal = play.evaluate(state, num_worlds=2, steps=40, device=device)
+    heavy = play.evaluate(state, num_worlds=2, steps=40, device=device, randomize=True,
+                          randomize_set=("damping_scale=20,30",))
+    neutral = play.evaluate(state, num_worlds=2, steps=40, device=device, randomize=True,
+                            randomize_set=("damping_scale=1,1",))
+    assert heavy["mean_return"] != nominal["mean_return"]
+    assert neutral == nominal
+    # The reacher has no ranges of its own; a range given the wrong way round; a range without --randomize.
+    assert play.main([state, "--randomize"]) == 2
+    assert play.main([state, "--randomize", "--randomize-set", "damping_scale=3,1"]) == 2
+    assert play.main([state, "--randomize-set", "damping_scale=1,3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 3 and "no randomization ranges" in err and "needs --randomize" in err
