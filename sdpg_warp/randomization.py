@@ -159,3 +159,40 @@ def with_overrides(spec: Optional[Randomization], items: Sequence[str]) -> Rando
             raise ValueError(f"--randomize-set {item!r}: expected name=min,max (or name=none), "
                              f"push_interval_s=T, push_velocity=V or body=NAME") from None
     return dataclasses.replace(spec, **changes)
+
+
+# Model facts both draws share (the training simulator's GroupRandomizer and deploy's ModelRandomizer).
+
+def randomized_body(spec: Randomization, mjm) -> int:
+    """The body of ``mjm`` (a ``mujoco.MjModel``) that takes the added mass, the centre-of-mass offset
+    and the pushes (default: body 1)."""
+    import mujoco
+
+    if not spec.body:
+        return 1
+    body = mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_BODY, spec.body)
+    if body < 1:
+        raise ValueError(f"randomization body {spec.body!r} is not a body of the model")
+    return body
+
+
+def subtree_mask(mjm, body: int) -> "numpy.ndarray":
+    """[nbody] 1 for ``body`` and its ancestors (their subtree masses carry its added mass), else 0."""
+    import numpy as np
+
+    mask = np.zeros(mjm.nbody, dtype=np.float32)
+    while True:
+        mask[body] = 1.0
+        if body == 0:
+            return mask
+        body = mjm.body_parentid[body]
+
+
+def scaled_dofs(mjm) -> "numpy.ndarray":
+    """[nv] 1 for the dofs whose damping and armature scale (every dof but free joints'), else 0."""
+    import mujoco
+    import numpy as np
+
+    free = {mjm.jnt_dofadr[j] + i for j in range(mjm.njnt) if mjm.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE
+            for i in range(6)}
+    return np.array([0.0 if i in free else 1.0 for i in range(mjm.nv)], dtype=np.float32)

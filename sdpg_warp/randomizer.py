@@ -13,7 +13,7 @@ import warp as wp
 
 from sdpg_warp.kernels import randomize as kernels
 from sdpg_warp.profiling import nvtx_range
-from sdpg_warp.randomization import FIELDS, MODEL_FIELDS, Randomization
+from sdpg_warp.randomization import FIELDS, MODEL_FIELDS, Randomization, randomized_body, scaled_dofs, subtree_mask
 
 
 class GroupRandomizer:
@@ -30,7 +30,7 @@ class GroupRandomizer:
         self.spec = spec
         self.group_size = group_size
         self.device = device
-        self.body = self.body_id(spec, mjm)
+        self.body = randomized_body(spec, mjm)
         ranges = spec.physics_ranges()
         mass = mjm.body_mass[self.body]
         if "added_mass" in ranges and (mass <= 0 or mass + ranges["added_mass"][0] <= 0):
@@ -46,16 +46,8 @@ class GroupRandomizer:
         self.fields = sorted({f for name in ranges for f in MODEL_FIELDS[name]})
         on = [int(name in ranges) for name in FIELDS]
         lo_hi = [ranges.get(name, (0.0, 0.0)) for name in FIELDS]
-        subtree = np.zeros(mjm.nbody, dtype=np.float32)
-        b = self.body
-        while True:  # the body and its ancestors carry its added mass
-            subtree[b] = 1.0
-            if b == 0:
-                break
-            b = mjm.body_parentid[b]
-        free_dofs = {mjm.jnt_dofadr[j] + i for j in range(mjm.njnt) if mjm.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE
-                     for i in range(6)}
-        dof_scaled = np.array([0.0 if i in free_dofs else 1.0 for i in range(mjm.nv)], dtype=np.float32)
+        subtree = subtree_mask(mjm, self.body)
+        dof_scaled = scaled_dofs(mjm)
         vec10 = wp.types.vector(10, dtype=float)
         with wp.ScopedDevice(device):
             self._on = wp.array(on, dtype=int)
@@ -78,15 +70,6 @@ class GroupRandomizer:
             if getattr(m, name).shape[0] != num_worlds:
                 raise ValueError(f"model field {name} is not batched over {num_worlds} worlds (put_model's "
                                  f"batch_sizes=GroupRandomizer.batch_sizes(spec, W))")
-
-    @staticmethod
-    def body_id(spec: Randomization, mjm: mujoco.MjModel) -> int:
-        if not spec.body:
-            return 1
-        body = mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_BODY, spec.body)
-        if body < 1:
-            raise ValueError(f"randomization body {spec.body!r} is not a body of the model")
-        return body
 
     @staticmethod
     def batch_sizes(spec: Randomization, num_worlds: int) -> dict:

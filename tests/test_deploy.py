@@ -377,3 +377,53 @@ def test_in_hand_rules_show_the_last_action_sent(task):
         robot.rules.step(mjm, robot.data, action)
         np.testing.assert_array_equal(robot.rules.observed_action(action), action)
     robot.close()
+
+
+def test_model_randomizer_writes_what_the_training_draw_writes(device):
+    """With every range one value wide, C MuJoCo's per-episode draw (deploy --randomize) leaves the
+    model fields exactly as the training simulator's draw leaves each of its worlds; the nominal
+    values come back at the next draw."""
+    from sdpg_warp.deploy.randomize import ModelRandomizer
+    from sdpg_warp.randomization import Randomization
+
+    spec = Randomization(friction=(0.7, 0.7), added_mass=(0.5, 0.5), com_offset=(0.01, 0.01), kp_scale=(1.2, 1.2),
+                         kd_scale=(0.9, 0.9), motor_offset=(0.02, 0.02), damping_scale=(1.5, 1.5),
+                         armature_scale=(2.0, 2.0))
+    task = make_task("hopper")
+    sim = BatchedSim(task, 2, 1, device=device, seed=3, randomize=spec)
+    sim.reset()
+    model = task.mj_model()
+    nominal = model.body_mass.copy()
+    randomizer = ModelRandomizer(model, spec)
+    randomizer.draw(np.random.default_rng(0))
+    fields = ("geom_friction", "body_mass", "body_subtreemass", "body_inertia", "body_ipos", "actuator_gainprm",
+              "actuator_biasprm", "dof_damping", "dof_armature")
+    for field in fields:
+        trained = sim.world_values(field).cpu().numpy()
+        for world in range(sim.num_worlds):
+            np.testing.assert_allclose(getattr(model, field), trained[world].reshape(getattr(model, field).shape),
+                                       rtol=1e-6, atol=1e-7, err_msg=field)
+    randomizer.spec = spec
+    randomizer.ranges = {}
+    randomizer.draw(np.random.default_rng(0))
+    np.testing.assert_array_equal(model.body_mass, nominal)
+
+
+def test_cli_randomize_draws_the_physics_of_both_simulators(hopper_run, capsys):
+    """--randomize with ranges at the nominal values changes nothing; weak motors change the
+    returns; bad choices stop with one line."""
+    onnx = os.path.join(hopper_run, "policy.onnx")
+    if not os.path.isfile(onnx):
+        assert deploy_cli.main([hopper_run, "--episodes", "1", "--no-warp"]) == 0
+    common = [onnx, "--episodes", "2", "--seed", "4"]
+    assert deploy_cli.main(common) == 0
+    plain = capsys.readouterr().out.strip().splitlines()[-1]
+    assert deploy_cli.main([*common, "--randomize", "--randomize-set", "kp_scale=1,1"]) == 0
+    neutral = capsys.readouterr().out.strip().splitlines()[-1]
+    assert deploy_cli.main([*common, "--randomize", "--randomize-set", "kp_scale=0.3,0.4"]) == 0
+    heavy = capsys.readouterr().out.strip().splitlines()[-1]
+    assert neutral == plain and heavy.split()[2] != plain.split()[2] and heavy.split()[4] != plain.split()[4]
+    assert deploy_cli.main([onnx, "--randomize"]) == 2  # the hopper has no ranges of its own
+    assert deploy_cli.main([onnx, "--randomize-set", "damping_scale=1,2"]) == 2
+    assert deploy_cli.main([onnx, "--randomize", "--randomize-set", "damping_scale=2,1"]) == 2
+    assert capsys.readouterr().err.count("\n") == 3

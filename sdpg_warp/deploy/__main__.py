@@ -41,6 +41,8 @@ def check(args):
         raise DeployError(f"--episodes must be >= 1, got {args.episodes}")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise DeployError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    if args.randomize_set and not args.randomize:
+        raise DeployError("--randomize-set needs --randomize")
     if not os.path.exists(args.policy):
         raise DeployError(f"no run folder, checkpoint or ONNX file {args.policy}")
     if args.policy.endswith(".onnx"):
@@ -60,6 +62,15 @@ def check(args):
         from sdpg_warp.play import check_video_path
 
         check_video_path(args.video)
+    if args.randomize:
+        from sdpg_warp.randomization import with_overrides
+
+        given = with_overrides(None, (*config.get("randomize_set", ()), *args.randomize_set))
+        if given.problems():
+            raise DeployError(f"--randomize-set: {given.problems()[0]}")
+        if given.empty and not task_info(config["task"]).randomized:
+            raise DeployError(f"--randomize: task {config['task']} has no randomization ranges; give some with "
+                              f"--randomize-set name=min,max (docs/randomization.md)")
     try:
         check_robot(task_info(config["task"]))
     except RobotNotFound as e:
@@ -81,6 +92,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="seed of the start poses (default: the run's + 1)")
     parser.add_argument("--video", default=None, help="write a video of the C MuJoCo episodes here")
     parser.add_argument("--no-warp", action="store_true", help="skip the training simulator's evaluation")
+    parser.add_argument("--randomize", action="store_true",
+                        help="draw each episode's physics from the task's randomization ranges (with the run's "
+                             "--randomize-set), in both simulators (docs/randomization.md)")
+    parser.add_argument("--randomize-set", nargs="+", default=(), metavar="NAME=MIN,MAX",
+                        help="with --randomize: ranges over the task's and the run's")
     from sdpg_warp.run_files import add_checkpoint_choice
 
     add_checkpoint_choice(parser)
@@ -104,7 +120,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from sdpg_warp.deploy.run import deploy, warp_mean_return
 
         spec = read_spec(onnx_path)
-        result = deploy(onnx_path, spec, args.episodes, seed, args.video)
+        ranges = None
+        if args.randomize:
+            from sdpg_warp.play import evaluation_randomization
+
+            ranges = (*spec.config.get("randomize_set", ()), *args.randomize_set)
+            randomization = evaluation_randomization(spec.task, ranges)
+        result = deploy(onnx_path, spec, args.episodes, seed, args.video,
+                        randomization=randomization if args.randomize else None)
     except (OSError, KeyError, ValueError, MissingDependency) as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
@@ -117,7 +140,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warp = "skipped"
     if not args.no_warp:
         if os.path.isfile(spec.checkpoint):
-            warp = f"{warp_mean_return(spec.checkpoint, args.episodes, seed):.3f}"
+            warp = f"{warp_mean_return(spec.checkpoint, args.episodes, seed, ranges):.3f}"
         else:
             warp = f"n/a (no checkpoint {spec.checkpoint})"
     print(f"sim2sim: mujoco {result['mean_return']:.3f} warp {warp}")

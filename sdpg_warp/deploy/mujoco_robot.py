@@ -1,14 +1,19 @@
 """The C MuJoCo robot: ``mujoco.MjModel`` of the task's scene, ``mujoco.MjData``, ``mujoco.Renderer``
 cameras, the task's control rate (``frame_skip`` physics steps per tick).
 
-Model randomization (masses, friction, actuator gains) would go in :meth:`MuJoCoRobot.reset`, on
-``self.model`` before the start pose is drawn.
+With a :class:`~sdpg_warp.randomization.Randomization`, every episode draws the model's physics
+(friction, added mass, centre of mass, PD gains, motor offsets, damping, armature) before its start
+pose, from its own NumPy stream (the start poses are the same with it and without it).
 """
 
 import mujoco
 import numpy as np
 
 from sdpg_warp.deploy.robot import Robot
+
+
+PHYSICS_STREAM = 7
+"""Appended to an episode's seed for its physics draw (the start pose uses the seed alone)."""
 
 
 def control_ranges(mjm: mujoco.MjModel) -> np.ndarray:
@@ -23,7 +28,7 @@ class MuJoCoRobot(Robot):
     ``images()`` the camera stacks (when built with ``cameras``, a function of the model returning a
     :class:`~sdpg_warp.deploy.camera.CameraStack`)."""
 
-    def __init__(self, task, cameras=None):
+    def __init__(self, task, cameras=None, randomization=None):
         from sdpg_warp.deploy.rules import rules
 
         self.task = task
@@ -36,12 +41,22 @@ class MuJoCoRobot(Robot):
         self.action = np.zeros(self.model.nu)
         """The last action written, clamped to [-1, 1]."""
         self._ranges = control_ranges(self.model)
+        self.randomizer = None
+        """Draws the model's physics per episode (``randomization`` given), else None."""
+        if randomization is not None:
+            from sdpg_warp.deploy.randomize import ModelRandomizer
+
+            self.randomizer = ModelRandomizer(self.model, randomization)
 
     def reset(self, seed: int) -> None:
         """MuJoCo's reset, then the task's start pose with uniform noise (``reset_noise_qpos``,
         quaternions renormalized) and uniform joint rates (``reset_noise_qvel``), drawn from NumPy's
-        generator keyed by ``seed``, then the task's scene (``rules.reset``: a sub-terrain, a command)."""
+        generator keyed by ``seed``, then the task's scene (``rules.reset``: a sub-terrain, a command).
+        With a randomizer, the episode's physics is drawn first (``seed`` + ``PHYSICS_STREAM``)."""
         m, d, task = self.model, self.data, self.task
+        if self.randomizer is not None:
+            keys = tuple(seed) if isinstance(seed, (tuple, list)) else (seed,)
+            self.randomizer.draw(np.random.default_rng([*keys, PHYSICS_STREAM]))
         mujoco.mj_resetData(m, d)
         rng = np.random.default_rng(seed)
         d.qpos[:] = task.initial_qpos(m) + task.reset_noise_qpos * rng.uniform(-1.0, 1.0, m.nq)

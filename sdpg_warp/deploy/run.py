@@ -25,16 +25,18 @@ def task_settings(config: dict) -> dict:
     return {name: config[name] for name in ("episode_length", "frame_skip") if config.get(name) is not None}
 
 
-def make_robot(task, config: dict) -> MuJoCoRobot:
-    """The C MuJoCo robot of ``task`` with the cameras, resolution and depth format of the run ``config``."""
+def make_robot(task, config: dict, randomization=None) -> MuJoCoRobot:
+    """The C MuJoCo robot of ``task`` with the cameras, resolution and depth format of the run
+    ``config``; ``randomization`` (a :class:`~sdpg_warp.randomization.Randomization`) draws its
+    physics per episode."""
     if config["obs"] == "state":
-        return MuJoCoRobot(task)
+        return MuJoCoRobot(task, randomization=randomization)
 
     def cameras(mjm):
         return CameraStack(mjm, task.cameras, config["obs"], config["frames"], _render_hw(config),
                            config.get("image_crop") or (), config.get("image_hw") or (), config.get("depth_far"))
 
-    return MuJoCoRobot(task, cameras)
+    return MuJoCoRobot(task, cameras, randomization)
 
 
 class Observer:
@@ -100,8 +102,9 @@ def run_episode(robot, policy: OnnxPolicy, observer: Observer, loop: ControlLoop
 
 
 def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Optional[str] = None,
-           progress=print) -> dict:
-    """``episodes`` episodes of the exported policy in C MuJoCo, episode k from seed (seed, k).
+           progress=print, randomization=None) -> dict:
+    """``episodes`` episodes of the exported policy in C MuJoCo, episode k from seed (seed, k);
+    ``randomization`` draws each episode's physics (``deploy --randomize``).
 
     Returns {"returns", "mean_return", "latency_median_ms", "latency_p99_ms", "missed_deadlines",
     "ticks", "control_period_ms"}."""
@@ -109,7 +112,7 @@ def deploy(onnx_path: str, spec: PolicySpec, episodes: int, seed: int, video: Op
 
     task = make_task(spec.task, **task_settings(spec.config))
     policy = OnnxPolicy(onnx_path)
-    robot = make_robot(task, spec.config)
+    robot = make_robot(task, spec.config, randomization)
     observer = Observer(task, spec.config)
     loop = ControlLoop(robot.control_period)
     close_video, frame = _video(video, robot) if video else (None, None)
@@ -165,9 +168,11 @@ def _video(path: str, robot: MuJoCoRobot, size: int = 256):
     return close, frame
 
 
-def warp_mean_return(checkpoint: str, episodes: int, seed: int) -> float:
+def warp_mean_return(checkpoint: str, episodes: int, seed: int, randomize_set=None) -> float:
     """The same policy's mean return over ``episodes`` episodes in the training simulator
-    (``sdpg_warp.play``: deterministic, ``episodes`` worlds, the resets keyed by ``seed``)."""
+    (``sdpg_warp.play``: deterministic, ``episodes`` worlds, the resets keyed by ``seed``); with
+    ``randomize_set`` (a sequence, possibly empty) under the task's ranges with those over them."""
     from sdpg_warp.play import evaluate
 
-    return evaluate(checkpoint, num_worlds=episodes, episodes=episodes, seed=seed, device="auto")["mean_return"]
+    return evaluate(checkpoint, num_worlds=episodes, episodes=episodes, seed=seed, device="auto",
+                    randomize=randomize_set is not None, randomize_set=randomize_set or ())["mean_return"]
