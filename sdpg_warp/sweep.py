@@ -213,8 +213,8 @@ def summarize(jobs: List[Job], sweep_dir: str, argv: Sequence[str]) -> List[dict
                      "exit_code": job.exit_code, "epoch": int(final["epoch"]) if final else 0,
                      "final_return": returns[-1][1] if returns else None,
                      "task": {tag[len("task/"):]: run.column(tag)[-1][1] for tag in final if tag.startswith("task/")},
-                     "wall_s": round(60.0 * minutes if minutes is not None else job.wall_s, 1),
-                     "process_s": round(job.wall_s, 1)})
+                     "wall_s": round(60.0 * minutes if minutes is not None else job.wall_s, 3),
+                     "process_s": round(job.wall_s, 3)})
         if run is not None and run.rows:
             runs.append(run)
     with open(os.path.join(sweep_dir, "summary.json"), "w") as f:
