@@ -8,11 +8,11 @@ start points, row-major.
 
 import warp as wp
 
+from sdpg_warp.tasks.common import streams
+
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
 
-LEVEL_SALT = 750011
-"""Added to the reset key of the initial-state draw (``kernels/reset.py``) for the level draws."""
 
 
 @wp.kernel
@@ -45,7 +45,7 @@ def _update_levels(
     world = n * group_size_in
     if not mask_in[world]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[world] * 1000003 + LEVEL_SALT, world)
+    rng = streams.reset_rng(seed_in + streams.TERRAIN_LEVEL, reset_count_in[world], world)
     if started_in[n] == 0:
         started_out[n] = 1
         level_out[n] = wp.randi(rng, 0, max_init_level_in + 1)

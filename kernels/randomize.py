@@ -7,16 +7,10 @@ group compute the same numbers independently and a checkpoint's reset counts rep
 
 import warp as wp
 
+from sdpg_warp.tasks.common import streams
+
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
-
-DRAW_SALT = 500009
-"""Added to the reset key of the initial-state draw (``kernels/reset.py``) for the physics draws."""
-PUSH_SALT = 250013
-"""Added to that key for the pushes."""
-RESET_STRIDE = 1000003
-"""The reset key's stride per reset of a world (as ``kernels/reset.py``)."""
-
 
 @wp.kernel
 def _draw_physics(
@@ -65,7 +59,7 @@ def _draw_physics(
     nominal = worldid - worldid % group_size_in
     if not mask_in[nominal]:
         return
-    rng = wp.rand_init(seed_in + reset_count_in[nominal] * RESET_STRIDE + DRAW_SALT, nominal)
+    rng = streams.reset_rng(seed_in + streams.PHYSICS_DRAW, reset_count_in[nominal], nominal)
     if on_in[0]:
         friction = wp.randf(rng, ranges_in[0][0], ranges_in[0][1])
         for g in range(geom_friction0_in.shape[0]):
@@ -141,6 +135,6 @@ def _push(
     if step == 0 or step % interval_in != 0:
         return
     nominal = worldid - worldid % group_size_in
-    rng = wp.rand_init(seed_in + reset_count_in[nominal] * RESET_STRIDE + PUSH_SALT, nominal * RESET_STRIDE + step)
+    rng = streams.reset_rng(seed_in + streams.PUSHES, reset_count_in[nominal], nominal * streams.RESET_STRIDE + step)
     qvel_out[worldid, dofadr_in] = wp.randf(rng, -velocity_in, velocity_in)
     qvel_out[worldid, dofadr_in + 1] = wp.randf(rng, -velocity_in, velocity_in)

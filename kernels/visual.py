@@ -8,15 +8,11 @@ own, so a resume from a checkpoint's reset counts redraws the same values.
 
 import warp as wp
 
+from sdpg_warp.tasks.common import streams
+
 # Nothing here is differentiated: no adjoint code (faster compiles).
 wp.set_module_options({"enable_backward": False})
 
-VISUAL_SALT = 750019
-"""Added to the reset key of the initial-state draw (``kernels/reset.py``) for the visual draws."""
-NOISE_SALT = 125003
-"""Added to that key for the depth noise, whose key also moves with the episode step."""
-RESET_STRIDE = 1000003
-"""The reset key's stride per reset of a world (as ``kernels/reset.py``)."""
 STEP_STRIDE = 7919
 """The depth noise key's stride per episode step."""
 
@@ -77,7 +73,7 @@ def _draw_visual(
     if drawn_count_out[nominalid] == count:
         return
     drawn_count_out[nominalid] = count
-    rng = wp.rand_init(seed_in + count * RESET_STRIDE + VISUAL_SALT, nominalid * group_size_in)
+    rng = streams.reset_rng(seed_in + streams.VISUAL_DRAW, count, nominalid * group_size_in)
     if on_in[0]:
         lo = ranges_in[0][0]
         hi = ranges_in[0][1]
@@ -163,5 +159,5 @@ def _move_lights(
 def _depth_noise(seed: int, reset_count: int, episode_step: int, pixel: int) -> float:
     """A standard normal draw for one rendered depth pixel of one nominal frame, keyed by (seed, the
     nominal's reset count and episode step, the pixel's index over all nominals and cameras)."""
-    rng = wp.rand_init(seed + reset_count * RESET_STRIDE + episode_step * STEP_STRIDE + NOISE_SALT, pixel)
+    rng = streams.reset_rng(seed + streams.DEPTH_NOISE + episode_step * STEP_STRIDE, reset_count, pixel)
     return wp.randn(rng)

@@ -10,6 +10,7 @@ from sdpg_warp.curriculum import CurriculumLevels, TerrainLevels
 from sdpg_warp.kernels import curriculum as kernels
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task
+from sdpg_warp.tasks.common import streams
 from test_randomization import _Stream
 
 ROWS, COLS, SIZE, G = 10, 4, 8.0, 3
@@ -50,7 +51,7 @@ def test_level_update_matches_numpy_reference(device):
         world = n * G
         if not mask[world]:
             continue
-        rng = _Stream(11 + int(counts[world]) * 1000003 + kernels.LEVEL_SALT, world)
+        rng = _Stream(11 + int(counts[world]) * streams.RESET_STRIDE + streams.TERRAIN_LEVEL, world)
         if not started[n]:
             expected[n] = rng.randi(0, 2)
             continue

@@ -13,6 +13,7 @@ from conftest import assert_same_physics
 from sdpg_warp.kernels import randomize as kernels
 from sdpg_warp.randomization import MODEL_FIELDS, Randomization, with_overrides
 from sdpg_warp.sim import BatchedSim
+from sdpg_warp.tasks.common import streams
 
 N, M = 2, 3
 G = M + 1
@@ -47,7 +48,7 @@ class _Stream:
 
 def _reference_draw(spec: Randomization, mjm: mujoco.MjModel, seed: int, nominal: int, count: int) -> dict:
     """The model fields of one group's draw (NumPy, float32), keyed as the kernel's stream."""
-    rng = _Stream(seed + count * kernels.RESET_STRIDE + kernels.DRAW_SALT, nominal)
+    rng = _Stream(seed + count * streams.RESET_STRIDE + streams.PHYSICS_DRAW, nominal)
     r = spec.ranges()
     body = mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_BODY, spec.body)
     f32 = lambda a: np.array(a, dtype=np.float32)  # noqa: E731
@@ -203,8 +204,8 @@ def test_push_kernel_matches_numpy_reference(sim):
         if steps[w] == 0 or steps[w] % 2:
             continue
         n = w - w % G
-        rng = _Stream(sim.seed + int(counts[n]) * kernels.RESET_STRIDE + kernels.PUSH_SALT,
-                      n * kernels.RESET_STRIDE + int(steps[w]))
+        rng = _Stream(sim.seed + int(counts[n]) * streams.RESET_STRIDE + streams.PUSHES,
+                      n * streams.RESET_STRIDE + int(steps[w]))
         expected[w, 0] = rng.uniform(-1.0, 1.0)
         expected[w, 1] = rng.uniform(-1.0, 1.0)
     np.testing.assert_allclose(qvel_wp.numpy(), expected, rtol=1e-6, atol=1e-7)

@@ -15,6 +15,7 @@ from sdpg_warp.render.nominal import NominalRenderer
 from sdpg_warp.render.visual import VisualRandomizer
 from sdpg_warp.sim import BatchedSim
 from sdpg_warp.tasks import make_task
+from sdpg_warp.tasks.common import streams
 from test_randomization import _Stream
 
 N, M = 2, 3
@@ -50,7 +51,7 @@ def _rotation(angles):
 
 def _reference(spec, mjm, seed, nominal_world, count, camera_ids):
     """One render world's draw in NumPy, in the kernel's stream order."""
-    rng = _Stream(seed + count * kernels.RESET_STRIDE + kernels.VISUAL_SALT, nominal_world)
+    rng = _Stream(seed + count * streams.RESET_STRIDE + streams.VISUAL_DRAW, nominal_world)
     r = spec.visual_ranges()
     f32 = lambda a: np.array(a, dtype=np.float32)  # noqa: E731
     out = {"geom_rgba": f32(mjm.geom_rgba), "mat_rgba": f32(mjm.mat_rgba), "light_diffuse": f32(mjm.light_diffuse),

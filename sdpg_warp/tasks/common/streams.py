@@ -26,6 +26,16 @@ GO2_SCENE = 6101
 """go2_terrain's sub-terrain, command and command stream."""
 IN_HAND_SCENE = 7211
 """allegro_hand's and shadow_hand's joints, cube, goal and goal stream."""
+PHYSICS_DRAW = 500009
+"""Domain randomization's physics draw of a group (``kernels/randomize.py``), keyed by its nominal."""
+PUSHES = 250013
+"""The pushes of a group (``kernels/randomize.py``); the offset also holds the episode step."""
+TERRAIN_LEVEL = 750011
+"""The terrain curriculum's row draws (``kernels/curriculum.py``)."""
+VISUAL_DRAW = 750019
+"""The nominal renderer's visual draws (``kernels/visual.py``)."""
+DEPTH_NOISE = 125003
+"""The depth noise of a rendered frame (``kernels/visual.py``; the key also holds the episode step)."""
 
 
 @wp.func
