@@ -60,6 +60,11 @@ _SMALL = TaskDefaults(
 # (cfgs/agent/teacher_student/genesis_g1_hurtle.yaml: proprioception MLP 256, head 256-64-32, 32
 # worlds, 32 steps) with their own encoders.
 _EGO_DISTILL = dict(num_envs=32, horizon=32, actor_hidden=(256, 64, 32), proprio_hidden=(256,), epochs=50000)
+# allegro_hand and shadow_hand: the authors' two in-hand configs agree on these.
+_IN_HAND_SHARED = dict(horizon=16, grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
+                       critic_hidden=(1024, 512, 256, 128))
+_IN_HAND_SDPG = dict(actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2, alpha=0.0, auto_alpha=False)
+
 
 TASK_DEFAULTS: Dict[str, TaskDefaults] = {
     "hopper": TaskDefaults(
@@ -165,10 +170,9 @@ TASK_DEFAULTS: Dict[str, TaskDefaults] = {
     # MLP [1024, 256] and actor head [256, 128]; their critic [1024, 512, 256, 128]; no entropy term
     # (their entropy block is commented out; the paper's Table 6: "Ent.: no").
     "allegro_hand": TaskDefaults(
-        shared=dict(horizon=16, grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
-                    critic_hidden=(1024, 512, 256, 128)),
+        shared=_IN_HAND_SHARED,
         algo=dict(
-            sdpg=dict(actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2, alpha=0.0, auto_alpha=False),
+            sdpg=_IN_HAND_SDPG,
             ppo=dict(num_envs=4096, horizon=16, ppo_minibatches=2, ppo_epochs=5, ppo_lr=5e-4, ppo_desired_kl=0.016,
                      ppo_reward_scale=0.01, ppo_bootstrap_timeouts=False, actor_hidden=(1024, 512, 256, 128),
                      critic_hidden=(1024, 512, 256, 128), epochs=5000),
@@ -177,10 +181,9 @@ TASK_DEFAULTS: Dict[str, TaskDefaults] = {
         algo_obs=_sdpg_epochs(5000, 5000),
     ),
     "shadow_hand": TaskDefaults(
-        shared=dict(horizon=16, grad_clip=0.5, actor_hidden=(256, 128), proprio_hidden=(1024, 256), encoder_dim=256,
-                    critic_hidden=(1024, 512, 256, 128)),
+        shared=_IN_HAND_SHARED,
         algo=dict(
-            sdpg=dict(actor_lr=1e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2, alpha=0.0, auto_alpha=False),
+            sdpg=_IN_HAND_SDPG,
             ppo=dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=8, ppo_lr=1e-4, ppo_desired_kl=0.016,
                      ppo_reward_scale=0.01, ppo_bootstrap_timeouts=True, actor_hidden=(1024, 512, 256, 128),
                      critic_hidden=(1024, 512, 256, 128), epochs=10000),
