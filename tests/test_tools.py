@@ -64,6 +64,35 @@ def test_run_curves_reads_a_csv_run_like_a_tensorboard_one(tmp_path):
     assert read["curves"] == {"charts/episode_return": [None, 5.0, None], "task/reached": [None, 1.0, None]}
 
 
+def test_run_curves_table_has_a_row_per_run_with_first_final_and_references(tmp_path):
+    run_curves = load_tool("run_curves")
+    run = tmp_path / "franka__s0"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"task": "franka_pick_cube", "obs": "state", "algo": "sdpg",
+                                                 "num_nominal": 8, "num_aux": 7, "horizon": 32,
+                                                 "init_logstd": -1.6}))
+    # 40 epochs with an episode in each: the first and last 5% are 2 epochs each.
+    rows = [f"{epoch},{10.0 * epoch},300,{0.025 * epoch},0.1" for epoch in range(1, 41)]
+    (run / "metrics.csv").write_text("epoch,charts/episode_return,charts/episode_length,task/lifted,"
+                                     "perf/wall_minutes\n" + "\n".join(rows) + "\n")
+    references = tmp_path / "refs.json"
+    references.write_text(json.dumps([{"rows": [
+        {"task": "franka_pick_cube", "policy": "random", "return": 51.5, "task/lifted": 0.0},
+        {"task": "franka_pick_cube", "policy": "idle", "return": 225.0, "task/lifted": 0.0}]}]))
+    text = run_curves.table([run_curves.read_run(str(run))], run_curves.read_references([str(references)]))
+    header, rule, row = text.strip().splitlines()
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == len(header.strip("|").split("|")) == len(rule.strip("|").split("|"))
+    named = dict(zip([c.strip() for c in header.strip("|").split("|")], cells))
+    assert named["task"] == "franka_pick_cube" and (named["N"], named["M"], named["H"]) == ("8", "7", "32")
+    assert named["std0"] == "0.202" and named["epochs"] == "40" and named["wall"] == "0.1 min"
+    assert named["return first -> final"] == "15 -> 395"  # mean(10, 20) -> mean(390, 400)
+    assert named["task metrics (final)"] == "lifted 0.988"
+    assert named["random / idle return"] == "51.5 / 225"
+    # No reference for a task: dashes, not an error.
+    assert "| - / - |" in run_curves.table([run_curves.read_run(str(run))], {})
+
+
 def _trimmed(path: pathlib.Path, out: pathlib.Path, runs: int = 3, epochs: int = 60) -> dict:
     """The first ``runs`` runs of a committed JSON with their curves cut to ``epochs``, written to ``out``."""
     data = json.loads(path.read_text())

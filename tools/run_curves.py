@@ -4,13 +4,20 @@ reads runs (config.json; metrics.csv, else the TensorBoard events). Runs that ar
 can be read (what is on disk so far).
 
   python tools/run_curves.py runs/walker_hurdle__state__0 runs/franka_pick_cube__state__0 \\
-      --out bench/results/learning_ego_2026-12-06.json
+      --out bench/results/learning_ego_2026-12-06.json \\
+      --table learning_ego.md --references bench/results/policy_references_2026-12-06.json
 
 Prints one ``name: value unit`` line per run (its last epoch, final return, final task metrics).
+``--table`` also writes a Markdown table, one row per run: task, obs, the sizes (N, M, H; the
+worlds for the baselines), the initial policy std, epochs, training time, the return first -> final
+(the mean of the first / last 5% of the epochs in which an episode ended), the final episode length
+and task metrics, and, with ``--references`` (files written by ``tools/policy_references.py``), what
+a random and an idle policy reach on the same task.
 """
 
 import argparse
 import json
+import math
 import os
 
 FINAL_FRACTION = 0.05
@@ -44,11 +51,73 @@ def final(values: list) -> float:
     return sum(tail) / len(tail) if tail else float("nan")
 
 
+def first(values: list) -> float:
+    """Mean of the first ``FINAL_FRACTION`` of a curve's logged values (NaN if none)."""
+    logged = [v for v in values if v is not None]
+    head = logged[:max(1, int(len(logged) * FINAL_FRACTION))]
+    return sum(head) / len(head) if head else float("nan")
+
+
+def read_references(paths: list) -> dict:
+    """{(task, policy): row} from ``tools/policy_references.py`` files (a JSON object or a list of
+    them, each with ``rows``); a later file's row replaces an earlier one's."""
+    references = {}
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        for block in data if isinstance(data, list) else [data]:
+            for row in block["rows"]:
+                references[(row["task"], row["policy"])] = row
+    return references
+
+
+def _number(value: float) -> str:
+    """A table cell: 3 significant digits, whole numbers from 100 on, '-' for NaN."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _metrics(values: dict) -> str:
+    """'name value, ...' of the task metrics in ``values`` ({"task/x": v})."""
+    return ", ".join(f"{tag[5:]} {_number(v)}" for tag, v in sorted(values.items()) if tag.startswith("task/")) or "-"
+
+
+def table(runs: list, references: dict) -> str:
+    """The Markdown table of ``runs`` (:func:`read_run` dicts) described in the module docstring."""
+    lines = ["| task | obs | run | N | M | H | std0 | epochs | wall | return first -> final | episode length "
+             "| task metrics (final) | random / idle return | random / idle task metrics |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        config, curves = run["config"], run["curves"]
+        task = config.get("task", "?")
+        returns = curves.get("charts/episode_return", [])
+        sizes = ([config.get("num_nominal"), config.get("num_aux")] if config.get("algo", "sdpg") == "sdpg"
+                 else [config.get("num_envs"), "-"])
+        wall = "-" if run["wall_s"] is None else f"{run['wall_s'] / 60.0:.1f} min"
+        std0 = _number(math.exp(config["init_logstd"])) if "init_logstd" in config else "-"
+        refs = [references.get((task, policy)) for policy in ("random", "idle")]
+        ref_return = " / ".join(_number(r["return"]) if r else "-" for r in refs)
+        ref_metrics = " / ".join(_metrics(r) if r else "-" for r in refs)
+        cells = [task, config.get("obs", "?"), run["run"], *map(str, sizes), str(config.get("horizon", "-")), std0,
+                 str(run["epochs"]), wall, f"{_number(first(returns))} -> {_number(final(returns))}",
+                 _number(final(curves.get("charts/episode_length", []))),
+                 _metrics({tag: final(v) for tag, v in curves.items()}), ref_return, ref_metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="run folders")
     parser.add_argument("--out", required=True, help="the JSON file to write")
+    parser.add_argument("--table", help="also write the runs' Markdown table to this file")
+    parser.add_argument("--references", nargs="*", default=[],
+                        help="tools/policy_references.py files: random and idle columns of the table")
     args = parser.parse_args()
+    for path in [*args.runs, *args.references]:
+        if not os.path.exists(path):
+            parser.error(f"no such file or folder: {path}")
     runs = [read_run(run) for run in args.runs]
     for run in runs:
         print(f"{run['run']}.epochs: {run['epochs']} epochs")
@@ -58,6 +127,9 @@ def main() -> None:
             print(f"{run['run']}.{tag}.final: {final(values):.4g}")
     with open(args.out, "w") as f:
         json.dump({"what": "learning curves of run folders (tools/run_curves.py)", "runs": runs}, f)
+    if args.table:
+        with open(args.table, "w") as f:
+            f.write(table(runs, read_references(args.references)))
 
 
 if __name__ == "__main__":
