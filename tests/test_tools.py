@@ -43,7 +43,8 @@ def test_run_curves_reads_returns_and_task_metrics_per_epoch(tmp_path):
     read = run_curves.read_run(str(run))
     assert read["epochs"] == 40 and read["config"]["task"] == "walker_hurdle"
     assert read["wall_s"] == pytest.approx(60.0 * 20.0)  # the training time logged at the last epoch
-    assert sorted(read["curves"]) == ["charts/episode_return", "charts/step_reward", "task/hurdles_cleared"]
+    assert sorted(read["curves"]) == ["charts/episode_return", "charts/step_reward", "perf/wall_minutes",
+                                      "task/hurdles_cleared"]
     returns = read["curves"]["charts/episode_return"]
     assert len(returns) == 40 and returns[9] == 10.0 and returns[10] is None and returns[39] == 40.0
     # The final value averages the last 5% of the logged values: of 4 logged, the last one.
@@ -61,7 +62,8 @@ def test_run_curves_reads_a_csv_run_like_a_tensorboard_one(tmp_path):
                                      "1,,0.1,\n2,5.0,0.2,1.0\n3,,0.3,\n")
     read = run_curves.read_run(str(run))
     assert read["epochs"] == 3 and read["wall_s"] == pytest.approx(18.0)
-    assert read["curves"] == {"charts/episode_return": [None, 5.0, None], "task/reached": [None, 1.0, None]}
+    assert read["curves"] == {"charts/episode_return": [None, 5.0, None], "perf/wall_minutes": [0.1, 0.2, 0.3],
+                              "task/reached": [None, 1.0, None]}
 
 
 def test_run_curves_table_has_a_row_per_run_with_first_final_and_references(tmp_path):
@@ -91,6 +93,9 @@ def test_run_curves_table_has_a_row_per_run_with_first_final_and_references(tmp_
     assert named["random / idle return"] == "51.5 / 225"
     # No reference for a task: dashes, not an error.
     assert "| - / - |" in run_curves.table([run_curves.read_run(str(run))], {})
+    out = tmp_path / "curves.png"
+    run_curves.figure([run_curves.read_run(str(run))], run_curves.read_references([str(references)]), str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _trimmed(path: pathlib.Path, out: pathlib.Path, runs: int = 3, epochs: int = 60) -> dict:

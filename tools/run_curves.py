@@ -12,7 +12,9 @@ Prints one ``name: value unit`` line per run (its last epoch, final return, fina
 worlds for the baselines), the initial policy std, epochs, training time, the return first -> final
 (the mean of the first / last 5% of the epochs in which an episode ended), the final episode length
 and task metrics, and, with ``--references`` (files written by ``tools/policy_references.py``), what
-a random and an idle policy reach on the same task.
+a random and an idle policy reach on the same task. ``--figure`` draws the curves: one row of
+panels per task (return, then each task metric, against the epoch), one line per run, the
+references as dashed (random) and dotted (idle) lines.
 """
 
 import argparse
@@ -24,8 +26,9 @@ FINAL_FRACTION = 0.05
 """The final value of a curve averages this fraction of its last logged epochs."""
 
 
-CURVES = ("charts/episode_return", "charts/episode_length", "charts/step_reward")
-"""The scalars written as curves, besides the task metrics (``task/...``)."""
+CURVES = ("charts/episode_return", "charts/episode_length", "charts/step_reward", "perf/wall_minutes")
+"""The scalars written as curves, besides the task metrics (``task/...``); the training time per
+epoch puts runs of different speeds on one time axis."""
 
 
 def read_run(run_dir: str) -> dict:
@@ -107,11 +110,48 @@ def table(runs: list, references: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure(runs: list, references: dict, out: str) -> None:
+    """Draws ``runs`` into the PNG ``out`` as described in the module docstring (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({run["config"].get("task", "?") for run in runs})
+    tags = {task: ["charts/episode_return"] + sorted({tag for run in runs if run["config"].get("task", "?") == task
+                                                      for tag in run["curves"] if tag.startswith("task/")})
+            for task in tasks}
+    columns = max(len(t) for t in tags.values())
+    fig, axes = plt.subplots(len(tasks), columns, figsize=(4.2 * columns, 3.0 * len(tasks)), squeeze=False)
+    for row, task in zip(axes, tasks):
+        for ax, tag in zip(row, tags[task]):
+            for run in runs:
+                if run["config"].get("task", "?") != task or tag not in run["curves"]:
+                    continue
+                points = [(epoch + 1, v) for epoch, v in enumerate(run["curves"][tag]) if v is not None]
+                if points:
+                    ax.plot(*zip(*points), linewidth=1.0, label=run["run"])
+            for policy, style in (("random", "--"), ("idle", ":")):
+                value = (references.get((task, policy)) or {}).get("return" if tag == "charts/episode_return" else tag)
+                if value is not None:
+                    ax.axhline(value, color="gray", linestyle=style, linewidth=1.0, label=policy)
+            ax.set_title(f"{task}: {tag.split('/', 1)[1].replace('_', ' ')}", fontsize="small")
+            ax.set_xlabel("epoch", fontsize="small")
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize="x-small")
+        for ax in row[len(tags[task]):]:
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="run folders")
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--table", help="also write the runs' Markdown table to this file")
+    parser.add_argument("--figure", help="also draw the runs' curves into this PNG")
     parser.add_argument("--references", nargs="*", default=[],
                         help="tools/policy_references.py files: random and idle columns of the table")
     args = parser.parse_args()
@@ -127,9 +167,12 @@ def main() -> None:
             print(f"{run['run']}.{tag}.final: {final(values):.4g}")
     with open(args.out, "w") as f:
         json.dump({"what": "learning curves of run folders (tools/run_curves.py)", "runs": runs}, f)
+    references = read_references(args.references)
     if args.table:
         with open(args.table, "w") as f:
-            f.write(table(runs, read_references(args.references)))
+            f.write(table(runs, references))
+    if args.figure:
+        figure(runs, references, args.figure)
 
 
 if __name__ == "__main__":
