@@ -97,13 +97,18 @@ def _resolved_before_sections() -> dict:
     return json.loads((DATA / "task_defaults_2026-12-06.json").read_text())
 
 
+CHANGED_SINCE = {("franka_pick_cube", "sdpg"): {"init_logstd": -1.6}}
+"""Defaults changed on purpose after the table was written, by (task, algorithm), each with its
+measurement where it is set (``sdpg_warp/tasks/defaults.py``)."""
+
+
 def test_every_task_obs_and_algorithm_resolves_as_before():
     table = _resolved_before_sections()
     assert len(table["resolved"]) == len(task_names()) * 3 * len(ALGORITHMS)
     for key, changed in table["resolved"].items():
         task, obs, algo = key.split("/")
         resolved = json.loads(task_defaults(task, obs, algo).to_json())
-        expected = {**table["base"], **changed}
+        expected = {**table["base"], **changed, **CHANGED_SINCE.get((task, algo), {})}
         assert {name: resolved[name] for name in expected} == expected, key
 
 

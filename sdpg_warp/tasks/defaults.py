@@ -10,6 +10,12 @@ from typing import Any, Dict, Tuple
 Settings = Dict[str, Any]
 
 
+FRANKA_INIT_LOGSTD = -1.6
+"""franka_pick_cube's initial SDPG log-std (std 0.2 rad on the absolute arm targets). Measured
+(N=8, M=7, 350 epochs, seed 0; bench/results/learning_ego_suite_2026-12-07.md): the std of 1 ends
+at 272 return, idle's level (225), with the reach term at 0.61 per step; std 0.2 reaches 658 and
+std 0.1 707, both with the reach term at 1.97 per step."""
+
 @dataclasses.dataclass(frozen=True)
 class TaskDefaults:
     """A task's defaults, by layer."""
@@ -193,12 +199,15 @@ TASK_DEFAULTS: Dict[str, TaskDefaults] = {
     ),
     # genesis_franka_vis.yaml: horizon 64, no entropy term (log-std from 0), target critic 0.2,
     # proprioception MLP 1024-128, heads 1024-512-256-128, one RGB frame; genesis_franka.yaml (state):
-    # horizon 32, heads 512-256-128.
+    # horizon 32, heads 512-256-128. SDPG's log-std starts at FRANKA_INIT_LOGSTD, not their 0: their
+    # action moves the joint targets by 0.04 a per step, ours sets them to default + 1.0 a, so a std
+    # of 1 throws the hand into the table (episode over) every few steps.
     "franka_pick_cube": TaskDefaults(
         shared=dict(horizon=64, actor_hidden=(1024, 512, 256, 128), proprio_hidden=(1024, 128), encoder_dim=256,
                     critic_hidden=(1024, 512, 256, 128), init_logstd=0.0, frames=1),
         algo=dict(
-            sdpg=dict(actor_lr=2e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2, alpha=0.0, auto_alpha=False),
+            sdpg=dict(actor_lr=2e-3, critic_lr=5e-4, critic_lr_schedule="linear", tau=0.2, alpha=0.0, auto_alpha=False,
+                      init_logstd=FRANKA_INIT_LOGSTD),
             ppo=dict(num_envs=4096, horizon=24, ppo_minibatches=4, ppo_epochs=8, ppo_lr=1e-4, ppo_desired_kl=0.01,
                      ppo_entropy_coef=0.001, ppo_reward_scale=0.01, ppo_bootstrap_timeouts=False,
                      actor_hidden=(256, 128, 64), critic_hidden=(256, 128, 64), epochs=2000),
