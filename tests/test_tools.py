@@ -93,6 +93,13 @@ def test_run_curves_table_has_a_row_per_run_with_first_final_and_references(tmp_
     assert named["random / idle return"] == "51.5 / 225"
     # No reference for a task: dashes, not an error.
     assert "| - / - |" in run_curves.table([run_curves.read_run(str(run))], {})
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps({"what": "curves", "runs": [run_curves.read_run(str(run))]}))
+    assert run_curves.read_runs(str(saved)) == [run_curves.read_run(str(run))]  # a written file reads back
+    for other in ([{"rows": []}], {"what": "no runs"}, {"runs": [None]}):
+        saved.write_text(json.dumps(other))
+        with pytest.raises(SystemExit, match="neither a run folder nor"):
+            run_curves.read_runs(str(saved))
     out = tmp_path / "curves.png"
     run_curves.figure([run_curves.read_run(str(run))], run_curves.read_references([str(references)]), str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

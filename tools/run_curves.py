@@ -47,6 +47,19 @@ def read_run(run_dir: str) -> dict:
             "wall_s": round(60.0 * minutes[-1], 1) if minutes else None, "curves": dense}
 
 
+def read_runs(path: str) -> list:
+    """The runs of ``path``: a run folder (:func:`read_run`), or a JSON file this tool wrote (every
+    run in it), so a table or figure can join runs whose folders are gone with new ones."""
+    if os.path.isdir(path):
+        return [read_run(path)]
+    with open(path) as f:
+        data = json.load(f)
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not runs or not all(isinstance(r, dict) and {"run", "config", "curves"} <= set(r) for r in runs):
+        raise SystemExit(f"run_curves: {path} is neither a run folder nor a JSON file of tools/run_curves.py")
+    return runs
+
+
 def final(values: list) -> float:
     """Mean of the last ``FINAL_FRACTION`` of a curve's logged values (NaN if none)."""
     logged = [v for v in values if v is not None]
@@ -148,7 +161,7 @@ def figure(runs: list, references: dict, out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", help="run folders")
+    parser.add_argument("runs", nargs="+", help="run folders, or JSON files this tool wrote (their runs)")
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--table", help="also write the runs' Markdown table to this file")
     parser.add_argument("--figure", help="also draw the runs' curves into this PNG")
@@ -158,7 +171,7 @@ def main() -> None:
     for path in [*args.runs, *args.references]:
         if not os.path.exists(path):
             parser.error(f"no such file or folder: {path}")
-    runs = [read_run(run) for run in args.runs]
+    runs = [run for path in args.runs for run in read_runs(path)]
     for run in runs:
         print(f"{run['run']}.epochs: {run['epochs']} epochs")
         if run["wall_s"] is not None:
