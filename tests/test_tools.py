@@ -87,7 +87,12 @@ def test_run_curves_table_has_a_row_per_run_with_first_final_and_references(tmp_
     assert len(cells) == len(header.strip("|").split("|")) == len(rule.strip("|").split("|"))
     named = dict(zip([c.strip() for c in header.strip("|").split("|")], cells))
     assert named["task"] == "franka_pick_cube" and (named["N"], named["M"], named["H"]) == ("8", "7", "32")
-    assert named["std0"] == "0.202" and named["epochs"] == "40" and named["wall"] == "0.1 min"
+    # The settings column: what differs from the task's defaults today (the config holds only a few
+    # fields, so only init_logstd is compared; franka's SDPG default is -1.6).
+    assert named["settings"] == "defaults" and named["epochs"] == "40" and named["wall"] == "0.1 min"
+    assert run_curves.changed_settings({"task": "franka_pick_cube", "obs": "state", "algo": "sdpg", "seed": 3,
+                                        "init_logstd": 0.0, "num_nominal": 2, "randomize": True}) == [
+        "randomize=True", "init_logstd=0.0"]  # in the config's field order
     assert named["return first -> final"] == "15 -> 395"  # mean(10, 20) -> mean(390, 400)
     assert named["task metrics (final)"] == "lifted 0.988"
     assert named["random / idle return"] == "51.5 / 225"

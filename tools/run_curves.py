@@ -9,7 +9,7 @@ can be read (what is on disk so far).
 
 Prints one ``name: value unit`` line per run (its last epoch, final return, final task metrics).
 ``--table`` also writes a Markdown table, one row per run: task, obs, the sizes (N, M, H; the
-worlds for the baselines), the initial policy std, epochs, training time, the return first -> final
+worlds for the baselines), the settings that differ from the task's defaults today, epochs, training time, the return first -> final
 (the mean of the first / last 5% of the epochs in which an episode ended), the final episode length
 and task metrics, and, with ``--references`` (files written by ``tools/policy_references.py``), what
 a random and an idle policy reach on the same task. ``--figure`` draws the curves: one row of
@@ -99,9 +99,30 @@ def _metrics(values: dict) -> str:
     return ", ".join(f"{tag[5:]} {_number(v)}" for tag, v in sorted(values.items()) if tag.startswith("task/")) or "-"
 
 
+SHOWN = {"task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "epochs", "schedule_epochs"}
+"""Config fields with columns of their own (or the run's length), left out of the settings column."""
+LEARNING_RUN_FIELDS = {"algo", "randomize", "randomize_set", "curriculum"}
+"""The run-section fields that change what is learned; the section's others (seed, logging,
+checkpoints, threads, ...) do not, and are left out of the settings column."""
+
+
+def changed_settings(config: dict) -> list:
+    """'name=value' of the run's settings that differ from its task's defaults today
+    (``sdpg_warp.config.task_defaults``), leaving out :data:`SHOWN` and the run section's fields that
+    do not change learning. A field the run's config lacks (added since) is not compared."""
+    import dataclasses
+
+    from sdpg_warp.config import SECTIONS, task_defaults
+
+    run_fields = {f.name for f in dataclasses.fields(SECTIONS["run"])} - LEARNING_RUN_FIELDS
+    defaults = json.loads(task_defaults(config["task"], config["obs"], config.get("algo", "sdpg")).to_json())
+    return [f"{name}={config[name]}" for name, value in defaults.items()
+            if name in config and name not in SHOWN | run_fields and config[name] != value]
+
+
 def table(runs: list, references: dict) -> str:
     """The Markdown table of ``runs`` (:func:`read_run` dicts) described in the module docstring."""
-    lines = ["| task | obs | run | N | M | H | std0 | epochs | wall | return first -> final | episode length "
+    lines = ["| task | obs | run | N | M | H | settings | epochs | wall | return first -> final | episode length "
              "| task metrics (final) | random / idle return | random / idle task metrics |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
@@ -111,11 +132,11 @@ def table(runs: list, references: dict) -> str:
         sizes = ([config.get("num_nominal"), config.get("num_aux")] if config.get("algo", "sdpg") == "sdpg"
                  else [config.get("num_envs"), "-"])
         wall = "-" if run["wall_s"] is None else f"{run['wall_s'] / 60.0:.1f} min"
-        std0 = _number(math.exp(config["init_logstd"])) if "init_logstd" in config else "-"
+        settings = ", ".join(changed_settings(config)) or "defaults"
         refs = [references.get((task, policy)) for policy in ("random", "idle")]
         ref_return = " / ".join(_number(r["return"]) if r else "-" for r in refs)
         ref_metrics = " / ".join(_metrics(r) if r else "-" for r in refs)
-        cells = [task, config.get("obs", "?"), run["run"], *map(str, sizes), str(config.get("horizon", "-")), std0,
+        cells = [task, config.get("obs", "?"), run["run"], *map(str, sizes), str(config.get("horizon", "-")), settings,
                  str(run["epochs"]), wall, f"{_number(first(returns))} -> {_number(final(returns))}",
                  _number(final(curves.get("charts/episode_length", []))),
                  _metrics({tag: final(v) for tag, v in curves.items()}), ref_return, ref_metrics]
