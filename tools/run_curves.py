@@ -8,13 +8,14 @@ can be read (what is on disk so far).
       --table learning_ego.md --references bench/results/policy_references_2026-12-06.json
 
 Prints one ``name: value unit`` line per run (its last epoch, final return, final task metrics).
-``--table`` also writes a Markdown table, one row per run: task, obs, the sizes (N, M, H; the
-worlds for the baselines), the settings that differ from the task's defaults today, epochs, training time, the return first -> final
-(the mean of the first / last 5% of the epochs in which an episode ended), the final episode length
-and task metrics, and, with ``--references`` (files written by ``tools/policy_references.py``), what
-a random and an idle policy reach on the same task. ``--figure`` draws the curves: one row of
-panels per task (return, then each task metric, against the epoch), one line per run, the
-references as dashed (random) and dotted (idle) lines.
+``--table`` also writes a Markdown table, one row per run (by task and obs, then in the order
+named): task, obs, the sizes (N, M, H; the worlds for the baselines), the settings that differ from
+the task's defaults today, epochs, training time, the return first -> final (the mean of the first /
+last 5% of the epochs in which an episode ended), the final episode length and task metrics, and,
+with ``--references`` (files written by ``tools/policy_references.py``), what a random and an idle
+policy reach on the same task. ``--figure`` draws the curves: one row of panels per task (return,
+then each task metric, against the epoch), one line per run, the references as dashed (random) and
+dotted (idle) lines.
 """
 
 import argparse
@@ -125,7 +126,7 @@ def table(runs: list, references: dict) -> str:
     lines = ["| task | obs | run | N | M | H | settings | epochs | wall | return first -> final | episode length "
              "| task metrics (final) | random / idle return | random / idle task metrics |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for run in runs:
+    for run in sorted(runs, key=lambda r: (r["config"].get("task", "?"), r["config"].get("obs", "?"))):
         config, curves = run["config"], run["curves"]
         task = config.get("task", "?")
         returns = curves.get("charts/episode_return", [])
