@@ -16,6 +16,7 @@ FRANKA_INIT_LOGSTD = -1.6
 at 272 return, idle's level (225), with the reach term at 0.61 per step; std 0.2 reaches 658 and
 std 0.1 707, both with the reach term at 1.97 per step."""
 
+
 @dataclasses.dataclass(frozen=True)
 class TaskDefaults:
     """A task's defaults, by layer."""
