@@ -61,18 +61,22 @@ def read_runs(path: str) -> list:
     return runs
 
 
+def _edge_mean(values: list, last: bool) -> float:
+    """Mean of the first (``last`` False) or last ``FINAL_FRACTION`` of a curve's logged values (NaN if none)."""
+    logged = [v for v in values if v is not None]
+    count = max(1, int(len(logged) * FINAL_FRACTION))
+    edge = logged[-count:] if last else logged[:count]
+    return sum(edge) / len(edge) if edge else float("nan")
+
+
 def final(values: list) -> float:
     """Mean of the last ``FINAL_FRACTION`` of a curve's logged values (NaN if none)."""
-    logged = [v for v in values if v is not None]
-    tail = logged[-max(1, int(len(logged) * FINAL_FRACTION)):]
-    return sum(tail) / len(tail) if tail else float("nan")
+    return _edge_mean(values, last=True)
 
 
 def first(values: list) -> float:
     """Mean of the first ``FINAL_FRACTION`` of a curve's logged values (NaN if none)."""
-    logged = [v for v in values if v is not None]
-    head = logged[:max(1, int(len(logged) * FINAL_FRACTION))]
-    return sum(head) / len(head) if head else float("nan")
+    return _edge_mean(values, last=False)
 
 
 def read_references(paths: list) -> dict:
@@ -100,25 +104,21 @@ def _metrics(values: dict) -> str:
     return ", ".join(f"{tag[5:]} {_number(v)}" for tag, v in sorted(values.items()) if tag.startswith("task/")) or "-"
 
 
-SHOWN = {"task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "epochs", "schedule_epochs"}
+SHOWN = {"task", "obs", "num_nominal", "num_aux", "num_envs", "horizon", "schedule_epochs"}
 """Config fields with columns of their own (or the run's length), left out of the settings column."""
-LEARNING_RUN_FIELDS = {"algo", "randomize", "randomize_set", "curriculum"}
-"""The run-section fields that change what is learned; the section's others (seed, logging,
-checkpoints, threads, ...) do not, and are left out of the settings column."""
 
 
 def changed_settings(config: dict) -> list:
     """'name=value' of the run's settings that differ from its task's defaults today
-    (``sdpg_warp.config.task_defaults``), leaving out :data:`SHOWN` and the run section's fields that
-    do not change learning. A field the run's config lacks (added since) is not compared."""
-    import dataclasses
+    (``sdpg_warp.config.task_defaults``), leaving out :data:`SHOWN` and the fields that do not change
+    learning (``sdpg_warp.plot.NOT_LEARNING``: seed, logging, checkpoints, threads, ...). A field the
+    run's config lacks (added since) is not compared."""
+    from sdpg_warp.config import task_defaults
+    from sdpg_warp.plot import NOT_LEARNING
 
-    from sdpg_warp.config import SECTIONS, task_defaults
-
-    run_fields = {f.name for f in dataclasses.fields(SECTIONS["run"])} - LEARNING_RUN_FIELDS
     defaults = json.loads(task_defaults(config["task"], config["obs"], config.get("algo", "sdpg")).to_json())
     return [f"{name}={config[name]}" for name, value in defaults.items()
-            if name in config and name not in SHOWN | run_fields and config[name] != value]
+            if name in config and name not in SHOWN | NOT_LEARNING and config[name] != value]
 
 
 def table(runs: list, references: dict) -> str:
